@@ -1,0 +1,71 @@
+"""The composition root: create_app(settings) wires stores → services → web."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from inhouse.config import Settings
+from inhouse.errors import InhouseError, NotFound
+from inhouse.services import lfs as lfs_service
+from inhouse.services.context import Stores
+from inhouse.services.signing import Signer, load_or_create_secret
+from inhouse.web.context import Ctx
+from inhouse.web.hub import register_all
+from inhouse.web.responses import error_response, json_response
+from inhouse.web.routing import Router
+
+log = logging.getLogger("inhouse")
+
+
+class InhouseApp:
+    """The ASGI application. Build it with `create_app`; the CLI and the tests build it the same way."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.stores = Stores.open(settings)
+        lfs_service.clean_stale_parts(self.stores)
+        self.signer = Signer(load_or_create_secret(settings.data_dir, settings.secret_key))
+        self.router = Router()
+        register_all(self.router)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self.stores.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        request_id = uuid.uuid4().hex
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else scope["path"]
+        method = scope["method"]
+        handler, params, other = self.router.match(method, path)
+        try:
+            if handler is None:
+                if other:
+                    raise InhouseError(f"Method {method} is not allowed here.", status=405)
+                raise NotFound(f"Nothing is served at {path}; see the API reference in the README.")
+            response = await handler(Ctx(request, params, self.stores, self.signer, request_id))
+        except InhouseError as err:
+            response = error_response(err, request_id, head=method == "HEAD")
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer 500 with the request id
+            log.exception("unhandled error on %s %s (request %s)", method, path, request_id)
+            response = json_response(
+                {"error": f"Internal error; report request id {request_id} to your inhouse administrator."}, 500,
+            )
+        response.headers["X-Request-Id"] = request_id
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings) -> InhouseApp:
+    return InhouseApp(settings)

@@ -1,0 +1,64 @@
+"""Settings: one frozen object, built from arguments or INHOUSE_* environment variables. No global instance."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything inhouse can be configured with. Each field has an INHOUSE_<NAME> environment variable."""
+
+    data_dir: Path = Path("./inhouse-data")
+    """Folder holding the SQLite database (by default), large-file content and generated secrets."""
+    database_url: str = ""
+    """SQLAlchemy-style URL: `sqlite:///path.db` or `postgresql://user@host:5432/db`. Empty: SQLite in data_dir."""
+    host: str = "127.0.0.1"
+    """Address `inhouse serve` listens on."""
+    port: int = 8000
+    """Port `inhouse serve` listens on."""
+    public_url: str = ""
+    """Base URL clients use to reach this server (for absolute links). Empty: taken from each request's Host."""
+    max_commit_bytes: int = 512 * MiB
+    """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
+    max_json_bytes: int = 16 * MiB
+    """Largest JSON request body accepted by the other API calls."""
+    regular_file_max_bytes: int = 10 * MiB
+    """Files larger than this are asked to go through the large-file (LFS) path at preupload."""
+    lfs_part_size: int = 64 * MiB
+    """Part size offered to clients for multipart LFS uploads."""
+    upload_url_ttl_s: int = 24 * 3600
+    """How long a signed LFS upload URL stays valid."""
+    secret_key: str = field(default="", repr=False)
+    """Key signing upload URLs. Empty: generated once and kept in data_dir/secret.key."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'inhouse.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Defaults, then INHOUSE_* variables, then explicit keyword overrides (those that are not None)."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for name, f in cls.__dataclass_fields__.items():
+            raw = env.get(f"INHOUSE_{name.upper()}")
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[name] = int(raw)
+            elif isinstance(default, Path):
+                values[name] = Path(raw)
+            else:
+                values[name] = raw
+        for k, v in overrides.items():
+            if v is not None:
+                values[k] = Path(v) if k == "data_dir" else v  # type: ignore[arg-type]
+        return replace(cls(), **values)  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""Error kinds. Services raise these; the one HTTP handler maps them to a status and headers.
+
+InhouseError
+ ├── BadRequest (400 BadRequest)
+ │    ├── InvalidPath (422 InvalidPath)
+ │    └── InvalidRepoId (400 InvalidRepoId)
+ ├── Unauthorized (401 Unauthorized)          invalid / revoked / expired credentials
+ ├── Forbidden (403 Forbidden)                authenticated but not allowed
+ ├── NotFound (404 NotFound)
+ │    ├── RepoNotFound (404/401 RepoNotFound)
+ │    ├── RevisionNotFound (404 RevisionNotFound)
+ │    └── EntryNotFound (404 EntryNotFound)
+ ├── GatedRepo (401/403 GatedRepo)
+ ├── Conflict (409 Conflict)
+ ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
+ ├── PayloadTooLarge (413 PayloadTooLarge)
+ ├── RangeNotSatisfiable (416 RangeNotSatisfiable)
+ └── IntegrityError (400 IntegrityError)      uploaded bytes do not match the announced hash/size
+"""
+
+from __future__ import annotations
+
+
+class InhouseError(Exception):
+    """Base of every error a user can see. `message` says what went wrong and what to do next."""
+
+    status: int = 500
+    code: str = "InternalError"
+
+    def __init__(self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BadRequest(InhouseError):
+    status = 400
+    code = "BadRequest"
+
+
+class InvalidPath(BadRequest):
+    status = 422
+    code = "InvalidPath"
+
+
+class InvalidRepoId(BadRequest):
+    code = "InvalidRepoId"
+
+
+class Unauthorized(InhouseError):
+    status = 401
+    code = "Unauthorized"
+
+
+class Forbidden(InhouseError):
+    status = 403
+    code = "Forbidden"
+
+
+class NotFound(InhouseError):
+    status = 404
+    code = "NotFound"
+
+
+class RepoNotFound(NotFound):
+    code = "RepoNotFound"
+
+    def __init__(self, message: str = "Repository not found", *, anonymous: bool = False, **kw: object):
+        # Anonymous callers get 401 so that the client suggests logging in; the code stays RepoNotFound.
+        super().__init__(message, status=401 if anonymous else 404, **kw)  # type: ignore[arg-type]
+
+
+class RevisionNotFound(NotFound):
+    code = "RevisionNotFound"
+
+
+class EntryNotFound(NotFound):
+    code = "EntryNotFound"
+
+
+class GatedRepo(InhouseError):
+    status = 403
+    code = "GatedRepo"
+
+
+class Conflict(InhouseError):
+    status = 409
+    code = "Conflict"
+
+
+class PreconditionFailed(InhouseError):
+    status = 412
+    code = "PreconditionFailed"
+
+
+class PayloadTooLarge(InhouseError):
+    status = 413
+    code = "PayloadTooLarge"
+
+
+class RangeNotSatisfiable(InhouseError):
+    status = 416
+    code = "RangeNotSatisfiable"
+
+
+class IntegrityError(BadRequest):
+    code = "IntegrityError"
+
+
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"

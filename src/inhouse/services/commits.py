@@ -1,0 +1,222 @@
+"""Creating commits: apply file operations to a branch atomically, never losing a concurrent commit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, authorize
+from inhouse.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound, Unauthorized
+from inhouse.names import check_folder, check_path
+from inhouse.services import cards
+from inhouse.services.context import Stores
+from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import discussions as disc_store
+from inhouse.storage.db import lfs as lfs_store
+from inhouse.storage.db import repos as repo_store
+from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.git.lfs_pointer import LfsPointer
+from inhouse.storage.git.objects import Commit, Signature, make_message
+from inhouse.storage.git.trees import TreeEditor, find_entry
+
+MAX_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class AddFile:
+    path: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class AddLfsFile:
+    path: str
+    oid: str
+    size: int | None  # None for copies: taken from the stored object
+
+
+@dataclass(frozen=True)
+class DeleteFile:
+    path: str
+
+
+@dataclass(frozen=True)
+class DeleteFolder:
+    path: str
+
+
+Operation = AddFile | AddLfsFile | DeleteFile | DeleteFolder
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    oid: str
+    ref: str
+    pr_num: int | None
+
+
+class _BranchMoved(Exception):
+    pass
+
+
+def decode_base64(content: str, path: str) -> bytes:
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"The content of '{path}' is not valid base64.") from None
+
+
+def validate_operations(ops: list[Operation]) -> None:
+    for op in ops:
+        if isinstance(op, DeleteFolder):
+            check_folder(op.path)
+        else:
+            check_path(op.path)
+
+
+def signature_for(p: Principal, when: float) -> Signature:
+    name = p.name or "anonymous"
+    return Signature(name, p.email or f"{name}@users.noreply.inhouse", when)
+
+
+def write_commit(
+    stores: Stores, conn: Connection, repo: RepoRecord, *, base: str | None, ops: list[Operation],
+    message: str, author: Signature,
+) -> str:
+    """Stores the objects of a new commit on top of `base` (None: a root commit) and returns its sha."""
+    objects = stores.objects
+    root = objects.commit(conn, base).tree if base else None
+    editor = TreeEditor(objects, conn, root)
+    for op in ops:
+        if isinstance(op, AddFile):
+            editor.put(op.path, objects.put_blob(conn, op.content))
+        elif isinstance(op, AddLfsFile):
+            size = lfs_store.object_size(conn, op.oid)
+            if size is None or not lfs_store.repo_has_object(conn, repo.id, op.oid):
+                raise BadRequest(
+                    f"The large file '{op.path}' (sha256 {op.oid}) was not uploaded to this repo: upload its "
+                    "content (preupload + LFS batch) before committing it."
+                )
+            if op.size is not None and op.size != size:
+                raise BadRequest(f"'{op.path}' announces {op.size} bytes but the stored object has {size}.")
+            editor.put(op.path, objects.put_blob(conn, LfsPointer(op.oid, size).encode()))
+        else:
+            path = op.path.rstrip("/")
+            existing = editor.get(path)
+            if existing is None:
+                raise EntryNotFound(f"A file with this name doesn't exist: '{path}'")
+            editor.delete(path)
+    tree = editor.write()
+    commit = Commit(tree, (base,) if base else (), author, author, message)
+    sha = objects.put_commit(conn, commit)
+    repo_store.add_commit(conn, repo.id, sha)
+    return sha
+
+
+def _refresh_card(stores: Stores, conn: Connection, repo: RepoRecord, commit_sha: str) -> None:
+    """Keeps the card facts of the default branch (cardData, tags, pipeline_tag…) on the repo row."""
+    tree = stores.objects.commit(conn, commit_sha).tree
+    entry = find_entry(stores.objects, conn, tree, "README.md")
+    facts = None
+    if entry is not None and not entry.is_tree:
+        _, body = stores.objects.get(conn, entry.sha)
+        if LfsPointer.parse(body) is None:
+            meta, _, _ = cards.split_front_matter(body.decode("utf-8", "replace"))
+            facts = cards.card_facts(meta, repo.type)
+    repo_store.update_repo(
+        conn, repo.id,
+        card_data=facts.card_data if facts else None, tags=facts.tags if facts else [],
+        pipeline_tag=facts.pipeline_tag if facts else None, library_name=facts.library_name if facts else None,
+        license=facts.license if facts else None,
+    )
+
+
+def after_branch_update(stores: Stores, conn: Connection, repo: RepoRecord, ref: str, sha: str, now: float,
+                        ops: list[Operation] | None) -> None:
+    if ref != f"refs/heads/{DEFAULT_BRANCH}":
+        repo_store.update_repo(conn, repo.id, last_modified=now)
+        return
+    repo_store.update_repo(conn, repo.id, last_modified=now, head_sha=sha)
+    if ops is None or any(op.path.rstrip("/") in ("README.md", "") or
+                          (isinstance(op, DeleteFolder) and "README.md".startswith(op.path)) for op in ops):
+        _refresh_card(stores, conn, repo, sha)
+
+
+def _parent_matches(conn: Connection, repo: RepoRecord, parent: str, head: str) -> bool:
+    if len(parent) < 5 or any(c not in "0123456789abcdef" for c in parent.lower()):
+        raise BadRequest(f"Invalid parentCommit '{parent}': give the commit sha (at least 5 hex characters).")
+    return head.startswith(parent.lower())
+
+
+def commit(
+    stores: Stores, principal: Principal, repo: RepoRecord, *, revision: str, ops: list[Operation],
+    summary: str, description: str = "", parent_commit: str | None = None, create_pr: bool = False,
+) -> CommitResult:
+    validate_operations(ops)
+    if not ops and not create_pr:
+        raise BadRequest("A commit needs at least one operation (file, lfsFile, deletedFile or deletedFolder).")
+    is_pr_ref = revision.startswith("refs/pr/")
+    if create_pr or is_pr_ref:
+        authorize(principal, Action.READ, repo)  # anyone who can read may propose changes
+        if principal.anonymous:
+            raise Unauthorized("Authentication required to open or update a pull request: pass a token.")
+    else:
+        authorize(principal, Action.WRITE, repo)
+    if create_pr and is_pr_ref:
+        raise BadRequest("Cannot open a pull request against another pull request; target a branch.")
+    ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
+    if not (ref.startswith("refs/heads/") or is_pr_ref):
+        raise RevisionNotFound(f"Invalid rev id: {revision}: commits go to a branch or to refs/pr/N.")
+    message = make_message(summary, description)
+    for _ in range(MAX_RETRIES):
+        now = time.time()
+        try:
+            with stores.db.write() as conn:
+                head = repo_store.get_ref(conn, repo.id, ref)
+                if head is None:
+                    raise RevisionNotFound(f"Invalid rev id: {revision}")
+                if parent_commit and not _parent_matches(conn, repo, parent_commit, head):
+                    if create_pr and repo_store.repo_has_commit(conn, repo.id, parent_commit):
+                        head = parent_commit  # a PR may start from an older commit of the branch
+                    else:
+                        raise PreconditionFailed(
+                            "The branch was updated since you opened this page. Please refresh and try again."
+                        )
+                sha = write_commit(stores, conn, repo, base=head, ops=ops, message=message,
+                                   author=signature_for(principal, now))
+                if create_pr:
+                    num = repo_store.next_discussion_number(conn, repo.id)
+                    pr_ref = f"refs/pr/{num}"
+                    repo_store.create_ref(conn, repo.id, pr_ref, sha, now)
+                    did = disc_store.insert_discussion(
+                        conn, repo_id=repo.id, num=num, title=summary.strip() or "Update", description=description,
+                        is_pr=True, author_id=principal.user_id, now=now, base_ref=ref)
+                    disc_store.add_event(conn, did, "commit", principal.user_id, now,
+                                         {"oid": sha, "subject": summary})
+                    repo_store.update_repo(conn, repo.id, last_modified=now)
+                    return CommitResult(sha, pr_ref, num)
+                if not repo_store.compare_and_set_ref(conn, repo.id, ref, head, sha, now):
+                    raise _BranchMoved()
+                if is_pr_ref:
+                    _pr_commit_event(conn, repo, ref, principal, sha, summary, now)
+                after_branch_update(stores, conn, repo, ref, sha, now, ops)
+                return CommitResult(sha, ref, int(ref.rsplit("/", 1)[1]) if is_pr_ref else None)
+        except _BranchMoved:
+            if parent_commit:
+                raise PreconditionFailed(
+                    "The branch was updated since you opened this page. Please refresh and try again."
+                ) from None
+            continue
+    raise Conflict("The branch is being updated by many writers at once; retry the commit.")
+
+
+def _pr_commit_event(conn: Connection, repo: RepoRecord, ref: str, p: Principal, sha: str, summary: str,
+                     now: float) -> None:
+    d = disc_store.get_discussion(conn, repo.id, int(ref.rsplit("/", 1)[1]))
+    if d is not None:
+        disc_store.add_event(conn, d.id, "commit", p.user_id, now, {"oid": sha, "subject": summary})

@@ -1,0 +1,69 @@
+"""Discussions and pull requests: what the upload paths and the safetensors-conversion probe need."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, authorize
+from inhouse.errors import BadRequest, NotFound, Unauthorized
+from inhouse.services.context import Stores
+from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import discussions as store
+from inhouse.storage.db import repos as repo_store
+from inhouse.storage.db.discussions import DiscussionRecord, EventRecord
+from inhouse.storage.db.records import RepoRecord
+
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class DiscussionDetail:
+    discussion: DiscussionRecord
+    events: list[EventRecord]
+    head: str | None  # the PR ref's commit
+
+
+def create(stores: Stores, p: Principal, repo: RepoRecord, *, title: str, description: str,
+           pull_request: bool) -> DiscussionRecord:
+    authorize(p, Action.READ, repo)
+    if p.anonymous:
+        raise Unauthorized("Authentication required to open a discussion: pass a token.")
+    title = title.strip()
+    if not 3 <= len(title) <= 200:
+        raise BadRequest("A discussion title needs 3 to 200 characters.")
+    now = time.time()
+    with stores.db.write() as conn:
+        num = repo_store.next_discussion_number(conn, repo.id)
+        base = f"refs/heads/{DEFAULT_BRANCH}"
+        did = store.insert_discussion(conn, repo_id=repo.id, num=num, title=title, description=description,
+                                      is_pr=pull_request, author_id=p.user_id, now=now,
+                                      base_ref=base if pull_request else None)
+        store.add_event(conn, did, "comment", p.user_id, now, {"content": description})
+        if pull_request:
+            head = repo_store.get_ref(conn, repo.id, base)
+            assert head is not None
+            repo_store.create_ref(conn, repo.id, f"refs/pr/{num}", head, now)
+        d = store.get_discussion(conn, repo.id, num)
+        assert d is not None
+        return d
+
+
+def get(stores: Stores, repo: RepoRecord, num: int) -> DiscussionDetail:
+    with stores.db.read() as conn:
+        d = store.get_discussion(conn, repo.id, num)
+        if d is None:
+            raise NotFound(f"Discussion #{num} does not exist in {repo.repo_id}.")
+        head = repo_store.get_ref(conn, repo.id, f"refs/pr/{num}") if d.is_pr else None
+        return DiscussionDetail(d, store.events_of(conn, d.id), head)
+
+
+def list_page(stores: Stores, repo: RepoRecord, *, page: int, kind: str | None, status: str | None,
+              author: str | None) -> tuple[list[DiscussionRecord], int]:
+    is_pr = {"pull_request": True, "discussion": False}.get(kind or "all")
+    if status not in (None, "all", "open", "closed", "merged", "draft"):
+        raise BadRequest("'status' must be one of all, open, closed, merged, draft.")
+    with stores.db.read() as conn:
+        return store.list_discussions(conn, repo.id, is_pr=is_pr, status=None if status in (None, "all") else status,
+                                      author=author, offset=page * PAGE, limit=PAGE)

@@ -1,0 +1,54 @@
+"""What a repo looks like at a revision: the view `model_info` / `dataset_info` and listings are built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from inhouse.services import cards
+from inhouse.services.context import Stores
+from inhouse.services.files import FileEntry, describe
+from inhouse.services.revisions import resolve
+from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.git.lfs_pointer import LfsPointer
+from inhouse.storage.git.trees import find_entry, walk
+
+
+@dataclass(frozen=True)
+class RepoView:
+    repo: RepoRecord
+    sha: str | None
+    files: list[FileEntry] | None
+    card_data: dict[str, Any] | None
+    tags: list[str]
+    pipeline_tag: str | None
+    library_name: str | None
+    used_storage: int | None = None
+
+
+def view_from_record(repo: RepoRecord) -> RepoView:
+    """The cheap view listings use: what the row already holds about the default branch."""
+    return RepoView(repo, repo.head_sha, None, repo.card_data, repo.tags, repo.pipeline_tag, repo.library_name)
+
+
+def view_at(stores: Stores, repo: RepoRecord, revision: str | None, *, with_files: bool) -> RepoView:
+    with stores.db.read() as conn:
+        res = resolve(conn, repo, revision)
+        root = stores.objects.commit(conn, res.commit).tree
+        files = None
+        if with_files:
+            items = [(p, e) for p, e in walk(stores.objects, conn, root) if not e.is_tree]
+            files = describe(stores, conn, items)
+        if res.commit == repo.head_sha:
+            card, tags, pipe, lib = repo.card_data, repo.tags, repo.pipeline_tag, repo.library_name
+        else:
+            card, tags, pipe, lib = None, [], None, None
+            readme = find_entry(stores.objects, conn, root, "README.md")
+            if readme is not None and not readme.is_tree:
+                _, body = stores.objects.get(conn, readme.sha)
+                if LfsPointer.parse(body) is None:
+                    meta, _, _ = cards.split_front_matter(body.decode("utf-8", "replace"))
+                    f = cards.card_facts(meta, repo.type)
+                    card, tags, pipe, lib = f.card_data, f.tags, f.pipeline_tag, f.library_name
+    used = sum(e.size for e in files) if files is not None else None
+    return RepoView(repo, res.commit, files, card, tags, pipe, lib, used)

@@ -1,0 +1,184 @@
+"""Large files over the Git LFS protocol: the batch decision, streamed verified uploads, multipart parts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import anyio
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, authorize
+from inhouse.errors import BadRequest, IntegrityError
+from inhouse.services.context import Stores
+from inhouse.storage.blobs.local import check_oid
+from inhouse.storage.db import lfs as lfs_store
+from inhouse.storage.db.records import RepoRecord
+
+MAX_OBJECTS_PER_BATCH = 1000
+_PART_DIR = re.compile(r"^mp-[0-9a-f]{64}-\d+-\d+$")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    oid: str
+    size: int
+    action: str | None  # upload | download | None (nothing to do)
+    error: tuple[int, str] | None = None
+
+
+def batch(stores: Stores, p: Principal, repo: RepoRecord, operation: str,
+          objects: list[dict[str, object]]) -> list[BatchItem]:
+    if operation not in ("upload", "download"):
+        raise BadRequest(f"Invalid LFS operation '{operation}': use 'upload' or 'download'.")
+    if not isinstance(objects, list) or len(objects) > MAX_OBJECTS_PER_BATCH:
+        raise BadRequest(f"'objects' must be a list of at most {MAX_OBJECTS_PER_BATCH} items.")
+    authorize(p, Action.WRITE if operation == "upload" else Action.READ, repo)
+    items: list[BatchItem] = []
+    with stores.db.read() as conn:
+        for obj in objects:
+            oid = obj.get("oid") if isinstance(obj, dict) else None
+            size = obj.get("size") if isinstance(obj, dict) else None
+            if not isinstance(oid, str) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                items.append(BatchItem(str(oid), -1, None, (422, "Each object needs a sha256 'oid' and a 'size'.")))
+                continue
+            try:
+                check_oid(oid)
+            except IntegrityError as e:
+                items.append(BatchItem(oid, size, None, (422, e.message)))
+                continue
+            held = lfs_store.repo_has_object(conn, repo.id, oid) and stores.blobs.exists(oid)
+            stored_size = lfs_store.object_size(conn, oid) if held else None
+            if operation == "download":
+                if not held:
+                    items.append(BatchItem(oid, size, None, (404, "Object does not exist in this repo.")))
+                else:
+                    items.append(BatchItem(oid, stored_size or size, "download"))
+            elif held:
+                if stored_size != size:
+                    items.append(BatchItem(oid, size, None, (422, f"Object {oid} exists with size {stored_size}.")))
+                else:
+                    items.append(BatchItem(oid, size, None))
+            else:
+                items.append(BatchItem(oid, size, "upload"))
+    return items
+
+
+def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
+    with stores.db.write() as conn:
+        lfs_store.record_object(conn, repo.id, oid, size, time.time())
+
+
+def store_stream(stores: Stores, repo: RepoRecord, oid: str, size: int, chunks: Iterable[bytes]) -> str:
+    """Writes an object from byte chunks; verifies hash and size; links it to the repo. Nothing stays on failure."""
+    check_oid(oid)
+    up = stores.blobs.begin()
+    try:
+        for chunk in chunks:
+            up.write(chunk)
+            if up.size > size:
+                raise IntegrityError(f"More than the announced {size} bytes were sent for {oid}.")
+    except BaseException:
+        up.abort()
+        raise
+    up.commit(oid, size)
+    _link(stores, repo, oid, size)
+    return oid
+
+
+async def store_async(stores: Stores, repo: RepoRecord, oid: str, size: int, chunks: AsyncIterator[bytes]) -> str:
+    """`store_stream` for a request body: a client that disconnects half-way leaves nothing behind."""
+    check_oid(oid)
+    up = stores.blobs.begin()
+    try:
+        async for chunk in chunks:
+            if chunk:
+                up.write(chunk)
+            if up.size > size:
+                raise IntegrityError(f"More than the announced {size} bytes were sent for {oid}.")
+    except BaseException:
+        up.abort()
+        raise
+    await anyio.to_thread.run_sync(up.commit, oid, size)
+    await anyio.to_thread.run_sync(_link, stores, repo, oid, size)
+    return oid
+
+
+def part_dir(stores: Stores, repo: RepoRecord, oid: str, size: int) -> Path:
+    return stores.blobs.tmp / f"mp-{oid}-{size}-{repo.id}"
+
+
+def part_count(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, parts: list[dict[str, object]]) -> None:
+    d = part_dir(stores, repo, oid, size)
+    expected = part_count(size, stores.settings.lfs_part_size)
+    numbers = sorted(int(p.get("partNumber", 0)) for p in parts if isinstance(p, dict))  # type: ignore[arg-type]
+    if numbers != list(range(1, expected + 1)):
+        raise BadRequest(f"Expected parts 1..{expected} for this object; upload the missing parts and retry.")
+    files = [d / f"part-{n}" for n in numbers]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise BadRequest(f"Parts {', '.join(missing)} were never uploaded; upload them, then complete again.")
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for f in files:
+            with open(f, "rb") as fh:
+                while data := fh.read(1 << 20):
+                    yield data
+
+    try:
+        store_stream(stores, repo, oid, size, chunks())
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+async def write_part(stores: Stores, repo: RepoRecord, oid: str, size: int, number: int,
+                     chunks: AsyncIterator[bytes]) -> str:
+    """Stores one part of a multipart upload; returns its ETag (sha256 of the part)."""
+    import hashlib
+    import os
+
+    expected = part_count(size, stores.settings.lfs_part_size)
+    if not 1 <= number <= expected:
+        raise BadRequest(f"Part number {number} is out of range 1..{expected}.")
+    d = part_dir(stores, repo, oid, size)
+    d.mkdir(parents=True, exist_ok=True)
+    final = d / f"part-{number}"
+    tmp = d / f".part-{number}.{os.getpid()}.{time.monotonic_ns()}"
+    h = hashlib.sha256()
+    limit = stores.settings.lfs_part_size
+    written = 0
+    try:
+        with open(tmp, "wb") as f:
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > limit:
+                    raise IntegrityError(f"A part may hold at most {limit} bytes.")
+                h.update(chunk)
+                f.write(chunk)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return h.hexdigest()
+
+
+def verify(stores: Stores, p: Principal, repo: RepoRecord, oid: str, size: int) -> None:
+    authorize(p, Action.WRITE, repo)
+    check_oid(oid)
+    with stores.db.read() as conn:
+        ok = lfs_store.repo_has_object(conn, repo.id, oid) and lfs_store.object_size(conn, oid) == size
+    if not ok or not stores.blobs.exists(oid):
+        raise IntegrityError(f"Object {oid} ({size} bytes) was not uploaded completely; upload it again.")
+
+
+def clean_stale_parts(stores: Stores) -> None:
+    for d in stores.blobs.tmp.iterdir():
+        if d.is_dir() and _PART_DIR.match(d.name):
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""Branches, tags and the refs listing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, authorize
+from inhouse.errors import BadRequest, Conflict, RevisionNotFound
+from inhouse.names import check_ref_name
+from inhouse.services.context import Stores
+from inhouse.services.revisions import DEFAULT_BRANCH, resolve
+from inhouse.storage.db import repos as store
+from inhouse.storage.db.records import RepoRecord
+
+
+@dataclass(frozen=True)
+class RefList:
+    branches: list[tuple[str, str]]  # (name, target)
+    tags: list[tuple[str, str]]
+    converts: list[tuple[str, str]]
+    pull_requests: list[tuple[str, str]]  # (ref, target)
+
+
+def list_refs(stores: Stores, repo: RepoRecord) -> RefList:
+    with stores.db.read() as conn:
+        refs = store.list_refs(conn, repo.id)
+    out = RefList([], [], [], [])
+    for name, target in refs:
+        if name.startswith("refs/heads/"):
+            out.branches.append((name[len("refs/heads/"):], target))
+        elif name.startswith("refs/tags/"):
+            out.tags.append((name[len("refs/tags/"):], target))
+        elif name.startswith("refs/convert/"):
+            out.converts.append((name[len("refs/convert/"):], target))
+        elif name.startswith("refs/pr/"):
+            out.pull_requests.append((name, target))
+    out.pull_requests.sort(key=lambda r: int(r[0].rsplit("/", 1)[1]))
+    return out
+
+
+def create_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str,
+                  starting_point: str | None = None) -> str:
+    authorize(p, Action.WRITE, repo)
+    check_ref_name(branch, "branch")
+    with stores.db.write() as conn:
+        ref = f"refs/heads/{branch}"
+        if store.get_ref(conn, repo.id, ref) is not None:
+            raise Conflict(f"Reference {ref} already exists")
+        target = resolve(conn, repo, starting_point or DEFAULT_BRANCH).commit
+        store.create_ref(conn, repo.id, ref, target, time.time())
+        store.update_repo(conn, repo.id, last_modified=time.time())
+        return target
+
+
+def delete_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str) -> None:
+    authorize(p, Action.WRITE, repo)
+    if branch == DEFAULT_BRANCH:
+        raise BadRequest(f"Cannot delete refs/heads/{DEFAULT_BRANCH}: it is the default branch.")
+    with stores.db.write() as conn:
+        if not store.delete_ref(conn, repo.id, f"refs/heads/{branch}"):
+            raise RevisionNotFound(f"Invalid rev id: {branch}")
+
+
+def create_tag(stores: Stores, p: Principal, repo: RepoRecord, revision: str, tag: str,
+               message: str | None = None) -> str:
+    authorize(p, Action.WRITE, repo)
+    check_ref_name(tag, "tag")
+    with stores.db.write() as conn:
+        target = resolve(conn, repo, revision).commit
+        ref = f"refs/tags/{tag}"
+        if store.get_ref(conn, repo.id, ref) is not None:
+            raise Conflict(f"Tag {tag} already exists")
+        store.create_ref(conn, repo.id, ref, target, time.time())
+        return target
+
+
+def delete_tag(stores: Stores, p: Principal, repo: RepoRecord, tag: str) -> None:
+    authorize(p, Action.WRITE, repo)
+    with stores.db.write() as conn:
+        if not store.delete_ref(conn, repo.id, f"refs/tags/{tag}"):
+            raise RevisionNotFound(f"Invalid rev id: {tag}")

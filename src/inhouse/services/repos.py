@@ -1,0 +1,126 @@
+"""Repo lifecycle: create (with the initial .gitattributes commit), find, settings, move, delete, list."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, authorize, authorize_create
+from inhouse.errors import BadRequest, Conflict, RepoNotFound
+from inhouse.names import check_repo_id, check_repo_type
+from inhouse.services.commits import AddFile, write_commit, signature_for
+from inhouse.services.context import Stores
+from inhouse.services.gitattributes import default_gitattributes
+from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import repos as store
+from inhouse.storage.db import users as user_store
+from inhouse.storage.db.records import RepoRecord
+
+VISIBILITIES = ("public", "private")
+GATED = ("auto", "manual")
+
+
+@dataclass(frozen=True)
+class Found:
+    repo: RepoRecord
+    moved: bool  # asked for by an old name: answer with a redirect to the new one
+
+
+def find(stores: Stores, principal: Principal, repo_type: str, namespace: str, name: str,
+         action: Action = Action.READ) -> Found:
+    """The repo, if it exists and the caller may do `action` on it; otherwise RepoNotFound (or Forbidden)."""
+    with stores.db.read() as conn:
+        hit = store.find_repo(conn, repo_type, namespace, name)
+    if hit is None:
+        raise RepoNotFound(anonymous=principal.anonymous)
+    repo, moved = hit
+    authorize(principal, action, repo)
+    return Found(repo, moved)
+
+
+def create(stores: Stores, principal: Principal, *, repo_type: str | None, namespace: str | None, name: str,
+           private: bool = False) -> RepoRecord:
+    repo_type = check_repo_type(repo_type)
+    namespace = namespace or principal.name or ""
+    authorize_create(principal, namespace)
+    check_repo_id(namespace, name)
+    now = time.time()
+    with stores.db.write() as conn:
+        if store.name_taken(conn, repo_type, namespace, name):
+            raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
+        owner = user_store.user_by_name(conn, namespace)
+        if owner is None:
+            raise BadRequest(f"There is no user or organisation named '{namespace}'.")
+        repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
+                                    private=private, now=now)
+        repo = store.repo_by_id(conn, repo_id)
+        assert repo is not None
+        sha = write_commit(
+            stores, conn, repo, base=None,
+            ops=[AddFile(".gitattributes", default_gitattributes(repo_type).encode())],
+            message="initial commit\n", author=signature_for(principal, now),
+        )
+        store.create_ref(conn, repo_id, f"refs/heads/{DEFAULT_BRANCH}", sha, now)
+        store.update_repo(conn, repo_id, head_sha=sha)
+        return store.repo_by_id(conn, repo_id)  # type: ignore[return-value]
+
+
+def delete(stores: Stores, principal: Principal, repo_type: str | None, namespace: str, name: str) -> None:
+    repo_type = check_repo_type(repo_type)
+    found = find(stores, principal, repo_type, namespace, name, Action.MANAGE)
+    if found.moved:
+        raise RepoNotFound(anonymous=principal.anonymous)
+    with stores.db.write() as conn:
+        store.delete_repo(conn, found.repo.id)
+
+
+def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: str, to_id: str) -> RepoRecord:
+    repo_type = check_repo_type(repo_type)
+    src = from_id.split("/")
+    dst = to_id.split("/")
+    if len(src) != 2 or len(dst) != 2:
+        raise BadRequest("Both fromRepo and toRepo must look like 'namespace/name'.")
+    check_repo_id(*dst)
+    found = find(stores, principal, repo_type, src[0], src[1], Action.MANAGE)
+    if found.moved:
+        raise RepoNotFound(anonymous=principal.anonymous)
+    if dst[0] != found.repo.namespace:
+        authorize_create(principal, dst[0])
+    with stores.db.write() as conn:
+        if store.name_taken(conn, repo_type, dst[0], dst[1]):
+            raise Conflict(f"A {repo_type} repository called {to_id} already exists; choose another name.")
+        owner = user_store.user_by_name(conn, dst[0])
+        if owner is None:
+            raise BadRequest(f"There is no user or organisation named '{dst[0]}'.")
+        store.move_repo(conn, found.repo, dst[0], dst[1])
+        store.update_repo(conn, found.repo.id, owner_id=owner.id)
+        return store.repo_by_id(conn, found.repo.id)  # type: ignore[return-value]
+
+
+def update_settings(stores: Stores, principal: Principal, repo: RepoRecord, *, private: bool | None = None,
+                    gated: str | bool | None = None) -> RepoRecord:
+    authorize(principal, Action.MANAGE, repo)
+    values: dict[str, object] = {}
+    if private is not None:
+        values["private"] = bool(private)
+    if gated is not None:
+        if gated is False or gated == "false":
+            values["gated"] = None
+        elif gated in GATED:
+            values["gated"] = gated
+        else:
+            raise BadRequest(f"Invalid 'gated' value {gated!r}: use \"auto\", \"manual\" or false.")
+    with stores.db.write() as conn:
+        if values:
+            store.update_repo(conn, repo.id, **values)
+        return store.repo_by_id(conn, repo.id)  # type: ignore[return-value]
+
+
+def search(stores: Stores, principal: Principal, *, repo_type: str, search: list[str], author: str | None,
+           tags: list[str], sort: str, descending: bool, limit: int, offset: int) -> list[RepoRecord]:
+    with stores.db.read() as conn:
+        return store.search_repos(
+            conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin, search=search,
+            author=author, tags=tags, sort=sort, descending=descending, limit=limit, offset=offset,
+        )

@@ -1,0 +1,51 @@
+"""Signed, expiring capabilities for URLs that clients call without credentials (LFS part uploads)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+from inhouse.errors import Forbidden
+
+
+def load_or_create_secret(data_dir: Path, configured: str = "") -> bytes:
+    """The configured key, else the one kept in data_dir/secret.key (generated on first start, mode 0600)."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    os.replace(tmp, path)
+    return key
+
+
+class Signer:
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def sign(self, message: str, ttl_s: int) -> tuple[int, str]:
+        exp = int(time.time()) + ttl_s
+        return exp, self._mac(message, exp)
+
+    def _mac(self, message: str, exp: int) -> str:
+        return hmac.new(self._key, f"{message}|{exp}".encode(), hashlib.sha256).hexdigest()
+
+    def verify(self, message: str, exp: str | None, sig: str | None) -> None:
+        try:
+            exp_i = int(exp or "")
+        except ValueError:
+            raise Forbidden("This upload link is malformed: request a new one through the LFS batch API.") from None
+        if not sig or not hmac.compare_digest(self._mac(message, exp_i), sig):
+            raise Forbidden("This upload link is not valid: request a new one through the LFS batch API.")
+        if exp_i < time.time():
+            raise Forbidden("This upload link has expired: request a new one through the LFS batch API.")

@@ -1,0 +1,122 @@
+"""Large-file store in a local folder: objects/ab/cd/<sha256>, written via tmp/ and an atomic rename."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from inhouse.errors import IntegrityError
+
+_OID = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_oid(oid: str) -> str:
+    if not _OID.match(oid):
+        raise IntegrityError(f"'{oid}' is not a sha256 object id: expected 64 lowercase hex characters.")
+    return oid
+
+
+class LocalUpload:
+    def __init__(self, store: "LocalBlobStore"):
+        self._store = store
+        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="upload-")
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._path = Path(name)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self._file.write(data)
+        self.size += len(data)
+
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def commit(self, expected_oid: str | None = None, expected_size: int | None = None) -> str:
+        oid = self._hash.hexdigest()
+        try:
+            if expected_size is not None and self.size != expected_size:
+                raise IntegrityError(
+                    f"Uploaded {self.size} bytes but {expected_size} were announced; upload the whole file again."
+                )
+            if expected_oid is not None and oid != expected_oid:
+                raise IntegrityError(
+                    f"Uploaded content hashes to sha256 {oid}, not the announced {expected_oid}; "
+                    "check the file did not change during upload and retry."
+                )
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final = self._store._path(oid)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path, final)
+            self._done = True
+            return oid
+        finally:
+            if not self._done:
+                self.abort()
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._path.unlink(missing_ok=True)
+        self._done = True
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def clean_tmp(self) -> int:
+        """Removes uploads a crash left behind; called at start-up. Returns how many were removed."""
+        n = 0
+        for p in self.tmp.glob("upload-*"):
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+    def _path(self, oid: str) -> Path:
+        check_oid(oid)
+        return self.objects / oid[:2] / oid[2:4] / oid
+
+    def local_path(self, oid: str) -> Path | None:
+        p = self._path(oid)
+        return p if p.exists() else None
+
+    def exists(self, oid: str) -> bool:
+        return self._path(oid).exists()
+
+    def size(self, oid: str) -> int | None:
+        try:
+            return self._path(oid).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def begin(self) -> LocalUpload:
+        return LocalUpload(self)
+
+    def read(self, oid: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with open(self._path(oid), "rb") as f:
+            if end is None:
+                end = os.fstat(f.fileno()).st_size
+            f.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                data = f.read(min(chunk_size, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+                yield data
+
+    def delete(self, oid: str) -> None:
+        self._path(oid).unlink(missing_ok=True)

@@ -1,0 +1,163 @@
+"""Queries on repos, their aliases (old names after a move) and their refs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos
+
+
+def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner_id: int, private: bool,
+                now: float) -> int:
+    return int(conn.execute(
+        insert(repos).values(type=type, namespace=namespace, name=name, owner_id=owner_id, private=private,
+                             gated=None, created_at=now, last_modified=now, tags="[]", downloads=0, likes=0,
+                             next_discussion=1)
+    ).inserted_primary_key[0])
+
+
+def repo_by_id(conn: Connection, repo_id: int) -> RepoRecord | None:
+    row = conn.execute(select(repos).where(repos.c.id == repo_id)).first()
+    return RepoRecord.from_row(row) if row else None
+
+
+def find_repo(conn: Connection, type: str, namespace: str, name: str) -> tuple[RepoRecord, bool] | None:
+    """The repo named so, or the repo that was moved away from that name (then the flag is True)."""
+    row = conn.execute(
+        select(repos).where(repos.c.type == type, repos.c.namespace == namespace, repos.c.name == name)
+    ).first()
+    if row is not None:
+        return RepoRecord.from_row(row), False
+    alias = conn.execute(
+        select(repo_aliases.c.repo_id).where(
+            repo_aliases.c.type == type, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name
+        )
+    ).first()
+    if alias is not None:
+        rec = repo_by_id(conn, alias.repo_id)
+        if rec is not None:
+            return rec, True
+    return None
+
+
+def name_taken(conn: Connection, type: str, namespace: str, name: str) -> bool:
+    row = conn.execute(
+        select(repos.c.id).where(
+            repos.c.type == type, func.lower(repos.c.namespace) == namespace.lower(),
+            func.lower(repos.c.name) == name.lower(),
+        )
+    ).first()
+    return row is not None
+
+
+def delete_repo(conn: Connection, repo_id: int) -> None:
+    conn.execute(delete(refs).where(refs.c.repo_id == repo_id))
+    conn.execute(delete(repo_aliases).where(repo_aliases.c.repo_id == repo_id))
+    conn.execute(delete(repos).where(repos.c.id == repo_id))
+
+
+def move_repo(conn: Connection, rec: RepoRecord, namespace: str, name: str) -> None:
+    conn.execute(delete(repo_aliases).where(
+        repo_aliases.c.type == rec.type, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name))
+    conn.execute(insert(repo_aliases).values(type=rec.type, namespace=rec.namespace, name=rec.name, repo_id=rec.id))
+    conn.execute(update(repos).where(repos.c.id == rec.id).values(namespace=namespace, name=name))
+
+
+def update_repo(conn: Connection, repo_id: int, **values: Any) -> None:
+    if "card_data" in values and values["card_data"] is not None and not isinstance(values["card_data"], str):
+        values["card_data"] = json.dumps(values["card_data"])
+    if "tags" in values and not isinstance(values["tags"], str):
+        values["tags"] = json.dumps(values["tags"])
+    conn.execute(update(repos).where(repos.c.id == repo_id).values(**values))
+
+
+def next_discussion_number(conn: Connection, repo_id: int) -> int:
+    # one statement, so that two writers can never take the same number
+    new = conn.execute(
+        update(repos).where(repos.c.id == repo_id).values(next_discussion=repos.c.next_discussion + 1)
+        .returning(repos.c.next_discussion)
+    ).scalar_one()
+    return int(new) - 1
+
+
+def search_repos(
+    conn: Connection, *, type: str, visible_to: int | None, is_admin: bool, search: Sequence[str] = (),
+    author: str | None = None, tags: Sequence[str] = (), sort: str = "last_modified", descending: bool = True,
+    limit: int = 1000, offset: int = 0,
+) -> list[RepoRecord]:
+    q = select(repos).where(repos.c.type == type)
+    if not is_admin:
+        q = q.where(or_(repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1)))
+    for s in search:
+        like = f"%{s.lower()}%"
+        q = q.where(func.lower(repos.c.namespace + "/" + repos.c.name).like(like))
+    if author:
+        q = q.where(func.lower(repos.c.namespace) == author.lower())
+    for t in tags:
+        # tags is a JSON list: match the quoted element exactly
+        q = q.where(or_(repos.c.tags.like(f'%{json.dumps(t)}%'),
+                        and_(repos.c.pipeline_tag == t), and_(repos.c.library_name == t)))
+    column = {
+        "last_modified": repos.c.last_modified, "created_at": repos.c.created_at, "downloads": repos.c.downloads,
+        "likes": repos.c.likes, "id": repos.c.id, "trending_score": repos.c.likes,
+    }.get(sort, repos.c.last_modified)
+    q = q.order_by(column.desc() if descending else column.asc(), repos.c.id.desc() if descending else repos.c.id)
+    q = q.limit(limit).offset(offset)
+    return [RepoRecord.from_row(r) for r in conn.execute(q)]
+
+
+# refs ------------------------------------------------------------------------------------------------------------
+
+def get_ref(conn: Connection, repo_id: int, name: str) -> str | None:
+    row = conn.execute(select(refs.c.target).where(refs.c.repo_id == repo_id, refs.c.name == name)).first()
+    return row.target if row else None
+
+
+def list_refs(conn: Connection, repo_id: int) -> list[tuple[str, str]]:
+    return [(r.name, r.target) for r in
+            conn.execute(select(refs.c.name, refs.c.target).where(refs.c.repo_id == repo_id).order_by(refs.c.name))]
+
+
+def create_ref(conn: Connection, repo_id: int, name: str, target: str, now: float) -> None:
+    conn.execute(insert(refs).values(repo_id=repo_id, name=name, target=target, updated_at=now))
+
+
+def compare_and_set_ref(conn: Connection, repo_id: int, name: str, old: str, new: str, now: float) -> bool:
+    """Moves a ref from `old` to `new` only if it still points at `old`. The guard against lost commits."""
+    res = conn.execute(
+        update(refs).where(refs.c.repo_id == repo_id, refs.c.name == name, refs.c.target == old)
+        .values(target=new, updated_at=now)
+    )
+    return res.rowcount == 1
+
+
+def delete_ref(conn: Connection, repo_id: int, name: str) -> bool:
+    return conn.execute(delete(refs).where(refs.c.repo_id == repo_id, refs.c.name == name)).rowcount > 0
+
+
+# commits known to belong to a repo (objects are shared; a sha only resolves in the repo that made it) ------------
+
+def add_commit(conn: Connection, repo_id: int, sha: str) -> None:
+    from inhouse.storage.db.lfs import _insert_ignore
+
+    _insert_ignore(conn, repo_commits, repo_id=repo_id, sha=sha)
+
+
+def repo_has_commit(conn: Connection, repo_id: int, sha: str) -> bool:
+    row = conn.execute(
+        select(repo_commits.c.sha).where(repo_commits.c.repo_id == repo_id, repo_commits.c.sha == sha)
+    ).first()
+    return row is not None
+
+
+def commits_with_prefix(conn: Connection, repo_id: int, prefix: str) -> list[str]:
+    rows = conn.execute(
+        select(repo_commits.c.sha).where(repo_commits.c.repo_id == repo_id, repo_commits.c.sha.like(prefix + "%"))
+        .limit(2)
+    ).all()
+    return [r.sha for r in rows]

@@ -1,0 +1,150 @@
+"""The metadata schema, one SQLAlchemy Core definition for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(96), nullable=False, unique=True),
+    Column("fullname", String(200), nullable=False, default=""),
+    Column("email", String(320), nullable=True),
+    Column("kind", String(8), nullable=False, default="user"),  # user | org
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # read | write
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # first characters, for listings
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+repos = Table(
+    "repos",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(8), nullable=False),  # model | dataset | space
+    Column("namespace", String(96), nullable=False),
+    Column("name", String(96), nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("private", Boolean, nullable=False, default=False),
+    Column("gated", String(8), nullable=True),  # None | auto | manual
+    Column("created_at", Float, nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("head_sha", String(40), nullable=True),  # head of the default branch, for listings
+    Column("card_data", Text, nullable=True),  # JSON
+    Column("tags", Text, nullable=False, default="[]"),  # JSON list
+    Column("pipeline_tag", String(64), nullable=True),
+    Column("library_name", String(64), nullable=True),
+    Column("license", String(64), nullable=True),
+    Column("downloads", Integer, nullable=False, default=0),
+    Column("likes", Integer, nullable=False, default=0),
+    Column("next_discussion", Integer, nullable=False, default=1),
+    UniqueConstraint("type", "namespace", "name", name="uq_repo_id"),
+)
+Index("ix_repos_last_modified", repos.c.last_modified)
+Index("ix_repos_lower_name", repos.c.type, repos.c.name)
+
+repo_aliases = Table(
+    "repo_aliases",
+    metadata,
+    Column("type", String(8), primary_key=True),
+    Column("namespace", String(96), primary_key=True),
+    Column("name", String(96), primary_key=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+)
+
+refs = Table(
+    "refs",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(255), primary_key=True),  # refs/heads/main, refs/tags/v1, refs/pr/1
+    Column("target", String(40), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+git_objects = Table(
+    "git_objects",
+    metadata,
+    Column("sha", String(40), primary_key=True),
+    Column("kind", String(8), nullable=False),  # blob | tree | commit | tag
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # zlib-compressed object body (without the git header)
+)
+
+lfs_objects = Table(
+    "lfs_objects",
+    metadata,
+    Column("oid", String(64), primary_key=True),  # sha256 hex
+    Column("size", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+repo_lfs_objects = Table(
+    "repo_lfs_objects",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("oid", String(64), ForeignKey("lfs_objects.oid"), primary_key=True),
+)
+
+discussions = Table(
+    "discussions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("num", Integer, nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("is_pr", Boolean, nullable=False),
+    Column("status", String(8), nullable=False),  # open | closed | merged | draft
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("base_ref", String(255), nullable=True),
+    Column("merge_commit", String(40), nullable=True),
+    UniqueConstraint("repo_id", "num", name="uq_discussion_num"),
+)
+
+discussion_events = Table(
+    "discussion_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("discussion_id", Integer, ForeignKey("discussions.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("type", String(32), nullable=False),  # comment | status-change | commit | title-change
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("data", Text, nullable=False, default="{}"),  # JSON
+)
+
+repo_commits = Table(
+    "repo_commits",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha", String(40), primary_key=True),
+)

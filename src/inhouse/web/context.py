@@ -1,0 +1,97 @@
+"""Ctx: what a handler gets — the request, its route parameters, the caller, and the stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from inhouse.access.identity import Principal, authenticate
+from inhouse.errors import BadRequest, PayloadTooLarge
+from inhouse.names import SINGULAR, check_repo_type
+from inhouse.services.context import Stores
+from inhouse.services.signing import Signer
+
+T = TypeVar("T")
+
+
+class Ctx:
+    def __init__(self, request: Request, params: dict[str, str], stores: Stores, signer: Signer, request_id: str):
+        self.request = request
+        self.raw = params
+        self.params = {k: unquote(v) for k, v in params.items()}
+        self.stores = stores
+        self.signer = signer
+        self.request_id = request_id
+        self._principal: Principal | None = None
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.stores.settings
+
+    @property
+    def base_url(self) -> str:
+        """The absolute base URL the client used (or the configured public URL)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = self.request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"{self.request.url.scheme}://{host}"
+
+    @property
+    def repo_type(self) -> str:
+        if "plural" in self.params:
+            return SINGULAR[self.params["plural"]]
+        prefix = self.params.get("prefix")
+        return check_repo_type(SINGULAR[prefix] if prefix else "model")
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs blocking service code off the event loop."""
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    async def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = await self.run(authenticate, self.stores.db, self.request.headers.get("authorization"))
+        return self._principal
+
+    async def body(self, limit: int) -> bytes:
+        declared = self.request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is {declared} bytes; the limit here is {limit} bytes.")
+        chunks = []
+        size = 0
+        async for chunk in self.request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def json(self, *, required: bool = True) -> Any:
+        raw = await self.body(self.settings.max_json_bytes)
+        if not raw.strip():
+            if required:
+                raise BadRequest("Expected a JSON body.")
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"The request body is not valid JSON: {e}") from None
+
+    async def json_object(self, *, required: bool = True) -> dict[str, Any]:
+        data = await self.json(required=required)
+        if not isinstance(data, dict):
+            raise BadRequest("Expected a JSON object as the request body.")
+        return data
+
+    def query_bool(self, name: str, default: bool = False) -> bool:
+        v = self.request.query_params.get(name)
+        if v is None:
+            return default
+        return v.lower() in ("1", "true", "yes", "on")
+
+    def query_list(self, name: str) -> list[str]:
+        return self.request.query_params.getlist(name) + self.request.query_params.getlist(f"{name}[]")

@@ -1,0 +1,11 @@
+"""The Hugging Face Hub-compatible HTTP API."""
+
+from __future__ import annotations
+
+from inhouse.web.hub import browse, discussions, lfs, repos, resolve, upload
+from inhouse.web.routing import Router
+
+
+def register_all(router: Router) -> None:
+    for module in (repos, browse, upload, lfs, discussions, resolve):
+        module.register(router)

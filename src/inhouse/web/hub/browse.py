@@ -1,0 +1,168 @@
+"""Hub API for reading a repo: tree, paths-info, refs, commits; and branches and tags."""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import parse_qs, urlencode
+
+from starlette.responses import Response
+
+from inhouse.access.policy import Action
+from inhouse.errors import BadRequest
+from inhouse.services import files as file_service
+from inhouse.services import refs as ref_service
+from inhouse.web.context import Ctx
+from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.render import commit_json, entry_json
+from inhouse.web.responses import json_response
+from inhouse.web.routing import API_REPO, Router, split_revision
+
+TREE_PAGE = 1000
+TREE_PAGE_EXPANDED = 50
+COMMITS_PAGE = 50
+MAX_PATHS = 1000
+
+
+def _cursor(ctx: Ctx) -> int:
+    try:
+        c = int(ctx.request.query_params.get("cursor") or 0)
+    except ValueError:
+        raise BadRequest("'cursor' must be an integer.") from None
+    if c < 0:
+        raise BadRequest("'cursor' must not be negative.")
+    return c
+
+
+def _next_link(ctx: Ctx, offset: int) -> str:
+    params = [(k, v) for k, v in ctx.request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", str(offset)))
+    raw = ctx.request.scope.get("raw_path", b"").decode("latin-1") or ctx.request.url.path
+    return f'<{ctx.base_url}{raw}?{urlencode(params)}>; rel="next"'
+
+
+@moved_aware
+async def tree(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    rev, path = split_revision(ctx.raw["rest"])
+    recursive = ctx.query_bool("recursive")
+    expand = ctx.query_bool("expand")
+    res, entries = await ctx.run(file_service.list_tree, ctx.stores, repo, rev, path, recursive=recursive)
+    page = TREE_PAGE_EXPANDED if expand else TREE_PAGE
+    start = _cursor(ctx)
+    chunk = entries[start : start + page]
+    last = {}
+    if expand and chunk:
+        last = await ctx.run(file_service.last_commits, ctx.stores, res.commit, [e.path for e in chunk])
+    headers = {"Link": _next_link(ctx, start + page)} if start + page < len(entries) else {}
+    return json_response([entry_json(e, last.get(e.path)) for e in chunk], headers=headers)
+
+
+@moved_aware
+async def paths_info(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    ctype = ctx.request.headers.get("content-type", "")
+    raw = await ctx.body(ctx.settings.max_json_bytes)
+    if "json" in ctype:
+        import json
+
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise BadRequest("The request body is not valid JSON.") from None
+        paths = data.get("paths", []) if isinstance(data, dict) else []
+        expand = bool(data.get("expand")) if isinstance(data, dict) else False
+    else:
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        paths = form.get("paths", []) + form.get("paths[]", [])
+        expand = (form.get("expand") or ["false"])[0].lower() == "true"
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise BadRequest("'paths' must be a list of file paths.")
+    if len(paths) > MAX_PATHS:
+        raise BadRequest(f"At most {MAX_PATHS} paths per request; split the request.")
+    res, entries = await ctx.run(file_service.paths_info, ctx.stores, repo, ctx.params["rev"], paths)
+    last = {}
+    if expand and entries:
+        last = await ctx.run(file_service.last_commits, ctx.stores, res.commit, [e.path for e in entries])
+    return json_response([entry_json(e, last.get(e.path)) for e in entries])
+
+
+@moved_aware
+async def refs(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    r = await ctx.run(ref_service.list_refs, ctx.stores, repo)
+    body = {
+        "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": t} for n, t in r.branches],
+        "converts": [{"name": n, "ref": f"refs/convert/{n}", "targetCommit": t} for n, t in r.converts],
+        "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": t} for n, t in r.tags],
+    }
+    if ctx.query_bool("include_prs"):
+        body["pullRequests"] = [{"name": ref.rsplit("/", 1)[1], "ref": ref, "targetCommit": t}
+                                for ref, t in r.pull_requests]
+    return json_response(body)
+
+
+@moved_aware
+async def commits(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    formatted = "formatted" in ctx.query_list("expand")
+    start = _cursor(ctx)
+    try:
+        limit = min(int(ctx.request.query_params.get("limit") or COMMITS_PAGE), 1000)
+    except ValueError:
+        raise BadRequest("'limit' must be an integer.") from None
+
+    def page():  # type: ignore[no-untyped-def]
+        _, it = file_service.history(ctx.stores, repo, ctx.params["rev"])
+        return list(itertools.islice(it, start, start + limit + 1))
+
+    items = await ctx.run(page)
+    headers = {}
+    if len(items) > limit:
+        items = items[:limit]
+        headers["Link"] = _next_link(ctx, start + limit)
+    return json_response([commit_json(c, formatted) for c in items], headers=headers)
+
+
+async def branch(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx, follow_moves=False)
+    p = await ctx.principal()
+    name = ctx.params["branch"]
+    if ctx.request.method == "DELETE":
+        await ctx.run(ref_service.delete_branch, ctx.stores, p, repo, name)
+        return json_response({"success": True})
+    body = await ctx.json_object(required=False)
+    start = body.get("startingPoint")
+    if start is not None and not isinstance(start, str):
+        raise BadRequest("'startingPoint' must be a revision (branch, tag or commit sha).")
+    await ctx.run(ref_service.create_branch, ctx.stores, p, repo, name, start)
+    return json_response({"success": True})
+
+
+async def create_tag(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx, follow_moves=False)
+    p = await ctx.principal()
+    body = await ctx.json_object()
+    tag = body.get("tag")
+    if not isinstance(tag, str):
+        raise BadRequest("'tag' is required: the name of the tag to create.")
+    msg = body.get("message")
+    await ctx.run(ref_service.create_tag, ctx.stores, p, repo, ctx.params["rev"], tag,
+                  msg if isinstance(msg, str) else None)
+    return json_response({"success": True})
+
+
+async def delete_tag(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx, follow_moves=False)
+    p = await ctx.principal()
+    await ctx.run(ref_service.delete_tag, ctx.stores, p, repo, ctx.params["rev"])
+    return json_response({"success": True})
+
+
+def register(router: Router) -> None:
+    router.add("GET", API_REPO + "/tree/(?P<rest>.+)", tree)
+    router.add("POST", API_REPO + "/paths-info/(?P<rev>.+)", paths_info)
+    router.add("GET", API_REPO + "/refs", refs)
+    router.add("GET", API_REPO + "/commits/(?P<rev>.+)", commits)
+    router.add("POST|DELETE", API_REPO + "/branch/(?P<branch>.+)", branch)
+    router.add("POST", API_REPO + "/tag/(?P<rev>.+)", create_tag)
+    router.add("DELETE", API_REPO + "/tag/(?P<rev>.+)", delete_tag)

@@ -1,0 +1,76 @@
+"""Hub API: discussions and pull requests (open, read, list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from inhouse.errors import BadRequest
+from inhouse.services import discussions as service
+from inhouse.storage.db.discussions import DiscussionRecord
+from inhouse.storage.db.records import RepoRecord
+from inhouse.web.context import Ctx
+from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.responses import iso, json_response
+from inhouse.web.routing import API_REPO, Router
+
+
+def _summary(d: DiscussionRecord, repo: RepoRecord) -> dict[str, Any]:
+    return {
+        "num": d.num, "title": d.title, "status": d.status, "isPullRequest": d.is_pr, "createdAt": iso(d.created_at),
+        "author": {"name": d.author or "deleted", "type": "user"}, "repo": {"name": repo.repo_id, "type": repo.type},
+        "pinned": False, "numComments": 1, "topReactions": [],
+    }
+
+
+async def create(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx, follow_moves=False)
+    body = await ctx.json_object()
+    title, desc = body.get("title"), body.get("description") or ""
+    if not isinstance(title, str) or not isinstance(desc, str):
+        raise BadRequest("'title' (and optional 'description') must be strings.")
+    p = await ctx.principal()
+    d = await ctx.run(service.create, ctx.stores, p, repo, title=title, description=desc,
+                      pull_request=body.get("pullRequest") is True)
+    return json_response({"num": d.num, "pullRequest": d.is_pr,
+                          "url": f"{ctx.base_url}/{repo.url_path}/discussions/{d.num}"})
+
+
+@moved_aware
+async def detail(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    det = await ctx.run(service.get, ctx.stores, repo, int(ctx.params["num"]))
+    d = det.discussion
+    out = _summary(d, repo)
+    out["events"] = [{
+        "id": str(e.id), "type": e.type, "createdAt": iso(e.created_at),
+        "author": {"name": e.author or "deleted", "type": "user"},
+        "data": {"latest": {"raw": e.data.get("content", ""), "html": "", "updatedAt": iso(e.created_at)},
+                 "numEdits": 0, "editors": [], "hidden": False} if e.type == "comment" else e.data,
+    } for e in det.events]
+    if d.is_pr:
+        out["changes"] = {"base": d.base_ref, "mergeCommitId": d.merge_commit, "head": det.head}
+        out["filesWithConflicts"] = []
+        out["diff"] = ""
+    return json_response(out)
+
+
+@moved_aware
+async def listing(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    q = ctx.request.query_params
+    try:
+        page = int(q.get("p") or 0)
+    except ValueError:
+        raise BadRequest("'p' must be a page number.") from None
+    items, count = await ctx.run(service.list_page, ctx.stores, repo, page=max(page, 0), kind=q.get("type"),
+                                 status=q.get("status"), author=q.get("author"))
+    return json_response({"discussions": [_summary(d, repo) for d in items], "count": count,
+                          "start": page * service.PAGE, "numClosedDiscussions": 0})
+
+
+def register(router: Router) -> None:
+    router.add("POST", API_REPO + "/discussions", create)
+    router.add("GET", API_REPO + "/discussions", listing)
+    router.add("GET", API_REPO + r"/discussions/(?P<num>\d+)", detail)

@@ -1,0 +1,60 @@
+"""JSON shapes of the Hub API: repo info, tree entries, commits, refs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inhouse.services.files import CommitView, FileEntry
+from inhouse.services.info import RepoView
+from inhouse.web.responses import iso
+
+
+def entry_json(e: FileEntry, last_commit: CommitView | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": e.type, "oid": e.oid, "size": e.size, "path": e.path}
+    if e.lfs is not None:
+        d["lfs"] = {"oid": e.lfs.oid, "size": e.lfs.size, "pointerSize": e.pointer_size}
+    if last_commit is not None:
+        d["lastCommit"] = {"id": last_commit.oid, "title": last_commit.commit.title,
+                           "date": iso(last_commit.commit.committer.when)}
+    return d
+
+
+def commit_json(c: CommitView, formatted: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": c.oid, "title": c.commit.title, "message": c.commit.body,
+        "authors": [{"user": c.commit.author.name, "avatar": None}],
+        "date": iso(c.commit.committer.when),
+    }
+    if formatted:
+        d["formatted"] = {"title": c.commit.title, "message": c.commit.body}
+    return d
+
+
+def info_json(v: RepoView, base_url: str, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
+    r = v.repo
+    d: dict[str, Any] = {
+        "_id": str(r.id), "id": r.repo_id, "author": r.namespace, "sha": v.sha,
+        "lastModified": iso(r.last_modified), "createdAt": iso(r.created_at), "private": r.private,
+        "gated": r.gated or False, "disabled": False, "downloads": r.downloads, "downloadsAllTime": r.downloads,
+        "likes": r.likes, "tags": v.tags, "cardData": v.card_data, "usedStorage": v.used_storage,
+    }
+    if r.type == "model":
+        d["modelId"] = r.repo_id
+        d["pipeline_tag"] = v.pipeline_tag
+        d["library_name"] = v.library_name
+        d["spaces"] = []
+    if v.files is not None:
+        sib = []
+        for e in v.files:
+            s: dict[str, Any] = {"rfilename": e.path}
+            if blobs:
+                s["size"] = e.size
+                s["blobId"] = e.oid
+                if e.lfs is not None:
+                    s["lfs"] = {"size": e.lfs.size, "sha256": e.lfs.oid, "pointerSize": e.pointer_size}
+            sib.append(s)
+        d["siblings"] = sib
+    if expand:
+        keep = set(expand) | {"_id", "id"}
+        d = {k: val for k, val in d.items() if k in keep}
+    return {k: val for k, val in d.items() if val is not None or k in ("cardData", "sha")}

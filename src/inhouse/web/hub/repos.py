@@ -1,0 +1,144 @@
+"""Hub API: whoami, repo create/delete/move/settings, repo info and listings."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+
+from inhouse.access.policy import Action
+from inhouse.errors import BadRequest, Unauthorized
+from inhouse.names import PLURAL, SINGULAR, check_repo_type
+from inhouse.services import info as info_service
+from inhouse.services import repos as repo_service
+from inhouse.web.context import Ctx
+from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.render import info_json
+from inhouse.web.responses import json_response
+from inhouse.web.routing import API_REPO, Router
+
+PAGE_SIZE = 1000
+SORTS = {"lastModified": "last_modified", "last_modified": "last_modified", "createdAt": "created_at",
+         "created_at": "created_at", "downloads": "downloads", "likes": "likes", "trendingScore": "trending_score",
+         "trending_score": "trending_score", "id": "id"}
+
+
+async def whoami(ctx: Ctx) -> Response:
+    p = await ctx.principal()
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    return json_response({
+        "type": "user", "id": str(p.user_id), "name": p.name, "fullname": p.fullname, "email": p.email,
+        "isPro": False, "canPay": False, "orgs": [], "emailVerified": p.email is not None,
+        "auth": {"type": "access_token", "accessToken": {"displayName": p.token_name, "role": p.role}},
+    })
+
+
+async def create_repo(ctx: Ctx) -> Response:
+    body = await ctx.json_object()
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise BadRequest("'name' is required: the repo name without its namespace.")
+    org = body.get("organization")
+    visibility = body.get("visibility")
+    private = body.get("private") is True or visibility in ("private", "protected")
+    p = await ctx.principal()
+    repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"),
+                         namespace=org if isinstance(org, str) else None, name=name, private=private)
+    url = f"{ctx.base_url}/{repo.url_path}"
+    return json_response({"url": url, "name": repo.repo_id, "id": str(repo.id)})
+
+
+def _repo_from_body(body: dict) -> tuple[str | None, str | None, str]:  # type: ignore[type-arg]
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise BadRequest("'name' is required.")
+    org = body.get("organization")
+    return body.get("type"), org if isinstance(org, str) else None, name
+
+
+async def delete_repo(ctx: Ctx) -> Response:
+    body = await ctx.json_object()
+    repo_type, org, name = _repo_from_body(body)
+    p = await ctx.principal()
+    await ctx.run(repo_service.delete, ctx.stores, p, repo_type, org or p.name or "", name)
+    return json_response({"success": True})
+
+
+async def move_repo(ctx: Ctx) -> Response:
+    body = await ctx.json_object()
+    src, dst = body.get("fromRepo"), body.get("toRepo")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        raise BadRequest("'fromRepo' and 'toRepo' are required, as 'namespace/name'.")
+    p = await ctx.principal()
+    repo = await ctx.run(repo_service.move, ctx.stores, p, body.get("type"), src, dst)
+    return json_response({"url": f"{ctx.base_url}/{repo.url_path}"})
+
+
+async def update_settings(ctx: Ctx) -> Response:
+    body = await ctx.json_object()
+    repo = await load_repo(ctx, Action.READ, follow_moves=False)
+    private = body.get("private")
+    visibility = body.get("visibility")
+    if visibility is not None:
+        if visibility not in ("public", "private", "protected"):
+            raise BadRequest("'visibility' must be \"public\" or \"private\".")
+        private = visibility != "public"
+    p = await ctx.principal()
+    await ctx.run(repo_service.update_settings, ctx.stores, p, repo,
+                  private=private if isinstance(private, bool) else None, gated=body.get("gated"))
+    return json_response({"success": True})
+
+
+@moved_aware
+async def repo_info(ctx: Ctx) -> Response:
+    repo = await load_repo(ctx)
+    expand = ctx.query_list("expand")
+    blobs = ctx.query_bool("blobs")
+    with_files = not expand or "siblings" in expand or "usedStorage" in expand
+    view = await ctx.run(info_service.view_at, ctx.stores, repo, ctx.params.get("rev"), with_files=with_files)
+    return json_response(info_json(view, ctx.base_url, blobs=blobs, expand=expand))
+
+
+async def list_repos(ctx: Ctx) -> Response:
+    repo_type = check_repo_type(SINGULAR[ctx.params["plural"]])
+    q = ctx.request.query_params
+    try:
+        limit = int(q.get("limit") or PAGE_SIZE)
+        offset = int(q.get("cursor") or 0)
+    except ValueError:
+        raise BadRequest("'limit' and 'cursor' must be integers.") from None
+    if limit < 1 or offset < 0:
+        raise BadRequest("'limit' must be positive and 'cursor' not negative.")
+    page = min(limit, PAGE_SIZE)
+    sort = q.get("sort") or "lastModified"
+    if sort not in SORTS:
+        raise BadRequest(f"Invalid sort '{sort}': use one of lastModified, createdAt, downloads, likes, trendingScore.")
+    direction = q.get("direction")
+    descending = direction != "1"
+    p = await ctx.principal()
+    filters = ctx.query_list("filter") + [v for k in ("pipeline_tag", "library") for v in q.getlist(k)]
+    repos = await ctx.run(repo_service.search, ctx.stores, p, repo_type=repo_type, search=ctx.query_list("search"),
+                          author=q.get("author"), tags=filters, sort=SORTS[sort], descending=descending,
+                          limit=page + 1, offset=offset)
+    headers = {}
+    if len(repos) > page:
+        repos = repos[:page]
+        params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + page))]
+        headers["Link"] = f'<{ctx.base_url}/api/{PLURAL[repo_type]}?{urlencode(params)}>; rel="next"'
+    expand = ctx.query_list("expand")
+    items = [info_json(info_service.view_from_record(r), ctx.base_url, blobs=False, expand=expand) for r in repos]
+    return json_response(items, headers=headers)
+
+
+def register(router: Router) -> None:
+    router.add("GET", "/api/whoami-v2", whoami)
+    router.add("POST", "/api/repos/create", create_repo)
+    router.add("DELETE", "/api/repos/delete", delete_repo)
+    router.add("POST", "/api/repos/move", move_repo)
+    router.add("GET", "/api/(?P<plural>models|datasets|spaces)", list_repos)
+    router.add("GET", API_REPO, repo_info)
+    router.add("GET", API_REPO + "/revision/(?P<rev>.+)", repo_info)
+    router.add("PUT", API_REPO + "/settings", update_settings)
+
+

@@ -1,0 +1,140 @@
+"""Uploads: preupload (which path goes as a large file), the NDJSON commit, and validate-yaml."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from inhouse.access.policy import Action
+from inhouse.errors import BadRequest
+from inhouse.names import check_path
+from inhouse.services import cards
+from inhouse.services import commits as commit_service
+from inhouse.services import uploads as upload_service
+from inhouse.web.context import Ctx
+from inhouse.web.hub.common import load_repo
+from inhouse.web.responses import json_response
+from inhouse.web.routing import API_REPO, Router
+
+MAX_PREUPLOAD_FILES = 1000
+
+
+async def preupload(ctx: Ctx) -> Response:
+    create_pr = ctx.query_bool("create_pr")
+    repo = await load_repo(ctx, Action.READ if create_pr else Action.WRITE, follow_moves=False)
+    body = await ctx.json_object()
+    files = body.get("files")
+    if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
+        raise BadRequest(f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} entries.")
+    asks: list[upload_service.Ask] = []
+    for f in files:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+            raise BadRequest("Each entry of 'files' needs a 'path'.")
+        size = f.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadRequest(f"Invalid size for '{f['path']}': give the file size in bytes.")
+        try:
+            sample = base64.b64decode(f.get("sample") or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"The sample of '{f['path']}' is not valid base64.") from None
+        asks.append(upload_service.Ask(check_path(f["path"]), size, sample))
+    git_ignore = body.get("gitIgnore")
+    answers = await ctx.run(upload_service.preupload, ctx.stores, repo, ctx.params["rev"], asks,
+                            git_ignore if isinstance(git_ignore, str) else None, create_pr=create_pr)
+    return json_response({"files": [
+        {"path": a.path, "uploadMode": a.mode, "shouldIgnore": a.ignore, "oid": a.oid} for a in answers
+    ], "commitOid": None})
+
+
+def parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[commit_service.Operation]]:
+    header: dict[str, Any] | None = None
+    ops: list[commit_service.Operation] = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(f"Line {n} of the commit is not valid JSON.") from None
+        if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
+            raise BadRequest(f"Line {n} of the commit must be an object with 'key' and 'value'.")
+        key, value = item.get("key"), item["value"]
+        path = value.get("path")
+        if key == "header":
+            header = value
+            continue
+        if not isinstance(path, str):
+            raise BadRequest(f"Line {n} ({key}) needs a 'path'.")
+        if key == "file":
+            if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content"), str):
+                raise BadRequest(f"Line {n}: 'file' needs base64 'content' (encoding 'base64').")
+            check_path(path)
+            ops.append(commit_service.AddFile(path, commit_service.decode_base64(value["content"], path)))
+        elif key == "lfsFile":
+            oid, size = value.get("oid"), value.get("size")
+            if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str):
+                raise BadRequest(f"Line {n}: 'lfsFile' needs a sha256 'oid'.")
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+                raise BadRequest(f"Line {n}: 'size' must be a non-negative integer.")
+            check_path(path)
+            ops.append(commit_service.AddLfsFile(path, oid.lower(), size))
+        elif key == "deletedFile":
+            check_path(path)
+            ops.append(commit_service.DeleteFile(path))
+        elif key == "deletedFolder":
+            check_path(path.rstrip("/"))
+            ops.append(commit_service.DeleteFolder(path))
+        else:
+            raise BadRequest(f"Line {n}: unknown key {key!r}; use header, file, lfsFile, deletedFile or deletedFolder.")
+    if header is None:
+        raise BadRequest("The commit has no header line: start with {\"key\":\"header\",\"value\":{\"summary\":…}}.")
+    return header, ops
+
+
+async def commit(ctx: Ctx) -> Response:
+    create_pr = ctx.query_bool("create_pr")
+    repo = await load_repo(ctx, follow_moves=False)
+    raw = await ctx.body(ctx.settings.max_commit_bytes)
+    header, ops = await ctx.run(parse_ndjson, raw)
+    summary = header.get("summary") or ""
+    description = header.get("description") or ""
+    parent = header.get("parentCommit")
+    if not isinstance(summary, str) or not isinstance(description, str) or (
+            parent is not None and not isinstance(parent, str)):
+        raise BadRequest("'summary', 'description' and 'parentCommit' must be strings.")
+    p = await ctx.principal()
+    result = await ctx.run(commit_service.commit, ctx.stores, p, repo, revision=ctx.params["rev"], ops=ops,
+                           summary=summary, description=description, parent_commit=parent or None,
+                           create_pr=create_pr)
+    base = f"{ctx.base_url}/{repo.url_path}"
+    return json_response({
+        "success": True, "commitOid": result.oid, "commitUrl": f"{base}/commit/{result.oid}",
+        "commitMessage": summary, "hookOutput": "",
+        "pullRequestUrl": f"{base}/discussions/{result.pr_num}" if result.pr_num else None,
+    })
+
+
+async def validate_yaml(ctx: Ctx) -> Response:
+    try:
+        body = await ctx.json_object()
+        content = body.get("content")
+        repo_type = body.get("repoType") or "model"
+        if not isinstance(content, str) or repo_type not in ("model", "dataset", "space"):
+            raise BadRequest("Send {\"content\": <README text>, \"repoType\": \"model\"|\"dataset\"|\"space\"}.")
+    except BadRequest as e:
+        return json_response({"errors": [{"message": e.message}], "warnings": []}, 400)
+    report = await ctx.run(cards.validate_card, content, repo_type)
+    body_out = {"errors": [{"message": m} for m in report.errors], "warnings": [{"message": m} for m in report.warnings]}
+    return json_response(body_out, 400 if report.errors else 200)
+
+
+def register(router: Router) -> None:
+    router.add("POST", API_REPO + "/preupload/(?P<rev>.+)", preupload)
+    router.add("POST", API_REPO + "/commit/(?P<rev>.+)", commit)
+    router.add("POST", "/api/validate-yaml", validate_yaml)
+
+

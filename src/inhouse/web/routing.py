@@ -1,0 +1,56 @@
+"""A small router that matches the raw (still percent-encoded) path, so that %2F inside a segment survives."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+    from inhouse.web.context import Ctx
+
+Handler = Callable[["Ctx"], Awaitable["Response"]]
+
+REPO = r"(?P<ns>[^/]+)/(?P<name>[^/]+?)"
+API_REPO = r"/api/(?P<plural>models|datasets|spaces)/" + REPO
+WEB_REPO = r"/(?:(?P<prefix>datasets|spaces)/)?" + REPO
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, methods: str, pattern: str, handler: Handler) -> None:
+        self.routes.append(Route(frozenset(methods.split("|")), re.compile(f"^{pattern}$"), handler))
+
+    def match(self, method: str, raw_path: str) -> tuple[Handler | None, dict[str, str], bool]:
+        """(handler, raw params, path_matched_other_method)."""
+        other = False
+        for r in self.routes:
+            m = r.pattern.match(raw_path)
+            if m is None:
+                continue
+            if method in r.methods or (method == "HEAD" and "GET" in r.methods and "HEAD" not in r.methods):
+                return r.handler, {k: v for k, v in m.groupdict().items() if v is not None}, False
+            other = True
+        return None, {}, other
+
+
+def split_revision(raw_rest: str) -> tuple[str, str]:
+    """'main/sub%2Fdir' → ('main', 'sub/dir'); 'refs%2Fpr%2F1/x' and literal 'refs/pr/1/x' → ('refs/pr/1', 'x')."""
+    parts = raw_rest.split("/")
+    n = 3 if len(parts) >= 3 and parts[0] == "refs" and parts[1] in ("pr", "convert", "heads", "tags") else 1
+    rev = unquote("/".join(parts[:n]))
+    path = unquote("/".join(parts[n:]))
+    return rev, path
