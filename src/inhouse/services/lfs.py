@@ -13,10 +13,11 @@ import anyio
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
-from inhouse.errors import BadRequest, IntegrityError
+from inhouse.errors import BadRequest, IntegrityError, NotFound
 from inhouse.services.context import Stores
 from inhouse.storage.blobs.local import check_oid
 from inhouse.storage.db import lfs as lfs_store
+from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 
 MAX_OBJECTS_PER_BATCH = 1000
@@ -66,6 +67,15 @@ def batch(stores: Stores, p: Principal, repo: RepoRecord, operation: str,
             else:
                 items.append(BatchItem(oid, size, "upload"))
     return items
+
+
+def repo_for_transfer(stores: Stores, repo_pk: int) -> RepoRecord:
+    """The repo a signed transfer link was issued for (the signature already proved the caller's right)."""
+    with stores.db.read() as conn:
+        repo = repo_store.repo_by_id(conn, repo_pk)
+    if repo is None:
+        raise NotFound("The repo this transfer link was issued for no longer exists.")
+    return repo
 
 
 def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:

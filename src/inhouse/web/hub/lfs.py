@@ -7,9 +7,8 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from inhouse.access.policy import Action
-from inhouse.errors import BadRequest, NotFound
+from inhouse.errors import BadRequest
 from inhouse.services import lfs as lfs_service
-from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo
@@ -60,14 +59,7 @@ async def _transfer_repo(ctx: Ctx, suffix: str = "") -> tuple[RepoRecord, str, i
     pk, oid, size = int(ctx.params["pk"]), ctx.params["oid"], int(ctx.params["size"])
     q = ctx.request.query_params
     ctx.signer.verify(f"{pk}/{oid}/{size}{suffix}", q.get("exp"), q.get("sig"))
-
-    def load() -> RepoRecord | None:
-        with ctx.stores.db.read() as conn:
-            return repo_store.repo_by_id(conn, pk)
-
-    repo = await ctx.run(load)
-    if repo is None:
-        raise NotFound("The repo this upload was for no longer exists.")
+    repo = await ctx.run(lfs_service.repo_for_transfer, ctx.stores, pk)
     return repo, oid, size
 
 
