@@ -27,12 +27,14 @@ class InhouseError(Exception):
     status: int = 500
     code: str = "InternalError"
 
-    def __init__(self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None,
+                 body: dict[str, object] | None = None):
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         self.headers: dict[str, str] = dict(headers or {})
+        self.body: dict[str, object] = dict(body or {})  # extra keys of the JSON error body, next to "error"
 
 
 class BadRequest(InhouseError):

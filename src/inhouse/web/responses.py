@@ -32,7 +32,7 @@ def error_response(err: InhouseError, request_id: str, *, head: bool = False) ->
     }
     if head:
         return Response(b"", status_code=err.status, headers=headers)
-    return json_response({"error": err.message}, err.status, headers)
+    return json_response({**err.body, "error": err.message}, err.status, headers)
 
 
 def _header_safe(text: str) -> str:

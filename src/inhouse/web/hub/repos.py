@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from inhouse.access.policy import Action
-from inhouse.errors import BadRequest, Unauthorized
-from inhouse.names import PLURAL, SINGULAR, check_repo_type
+from inhouse.errors import BadRequest, Conflict, Unauthorized
+from inhouse.names import PLURAL, SINGULAR, URL_PREFIX, check_repo_type
 from inhouse.services import info as info_service
 from inhouse.services import repos as repo_service
 from inhouse.web.context import Ctx
@@ -43,8 +43,15 @@ async def create_repo(ctx: Ctx) -> Response:
     visibility = body.get("visibility")
     private = body.get("private") is True or visibility in ("private", "protected")
     p = await ctx.principal()
-    repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"),
-                         namespace=org if isinstance(org, str) else None, name=name, private=private)
+    namespace = org if isinstance(org, str) else None
+    try:
+        repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"),
+                             namespace=namespace, name=name, private=private)
+    except Conflict as err:
+        # Like the Hub, a 409 names the existing repo: create_repo(exist_ok=True) returns RepoUrl(body["url"]).
+        prefix = URL_PREFIX.get(body.get("type") or "model", "")
+        err.body["url"] = f"{ctx.base_url}/{prefix}{namespace or p.name}/{name}"
+        raise
     url = f"{ctx.base_url}/{repo.url_path}"
     return json_response({"url": url, "name": repo.repo_id, "id": str(repo.id)})
 
