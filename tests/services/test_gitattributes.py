@@ -126,7 +126,6 @@ def test_lfs_rules(text: str, path: str, lfs: bool) -> None:
     assert LfsRules.parse(text).is_lfs(path) is lfs
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git binary")
 def test_attr_cases_agree_with_git(tmp_path: Path) -> None:
     """The table above is what `git check-attr filter` says."""
     disagreements = []
@@ -145,7 +144,6 @@ def test_attr_cases_agree_with_git(tmp_path: Path) -> None:
     assert disagreements == []
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git binary")
 @pytest.mark.parametrize("repo_type", ["model", "dataset"])
 def test_defaults_agree_with_git(tmp_path: Path, repo_type: str) -> None:
     text = default_gitattributes(repo_type)

@@ -102,7 +102,6 @@ def test_gitignore_cases(text: str, path: str, ignored: bool) -> None:
     assert GitIgnore.parse(text).ignores(path) is ignored
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git binary")
 def test_cases_agree_with_git(tmp_path: Path) -> None:
     """The table above is what real git does (via `git check-ignore --no-index`)."""
     disagreements = []

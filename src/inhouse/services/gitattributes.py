@@ -257,7 +257,8 @@ def looks_binary(sample: bytes) -> bool:
     return suspicious * 10 > n
 
 
-def should_upload_as_lfs(path: str, size: int, sample: bytes, rules: LfsRules) -> bool:
+def should_upload_as_lfs(path: str, size: int, sample: bytes, rules: LfsRules,
+                         threshold: int = LFS_SIZE_THRESHOLD) -> bool:
     """The preupload decision for one file: True for `uploadMode: "lfs"`, False for `"regular"`.
 
     LFS when `.gitattributes` routes the path through the LFS filter, when the file is
@@ -271,6 +272,6 @@ def should_upload_as_lfs(path: str, size: int, sample: bytes, rules: LfsRules) -
         return False
     if rules.is_lfs(path):
         return True
-    if size > LFS_SIZE_THRESHOLD:
+    if size > threshold:
         return True
     return looks_binary(sample)

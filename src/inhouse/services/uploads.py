@@ -45,7 +45,8 @@ def preupload(stores: Stores, repo: RepoRecord, revision: str, asks: list[Ask], 
         ignore = GitIgnore.parse(ignore_text) if ignore_text else None
         answers = []
         for a in asks:
-            lfs = should_upload_as_lfs(a.path, a.size, a.sample, rules) \
+            lfs = should_upload_as_lfs(a.path, a.size, a.sample, rules,
+                                       stores.settings.regular_file_max_bytes) \
                 if a.size > 0 else False
             oid = None
             e = find_entry(stores.objects, conn, root, a.path)
