@@ -94,13 +94,13 @@ def search_repos(
     if not is_admin:
         q = q.where(or_(repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1)))
     for s in search:
-        like = f"%{s.lower()}%"
-        q = q.where(func.lower(repos.c.namespace + "/" + repos.c.name).like(like))
+        like = f"%{_like_literal(s.lower())}%"
+        q = q.where(func.lower(repos.c.namespace + "/" + repos.c.name).like(like, escape="\\"))
     if author:
         q = q.where(func.lower(repos.c.namespace) == author.lower())
     for t in tags:
         # tags is a JSON list: match the quoted element exactly
-        q = q.where(or_(repos.c.tags.like(f'%{json.dumps(t)}%'),
+        q = q.where(or_(repos.c.tags.like(f"%{_like_literal(json.dumps(t))}%", escape="\\"),
                         and_(repos.c.pipeline_tag == t), and_(repos.c.library_name == t)))
     column = {
         "last_modified": repos.c.last_modified, "created_at": repos.c.created_at, "downloads": repos.c.downloads,
@@ -109,6 +109,11 @@ def search_repos(
     q = q.order_by(column.desc() if descending else column.asc(), repos.c.id.desc() if descending else repos.c.id)
     q = q.limit(limit).offset(offset)
     return [RepoRecord.from_row(r) for r in conn.execute(q)]
+
+
+def _like_literal(text: str) -> str:
+    """`text` escaped for LIKE ... ESCAPE '\\', so that "_" and "%" match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # refs ------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -103,7 +104,7 @@ lfs_objects = Table(
     "lfs_objects",
     metadata,
     Column("oid", String(64), primary_key=True),  # sha256 hex
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),  # large files exceed 2 GiB (PostgreSQL INTEGER's limit)
     Column("created_at", Float, nullable=False),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from inhouse.storage.db.records import TokenRecord, UserRecord
 from inhouse.storage.db.schema import tokens, users
@@ -37,7 +37,8 @@ def user_by_name(conn: Connection, name: str) -> UserRecord | None:
 
 
 def user_by_name_ci(conn: Connection, name: str) -> UserRecord | None:
-    row = conn.execute(select(users).where(users.c.name.ilike(name))).first()
+    # compare lowered names, not ILIKE: "_" in a name is a character, not a wildcard
+    row = conn.execute(select(users).where(func.lower(users.c.name) == name.lower())).first()
     return _user(row) if row else None
 
 

@@ -7,7 +7,6 @@ from urllib.parse import parse_qs, urlencode
 
 from starlette.responses import Response
 
-from inhouse.access.policy import Action
 from inhouse.errors import BadRequest
 from inhouse.services import files as file_service
 from inhouse.services import refs as ref_service
