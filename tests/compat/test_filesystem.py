@@ -169,3 +169,37 @@ def test_dataset_repo(fs: HfFileSystem, api, repo_id: str) -> None:  # type: ign
         f.write(b"n")
     assert fs.cat_file(f"{root}@main/data/notes.txt") == b"n"
     assert not fs.exists(f"{repo_id}/data/train.csv")  # the same name as a model repo does not exist
+
+
+def test_awkward_names_put_get_and_move(fs: HfFileSystem, api, repo_id: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    api.create_repo(repo_id)
+    local = tmp_path / "up"
+    (local / "we ird" / "ü").mkdir(parents=True)
+    (local / "we ird" / "a b%3F#?&=+.txt").write_bytes(b"awkward")
+    (local / "we ird" / "ü" / "ñ.txt").write_bytes(b"unicode")
+    fs.put(str(local) + "/", f"{repo_id}/up", recursive=True)
+    assert sorted(fs.find(f"{repo_id}/up")) == [f"{repo_id}/up/we ird/a b%3F#?&=+.txt", f"{repo_id}/up/we ird/ü/ñ.txt"]
+    assert fs.cat_file(f"{repo_id}/up/we ird/a b%3F#?&=+.txt") == b"awkward"
+    assert fs.info(f"{repo_id}/up/we ird/ü/ñ.txt")["size"] == 7
+    assert fs.ls(f"{repo_id}/up/we ird/ü", detail=False) == [f"{repo_id}/up/we ird/ü/ñ.txt"]
+
+    fs.get(f"{repo_id}/up/", str(tmp_path / "down") + "/", recursive=True)
+    assert (tmp_path / "down" / "we ird" / "ü" / "ñ.txt").read_bytes() == b"unicode"
+
+    fs.mv(f"{repo_id}/up/we ird/ü/ñ.txt", f"{repo_id}/moved.txt")
+    assert fs.cat_file(f"{repo_id}/moved.txt") == b"unicode"
+    assert not fs.exists(f"{repo_id}/up/we ird/ü/ñ.txt")
+
+
+def test_read_a_pull_request_ref(fs: HfFileSystem, api, repo_id: str) -> None:  # type: ignore[no-untyped-def]
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b"base", path_in_repo="f.txt", repo_id=repo_id)
+    pr = api.create_commit(repo_id, operations=[CommitOperationAdd("f.txt", b"proposed")], commit_message="pr",
+                           create_pr=True)
+    ref = f"refs/pr/{pr.pr_num}"
+    assert fs.cat_file(f"{repo_id}@{ref}/f.txt") == b"proposed"
+    assert fs.cat_file(f"{repo_id}@{ref.replace('/', '%2F')}/f.txt") == b"proposed"
+    assert fs.ls(f"{repo_id}@{ref}", detail=False) == [f"{repo_id}@{ref}/.gitattributes", f"{repo_id}@{ref}/f.txt"]
+    assert fs.cat_file(f"{repo_id}/f.txt") == b"base"
