@@ -152,7 +152,47 @@ def test_create_pr_keeps_main_untouched(server, api, user, repo_id, tmp_path):
     assert second.pr_revision == "refs/pr/2" and second.pr_url.endswith(f"/{repo_id}/discussions/2")
     assert _get(server, repo_id, "sub/x.txt", tmp_path, revision="refs/pr/2", token=user[1]) == b"second PR"
     assert "proposal.txt" not in api.list_repo_files(repo_id, revision="refs/pr/2")
+    snap = Path(snapshot_download(repo_id, revision="refs/pr/1", endpoint=server.url, cache_dir=tmp_path / "s",
+                                  token=user[1]))
+    assert snap.name == info.oid and (snap / "proposal.txt").read_bytes() == b"in the PR"
+    # A PR may start from an older commit of the branch (parent_commit), e.g. after main moved on.
+    api.upload_file(path_or_fileobj=b"main moved", path_in_repo="later.txt", repo_id=repo_id)
+    third = api.upload_file(path_or_fileobj=b"3", path_in_repo="third.txt", repo_id=repo_id, create_pr=True,
+                            parent_commit=main_before)
+    assert third.pr_revision == "refs/pr/3"
+    assert api.list_repo_commits(repo_id, revision="refs/pr/3")[1].commit_id == main_before
+    assert "later.txt" not in api.list_repo_files(repo_id, revision="refs/pr/3")
     refs = api.list_repo_refs(repo_id, include_pull_requests=True)
     assert [(r.ref, r.target_commit) for r in refs.pull_requests] == [
-        ("refs/pr/1", info.oid), ("refs/pr/2", second.oid)]
-    assert [b.target_commit for b in refs.branches if b.name == "main"] == [main_before]
+        ("refs/pr/1", info.oid), ("refs/pr/2", second.oid), ("refs/pr/3", third.oid)]
+    assert [b.target_commit for b in refs.branches if b.name == "main"] == [api.model_info(repo_id).sha]
+
+
+def test_dataset_round_trip(server, api, user, repo_id, tmp_path):
+    api.create_repo(repo_id, repo_type="dataset")
+    files = {"data/train.csv": b"a,b\n1,2\n", "data/train-00000.parquet": os.urandom(2000)}
+    for rel, data in files.items():
+        (tmp_path / "ds" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "ds" / rel).write_bytes(data)
+    info = api.upload_folder(folder_path=str(tmp_path / "ds"), repo_id=repo_id, repo_type="dataset")
+    assert info.commit_url == f"{server.url}/datasets/{repo_id}/commit/{info.oid}"
+    lfs = {e.path: e.lfs for e in api.list_repo_tree(repo_id, path_in_repo="data", repo_type="dataset")}
+    assert lfs["data/train-00000.parquet"] is not None and lfs["data/train.csv"] is None
+    snap = Path(snapshot_download(repo_id, repo_type="dataset", endpoint=server.url, cache_dir=tmp_path / "c",
+                                  token=user[1]))
+    assert {rel: (snap / rel).read_bytes() for rel in files} == files
+    assert snap.parent.parent.name == f"datasets--{repo_id.replace('/', '--')}"
+
+
+def test_copy_from_an_older_revision(server, api, user, repo_id, tmp_path):
+    api.create_repo(repo_id)
+    old = api.create_commit(repo_id, commit_message="v1", operations=[
+        CommitOperationAdd("cfg.json", b"v1"), CommitOperationAdd("w.bin", b"\x00old" * 100)]).oid
+    api.create_commit(repo_id, commit_message="v2", operations=[
+        CommitOperationAdd("cfg.json", b"v2"), CommitOperationAdd("w.bin", b"\x00new" * 100)])
+    api.create_commit(repo_id, commit_message="restore", operations=[
+        CommitOperationCopy("cfg.json", "old/cfg.json", src_revision=old),
+        CommitOperationCopy("w.bin", "old/w.bin", src_revision=old)])
+    assert _get(server, repo_id, "old/cfg.json", tmp_path, token=user[1]) == b"v1"
+    assert _get(server, repo_id, "old/w.bin", tmp_path, token=user[1]) == b"\x00old" * 100
+    assert _get(server, repo_id, "w.bin", tmp_path, token=user[1]) == b"\x00new" * 100

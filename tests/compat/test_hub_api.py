@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
 from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
@@ -76,7 +78,7 @@ def test_resolve_head_commit_matches_model_info(server, api, user, repo_id):
     info = api.upload_file(path_or_fileobj=b"x" * 20, path_in_repo="a.safetensors", repo_id=repo_id)
     meta = get_hf_file_metadata(hf_hub_url(repo_id, "a.safetensors", endpoint=server.url), token=user[1])
     assert meta.commit_hash == api.model_info(repo_id).sha == info.oid
-    assert meta.size == 20 and meta.etag == __import__("hashlib").sha256(b"x" * 20).hexdigest()
+    assert meta.size == 20 and meta.etag == hashlib.sha256(b"x" * 20).hexdigest()
     at_sha = get_hf_file_metadata(hf_hub_url(repo_id, "a.safetensors", revision=info.oid[:7], endpoint=server.url),
                                   token=user[1])
     assert at_sha.commit_hash == info.oid

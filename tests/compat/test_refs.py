@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,9 @@ def test_branch_with_a_slash_for_upload_and_download(server, api, user, repo_id,
     assert "feat/f.txt" not in api.list_repo_files(repo_id)
     assert [e.path for e in api.list_repo_tree(repo_id, path_in_repo="feat", revision="feature/x")] == [
         "feat/f.txt", "feat/w.safetensors"]
-    assert api.list_repo_commits(repo_id, revision="feature/x")[1].commit_id == info.oid
-    assert api.model_info(repo_id, revision="feature/x").sha == api.list_repo_commits(repo_id, revision="feature/x")[0].commit_id
+    feature_commits = api.list_repo_commits(repo_id, revision="feature/x")
+    assert feature_commits[1].commit_id == info.oid
+    assert api.model_info(repo_id, revision="feature/x").sha == feature_commits[0].commit_id
     assert {b.name for b in api.list_repo_refs(repo_id).branches} == {"main", "feature/x"}
     api.delete_branch(repo_id, branch="feature/x")
     with pytest.raises(RevisionNotFoundError):
@@ -158,7 +160,7 @@ def test_get_paths_info(api, repo_id):
     by = {e.path: e for e in got}
     assert set(by) == {"top.txt", "1/2", "lfs.bin"}
     assert isinstance(by["1/2"], RepoFolder) and by["top.txt"].size == 6
-    assert by["lfs.bin"].lfs.sha256 == __import__("hashlib").sha256(b"\x00" * 100).hexdigest()
+    assert by["lfs.bin"].lfs.sha256 == hashlib.sha256(b"\x00" * 100).hexdigest()
     old = {e.path: e for e in api.get_paths_info(repo_id, ["top.txt"], revision=shas[1], expand=True)}
     assert old["top.txt"].size == 6 and old["top.txt"].last_commit.oid == shas[1]
     assert old["top.txt"].blob_id != by["top.txt"].blob_id
@@ -173,3 +175,30 @@ def test_list_repo_refs_with_pull_requests(api, repo_id):
     assert refs.tags == [] and refs.converts == []
     assert api.list_repo_refs(repo_id).pull_requests is None
     assert api.list_repo_commits(repo_id, revision="refs/pr/1")[0].commit_id == pr.oid
+
+
+def test_tree_and_history_follow_pagination_links(api, repo_id):
+    """Expanded trees come 50 entries a page and commits 50 a page; the client follows the Link headers."""
+    api.create_repo(repo_id)
+    names = [f"many/f{i:03d}.txt" for i in range(61)]
+    api.create_commit(repo_id, commit_message="many", operations=[CommitOperationAdd(n, n.encode()) for n in names])
+    expanded = list(api.list_repo_tree(repo_id, path_in_repo="many", expand=True))
+    assert [e.path for e in expanded] == names
+    assert all(e.last_commit is not None and e.last_commit.title == "many" for e in expanded)
+    for i in range(51):
+        api.create_commit(repo_id, commit_message=f"c{i}", operations=[CommitOperationAdd("n.txt", str(i).encode())])
+    commits = api.list_repo_commits(repo_id)
+    assert len(commits) == 53 and len({c.commit_id for c in commits}) == 53
+    assert [c.title for c in commits[:2]] == ["c50", "c49"] and commits[-1].title == "initial commit"
+
+
+def test_awful_names_in_tree_and_paths_info(server, api, user, repo_id, tmp_path):
+    api.create_repo(repo_id)
+    folder, name = "odd dir/to?#%", "odd dir/to?#%/awful ?name%20#1 ünïcødé.txt"
+    api.upload_file(path_or_fileobj=b"awful", path_in_repo=name, repo_id=repo_id)
+    assert [e.path for e in api.list_repo_tree(repo_id, path_in_repo=folder)] == [name]
+    assert [e.path for e in api.list_repo_tree(repo_id, path_in_repo="odd dir")] == [folder]
+    assert [e.path for e in api.get_paths_info(repo_id, [name, folder, "odd dir/to"])] == [name, folder]
+    assert _get(server, repo_id, name, tmp_path, token=user[1]) == b"awful"
+    api.create_branch(repo_id, branch="feature/ü-x")
+    assert _get(server, repo_id, name, tmp_path, revision="feature/ü-x", token=user[1]) == b"awful"

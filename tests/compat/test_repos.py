@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +13,8 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 
 def _download(server, repo_id, filename, tmp_path, **kw):  # type: ignore[no-untyped-def]
-    return open(hf_hub_download(repo_id, filename, endpoint=server.url, cache_dir=tmp_path / "cache", **kw), "rb").read()
+    path = hf_hub_download(repo_id, filename, endpoint=server.url, cache_dir=tmp_path / "cache", **kw)
+    return Path(path).read_bytes()
 
 
 # lifecycle ---------------------------------------------------------------------------------------------------------
@@ -96,15 +99,10 @@ def test_new_repo_has_initial_gitattributes_commit_by_creator(server, api, user,
     assert info.sha == commits[0].commit_id
     meta = get_hf_file_metadata(hf_hub_url(repo_id, ".gitattributes", endpoint=server.url), token=user[1])
     assert meta.commit_hash == info.sha
-    assert meta.size == len(b"".join(_raw_gitattributes(server, repo_id, user[1])))
+    r = httpx.get(f"{server.url}/{repo_id}/resolve/main/.gitattributes", headers={"authorization": f"Bearer {user[1]}"})
+    assert r.status_code == 200 and r.headers["X-Repo-Commit"] == info.sha
+    assert b"*.safetensors filter=lfs" in r.content and meta.size == len(r.content)
     assert info.author == user[0] and info.created_at is not None and info.last_modified is not None
-
-
-def _raw_gitattributes(server, repo_id, token):  # type: ignore[no-untyped-def]
-    r = httpx.get(f"{server.url}/{repo_id}/resolve/main/.gitattributes", headers={"authorization": f"Bearer {token}"})
-    r.raise_for_status()
-    assert b"*.safetensors filter=lfs" in r.content
-    return [r.content]
 
 
 def test_info_files_metadata_and_expand(server, api, repo_id):
@@ -117,7 +115,6 @@ def test_info_files_metadata_and_expand(server, api, repo_id):
     assert set(sib) == {".gitattributes", "model.safetensors", "config.json"}
     assert sib["config.json"].size == 2 and sib["config.json"].lfs is None and sib["config.json"].blob_id
     lfs = sib["model.safetensors"].lfs
-    import hashlib
     assert lfs is not None and lfs.sha256 == hashlib.sha256(big).hexdigest() and lfs.size == len(big)
     assert sib["model.safetensors"].size == len(big)
     plain = api.model_info(repo_id)
@@ -213,3 +210,16 @@ def test_invalid_card_metadata_is_refused_before_commit(api, repo_id):
                         repo_id=repo_id)
     assert api.model_info(repo_id).sha == before
     assert api.list_repo_files(repo_id) == [".gitattributes"]
+
+
+def test_dataset_card_reaches_dataset_info(api, repo_id):
+    api.create_repo(repo_id, repo_type="dataset")
+    card = b"---\nlicense: mit\nlanguage:\n- en\ntask_categories:\n- text-classification\n---\n# Loans\n"
+    api.upload_file(path_or_fileobj=card, path_in_repo="README.md", repo_id=repo_id, repo_type="dataset")
+    info = api.dataset_info(repo_id)
+    assert info.card_data.license == "mit" and info.card_data.language == ["en"]
+    assert {"license:mit", "language:en", "task_categories:text-classification"} <= set(info.tags)
+    # Removing the card clears what the listing knows about it.
+    api.delete_file("README.md", repo_id=repo_id, repo_type="dataset")
+    after = api.dataset_info(repo_id)
+    assert not after.card_data and "license:mit" not in (after.tags or [])
