@@ -5,13 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download, snapshot_download
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    hf_hub_download,
+    snapshot_download,
+)
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from tests.support.live import LiveServer, drop_pg_database, new_pg_database
@@ -98,7 +103,7 @@ def test_core_flow_on_postgresql(pg_server: LiveServer, tmp_path: Path) -> None:
     with psycopg.connect(srv.database_url) as conn:
         rows = conn.execute("SELECT namespace || '/' || name, head_sha FROM repos WHERE namespace = %s",
                             (owner,)).fetchall()
-        assert dict(rows)[repo_id] == main_commit.oid
+        assert {str(r[0]): r[1] for r in rows}[repo_id] == main_commit.oid
         assert conn.execute("SELECT size FROM lfs_objects WHERE oid = %s",
                             (hashlib.sha256(weights).hexdigest(),)).fetchone() == (len(weights),)
 

@@ -124,15 +124,13 @@ def test_token_hashes_are_unique(db: Database) -> None:
     with db.write() as conn:
         user_store.insert_token(conn, user_id=uid, name="a", role="read", token_hash="z" * 64, hint="h", now=1.0,
                                 expires_at=None)
-    with pytest.raises(sqlalchemy.exc.IntegrityError):
-        with db.write() as conn:
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as conn:
             user_store.insert_token(conn, user_id=uid, name="b", role="read", token_hash="z" * 64, hint="h",
                                     now=1.0, expires_at=None)
 
 
 def test_write_transaction_rolls_back_entirely_on_error(db: Database) -> None:
-    with pytest.raises(RuntimeError):
-        with db.write() as conn:
+    with pytest.raises(RuntimeError), db.write() as conn:
             user_store.insert_user(conn, name="ghost", fullname="", email=None, kind="user", is_admin=False, now=1)
             raise RuntimeError("boom")
     with db.read() as conn:
@@ -344,8 +342,7 @@ def test_refs_create_list_compare_and_set_delete(db: Database) -> None:
         assert repo_store.delete_ref(conn, rid, "refs/tags/v1") is False
     with db.read() as conn:
         assert [n for n, _ in repo_store.list_refs(conn, rid)] == ["refs/heads/dev", "refs/heads/main"]
-    with pytest.raises(sqlalchemy.exc.IntegrityError):
-        with db.write() as conn:
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as conn:
             repo_store.create_ref(conn, rid, "refs/heads/main", SHA_C, 3.0)
     with db.read() as conn:
         assert repo_store.get_ref(conn, rid, "refs/heads/main") == SHA_B
@@ -362,7 +359,7 @@ def test_compare_and_set_ref_race_has_exactly_one_winner(db: Database) -> None:
     for round_ in range(5):
         candidates = [f"{round_:02x}{i:038x}" for i in range(n)]
 
-        def attempt(i: int) -> bool:
+        def attempt(i: int, base: str = base, candidates: list[str] = candidates) -> bool:
             with db.write() as conn:
                 return repo_store.compare_and_set_ref(conn, rid, "refs/heads/main", base, candidates[i], 2.0)
 
@@ -395,7 +392,8 @@ def test_compare_and_set_ref_two_open_transactions_on_postgresql(pg_url: str) ->
             results: dict[int, bool] = {}
             news = [f"{round_:02x}{i:038x}" for i in (1, 2)]
 
-            def writer(i: int) -> None:
+            def writer(i: int, both_read: threading.Barrier = both_read, base: str = base,
+                       results: dict[int, bool] = results, news: list[str] = news) -> None:
                 with db.write() as conn:
                     head = repo_store.get_ref(conn, rid, "refs/heads/main")
                     both_read.wait()  # both transactions are open and saw the same head
@@ -404,7 +402,7 @@ def test_compare_and_set_ref_two_open_transactions_on_postgresql(pg_url: str) ->
 
             _in_threads(2, writer)
             assert sorted(results.values()) == [False, True], results
-            winner = news[[i for i, ok in results.items() if ok][0]]
+            winner = news[next(i for i, ok in results.items() if ok)]
             with db.read() as conn:
                 assert repo_store.get_ref(conn, rid, "refs/heads/main") == winner
     finally:
@@ -512,8 +510,7 @@ def test_discussions_insert_list_events_status(db: Database) -> None:
         merged = disc_store.get_discussion(conn, rid, 2)
         assert merged is not None and (merged.status, merged.merge_commit) == ("merged", SHA_B)
         assert listed(status="closed") == ([1], 1)
-    with pytest.raises(sqlalchemy.exc.IntegrityError):  # a number is taken once per repo
-        with db.write() as conn:
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as conn:  # a number is taken once per repo
             disc_store.insert_discussion(conn, repo_id=rid, num=1, title="dup", description="", is_pr=False,
                                          author_id=None, now=1.0, base_ref=None)
 
@@ -545,8 +542,7 @@ def test_next_discussion_number_never_repeats_under_concurrent_writers(db: Datab
 def test_next_discussion_number_is_not_consumed_by_a_rolled_back_transaction(db: Database) -> None:
     uid = _user(db, "rb")
     rid = _repo(db, uid, "rb", "r")
-    with pytest.raises(RuntimeError):
-        with db.write() as conn:
+    with pytest.raises(RuntimeError), db.write() as conn:
             assert repo_store.next_discussion_number(conn, rid) == 1
             raise RuntimeError("abort")
     with db.write() as conn:

@@ -420,8 +420,8 @@ def test_lfs_pointer_matches_the_spec_example() -> None:
     SPEC_POINTER.replace(b"size 12345", b"size -1"),
     SPEC_POINTER.replace(b"size 12345", b"size "),
     SPEC_POINTER.replace(b"spec/v1", b"spec/v2"),
-    b"version https://git-lfs.github.com/spec/v1\nsize 12345\n"
-    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n",  # keys out of order
+    (b"version https://git-lfs.github.com/spec/v1\nsize 12345\n"  # keys out of order
+     b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"),
     SPEC_POINTER + b" " * MAX_POINTER_SIZE,
 ])
 def test_lfs_pointer_parse_rejects_what_is_not_a_pointer(data: bytes) -> None:
