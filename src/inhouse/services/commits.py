@@ -94,6 +94,14 @@ def write_commit(
     editor = TreeEditor(objects, conn, root)
     for op in ops:
         if isinstance(op, AddFile):
+            # A pointer is not a capability: its text may only name an object this repo holds.
+            ptr = LfsPointer.parse(op.content)
+            if ptr is not None and (not lfs_store.repo_has_object(conn, repo.id, ptr.oid)
+                                    or lfs_store.object_size(conn, ptr.oid) != ptr.size):
+                raise BadRequest(
+                    f"'{op.path}' is a Git LFS pointer to an object this repo does not hold (sha256 {ptr.oid}): "
+                    "upload the file's real content instead (preupload + LFS batch)."
+                )
             editor.put(op.path, objects.put_blob(conn, op.content))
         elif isinstance(op, AddLfsFile):
             size = lfs_store.object_size(conn, op.oid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -24,6 +25,9 @@ class LocalUpload:
     def __init__(self, store: "LocalBlobStore"):
         self._store = store
         fd, name = tempfile.mkstemp(dir=store.tmp, prefix="upload-")
+        # The lock tells `clean_tmp` in other processes (the CLI, a second server) that this upload is alive;
+        # the kernel drops it when this process dies, so what a crash leaves behind stays removable.
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._path = Path(name)
         self._hash = hashlib.sha256()
@@ -78,11 +82,23 @@ class LocalBlobStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def clean_tmp(self) -> int:
-        """Removes uploads a crash left behind; called at start-up. Returns how many were removed."""
+        """Removes uploads a crash left behind; called at start-up. Uploads that another live process is still
+        writing (it holds a lock on the temp file) are left alone. Returns how many were removed."""
         n = 0
         for p in self.tmp.glob("upload-*"):
-            p.unlink(missing_ok=True)
-            n += 1
+            try:
+                fd = os.open(p, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # in flight in another process
+            else:
+                p.unlink(missing_ok=True)
+                n += 1
+            finally:
+                os.close(fd)
         return n
 
     def _path(self, oid: str) -> Path:
