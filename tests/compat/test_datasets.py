@@ -69,3 +69,22 @@ def test_uploaded_csv_loads(hub_endpoint: str, api, repo_id: str, tmp_path: Path
     expected = [{"n": i, "word": f"w{i}", "x": i * 0.5} for i in range(250)]
     assert load_dataset(repo_id, split="train").to_list() == expected
     assert list(load_dataset(repo_id, split="train", streaming=True)) == expected
+
+
+def test_dataset_dict_in_shards_and_on_a_branch(hub_endpoint: str, user: tuple[str, str], repo_id: str) -> None:
+    token = user[1]
+    dd = datasets.DatasetDict({"train": Dataset.from_dict(rows(400, 0)), "test": Dataset.from_dict(rows(40, 9))})
+    dd.push_to_hub(repo_id, token=token, num_shards={"train": 3, "test": 1})
+    files = HfApi(endpoint=hub_endpoint).list_repo_files(repo_id, repo_type="dataset")
+    assert len([f for f in files if f.startswith("data/train-")]) == 3, files
+
+    loaded = load_dataset(repo_id)
+    assert loaded["train"].to_list() == dd["train"].to_list() and loaded["test"].to_list() == dd["test"].to_list()
+    assert list(load_dataset(repo_id, split="train", streaming=True)) == dd["train"].to_list()
+
+    changed = Dataset.from_dict(rows(5, 77))
+    changed.push_to_hub(repo_id, token=token, revision="v2")
+    assert load_dataset(repo_id, split="train", revision="v2").to_list() == changed.to_list()
+    assert load_dataset(repo_id, split="train").to_list() == dd["train"].to_list()
+    main_sha = HfApi(endpoint=hub_endpoint).dataset_info(repo_id).sha
+    assert load_dataset(repo_id, split="test", revision=main_sha).to_list() == dd["test"].to_list()

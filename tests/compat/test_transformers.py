@@ -124,3 +124,24 @@ def test_missing_repo_and_revision_raise_clear_errors(hub_endpoint: str, user: t
     tiny_model(3).push_to_hub(repo_id, token=user[1])
     with pytest.raises(OSError, match="not a valid git identifier"):
         AutoConfig.from_pretrained(repo_id, revision="no-such-branch")
+
+
+def test_sharded_checkpoint(hub_endpoint: str, user: tuple[str, str], repo_id: str, tmp_path: Path) -> None:
+    tokenizer, model = tiny_tokenizer(tmp_path), tiny_model(4)
+    model.push_to_hub(repo_id, token=user[1], max_shard_size="30KB")
+    files = HfApi(endpoint=hub_endpoint).list_repo_files(repo_id)
+    shards = [f for f in files if f.startswith("model-") and f.endswith(".safetensors")]
+    assert len(shards) >= 2 and "model.safetensors.index.json" in files, files
+    loaded = AutoModel.from_pretrained(repo_id).eval()  # index, then snapshot_download of the shards
+    assert torch.equal(encode(tokenizer, loaded), encode(tokenizer, model))
+
+
+def test_push_as_pull_request(hub_endpoint: str, user: tuple[str, str], repo_id: str, tmp_path: Path) -> None:
+    tokenizer, base, proposed = tiny_tokenizer(tmp_path), tiny_model(5), tiny_model(6)
+    base.push_to_hub(repo_id, token=user[1])
+    commit = proposed.push_to_hub(repo_id, token=user[1], create_pr=True)
+    assert commit.pr_num is not None
+    on_pr = AutoModel.from_pretrained(repo_id, revision=f"refs/pr/{commit.pr_num}").eval()
+    assert torch.equal(encode(tokenizer, on_pr), encode(tokenizer, proposed))
+    on_main = AutoModel.from_pretrained(repo_id).eval()
+    assert torch.equal(encode(tokenizer, on_main), encode(tokenizer, base))
