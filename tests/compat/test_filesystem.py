@@ -203,3 +203,20 @@ def test_read_a_pull_request_ref(fs: HfFileSystem, api, repo_id: str) -> None:  
     assert fs.cat_file(f"{repo_id}@{ref.replace('/', '%2F')}/f.txt") == b"proposed"
     assert fs.ls(f"{repo_id}@{ref}", detail=False) == [f"{repo_id}@{ref}/.gitattributes", f"{repo_id}@{ref}/f.txt"]
     assert fs.cat_file(f"{repo_id}/f.txt") == b"base"
+
+
+def test_private_repo_and_expanded_paged_listing(fs: HfFileSystem, api, repo_id: str) -> None:  # type: ignore[no-untyped-def]
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_repo(repo_id, private=True)
+    names = [f"many/f{i:03d}.txt" for i in range(61)]  # more than one page of an expanded tree listing
+    api.create_commit(repo_id, commit_message="many", operations=[CommitOperationAdd(n, n.encode()) for n in names])
+    listing = fs.ls(f"{repo_id}/many", detail=True, expand_info=True)
+    assert sorted(e["name"] for e in listing) == [f"{repo_id}/{n}" for n in names]
+    assert all(e["last_commit"] is not None and e["last_commit"].title == "many" for e in listing)
+    assert fs.cat_file(f"{repo_id}/many/f060.txt") == b"many/f060.txt"
+
+    anonymous = HfFileSystem(endpoint=fs.endpoint, token=False, skip_instance_cache=True)
+    assert not anonymous.exists(f"{repo_id}/many/f000.txt")
+    with pytest.raises(FileNotFoundError):
+        anonymous.ls(repo_id)
