@@ -53,6 +53,29 @@ def _in_threads(n: int, fn: Callable[[int], Any]) -> list[Any]:
         return list(pool.map(fn, range(n)))
 
 
+# transactions ----------------------------------------------------------------------------------------------------
+
+def test_read_transaction_is_one_consistent_snapshot(db: Database) -> None:
+    """A commit that lands while a read transaction is open stays invisible to it (the engine's promise)."""
+    uid = _user(db, "snap")
+    rid = _repo(db, uid, "snap", "r")
+    with db.write() as conn:
+        repo_store.create_ref(conn, rid, "refs/heads/main", SHA_A, 1.0)
+    with db.read() as conn:
+        assert repo_store.get_ref(conn, rid, "refs/heads/main") == SHA_A
+
+        def move() -> None:  # another connection, in another thread (SQLite connections stay in theirs)
+            with db.write() as other:
+                assert repo_store.compare_and_set_ref(other, rid, "refs/heads/main", SHA_A, SHA_B, 2.0)
+                repo_store.create_ref(other, rid, "refs/tags/late", SHA_B, 2.0)
+
+        _in_threads(1, lambda _: move())  # a reader never blocks a writer
+        assert repo_store.get_ref(conn, rid, "refs/heads/main") == SHA_A
+        assert repo_store.list_refs(conn, rid) == [("refs/heads/main", SHA_A)]
+    with db.read() as conn:
+        assert repo_store.get_ref(conn, rid, "refs/heads/main") == SHA_B
+
+
 # users and tokens --------------------------------------------------------------------------------------------------
 
 def test_users_insert_lookup_and_listing(db: Database) -> None:

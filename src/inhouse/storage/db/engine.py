@@ -44,6 +44,8 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read transaction: a consistent snapshot, never blocks writers."""
         with self.engine.connect() as conn:
+            if not self.is_sqlite:  # PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 
