@@ -144,3 +144,22 @@ def test_concurrent_commits_and_pull_requests_on_postgresql(pg_server: LiveServe
     assert sorted(f for f in api.list_repo_files(repo_id) if f.startswith("w/")) == [f"w/{i}.txt" for i in range(n)]
     assert sorted(prs) == list(range(1, n + 1))
     assert sorted(d.num for d in api.get_repo_discussions(repo_id)) == list(range(1, n + 1))
+
+
+def test_long_card_fields_and_pr_titles_on_postgresql(pg_server: LiveServer) -> None:
+    """Values the SQLite backend accepts must not turn into server errors on PostgreSQL."""
+    srv = pg_server
+    owner = srv.make_user()
+    api = srv.api(srv.make_token(owner, "write"))
+    repo_id = f"{owner}/long-{uuid.uuid4().hex[:6]}"
+    api.create_repo(repo_id)
+    library = "my-in-house-library-" + "x" * 80
+    readme = f"---\nlibrary_name: {library}\ntags: [demo]\n---\n# A model\n"
+    api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=repo_id)
+    info = api.model_info(repo_id)
+    assert info.library_name == library and "demo" in (info.tags or [])
+    title = "Long summary " + "y" * 400
+    pr = api.create_commit(repo_id, commit_message=title, create_pr=True,
+                           operations=[CommitOperationAdd("x.txt", b"x")])
+    assert pr.pr_num == 1
+    assert api.get_discussion_details(repo_id, 1).title == title

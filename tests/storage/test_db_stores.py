@@ -200,6 +200,23 @@ def test_repo_insert_find_update_and_name_taken(db: Database) -> None:
         assert repo_store.repo_by_id(conn, rid).card_data is None  # type: ignore[union-attr]
 
 
+def test_card_facts_and_titles_of_any_length_fit_on_both_backends(db: Database) -> None:
+    """SQLite ignores VARCHAR lengths; PostgreSQL enforces them. Free text from cards and commits must fit both."""
+    uid = _user(db, "long")
+    rid = _repo(db, uid, "long", "r")
+    long = "x" * 1000
+    with db.write() as conn:
+        repo_store.update_repo(conn, rid, pipeline_tag=long, library_name=long, license=long)
+        did = disc_store.insert_discussion(conn, repo_id=rid, num=repo_store.next_discussion_number(conn, rid),
+                                           title=long, description=long, is_pr=True, author_id=uid, now=1.0,
+                                           base_ref="refs/heads/main")
+    with db.read() as conn:
+        rec = repo_store.repo_by_id(conn, rid)
+        assert rec is not None and rec.pipeline_tag == rec.library_name == rec.license == long
+        got = disc_store.get_discussion(conn, rid, 1)
+        assert got is not None and got.id == did and got.title == long
+
+
 def test_repo_ids_are_unique_per_type(db: Database) -> None:
     uid = _user(db, "u")
     _repo(db, uid, "u", "m")

@@ -62,9 +62,10 @@ repos = Table(
     Column("head_sha", String(40), nullable=True),  # head of the default branch, for listings
     Column("card_data", Text, nullable=True),  # JSON
     Column("tags", Text, nullable=False, default="[]"),  # JSON list
-    Column("pipeline_tag", String(64), nullable=True),
-    Column("library_name", String(64), nullable=True),
-    Column("license", String(64), nullable=True),
+    # free text from the model card: unbounded, as SQLite stores it (a VARCHAR(n) made PostgreSQL reject commits)
+    Column("pipeline_tag", Text, nullable=True),
+    Column("library_name", Text, nullable=True),
+    Column("license", Text, nullable=True),
     Column("downloads", Integer, nullable=False, default=0),
     Column("likes", Integer, nullable=False, default=0),
     Column("next_discussion", Integer, nullable=False, default=1),
@@ -121,7 +122,7 @@ discussions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
     Column("num", Integer, nullable=False),
-    Column("title", String(300), nullable=False),
+    Column("title", Text, nullable=False),  # a PR's title is its commit summary, of any length
     Column("description", Text, nullable=False, default=""),
     Column("is_pr", Boolean, nullable=False),
     Column("status", String(8), nullable=False),  # open | closed | merged | draft
