@@ -330,6 +330,7 @@ def test_search_repos_visibility_filters_sort_and_paging(db: Database) -> None:
     assert names(tags=["text", "en"]) == ["alice/bert-base"] and names(tags=["text", "timm"]) == []
     assert names(tags=["x_y"]) == [] and names(tags=["x%"]) == [] and names(tags=["x-y"]) == ["bob/my-model"]
     assert names(tags=['say "hi"\\']) == ["bob/my-model"]
+    assert names(tags=["TEXT"]) == [] and names(tags=["Timm"]) == []  # tags match case-sensitively on both
     # sorts and paging
     assert names(sort="downloads") == ["alice/bert-base", "bob/my_model", "bob/GPT-mini", "bob/my-model"]
     assert names(sort="likes")[:2] == ["bob/GPT-mini", "alice/bert-base"]
@@ -466,6 +467,7 @@ def test_repo_commits_are_per_repo_and_idempotent(db: Database) -> None:
         assert not repo_store.repo_has_commit(conn, rid, "abe0" + "0" * 36)
         assert sorted(repo_store.commits_with_prefix(conn, rid, "abc")) == [s1, s2]  # ambiguous: two come back
         assert repo_store.commits_with_prefix(conn, rid, "abd") == [s3]
+        assert repo_store.commits_with_prefix(conn, rid, "ABD") == []  # shas are lowercase; LIKE is case-sensitive
         assert repo_store.commits_with_prefix(conn, rid, "abe") == []  # belongs to the other repo
         assert len(repo_store.commits_with_prefix(conn, rid, "ab")) == 2  # at most two, enough to say ambiguous
 
