@@ -33,6 +33,10 @@ class Settings:
     """Part size offered to clients for multipart LFS uploads."""
     upload_url_ttl_s: int = 24 * 3600
     """How long a signed LFS upload URL stays valid."""
+    audit_enabled: bool = True
+    """Record changes and reads of private/gated artifacts in the hash-chained audit log (off only for benchmarks)."""
+    audit_checkpoint_interval_s: int = 60
+    """How often the server signs the audit log's head into data_dir/audit/checkpoints.jsonl."""
     secret_key: str = field(default="", repr=False)
     """Key signing upload URLs. Empty: generated once and kept in data_dir/secret.key."""
 

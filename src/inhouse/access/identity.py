@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from inhouse.errors import INVALID_CREDENTIALS, Unauthorized
+from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
 
@@ -16,6 +18,8 @@ TOKEN_PREFIX = "ih_"
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller of one request: the user, the token used, its memberships, and where the call came from."""
+
     user_id: int | None = None
     name: str | None = None
     fullname: str = ""
@@ -23,7 +27,12 @@ class Principal:
     is_admin: bool = False
     token_id: int | None = None
     token_name: str | None = None
-    role: str | None = None  # read | write; None for anonymous
+    role: str | None = None  # read | write | fine-grained; None for anonymous
+    scopes: tuple[dict[str, Any], ...] = ()  # fine-grained tokens: [{"type","name","permissions"}]
+    org_roles: dict[int, str] = field(default_factory=dict)  # org user id -> role
+    group_roles: dict[int, str] = field(default_factory=dict)  # resource group id -> role
+    ip: str | None = None
+    request_id: str | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -31,7 +40,7 @@ class Principal:
 
     @property
     def can_write(self) -> bool:
-        return self.role == "write"
+        return self.role in ("write", "fine-grained")
 
 
 ANONYMOUS = Principal()
@@ -58,20 +67,23 @@ def token_from_header(header: str | None) -> str | None:
     raise Unauthorized(INVALID_CREDENTIALS)
 
 
-def authenticate(db: Database, header: str | None) -> Principal:
+def authenticate(db: Database, header: str | None, *, ip: str | None = None,
+                 request_id: str | None = None) -> Principal:
     """The caller behind `header`; anonymous when there is none. Unknown, revoked or expired tokens fail."""
     secret = token_from_header(header)
     if secret is None:
-        return ANONYMOUS
+        return Principal(ip=ip, request_id=request_id)
     with db.read() as conn:
         found = user_store.token_by_hash(conn, hash_token(secret))
-    if found is None:
-        raise Unauthorized(INVALID_CREDENTIALS)
-    tok, user = found
-    now = time.time()
-    if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at <= now):
-        raise Unauthorized(INVALID_CREDENTIALS)
+        if found is None:
+            raise Unauthorized(INVALID_CREDENTIALS)
+        tok, user = found
+        now = time.time()
+        if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at <= now):
+            raise Unauthorized(INVALID_CREDENTIALS)
+        orgs, groups = org_store.roles_of_user(conn, user.id)
     return Principal(
         user_id=user.id, name=user.name, fullname=user.fullname, email=user.email, is_admin=user.is_admin,
-        token_id=tok.id, token_name=tok.name, role=tok.role,
+        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,
+        group_roles=groups, ip=ip, request_id=request_id,
     )

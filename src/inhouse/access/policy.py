@@ -1,52 +1,142 @@
-"""THE permission check. Every endpoint asks here, with the caller and the repo it touches."""
+"""THE permission check. Every endpoint asks here, with the caller and the repo it touches.
+
+A caller's role on a repo is the highest of: site admin (admin), owner of a user-namespace repo (admin), their
+role in the owning organisation, their role in the repo's resource group. The token then caps what the role may
+do: a read token only reads, a write token does what the role allows, a fine-grained token only what its scopes
+list for that repo or its namespace. Private repos do not exist for callers without read access; gated repos show
+their metadata to everyone who can see them but serve files only to members and users whose request was accepted.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
 
 from inhouse.access.identity import Principal
-from inhouse.errors import Forbidden, RepoNotFound, Unauthorized
+from inhouse.errors import Forbidden, GatedRepo, RepoNotFound, Unauthorized
+from inhouse.storage.db import orgs as org_store
+from inhouse.storage.db.engine import Database
 from inhouse.storage.db.records import RepoRecord
+
+ROLES = ("read", "contributor", "write", "admin")
+RANK = {r: i for i, r in enumerate(ROLES, 1)}
+
+READ_CONTENT = "repo.content.read"
+WRITE = "repo.write"
+DISCUSS = "discussion.write"
+MANAGE_ACCESS = "repo.access.write"
+PERMISSIONS = (READ_CONTENT, WRITE, DISCUSS, MANAGE_ACCESS)
+_IMPLIES = {WRITE: {READ_CONTENT, DISCUSS}, MANAGE_ACCESS: {READ_CONTENT}}
 
 
 class Action(str, Enum):
-    READ = "read"  # info, tree, download, refs, commits
-    WRITE = "write"  # commit, branches, tags, LFS upload
-    MANAGE = "manage"  # settings, move, delete
+    READ = "read"  # metadata: info, tree, refs, commits, listings
+    DOWNLOAD = "download"  # file content
+    PROPOSE = "propose"  # open a discussion or pull request, push to one's own PR
+    WRITE = "write"  # commit, branches, tags, large-file upload
+    MANAGE = "manage"  # settings, move, delete, access requests
 
 
-def _is_owner(p: Principal, repo: RepoRecord) -> bool:
-    return p.user_id is not None and p.user_id == repo.owner_id
+def repo_role(p: Principal, repo: RepoRecord) -> str | None:
+    if p.anonymous:
+        return None
+    if p.is_admin or p.user_id == repo.owner_id:
+        return "admin"
+    roles = [p.org_roles.get(repo.owner_id)]
+    if repo.resource_group_id is not None:
+        roles.append(p.group_roles.get(repo.resource_group_id))
+    held = [r for r in roles if r]
+    return max(held, key=lambda r: RANK[r]) if held else None
 
 
-def can_read(p: Principal, repo: RepoRecord) -> bool:
-    return not repo.private or p.is_admin or _is_owner(p, repo)
+def token_allows(p: Principal, repo: RepoRecord, permission: str) -> bool:
+    """Does the caller's token carry `permission` for `repo`?"""
+    if p.role == "write":
+        return True
+    if p.role == "read":
+        return permission == READ_CONTENT
+    if p.role == "fine-grained":
+        for scope in p.scopes:
+            kind, name = scope.get("type"), scope.get("name")
+            covered = (kind == "repo" and name in (repo.url_path, f"{repo.plural}/{repo.repo_id}")) or (
+                kind in ("org", "user") and name == repo.namespace)
+            if covered:
+                perms = set(scope.get("permissions") or ())
+                for held in list(perms):
+                    perms |= _IMPLIES.get(held, set())
+                if permission in perms:
+                    return True
+    return False
 
 
-def authorize(p: Principal, action: Action, repo: RepoRecord) -> None:
-    """Raises unless `p` may do `action` on `repo`. A repo the caller cannot read does not exist for them."""
-    if not can_read(p, repo):
+def can_see(p: Principal, repo: RepoRecord) -> bool:
+    if not repo.private:
+        return True
+    return repo_role(p, repo) is not None and token_allows(p, repo, READ_CONTENT)
+
+
+def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False) -> None:
+    """Raises unless `p` may do `action` on `repo`. Pure: every fact it needs is passed in."""
+    if not can_see(p, repo):
         raise RepoNotFound(anonymous=p.anonymous)
+    role = repo_role(p, repo)
     if action is Action.READ:
+        return
+    if action is Action.DOWNLOAD:
+        if repo.gated and not gate_accepted and not (role and token_allows(p, repo, READ_CONTENT)):
+            raise GatedRepo(
+                f"Access to {repo.type} {repo.repo_id} is restricted and you are not in the authorized list. "
+                f"Visit the repo page to ask for access.",
+                status=401 if p.anonymous else 403,
+            )
         return
     if p.anonymous:
         raise Unauthorized(
             f"Authentication required to change {repo.repo_id}: pass a write token "
             "(`inhouse tokens create --user NAME --role write`)."
         )
-    if not (p.is_admin or _is_owner(p, repo)):
-        raise Forbidden(f"You don't have write access to {repo.repo_id}; ask its owner for access.")
-    if not p.can_write:
+    if action is Action.PROPOSE:
+        if not token_allows(p, repo, DISCUSS):
+            raise Forbidden(f"Your token '{p.token_name}' cannot open discussions or pull requests on {repo.repo_id}.")
+        return
+    needed = "admin" if action is Action.MANAGE else "write"
+    if role is None or RANK[role] < RANK[needed]:
         raise Forbidden(
-            f"Your token '{p.token_name}' is read-only: use a write token to change {repo.repo_id}."
+            f"You need the {needed} role on {repo.repo_id} to do this; ask an admin of '{repo.namespace}' for it"
+            + (", or open a pull request instead." if needed == "write" else ".")
+        )
+    if not token_allows(p, repo, WRITE):
+        raise Forbidden(
+            f"Your token '{p.token_name}' ({p.role}) does not allow changing {repo.repo_id}: use a write token "
+            "or a fine-grained token with repo.write on it."
         )
 
 
-def authorize_create(p: Principal, namespace: str) -> None:
-    """May `p` create a repo under `namespace`?"""
+def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord) -> None:
+    """`decide`, after loading the one fact that needs the database: an accepted gated-access request."""
+    accepted = False
+    if action is Action.DOWNLOAD and repo.gated and not p.anonymous and repo_role(p, repo) is None:
+        with db.read() as conn:
+            accepted = org_store.access_status(conn, repo.id, p.user_id) == "accepted"  # type: ignore[arg-type]
+    decide(p, action, repo, gate_accepted=accepted)
+
+
+def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind: str) -> None:
+    """May `p` create a repo under `namespace` (a user or an organisation)?"""
     if p.anonymous:
         raise Unauthorized("Authentication required to create a repo: pass a write token.")
-    if not p.can_write:
-        raise Forbidden(f"Your token '{p.token_name}' is read-only: use a write token to create repos.")
-    if namespace != p.name and not p.is_admin:
-        raise Forbidden(f"You cannot create repos under '{namespace}': use your own namespace '{p.name}'.")
+    if p.is_admin or (owner_kind == "user" and owner_id == p.user_id):
+        allowed = True
+    elif owner_kind == "org":
+        role = p.org_roles.get(owner_id)
+        allowed = role is not None and RANK[role] >= RANK["contributor"]
+    else:
+        allowed = False
+    if not allowed:
+        raise Forbidden(f"You cannot create repos under '{namespace}': use your own namespace '{p.name}' "
+                        "or ask an admin of that organisation for the contributor role.")
+    token_ok = p.role == "write" or (p.role == "fine-grained" and any(
+        s.get("type") in ("org", "user") and s.get("name") == namespace and WRITE in (s.get("permissions") or ())
+        for s in p.scopes))
+    if not token_ok:
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create repos under '{namespace}': "
+                        "use a write token.")

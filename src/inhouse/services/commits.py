@@ -13,6 +13,7 @@ from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound, Unauthorized
 from inhouse.names import check_folder, check_path
+from inhouse.audit.log import Event
 from inhouse.services import cards
 from inhouse.services.context import Stores
 from inhouse.services.revisions import DEFAULT_BRANCH
@@ -170,11 +171,9 @@ def commit(
         raise BadRequest("A commit needs at least one operation (file, lfsFile, deletedFile or deletedFolder).")
     is_pr_ref = revision.startswith("refs/pr/")
     if create_pr or is_pr_ref:
-        authorize(principal, Action.READ, repo)  # anyone who can read may propose changes
-        if principal.anonymous:
-            raise Unauthorized("Authentication required to open or update a pull request: pass a token.")
+        authorize(stores.db, principal, Action.PROPOSE, repo)  # anyone who can read may propose changes
     else:
-        authorize(principal, Action.WRITE, repo)
+        authorize(stores.db, principal, Action.WRITE, repo)
     if create_pr and is_pr_ref:
         raise BadRequest("Cannot open a pull request against another pull request; target a branch.")
     ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
@@ -207,12 +206,14 @@ def commit(
                     disc_store.add_event(conn, did, "commit", principal.user_id, now,
                                          {"oid": sha, "subject": summary})
                     repo_store.update_repo(conn, repo.id, last_modified=now)
+                    _audit_commit(stores, conn, principal, repo, pr_ref, sha, ops, summary)
                     return CommitResult(sha, pr_ref, num)
                 if not repo_store.compare_and_set_ref(conn, repo.id, ref, head, sha, now):
                     raise _BranchMoved()
                 if is_pr_ref:
                     _pr_commit_event(conn, repo, ref, principal, sha, summary, now)
                 after_branch_update(stores, conn, repo, ref, sha, now, ops)
+                _audit_commit(stores, conn, principal, repo, ref, sha, ops, summary)
                 return CommitResult(sha, ref, int(ref.rsplit("/", 1)[1]) if is_pr_ref else None)
         except _BranchMoved:
             if parent_commit:
@@ -221,6 +222,17 @@ def commit(
                 ) from None
             continue
     raise Conflict("The branch is being updated by many writers at once; retry the commit.")
+
+
+MAX_AUDITED_PATHS = 1000
+
+
+def _audit_commit(stores: Stores, conn: Connection, p: Principal, repo: RepoRecord, ref: str, sha: str,
+                  ops: list[Operation], summary: str) -> None:
+    kinds = {AddFile: "add", AddLfsFile: "add-lfs", DeleteFile: "delete", DeleteFolder: "delete-folder"}
+    changes = [{"op": kinds[type(op)], "path": op.path} for op in ops[:MAX_AUDITED_PATHS]]
+    stores.audit.record(conn, p, Event("commit", repo, revision=ref, details={
+        "commit": sha, "title": summary[:200], "changes": changes, "changes_total": len(ops)}))
 
 
 def _pr_commit_event(conn: Connection, repo: RepoRecord, ref: str, p: Principal, sha: str, summary: str,

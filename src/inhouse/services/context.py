@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inhouse.audit.log import AuditLog
 from inhouse.config import Settings
 from inhouse.storage.blobs.local import LocalBlobStore
 from inhouse.storage.db.engine import Database
@@ -16,6 +17,7 @@ class Stores:
     db: Database
     objects: ObjectStore
     blobs: LocalBlobStore
+    audit: AuditLog
 
     @classmethod
     def open(cls, settings: Settings) -> "Stores":
@@ -24,7 +26,8 @@ class Stores:
         db.create_schema()
         blobs = LocalBlobStore(settings.data_dir / "lfs")
         blobs.clean_tmp()
-        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs)
+        audit = AuditLog(settings.data_dir, enabled=settings.audit_enabled)
+        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit)
 
     def close(self) -> None:
         self.db.dispose()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
-from inhouse.errors import BadRequest, NotFound, Unauthorized
+from inhouse.audit.log import Event
+from inhouse.errors import BadRequest, NotFound
 from inhouse.services.context import Stores
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as store
@@ -27,9 +28,7 @@ class DiscussionDetail:
 
 def create(stores: Stores, p: Principal, repo: RepoRecord, *, title: str, description: str,
            pull_request: bool) -> DiscussionRecord:
-    authorize(p, Action.READ, repo)
-    if p.anonymous:
-        raise Unauthorized("Authentication required to open a discussion: pass a token.")
+    authorize(stores.db, p, Action.PROPOSE, repo)
     title = title.strip()
     if not 3 <= len(title) <= 200:
         raise BadRequest("A discussion title needs 3 to 200 characters.")
@@ -47,6 +46,9 @@ def create(stores: Stores, p: Principal, repo: RepoRecord, *, title: str, descri
             repo_store.create_ref(conn, repo.id, f"refs/pr/{num}", head, now)
         d = store.get_discussion(conn, repo.id, num)
         assert d is not None
+        stores.audit.record(conn, p, Event("pull_request.create" if pull_request else "discussion.create", repo,
+                                           revision=f"refs/pr/{num}" if pull_request else None,
+                                           details={"num": num, "title": title}))
         return d
 
 

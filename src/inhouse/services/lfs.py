@@ -38,7 +38,8 @@ def batch(stores: Stores, p: Principal, repo: RepoRecord, operation: str,
         raise BadRequest(f"Invalid LFS operation '{operation}': use 'upload' or 'download'.")
     if not isinstance(objects, list) or len(objects) > MAX_OBJECTS_PER_BATCH:
         raise BadRequest(f"'objects' must be a list of at most {MAX_OBJECTS_PER_BATCH} items.")
-    authorize(p, Action.WRITE if operation == "upload" else Action.READ, repo)
+    # uploading only stores bytes; committing them is checked against the target branch or pull request
+    authorize(stores.db, p, Action.PROPOSE if operation == "upload" else Action.DOWNLOAD, repo)
     items: list[BatchItem] = []
     with stores.db.read() as conn:
         for obj in objects:
@@ -180,7 +181,7 @@ async def write_part(stores: Stores, repo: RepoRecord, oid: str, size: int, numb
 
 
 def verify(stores: Stores, p: Principal, repo: RepoRecord, oid: str, size: int) -> None:
-    authorize(p, Action.WRITE, repo)
+    authorize(stores.db, p, Action.PROPOSE, repo)
     check_oid(oid)
     with stores.db.read() as conn:
         ok = lfs_store.repo_has_object(conn, repo.id, oid) and lfs_store.object_size(conn, oid) == size

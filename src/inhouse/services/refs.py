@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
+from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, RevisionNotFound
 from inhouse.names import check_ref_name
 from inhouse.services.context import Stores
@@ -42,7 +43,7 @@ def list_refs(stores: Stores, repo: RepoRecord) -> RefList:
 
 def create_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str,
                   starting_point: str | None = None) -> str:
-    authorize(p, Action.WRITE, repo)
+    authorize(stores.db, p, Action.WRITE, repo)
     check_ref_name(branch, "branch")
     with stores.db.write() as conn:
         ref = f"refs/heads/{branch}"
@@ -51,21 +52,23 @@ def create_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str,
         target = resolve(conn, repo, starting_point or DEFAULT_BRANCH).commit
         store.create_ref(conn, repo.id, ref, target, time.time())
         store.update_repo(conn, repo.id, last_modified=time.time())
+        stores.audit.record(conn, p, Event("branch.create", repo, revision=ref, details={"target": target}))
         return target
 
 
 def delete_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str) -> None:
-    authorize(p, Action.WRITE, repo)
+    authorize(stores.db, p, Action.WRITE, repo)
     if branch == DEFAULT_BRANCH:
         raise BadRequest(f"Cannot delete refs/heads/{DEFAULT_BRANCH}: it is the default branch.")
     with stores.db.write() as conn:
         if not store.delete_ref(conn, repo.id, f"refs/heads/{branch}"):
             raise RevisionNotFound(f"Invalid rev id: {branch}")
+        stores.audit.record(conn, p, Event("branch.delete", repo, revision=f"refs/heads/{branch}"))
 
 
 def create_tag(stores: Stores, p: Principal, repo: RepoRecord, revision: str, tag: str,
                message: str | None = None) -> str:
-    authorize(p, Action.WRITE, repo)
+    authorize(stores.db, p, Action.WRITE, repo)
     check_ref_name(tag, "tag")
     with stores.db.write() as conn:
         target = resolve(conn, repo, revision).commit
@@ -73,11 +76,13 @@ def create_tag(stores: Stores, p: Principal, repo: RepoRecord, revision: str, ta
         if store.get_ref(conn, repo.id, ref) is not None:
             raise Conflict(f"Tag {tag} already exists")
         store.create_ref(conn, repo.id, ref, target, time.time())
+        stores.audit.record(conn, p, Event("tag.create", repo, revision=ref, details={"target": target}))
         return target
 
 
 def delete_tag(stores: Stores, p: Principal, repo: RepoRecord, tag: str) -> None:
-    authorize(p, Action.WRITE, repo)
+    authorize(stores.db, p, Action.WRITE, repo)
     with stores.db.write() as conn:
         if not store.delete_ref(conn, repo.id, f"refs/tags/{tag}"):
             raise RevisionNotFound(f"Invalid rev id: {tag}")
+        stores.audit.record(conn, p, Event("tag.delete", repo, revision=f"refs/tags/{tag}"))

@@ -6,8 +6,9 @@ import time
 from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize, authorize_create
-from inhouse.errors import BadRequest, Conflict, RepoNotFound
+from inhouse.access.policy import Action, authorize, authorize_create, can_see
+from inhouse.audit.log import Event
+from inhouse.errors import BadRequest, Conflict, InhouseError, RepoNotFound
 from inhouse.names import check_repo_id, check_repo_type
 from inhouse.services.commits import AddFile, write_commit, signature_for
 from inhouse.services.context import Stores
@@ -35,23 +36,34 @@ def find(stores: Stores, principal: Principal, repo_type: str, namespace: str, n
     if hit is None:
         raise RepoNotFound(anonymous=principal.anonymous)
     repo, moved = hit
-    authorize(principal, action, repo)
+    try:
+        authorize(stores.db, principal, action, repo)
+    except InhouseError as e:
+        if repo.private or repo.gated:  # attempts on protected artifacts are evidence too
+            stores.audit.record_now(stores.db, principal, Event(f"access.{action.value}", repo, outcome="denied",
+                                                                details={"error": e.code}))
+        raise
     return Found(repo, moved)
+
+
+def _owner(conn, namespace: str):  # type: ignore[no-untyped-def]
+    owner = user_store.user_by_name(conn, namespace)
+    if owner is None:
+        raise BadRequest(f"There is no user or organisation named '{namespace}'.")
+    return owner
 
 
 def create(stores: Stores, principal: Principal, *, repo_type: str | None, namespace: str | None, name: str,
            private: bool = False) -> RepoRecord:
     repo_type = check_repo_type(repo_type)
     namespace = namespace or principal.name or ""
-    authorize_create(principal, namespace)
     check_repo_id(namespace, name)
     now = time.time()
     with stores.db.write() as conn:
+        owner = _owner(conn, namespace)
+        authorize_create(principal, namespace, owner_id=owner.id, owner_kind=owner.kind)
         if store.name_taken(conn, repo_type, namespace, name):
             raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
-        owner = user_store.user_by_name(conn, namespace)
-        if owner is None:
-            raise BadRequest(f"There is no user or organisation named '{namespace}'.")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
                                     private=private, now=now)
         repo = store.repo_by_id(conn, repo_id)
@@ -63,6 +75,8 @@ def create(stores: Stores, principal: Principal, *, repo_type: str | None, names
         )
         store.create_ref(conn, repo_id, f"refs/heads/{DEFAULT_BRANCH}", sha, now)
         store.update_repo(conn, repo_id, head_sha=sha)
+        stores.audit.record(conn, principal, Event("repo.create", repo, revision="main",
+                                                   details={"private": private, "commit": sha}))
         return store.repo_by_id(conn, repo_id)  # type: ignore[return-value]
 
 
@@ -73,6 +87,7 @@ def delete(stores: Stores, principal: Principal, repo_type: str | None, namespac
         raise RepoNotFound(anonymous=principal.anonymous)
     with stores.db.write() as conn:
         store.delete_repo(conn, found.repo.id)
+        stores.audit.record(conn, principal, Event("repo.delete", found.repo))
 
 
 def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: str, to_id: str) -> RepoRecord:
@@ -85,22 +100,21 @@ def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: s
     found = find(stores, principal, repo_type, src[0], src[1], Action.MANAGE)
     if found.moved:
         raise RepoNotFound(anonymous=principal.anonymous)
-    if dst[0] != found.repo.namespace:
-        authorize_create(principal, dst[0])
     with stores.db.write() as conn:
+        owner = _owner(conn, dst[0])
+        if dst[0] != found.repo.namespace:
+            authorize_create(principal, dst[0], owner_id=owner.id, owner_kind=owner.kind)
         if store.name_taken(conn, repo_type, dst[0], dst[1]):
             raise Conflict(f"A {repo_type} repository called {to_id} already exists; choose another name.")
-        owner = user_store.user_by_name(conn, dst[0])
-        if owner is None:
-            raise BadRequest(f"There is no user or organisation named '{dst[0]}'.")
         store.move_repo(conn, found.repo, dst[0], dst[1])
         store.update_repo(conn, found.repo.id, owner_id=owner.id)
+        stores.audit.record(conn, principal, Event("repo.move", found.repo, details={"to": to_id}))
         return store.repo_by_id(conn, found.repo.id)  # type: ignore[return-value]
 
 
 def update_settings(stores: Stores, principal: Principal, repo: RepoRecord, *, private: bool | None = None,
                     gated: str | bool | None = None) -> RepoRecord:
-    authorize(principal, Action.MANAGE, repo)
+    authorize(stores.db, principal, Action.MANAGE, repo)
     values: dict[str, object] = {}
     if private is not None:
         values["private"] = bool(private)
@@ -114,13 +128,23 @@ def update_settings(stores: Stores, principal: Principal, repo: RepoRecord, *, p
     with stores.db.write() as conn:
         if values:
             store.update_repo(conn, repo.id, **values)
+            stores.audit.record(conn, principal, Event("repo.settings", repo, details=dict(values)))
         return store.repo_by_id(conn, repo.id)  # type: ignore[return-value]
+
+
+def note_read(stores: Stores, principal: Principal, repo: RepoRecord, action: str, *,
+              revision: str | None = None, path: str | None = None) -> None:
+    """Reads of private and gated artifacts are audited (who, which token, what, from where)."""
+    if repo.private or repo.gated:
+        stores.audit.record_now(stores.db, principal, Event(action, repo, revision=revision, path=path))
 
 
 def search(stores: Stores, principal: Principal, *, repo_type: str, search: list[str], author: str | None,
            tags: list[str], sort: str, descending: bool, limit: int, offset: int) -> list[RepoRecord]:
     with stores.db.read() as conn:
-        return store.search_repos(
-            conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin, search=search,
+        found = store.search_repos(
+            conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin,
+            org_ids=list(principal.org_roles), group_ids=list(principal.group_roles), search=search,
             author=author, tags=tags, sort=sort, descending=descending, limit=limit, offset=offset,
         )
+    return [r for r in found if can_see(principal, r)]  # a scoped token narrows what a member sees

@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
+from inhouse.access.policy import PERMISSIONS
 from inhouse.errors import BadRequest, Conflict, Forbidden, NotFound
 from inhouse.names import check_name_part
+from inhouse.audit.log import Event
 from inhouse.services.context import Stores
+from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as store
 from inhouse.storage.db.records import TokenRecord, UserRecord
 
-ROLES = ("read", "write")
+ROLES = ("read", "write", "fine-grained")
 
 
 def create_user(stores: Stores, name: str, *, fullname: str = "", email: str | None = None,
-                admin: bool = False) -> UserRecord:
+                admin: bool = False, by: Principal | None = None) -> UserRecord:
     check_name_part(name, "user name")
     with stores.db.write() as conn:
         if store.user_by_name_ci(conn, name) is not None:
             raise Conflict(f"A user or organisation named '{name}' already exists; choose another name.")
-        return store.insert_user(conn, name=name, fullname=fullname or name, email=email, kind="user",
+        user = store.insert_user(conn, name=name, fullname=fullname or name, email=email, kind="user",
                                  is_admin=admin, now=time.time())
+        stores.audit.record(conn, by, Event("user.create", details={"user": name, "admin": admin}))
+        return user
 
 
 def get_user(stores: Stores, name: str) -> UserRecord:
@@ -39,10 +45,12 @@ def list_users(stores: Stores) -> list[UserRecord]:
 
 
 def create_token(stores: Stores, user_name: str, *, role: str, name: str | None = None,
-                 expires_in_s: float | None = None) -> tuple[TokenRecord, str]:
+                 expires_in_s: float | None = None, scopes: list[dict[str, Any]] | None = None,
+                 by: Principal | None = None) -> tuple[TokenRecord, str]:
     """Creates a token and returns it with its secret, which is shown once and stored only hashed."""
     if role not in ROLES:
         raise BadRequest(f"Invalid token role '{role}': use one of {', '.join(ROLES)}.")
+    scopes = check_scopes(scopes) if role == "fine-grained" else None
     if expires_in_s is not None and expires_in_s <= 0:
         raise BadRequest("A token's lifetime must be positive.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -53,9 +61,36 @@ def create_token(stores: Stores, user_name: str, *, role: str, name: str | None 
             raise NotFound(f"No user named '{user_name}'; create one with `inhouse users create {user_name}`.")
         tok = store.insert_token(
             conn, user_id=user.id, name=name or f"{role}-token", role=role, token_hash=hash_token(secret),
-            hint=secret[:7], now=now, expires_at=now + expires_in_s if expires_in_s else None,
+            hint=secret[:7], now=now, expires_at=now + expires_in_s if expires_in_s else None, scopes=scopes,
         )
+        stores.audit.record(conn, by, Event("token.create", details={
+            "user": user_name, "token_id": tok.id, "name": tok.name, "role": role, "scopes": scopes or [],
+            "expires_at": tok.expires_at}))
     return tok, secret
+
+
+def check_scopes(scopes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Validates fine-grained scopes: [{"type": "repo"|"org"|"user", "name": …, "permissions": […]}]."""
+    if not scopes or not isinstance(scopes, list):
+        raise BadRequest("A fine-grained token needs at least one scope, e.g. "
+                         '[{"type": "repo", "name": "acme/bert", "permissions": ["repo.content.read"]}].')
+    out = []
+    for s in scopes:
+        if not isinstance(s, dict) or s.get("type") not in ("repo", "org", "user") or not isinstance(s.get("name"), str):
+            raise BadRequest("Each scope needs a 'type' (repo, org or user) and a 'name'.")
+        perms = s.get("permissions")
+        if not isinstance(perms, list) or not perms or any(p not in PERMISSIONS for p in perms):
+            raise BadRequest(f"Scope permissions must be a non-empty list drawn from {', '.join(PERMISSIONS)}.")
+        out.append({"type": s["type"], "name": s["name"], "permissions": sorted(set(perms))})
+    return out
+
+
+def orgs_of(stores: Stores, p: Principal) -> list[tuple[str, str, str]]:
+    """(name, fullname, role) of the caller's organisations."""
+    if p.user_id is None:
+        return []
+    with stores.db.read() as conn:
+        return org_store.orgs_of_user(conn, p.user_id)
 
 
 def list_tokens(stores: Stores, user_name: str) -> list[TokenRecord]:
@@ -72,3 +107,4 @@ def revoke_token(stores: Stores, token_id: int, *, by: Principal | None = None) 
         if by is not None and not by.is_admin and by.user_id != tok.user_id:
             raise Forbidden("You can only revoke your own tokens.")
         store.revoke_token(conn, token_id, time.time())
+        stores.audit.record(conn, by, Event("token.revoke", details={"token_id": token_id}))

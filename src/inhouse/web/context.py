@@ -54,7 +54,11 @@ class Ctx:
 
     async def principal(self) -> Principal:
         if self._principal is None:
-            self._principal = await self.run(authenticate, self.stores.db, self.request.headers.get("authorization"))
+            client = self.request.client
+            self._principal = await self.run(
+                authenticate, self.stores.db, self.request.headers.get("authorization"),
+                ip=client.host if client else None, request_id=self.request_id,
+            )
         return self._principal
 
     async def body(self, limit: int) -> bytes:

@@ -31,6 +31,7 @@ class TokenRecord:
     expires_at: float | None
     revoked_at: float | None
     last_used_at: float | None
+    scopes: list[dict[str, Any]] | None = None  # fine-grained tokens only
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class RepoRecord:
     license: str | None = None
     downloads: int = 0
     likes: int = 0
+    resource_group_id: int | None = None
 
     @property
     def repo_id(self) -> str:
@@ -76,4 +78,5 @@ class RepoRecord:
             card_data=json.loads(m["card_data"]) if m["card_data"] else None,
             tags=json.loads(m["tags"] or "[]"), pipeline_tag=m["pipeline_tag"], library_name=m["library_name"],
             license=m["license"], downloads=m["downloads"], likes=m["likes"],
+            resource_group_id=m.get("resource_group_id"),
         )

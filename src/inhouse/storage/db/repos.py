@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos
+from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos, resource_group_repos
 
 
 def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner_id: int, private: bool,
@@ -21,15 +21,21 @@ def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner
     ).inserted_primary_key[0])
 
 
+def _select():  # type: ignore[no-untyped-def]
+    """Repos with the resource group they belong to (None for most)."""
+    return select(repos, resource_group_repos.c.group_id.label("resource_group_id")).select_from(
+        repos.outerjoin(resource_group_repos, resource_group_repos.c.repo_id == repos.c.id))
+
+
 def repo_by_id(conn: Connection, repo_id: int) -> RepoRecord | None:
-    row = conn.execute(select(repos).where(repos.c.id == repo_id)).first()
+    row = conn.execute(_select().where(repos.c.id == repo_id)).first()
     return RepoRecord.from_row(row) if row else None
 
 
 def find_repo(conn: Connection, type: str, namespace: str, name: str) -> tuple[RepoRecord, bool] | None:
     """The repo named so, or the repo that was moved away from that name (then the flag is True)."""
     row = conn.execute(
-        select(repos).where(repos.c.type == type, repos.c.namespace == namespace, repos.c.name == name)
+        _select().where(repos.c.type == type, repos.c.namespace == namespace, repos.c.name == name)
     ).first()
     if row is not None:
         return RepoRecord.from_row(row), False
@@ -86,13 +92,17 @@ def next_discussion_number(conn: Connection, repo_id: int) -> int:
 
 
 def search_repos(
-    conn: Connection, *, type: str, visible_to: int | None, is_admin: bool, search: Sequence[str] = (),
+    conn: Connection, *, type: str, visible_to: int | None, is_admin: bool, org_ids: Sequence[int] = (),
+    group_ids: Sequence[int] = (), search: Sequence[str] = (),
     author: str | None = None, tags: Sequence[str] = (), sort: str = "last_modified", descending: bool = True,
     limit: int = 1000, offset: int = 0,
 ) -> list[RepoRecord]:
-    q = select(repos).where(repos.c.type == type)
+    q = _select().where(repos.c.type == type)
     if not is_admin:
-        q = q.where(or_(repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1)))
+        q = q.where(or_(
+            repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1),
+            repos.c.owner_id.in_(list(org_ids)), resource_group_repos.c.group_id.in_(list(group_ids)),
+        ))
     for s in search:
         like = f"%{_like_literal(s.lower())}%"
         q = q.where(func.lower(repos.c.namespace + "/" + repos.c.name).like(like, escape="\\"))

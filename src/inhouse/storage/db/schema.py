@@ -45,6 +45,7 @@ tokens = Table(
     Column("expires_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
     Column("last_used_at", Float, nullable=True),
+    Column("scopes", Text, nullable=True),  # fine-grained tokens: JSON [{"type","name","permissions":[…]}]
 )
 
 repos = Table(
@@ -150,3 +151,74 @@ repo_commits = Table(
     Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
     Column("sha", String(40), primary_key=True),
 )
+
+# organisations, resource groups (teams), gated access, audit ----------------------------------------------------
+
+org_members = Table(
+    "org_members",
+    metadata,
+    Column("org_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),  # read | contributor | write | admin
+    Column("created_at", Float, nullable=False),
+)
+
+resource_groups = Table(
+    "resource_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(96), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_resource_group_name"),
+)
+
+resource_group_members = Table(
+    "resource_group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("resource_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+
+resource_group_repos = Table(
+    "resource_group_repos",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),  # one group a repo
+    Column("group_id", Integer, ForeignKey("resource_groups.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(10), nullable=False),  # pending | accepted | rejected
+    Column("fields", Text, nullable=False, default="{}"),  # JSON answers to the gating form
+    Column("reason", Text, nullable=True),  # rejection reason
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # contiguous from 1: a gap is a deletion
+    Column("ts", Float, nullable=False),
+    Column("actor", String(96), nullable=True),
+    Column("token_id", Integer, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("repo", String(220), nullable=True),  # "model:ns/name"
+    Column("revision", String(255), nullable=True),
+    Column("path", Text, nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("outcome", String(16), nullable=False),  # ok | denied | error
+    Column("details", Text, nullable=False, default="{}"),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_repo", audit_log.c.repo)
+Index("ix_audit_actor", audit_log.c.actor)
+Index("ix_audit_ts", audit_log.c.ts)

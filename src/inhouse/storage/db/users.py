@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -19,7 +20,7 @@ def _token(row: Any) -> TokenRecord:
     m = row._mapping
     return TokenRecord(
         m["id"], m["user_id"], m["name"], m["role"], m["hint"], m["created_at"], m["expires_at"], m["revoked_at"],
-        m["last_used_at"],
+        m["last_used_at"], json.loads(m["scopes"]) if m["scopes"] else None,
     )
 
 
@@ -52,12 +53,12 @@ def list_users(conn: Connection) -> list[UserRecord]:
 
 
 def insert_token(conn: Connection, *, user_id: int, name: str, role: str, token_hash: str, hint: str, now: float,
-                 expires_at: float | None) -> TokenRecord:
+                 expires_at: float | None, scopes: list[dict[str, Any]] | None = None) -> TokenRecord:
     tid = conn.execute(
         insert(tokens).values(user_id=user_id, name=name, role=role, token_hash=token_hash, hint=hint,
-                              created_at=now, expires_at=expires_at)
+                              created_at=now, expires_at=expires_at, scopes=json.dumps(scopes) if scopes else None)
     ).inserted_primary_key[0]
-    return TokenRecord(tid, user_id, name, role, hint, now, expires_at, None, None)
+    return TokenRecord(tid, user_id, name, role, hint, now, expires_at, None, None, scopes)
 
 
 def token_by_hash(conn: Connection, token_hash: str) -> tuple[TokenRecord, UserRecord] | None:

@@ -11,7 +11,7 @@ from inhouse.errors import BadRequest
 from inhouse.services import files as file_service
 from inhouse.services import refs as ref_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.common import load_repo, moved_aware, note_read
 from inhouse.web.hub.render import commit_json, entry_json
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router, split_revision
@@ -42,6 +42,7 @@ def _next_link(ctx: Ctx, offset: int) -> str:
 @moved_aware
 async def tree(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
+    await note_read(ctx, repo, "repo.tree", revision=split_revision(ctx.raw["rest"])[0])
     rev, path = split_revision(ctx.raw["rest"])
     recursive = ctx.query_bool("recursive")
     expand = ctx.query_bool("expand")
@@ -59,6 +60,7 @@ async def tree(ctx: Ctx) -> Response:
 @moved_aware
 async def paths_info(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
+    await note_read(ctx, repo, "repo.paths_info", revision=ctx.params["rev"])
     ctype = ctx.request.headers.get("content-type", "")
     raw = await ctx.body(ctx.settings.max_json_bytes)
     if "json" in ctype:
@@ -88,6 +90,7 @@ async def paths_info(ctx: Ctx) -> Response:
 @moved_aware
 async def refs(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
+    await note_read(ctx, repo, "repo.refs", revision=None)
     r = await ctx.run(ref_service.list_refs, ctx.stores, repo)
     body = {
         "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": t} for n, t in r.branches],
@@ -103,6 +106,7 @@ async def refs(ctx: Ctx) -> Response:
 @moved_aware
 async def commits(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
+    await note_read(ctx, repo, "repo.commits", revision=ctx.params["rev"])
     formatted = "formatted" in ctx.query_list("expand")
     start = _cursor(ctx)
     try:

@@ -28,6 +28,13 @@ async def load_repo(ctx: Ctx, action: Action = Action.READ, *, follow_moves: boo
     return found.repo
 
 
+async def note_read(ctx: Ctx, repo: RepoRecord, action: str, *, revision: str | None = None,
+                    path: str | None = None) -> None:
+    if repo.private or repo.gated:
+        await ctx.run(repo_service.note_read, ctx.stores, await ctx.principal(), repo, action, revision=revision,
+                      path=path)
+
+
 def moved_aware(handler):  # type: ignore[no-untyped-def]
     """Turns a Moved raised while loading the repo into the redirect response."""
     async def wrapper(ctx: Ctx) -> Response:

@@ -11,8 +11,9 @@ from inhouse.errors import BadRequest, Conflict, Unauthorized
 from inhouse.names import PLURAL, SINGULAR, URL_PREFIX, check_repo_type
 from inhouse.services import info as info_service
 from inhouse.services import repos as repo_service
+from inhouse.services import users as user_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.common import load_repo, moved_aware, note_read
 from inhouse.web.hub.render import info_json
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router
@@ -29,7 +30,9 @@ async def whoami(ctx: Ctx) -> Response:
         raise Unauthorized("Authentication required: pass a token in the Authorization header.")
     return json_response({
         "type": "user", "id": str(p.user_id), "name": p.name, "fullname": p.fullname, "email": p.email,
-        "isPro": False, "canPay": False, "orgs": [], "emailVerified": p.email is not None,
+        "isPro": False, "canPay": False,
+        "orgs": [{"type": "org", "name": n, "fullname": f, "roleInOrg": r}
+                 for n, f, r in await ctx.run(user_service.orgs_of, ctx.stores, p)], "emailVerified": p.email is not None,
         "auth": {"type": "access_token", "accessToken": {"displayName": p.token_name, "role": p.role}},
     })
 
@@ -100,6 +103,7 @@ async def update_settings(ctx: Ctx) -> Response:
 @moved_aware
 async def repo_info(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
+    await note_read(ctx, repo, "repo.info", revision=ctx.params.get("rev"))
     expand = ctx.query_list("expand")
     blobs = ctx.query_bool("blobs")
     with_files = not expand or "siblings" in expand or "usedStorage" in expand

@@ -11,7 +11,8 @@ from starlette.responses import Response, StreamingResponse
 from inhouse.errors import RangeNotSatisfiable
 from inhouse.services import files as file_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.access.policy import Action
+from inhouse.web.hub.common import load_repo, moved_aware, note_read
 from inhouse.web.routing import WEB_REPO, Router, split_revision
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -44,9 +45,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @moved_aware
 async def resolve(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
+    repo = await load_repo(ctx, Action.DOWNLOAD)
     rev, path = split_revision(ctx.raw["rest"])
     handle = await ctx.run(file_service.open_file, ctx.stores, repo, rev, path)
+    await note_read(ctx, repo, "file.download" if ctx.request.method == "GET" else "file.metadata",
+                    revision=handle.commit, path=path)
     name = path.rsplit("/", 1)[-1]
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):

@@ -25,7 +25,7 @@ MAX_PREUPLOAD_FILES = 1000
 
 async def preupload(ctx: Ctx) -> Response:
     create_pr = ctx.query_bool("create_pr")
-    repo = await load_repo(ctx, Action.READ if create_pr else Action.WRITE, follow_moves=False)
+    repo = await load_repo(ctx, Action.PROPOSE if create_pr else Action.WRITE, follow_moves=False)
     body = await ctx.json_object()
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:

@@ -1,0 +1,1 @@
+"""THE audit writer, its hash chain, signed checkpoints and the verifier."""

@@ -1,0 +1,80 @@
+"""THE audit writer. Changes are recorded inside the transaction that makes them: no change without its record,
+no record of a change that rolled back. Reads of private and gated artifacts get their own small transaction."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from inhouse.access.identity import Principal
+from inhouse.audit.chain import GENESIS, entry_hash, load_chain_key
+from inhouse.audit.checkpoints import Checkpoint, CheckpointBook
+from inhouse.storage.db import audit as store
+from inhouse.storage.db.engine import Database
+from inhouse.storage.db.records import RepoRecord
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str  # e.g. repo.create, commit, file.download, token.revoke
+    repo: RepoRecord | str | None = None
+    revision: str | None = None
+    path: str | None = None
+    outcome: str = "ok"  # ok | denied
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def repo_label(repo: RepoRecord | str | None) -> str | None:
+    if repo is None or isinstance(repo, str):
+        return repo
+    return repo.url_path  # "ns/name" for models, "datasets/ns/name" for datasets
+
+
+class AuditLog:
+    def __init__(self, data_dir: Path, *, enabled: bool = True):
+        self.enabled = enabled
+        self.key = load_chain_key(data_dir)
+        self.book = CheckpointBook(data_dir)
+
+    def record(self, conn: Connection, who: Principal | None, event: Event) -> int | None:
+        """Appends one entry inside the caller's write transaction; returns its sequence number."""
+        if not self.enabled:
+            return None
+        store.lock_for_append(conn)
+        last = store.last_entry(conn)
+        seq = (last[0] if last else 0) + 1
+        prev = last[1] if last else GENESIS
+        row: dict[str, Any] = {
+            "seq": seq, "ts": time.time(), "actor": who.name if who else None,
+            "token_id": who.token_id if who else None, "action": event.action, "repo": repo_label(event.repo),
+            "revision": event.revision, "path": event.path, "ip": who.ip if who else None,
+            "request_id": who.request_id if who else None, "outcome": event.outcome,
+            "details": json.dumps(event.details, sort_keys=True, separators=(",", ":")),
+        }
+        row["prev_hash"] = prev
+        row["hash"] = entry_hash(self.key, prev, row)
+        store.append(conn, row)
+        return seq
+
+    def record_now(self, db: Database, who: Principal | None, event: Event) -> int | None:
+        """Records an event that changes nothing else (a read), in a transaction of its own."""
+        if not self.enabled:
+            return None
+        with db.write() as conn:
+            return self.record(conn, who, event)
+
+    def checkpoint(self, db: Database, *, force: bool = False) -> Checkpoint | None:
+        """Signs the current head into the checkpoint file if it moved since the last checkpoint."""
+        with db.read() as conn:
+            last = store.last_entry(conn)
+        if last is None:
+            return None
+        prev = self.book.last()
+        if prev is not None and prev.seq == last[0] and prev.hash == last[1] and not force:
+            return None
+        return self.book.write(last[0], last[1])

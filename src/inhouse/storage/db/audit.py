@@ -1,0 +1,60 @@
+"""Queries on the append-only audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+
+from inhouse.storage.db.schema import audit_log
+
+_PG_AUDIT_LOCK = 0x1A0D17  # advisory lock id serialising appends on PostgreSQL
+
+
+def lock_for_append(conn: Connection) -> None:
+    """Serialises appenders until the transaction ends (SQLite's write transaction already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+
+
+def last_entry(conn: Connection) -> tuple[int, str] | None:
+    row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    return (int(row.seq), row.hash) if row else None
+
+
+def append(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(audit_log).values(**row))
+
+
+def scan(conn: Connection, *, actor: str | None = None, repo: str | None = None, action: str | None = None,
+         since: float | None = None, until: float | None = None, after_seq: int = 0,
+         batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Entries in seq order, filtered; fetched in batches so memory stays flat."""
+    while True:
+        q = select(audit_log).where(audit_log.c.seq > after_seq)
+        if actor:
+            q = q.where(audit_log.c.actor == actor)
+        if repo:
+            q = q.where(audit_log.c.repo == repo)
+        if action:
+            q = q.where(audit_log.c.action.like(action.replace("*", "%")))
+        if since is not None:
+            q = q.where(audit_log.c.ts >= since)
+        if until is not None:
+            q = q.where(audit_log.c.ts < until)
+        rows = conn.execute(q.order_by(audit_log.c.seq).limit(batch)).all()
+        if not rows:
+            return
+        for r in rows:
+            yield dict(r._mapping)
+        after_seq = int(rows[-1].seq)
+
+
+def count(conn: Connection, action: str | None = None) -> int:
+    from sqlalchemy import func
+
+    q = select(func.count()).select_from(audit_log)
+    if action:
+        q = q.where(audit_log.c.action == action)
+    return int(conn.execute(q).scalar_one())
