@@ -14,7 +14,8 @@ from inhouse.services import lfs as lfs_service
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.web.context import Ctx
-from inhouse.web.hub import register_all
+from inhouse.web import api as web_api
+from inhouse.web import hub as web_hub
 from inhouse.web.responses import error_response, json_response
 from inhouse.web.routing import Router
 
@@ -30,7 +31,8 @@ class InhouseApp:
         lfs_service.clean_stale_parts(self.stores)
         self.signer = Signer(load_or_create_secret(settings.data_dir, settings.secret_key))
         self.router = Router()
-        register_all(self.router)
+        web_hub.register_all(self.router)
+        web_api.register_all(self.router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

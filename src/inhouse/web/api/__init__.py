@@ -1,0 +1,11 @@
+"""inhouse's own JSON API (organisations, resource groups, tokens, …): HTTP adapters only; services do the work."""
+
+from __future__ import annotations
+
+from inhouse.web.api import orgs, tokens
+from inhouse.web.routing import Router
+
+
+def register_all(router: Router) -> None:
+    for module in (orgs, tokens):
+        module.register(router)
