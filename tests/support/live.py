@@ -95,6 +95,8 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if getattr(self, "log", None) is not None and not self.log.closed:
+            self.log.close()
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
