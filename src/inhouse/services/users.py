@@ -9,7 +9,7 @@ from typing import Any
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
 from inhouse.access.policy import PERMISSIONS
 from inhouse.errors import BadRequest, Conflict, Forbidden, NotFound
-from inhouse.names import check_name_part
+from inhouse.names import RESERVED_NAMESPACES, check_name_part
 from inhouse.audit.log import Event
 from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as org_store
@@ -22,6 +22,8 @@ ROLES = ("read", "write", "fine-grained")
 def create_user(stores: Stores, name: str, *, fullname: str = "", email: str | None = None,
                 admin: bool = False, by: Principal | None = None) -> UserRecord:
     check_name_part(name, "user name")
+    if name.lower() in RESERVED_NAMESPACES:
+        raise BadRequest(f"'{name}' is reserved (it is part of inhouse's URLs); choose another user name.")
     with stores.db.write() as conn:
         if store.user_by_name_ci(conn, name) is not None:
             raise Conflict(f"A user or organisation named '{name}' already exists; choose another name.")
