@@ -206,7 +206,11 @@ def _outcome(response: httpx.Response) -> Any:
 
 def _client_outcome(call: Callable[[], object]) -> tuple[Any, httpx.Response | None]:
     """Runs a real-client call: ("ok", None), or the (status, code) of the response its error carries."""
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+    )
 
     try:
         call()
