@@ -14,6 +14,7 @@ from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
 
 TOKEN_PREFIX = "ih_"
+LAST_USED_RESOLUTION_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def authenticate(db: Database, header: str | None, *, ip: str | None = None,
         if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at <= now):
             raise Unauthorized(INVALID_CREDENTIALS)
         orgs, groups = org_store.roles_of_user(conn, user.id)
+    if tok.last_used_at is None or now - tok.last_used_at > LAST_USED_RESOLUTION_S:
+        with db.write() as conn:  # token listings show the last use; at most one write a minute per token
+            user_store.touch_token(conn, tok.id, now)
     return Principal(
         user_id=user.id, name=user.name, fullname=user.fullname, email=user.email, is_admin=user.is_admin,
         token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,

@@ -140,3 +140,59 @@ def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind:
     if not token_ok:
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create repos under '{namespace}': "
                         "use a write token.")
+
+
+# organisations and tokens -------------------------------------------------------------------------------------------
+
+class OrgAction(str, Enum):
+    CREATE = "create"  # create a new organisation (the creator becomes its admin)
+    VIEW = "view"  # list members and resource groups
+    MANAGE = "manage"  # members, resource groups, which repos a group holds
+    LEAVE = "leave"  # remove oneself
+
+
+def _token_covers_org(p: Principal, org: str, permission: str | None) -> bool:
+    """A write token covers every org; a fine-grained one an org it names (or, to view, a repo inside it)."""
+    if p.role == "write":
+        return True
+    if p.role == "read":
+        return permission is None
+    for s in p.scopes if p.role == "fine-grained" else ():
+        name = str(s.get("name") or "")
+        named = (s.get("type") == "org" and name == org) or (
+            permission is None and s.get("type") == "repo" and name.removeprefix("datasets/").split("/")[0] == org)
+        if named and (permission is None or permission in (s.get("permissions") or ())):
+            return True
+    return False
+
+
+def decide_org(p: Principal, action: OrgAction, org: str, *, role: str | None) -> None:
+    """Raises unless `p` may do `action` on organisation `org`, in which they hold `role` (None: not a member).
+    Organisations are visible by name to everyone; their members and resource groups only to members."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    if action is OrgAction.VIEW:
+        if not (p.is_admin or role):
+            raise Forbidden(f"Only members of '{org}' can see its members and resource groups; ask an admin of "
+                            f"'{org}' to add you.")
+        if not _token_covers_org(p, org, None):
+            raise Forbidden(f"Your token '{p.token_name}' is not scoped to '{org}': use a read or write token.")
+        return
+    if action is OrgAction.MANAGE and not (p.is_admin or role == "admin"):
+        raise Forbidden(f"Only admins of '{org}' can manage its members and resource groups; ask one of them "
+                        f"(`GET /api/organizations/{org}/members` lists them).")
+    if not _token_covers_org(p, org, MANAGE_ACCESS):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change organisations: use a write token "
+                        f"or a fine-grained token with {MANAGE_ACCESS} on org '{org}'.")
+
+
+def decide_tokens(p: Principal, owner_id: int, *, manage: bool) -> None:
+    """May `p` list (manage=False) or create/revoke (manage=True) the tokens of user `owner_id`? Users handle
+    their own, site admins anyone's; creating or revoking needs a write token, so a leaked read or scoped token
+    can neither mint a stronger one nor lock its owner out."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    if not (p.is_admin or p.user_id == owner_id):
+        raise Forbidden("You can only see and manage your own tokens; a site admin can manage anyone's.")
+    if manage and p.role != "write":
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create or revoke tokens: use a write token.")

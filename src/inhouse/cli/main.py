@@ -1,13 +1,15 @@
-"""The `inhouse` command: serve (the default), users, tokens."""
+"""The `inhouse` command: serve (the default), users, tokens, orgs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+from inhouse.cli import orgs as orgs_cli
 from inhouse.config import Settings
-from inhouse.errors import InhouseError
+from inhouse.errors import BadRequest, InhouseError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -57,6 +59,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     from inhouse.services import users
 
     for u in users.list_users(_stores(args)):
+        if u.kind != "user":
+            continue  # organisations: `inhouse orgs list`
         print(f"{u.name}\t{'admin' if u.is_admin else ''}")
     return 0
 
@@ -64,18 +68,37 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     from inhouse.services import users
 
-    _, secret = users.create_token(_stores(args), args.user, role=args.role, name=args.name,
+    scopes = [_parse_scope(s) for s in args.scope] if args.scope else None
+    if scopes and args.role != "fine-grained":
+        raise BadRequest("--scope is for fine-grained tokens: add --role fine-grained.")
+    _, secret = users.create_token(_stores(args), args.user, role=args.role, name=args.name, scopes=scopes,
                                    expires_in_s=args.expires_in_days * 86400 if args.expires_in_days else None)
     print(secret)
     return 0
 
 
+def _parse_scope(text: str) -> dict[str, object]:
+    """TYPE:NAME:perm1,perm2 → {"type", "name", "permissions"} (names never hold ':')."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise BadRequest(f"Invalid --scope '{text}': use TYPE:NAME:PERMISSIONS, e.g. "
+                         "repo:acme/bert:repo.content.read,repo.write or org:acme:repo.content.read.")
+    return {"type": parts[0], "name": parts[1], "permissions": [p for p in parts[2].split(",") if p]}
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else "-"
+
+
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     from inhouse.services import users
 
+    now = time.time()
     for t in users.list_tokens(_stores(args), args.user):
-        state = "revoked" if t.revoked_at else "active"
-        print(f"{t.id}\t{t.name}\t{t.role}\t{t.hint}…\t{state}")
+        state = "revoked" if t.revoked_at else "expired" if t.expires_at and t.expires_at <= now else "active"
+        scopes = " ".join(f"{s['type']}:{s['name']}:{','.join(s['permissions'])}" for s in t.scopes or ()) or "-"
+        print(f"{t.id}\t{t.name}\t{t.role}\t{t.hint}…\t{state}\texpires={_when(t.expires_at)}"
+              f"\tlast-used={_when(t.last_used_at)}\tscopes={scopes}")
     return 0
 
 
@@ -116,8 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                    required=True)
     tc = tokens_p.add_parser("create", parents=[common], help="create a token; prints it alone on stdout")
     tc.add_argument("--user", required=True)
-    tc.add_argument("--role", required=True, choices=["read", "write"])
+    tc.add_argument("--role", required=True, choices=["read", "write", "fine-grained"])
     tc.add_argument("--name", default=None, help="a label to recognise the token by")
+    tc.add_argument("--scope", action="append", default=[], metavar="TYPE:NAME:PERMS",
+                    help="fine-grained tokens: repeatable; TYPE repo|org|user, NAME e.g. acme/bert or "
+                         "datasets/acme/data or acme, PERMS comma-separated from repo.content.read, repo.write, "
+                         "discussion.write, repo.access.write")
     tc.add_argument("--expires-in-days", type=float, default=None)
     tc.set_defaults(func=cmd_tokens_create)
     tl = tokens_p.add_parser("list", parents=[common], help="list a user's tokens (never their secrets)")
@@ -126,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tokens_p.add_parser("revoke", parents=[common], help="revoke a token by id")
     tr.add_argument("id", type=int)
     tr.set_defaults(func=cmd_tokens_revoke)
+    orgs_cli.register(sub, common)
     return parser
 
 

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
-from inhouse.access.policy import PERMISSIONS
-from inhouse.errors import BadRequest, Conflict, Forbidden, NotFound
+from inhouse.access.policy import PERMISSIONS, decide_tokens
+from inhouse.errors import BadRequest, Conflict, NotFound
 from inhouse.names import RESERVED_NAMESPACES, check_name_part
 from inhouse.audit.log import Event
 from inhouse.services.context import Stores
@@ -61,6 +61,10 @@ def create_token(stores: Stores, user_name: str, *, role: str, name: str | None 
         user = store.user_by_name(conn, user_name)
         if user is None:
             raise NotFound(f"No user named '{user_name}'; create one with `inhouse users create {user_name}`.")
+        if user.kind != "user":  # a token of an org would act as the org itself: admin of all its repos
+            raise BadRequest(f"'{user_name}' is an organisation: tokens belong to users; create one for a member.")
+        if by is not None:
+            decide_tokens(by, user.id, manage=True)
         tok = store.insert_token(
             conn, user_id=user.id, name=name or f"{role}-token", role=role, token_hash=hash_token(secret),
             hint=secret[:7], now=now, expires_at=now + expires_in_s if expires_in_s else None, scopes=scopes,
@@ -95,8 +99,10 @@ def orgs_of(stores: Stores, p: Principal) -> list[tuple[str, str, str]]:
         return org_store.orgs_of_user(conn, p.user_id)
 
 
-def list_tokens(stores: Stores, user_name: str) -> list[TokenRecord]:
+def list_tokens(stores: Stores, user_name: str, *, by: Principal | None = None) -> list[TokenRecord]:
     user = get_user(stores, user_name)
+    if by is not None:
+        decide_tokens(by, user.id, manage=False)
     with stores.db.read() as conn:
         return store.tokens_of(conn, user.id)
 
@@ -104,9 +110,10 @@ def list_tokens(stores: Stores, user_name: str) -> list[TokenRecord]:
 def revoke_token(stores: Stores, token_id: int, *, by: Principal | None = None) -> None:
     with stores.db.write() as conn:
         tok = store.token_by_id(conn, token_id)
-        if tok is None:
-            raise NotFound(f"No token with id {token_id}; list tokens with `inhouse tokens list --user NAME`.")
-        if by is not None and not by.is_admin and by.user_id != tok.user_id:
-            raise Forbidden("You can only revoke your own tokens.")
+        if tok is None or (by is not None and not by.is_admin and by.user_id != tok.user_id):
+            raise NotFound(f"No token with id {token_id} among yours; list them with `GET /api/tokens` "
+                           "(or `inhouse tokens list --user NAME`).")
+        if by is not None:
+            decide_tokens(by, tok.user_id, manage=True)
         store.revoke_token(conn, token_id, time.time())
         stores.audit.record(conn, by, Event("token.revoke", details={"token_id": token_id}))

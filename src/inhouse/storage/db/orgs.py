@@ -68,6 +68,12 @@ def orgs_of_user(conn: Connection, user_id: int) -> list[tuple[str, str, str]]:
     return [(r.name, r.fullname, r.role) for r in rows]
 
 
+def lock_org(conn: Connection, org_id: int) -> None:
+    """Serialises membership changes of one organisation (PostgreSQL row lock; SQLite writers are serial anyway),
+    so that two admins demoting each other at once cannot leave it without an admin."""
+    conn.execute(select(users.c.id).where(users.c.id == org_id).with_for_update())
+
+
 def members(conn: Connection, org_id: int) -> list[Member]:
     rows = conn.execute(
         select(users.c.id, users.c.name, users.c.fullname, org_members.c.role)

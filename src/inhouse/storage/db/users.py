@@ -84,3 +84,7 @@ def revoke_token(conn: Connection, token_id: int, now: float) -> bool:
         update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now)
     )
     return res.rowcount > 0
+
+
+def touch_token(conn: Connection, token_id: int, now: float) -> None:
+    conn.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=now))
