@@ -33,7 +33,8 @@ class Action(str, Enum):
     DOWNLOAD = "download"  # file content
     PROPOSE = "propose"  # open a discussion or pull request, push to one's own PR
     WRITE = "write"  # commit, branches, tags, large-file upload
-    MANAGE = "manage"  # settings, move, delete, access requests
+    MANAGE = "manage"  # settings, move, delete
+    MANAGE_ACCESS = "manage_access"  # list, accept, reject, cancel and grant gated-access requests
 
 
 def repo_role(p: Principal, repo: RepoRecord) -> str | None:
@@ -97,6 +98,14 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
     if action is Action.PROPOSE:
         if not token_allows(p, repo, DISCUSS):
             raise Forbidden(f"Your token '{p.token_name}' cannot open discussions or pull requests on {repo.repo_id}.")
+        return
+    if action is Action.MANAGE_ACCESS:
+        if role != "admin":
+            raise Forbidden(f"You need the admin role on {repo.repo_id} to review its access requests; ask an admin "
+                            f"of '{repo.namespace}' for it.")
+        if not token_allows(p, repo, MANAGE_ACCESS):
+            raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot review access requests of {repo.repo_id}: "
+                            "use a write token or a fine-grained token with repo.access.write on it.")
         return
     needed = "admin" if action is Action.MANAGE else "write"
     if role is None or RANK[role] < RANK[needed]:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from inhouse.web.hub import browse, discussions, lfs, repos, resolve, upload
+from inhouse.web.hub import (
+    access_requests,
+    browse,
+    discussions,
+    lfs,
+    repos,
+    resolve,
+    upload,
+)
 from inhouse.web.routing import Router
 
 
 def register_all(router: Router) -> None:
-    for module in (repos, browse, upload, lfs, discussions, resolve):
+    for module in (repos, browse, upload, lfs, discussions, access_requests, resolve):
         module.register(router)
