@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -10,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from inhouse.config import Settings
 from inhouse.errors import InhouseError, NotFound
+from inhouse.services import audit as audit_service
 from inhouse.services import lfs as lfs_service
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer, load_or_create_secret
@@ -34,13 +36,32 @@ class InhouseApp:
         web_hub.register_all(self.router)
         web_api.register_all(self.router)
 
+    async def _checkpoint(self) -> None:
+        if not self.settings.audit_enabled:
+            return
+        try:
+            await asyncio.to_thread(audit_service.checkpoint, self.stores)
+        except Exception:  # a failed checkpoint must not stop the server; the next one retries
+            log.exception("could not sign an audit checkpoint")
+
+    async def _checkpoint_every_interval(self) -> None:
+        """Signs the audit log's head every settings.audit_checkpoint_interval_s when it moved."""
+        while True:
+            await asyncio.sleep(max(1, self.settings.audit_checkpoint_interval_s))
+            await self._checkpoint()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            checkpoints: asyncio.Task[None] | None = None
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    checkpoints = asyncio.create_task(self._checkpoint_every_interval())
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    if checkpoints is not None:
+                        checkpoints.cancel()
+                    await self._checkpoint()  # a last signed head at shutdown
                     self.stores.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return

@@ -18,6 +18,8 @@ from inhouse.storage.db import audit as store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.records import RepoRecord
 
+CHECKPOINT_ACTION = "audit.checkpoint"
+
 
 @dataclass(frozen=True)
 class Event:
@@ -68,13 +70,22 @@ class AuditLog:
         with db.write() as conn:
             return self.record(conn, who, event)
 
-    def checkpoint(self, db: Database, *, force: bool = False) -> Checkpoint | None:
-        """Signs the current head into the checkpoint file if it moved since the last checkpoint."""
+    def checkpoint(self, db: Database, who: Principal | None = None, *, force: bool = False) -> Checkpoint | None:
+        """Signs the current head into the checkpoint file if it moved since the last checkpoint, then records
+        the checkpoint in the log (audit.checkpoint), so that a deleted checkpoint line or file is noticed."""
         with db.read() as conn:
             last = store.last_entry(conn)
-        if last is None:
+            head = next(store.scan(conn, after_seq=last[0] - 1, batch=1), None) if last else None
+        if last is None or head is None:
             return None
         prev = self.book.last()
-        if prev is not None and prev.seq == last[0] and prev.hash == last[1] and not force:
-            return None
-        return self.book.write(last[0], last[1])
+        if prev is not None and not force:
+            if (prev.seq, prev.hash) == last:
+                return None
+            if head["action"] == CHECKPOINT_ACTION and head["seq"] == prev.seq + 1:
+                return None  # only the record of the previous checkpoint was added since
+        cp = self.book.write(last[0], last[1])
+        if self.enabled:
+            with db.write() as conn:
+                self.record(conn, who, Event(CHECKPOINT_ACTION, details={"seq": cp.seq, "hash": cp.hash}))
+        return cp
