@@ -47,7 +47,8 @@ async def detail(ctx: Ctx) -> Response:
         "id": str(e.id), "type": e.type, "createdAt": iso(e.created_at),
         "author": {"name": e.author or "deleted", "type": "user"},
         "data": {"latest": {"raw": e.data.get("content", ""), "html": "", "updatedAt": iso(e.created_at)},
-                 "numEdits": 0, "editors": [], "hidden": False} if e.type == "comment" else e.data,
+                 "numEdits": 0, "editors": [], "edited": False, "hidden": False, "history": []}
+        if e.type == "comment" else e.data,
     } for e in det.events]
     if d.is_pr:
         out["changes"] = {"base": d.base_ref, "mergeCommitId": d.merge_commit, "head": det.head}
