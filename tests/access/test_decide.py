@@ -302,3 +302,29 @@ def test_errors_are_the_kinds_the_client_maps() -> None:
         decide(ANONYMOUS, Action.DOWNLOAD, repo(gated="auto"))
     with pytest.raises(Unauthorized):
         decide(ANONYMOUS, Action.MANAGE, repo())
+
+
+# reviewing gated-access requests -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("caller", "expected"), [
+    (ANONYMOUS, ("Unauthorized", 401)),
+    (who(), ("Forbidden", 403)),
+    (who(orgs={ORG: "write"}), ("Forbidden", 403)),  # reviewing requests is an admin's job
+    (who(orgs=ADMIN), "ok"),
+    (who(admin=True), "ok"),
+    (who(role="read", orgs=ADMIN), ("Forbidden", 403)),
+    (who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "acme/bert", "repo.access.write")]), "ok"),
+    (who(role="fine-grained", orgs=ADMIN, scopes=[scope("org", "acme", "repo.access.write")]), "ok"),
+    (who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "acme/bert", "repo.write")]), ("Forbidden", 403)),
+    (who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "acme/gpt", "repo.access.write")]),
+     ("Forbidden", 403)),
+], ids=["anonymous", "outsider", "write member", "org admin", "site admin", "admin read token",
+        "access.write on repo", "access.write on org", "repo.write only", "access.write elsewhere"])
+def test_who_reviews_access_requests(caller: Principal, expected: object) -> None:
+    assert outcome(caller, Action.MANAGE_ACCESS, repo(gated="manual")) == expected
+
+
+def test_access_requests_of_a_private_repo_do_not_exist_for_outsiders() -> None:
+    assert outcome(who(), Action.MANAGE_ACCESS, repo(private=True, gated="manual")) == ("RepoNotFound", 404)
+    scoped_elsewhere = who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "acme/gpt", "repo.access.write")])
+    assert outcome(scoped_elsewhere, Action.MANAGE_ACCESS, repo(private=True, gated="auto")) == ("RepoNotFound", 404)
