@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,27 @@ def test_load_dataset_on_a_gated_dataset(hub_endpoint: str, server: LiveServer, 
     assert [(a, d["status"]) for a, _, d in _audit(server, f"datasets/{repo_id}")] == [
         ("access_request.create", "pending"), ("access_request.accept", "accepted"),
         ("access_request.reject", "rejected")]
+
+
+def test_concurrent_asks_and_decisions(any_server: LiveServer) -> None:
+    """A double-submitted form and an admin deciding while the user asks again: no 500, and the decision stands."""
+    srv = any_server
+    owner_name, owner, _ = _person(srv)
+    ivan, _, ivan_token = _person(srv)
+    for _ in range(4):
+        repo_id = _gated_model(srv, owner, owner_name, "auto")
+        with ThreadPoolExecutor(16) as pool:
+            codes = [f.result().status_code for f in [pool.submit(_ask, srv, ivan_token, repo_id) for _ in range(16)]]
+        assert codes == [200] * 16
+        assert _users(owner.list_accepted_access_requests(repo_id)) == [ivan]
+
+    for _ in range(8):
+        owner.cancel_access_request(repo_id, ivan)
+        with ThreadPoolExecutor(9) as pool:
+            asks = [pool.submit(_ask, srv, ivan_token, repo_id) for _ in range(8)]
+            reject = pool.submit(owner.reject_access_request, repo_id, ivan, rejection_reason="No.")
+            assert all(f.result().status_code == 200 for f in asks)
+            reject.result()
+        # whatever the interleaving, the admin's rejection is the last word
+        assert _users(owner.list_rejected_access_requests(repo_id)) == [ivan]
+        assert _ask(srv, ivan_token, repo_id).json()["status"] == "rejected"

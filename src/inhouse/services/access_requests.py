@@ -16,6 +16,7 @@ from inhouse.access.policy import Action, authorize
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, NotFound, Unauthorized
 from inhouse.services.context import Stores
+from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import orgs as store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
@@ -41,8 +42,15 @@ def _user_of_request_id(repo: RepoRecord, rid: str) -> int:
         raise NotFound(f"No access request '{rid}' on {repo.repo_id}: list the requests to see their ids.") from None
 
 
-def _current(conn, repo: RepoRecord) -> RepoRecord:  # type: ignore[no-untyped-def]
-    """The repo as it is now (gating may have changed since the request found it), and gated."""
+def _current(conn, repo: RepoRecord, *, serialise: bool = True) -> RepoRecord:  # type: ignore[no-untyped-def]
+    """The repo as it is now (gating may have changed since the request found it), and gated.
+
+    Every change here reads a request's status, decides, then writes it; two of them at once (a double-submitted
+    form, an admin rejecting while the user asks again) must not interleave, or a decision could be overwritten or
+    a duplicate insert fail. On PostgreSQL they therefore take, up front, the lock that the audit entry they write
+    takes anyway (SQLite's write transaction is already exclusive)."""
+    if serialise:
+        audit_store.lock_for_append(conn)
     now = repo_store.repo_by_id(conn, repo.id)
     if now is None:
         raise NotFound(f"{repo.repo_id} was deleted meanwhile.")
@@ -87,7 +95,7 @@ def listing(stores: Stores, p: Principal, repo: RepoRecord, status: str) -> list
         raise NotFound(f"Unknown access-request list '{status}': use pending, accepted or rejected.")
     authorize(stores.db, p, Action.MANAGE_ACCESS, repo)
     with stores.db.read() as conn:
-        _current(conn, repo)
+        _current(conn, repo, serialise=False)
         return store.list_access(conn, repo.id, status)
 
 
