@@ -14,6 +14,7 @@ import anyio
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, IntegrityError, NotFound
+from inhouse.services import lfs_parts
 from inhouse.services.context import Stores
 from inhouse.storage.blobs.local import check_oid
 from inhouse.storage.db import lfs as lfs_store
@@ -144,40 +145,26 @@ def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, pa
                 while data := fh.read(1 << 20):
                     yield data
 
+    joined_sha256 = lfs_parts.take(d, expected, size)
     try:
-        store_stream(stores, repo, oid, size, chunks())
+        if joined_sha256 == oid:  # the parts were joined and hashed as they arrived: publish part-1 as it is
+            stores.blobs.adopt(files[0], oid, size)
+            _link(stores, repo, oid, size)
+        else:
+            store_stream(stores, repo, oid, size, chunks())
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
 async def write_part(stores: Stores, repo: RepoRecord, oid: str, size: int, number: int,
                      chunks: AsyncIterator[bytes]) -> str:
-    """Stores one part of a multipart upload; returns its ETag (sha256 of the part)."""
-    import hashlib
-    import os
-
+    """Stores one part of a multipart upload; returns its ETag."""
     expected = part_count(size, stores.settings.lfs_part_size)
     if not 1 <= number <= expected:
         raise BadRequest(f"Part number {number} is out of range 1..{expected}.")
     d = part_dir(stores, repo, oid, size)
     d.mkdir(parents=True, exist_ok=True)
-    final = d / f"part-{number}"
-    tmp = d / f".part-{number}.{os.getpid()}.{time.monotonic_ns()}"
-    h = hashlib.sha256()
-    limit = stores.settings.lfs_part_size
-    written = 0
-    try:
-        with open(tmp, "wb") as f:
-            async for chunk in chunks:
-                written += len(chunk)
-                if written > limit:
-                    raise IntegrityError(f"A part may hold at most {limit} bytes.")
-                h.update(chunk)
-                f.write(chunk)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return h.hexdigest()
+    return await lfs_parts.write(d, number, stores.settings.lfs_part_size, chunks)
 
 
 def verify(stores: Stores, p: Principal, repo: RepoRecord, oid: str, size: int) -> None:

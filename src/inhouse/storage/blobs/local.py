@@ -121,6 +121,23 @@ class LocalBlobStore:
     def begin(self) -> LocalUpload:
         return LocalUpload(self)
 
+    def adopt(self, path: Path, oid: str, size: int) -> str:
+        """Publishes a file under tmp/ that the caller hashed while writing it (a multipart upload whose parts
+        were hashed as they arrived): checks the size, fsyncs, renames into place. Use `begin` otherwise."""
+        check_oid(oid)
+        if Path(path).resolve().parent.parent != self.tmp.resolve():
+            raise ValueError(f"{path} is not an upload folder's file under {self.tmp}")
+        with open(path, "rb+") as f:
+            actual = os.fstat(f.fileno()).st_size
+            if actual != size:
+                raise IntegrityError(f"The joined parts hold {actual} bytes, not the announced {size}; "
+                                     "upload the file again.")
+            os.fsync(f.fileno())
+        final = self._path(oid)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        return oid
+
     def read(self, oid: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with open(self._path(oid), "rb") as f:
             if end is None:
