@@ -23,6 +23,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
+from inhouse.audit.verify import verify
 from inhouse.services import users as user_service
 from inhouse.storage.db import audit as audit_store
 from tests.support.live import LiveServer, drop_pg_database, new_pg_database
@@ -355,3 +356,5 @@ def test_concurrent_asks_and_decisions(any_server: LiveServer) -> None:
         # whatever the interleaving, the admin's rejection is the last word
         assert _users(owner.list_rejected_access_requests(repo_id)) == [ivan]
         assert _ask(srv, ivan_token, repo_id).json()["status"] == "rejected"
+    if srv.database_url:  # this module's own PostgreSQL server, which no other test tampers with
+        assert verify(srv.stores.db, srv.stores.audit).problems == []
