@@ -198,13 +198,14 @@ def world(server: LiveServer) -> World:
 
 # one cell ----------------------------------------------------------------------------------------------------------
 
-def _outcome(response: httpx.Response) -> Any:
+def _outcome(response: Any) -> Any:
+    """"ok", or (status, X-Error-Code); `response` is an httpx one, or the client's own (httpx2) one."""
     if response.is_success:
         return OK
     return response.status_code, response.headers.get("X-Error-Code")
 
 
-def _client_outcome(call: Callable[[], object]) -> tuple[Any, httpx.Response | None]:
+def _client_outcome(call: Callable[[], object]) -> tuple[Any, Any]:
     """Runs a real-client call: ("ok", None), or the (status, code) of the response its error carries."""
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -230,7 +231,7 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _listed(world: World, token: str | None, repo_id: str) -> tuple[Any, httpx.Response | None]:
+def _listed(world: World, token: str | None, repo_id: str) -> tuple[Any, Any]:
     api = world.server.api(token)
     listed: list[str] = []
     outcome, response = _client_outcome(lambda: listed.extend(m.id for m in api.list_models(author=world.org)))

@@ -235,7 +235,10 @@ def _calls(v: Vault) -> st.SearchStrategy[tuple[str, str, Call]]:
         "access_request": st.fixed_dictionaries({}),
         "access_list": st.fixed_dictionaries({"status": st.sampled_from(["pending", "accepted", "rejected"])}),
     }
-    call = st.one_of(*[args.map(lambda a, k=k: Call(k, a)) for k, args in kinds.items()])
+    def calls(kind: str, args: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Call]:
+        return args.map(lambda a: Call(kind, a))
+
+    call = st.one_of(*[calls(k, args) for k, args in kinds.items()])
     return st.tuples(st.sampled_from(CALLERS), st.sampled_from(["name", "name", "old", "case"]), call)
 
 
