@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import replace
 from typing import Any
 
@@ -328,3 +330,13 @@ def test_access_requests_of_a_private_repo_do_not_exist_for_outsiders() -> None:
     assert outcome(who(), Action.MANAGE_ACCESS, repo(private=True, gated="manual")) == ("RepoNotFound", 404)
     scoped_elsewhere = who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "acme/gpt", "repo.access.write")])
     assert outcome(scoped_elsewhere, Action.MANAGE_ACCESS, repo(private=True, gated="auto")) == ("RepoNotFound", 404)
+
+
+def test_contributor_writes_only_to_the_org_repos_they_created():
+    mine = dataclasses.replace(repo(), created_by=STRANGER)
+    theirs = dataclasses.replace(repo(), created_by=OWNER)
+    p = who(orgs={ORG: "contributor"})
+    assert outcome(p, Action.WRITE, mine) == "ok"
+    assert outcome(p, Action.WRITE, theirs) == ("Forbidden", 403)
+    assert outcome(p, Action.MANAGE, mine) == ("Forbidden", 403)
+    assert outcome(who(orgs={ORG: "contributor"}, role="read"), Action.WRITE, mine) == ("Forbidden", 403)

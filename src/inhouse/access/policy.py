@@ -46,7 +46,10 @@ def repo_role(p: Principal, repo: RepoRecord) -> str | None:
     if repo.resource_group_id is not None:
         roles.append(p.group_roles.get(repo.resource_group_id))
     held = [r for r in roles if r]
-    return max(held, key=lambda r: RANK[r]) if held else None
+    best = max(held, key=lambda r: RANK[r]) if held else None
+    if best == "contributor" and repo.created_by == p.user_id:
+        return "write"  # contributors write to the org repos they created, as on the Hub
+    return best
 
 
 def token_allows(p: Principal, repo: RepoRecord, permission: str) -> bool:

@@ -65,7 +65,7 @@ def create(stores: Stores, principal: Principal, *, repo_type: str | None, names
         if store.name_taken(conn, repo_type, namespace, name):
             raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
-                                    private=private, now=now)
+                                    private=private, now=now, created_by=principal.user_id)
         repo = store.repo_by_id(conn, repo_id)
         assert repo is not None
         sha = write_commit(

@@ -54,6 +54,7 @@ class RepoRecord:
     downloads: int = 0
     likes: int = 0
     resource_group_id: int | None = None
+    created_by: int | None = None
 
     @property
     def repo_id(self) -> str:
@@ -78,5 +79,5 @@ class RepoRecord:
             card_data=json.loads(m["card_data"]) if m["card_data"] else None,
             tags=json.loads(m["tags"] or "[]"), pipeline_tag=m["pipeline_tag"], library_name=m["library_name"],
             license=m["license"], downloads=m["downloads"], likes=m["likes"],
-            resource_group_id=m.get("resource_group_id"),
+            resource_group_id=m.get("resource_group_id"), created_by=m.get("created_by"),
         )

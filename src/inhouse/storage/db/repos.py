@@ -13,9 +13,10 @@ from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos, r
 
 
 def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner_id: int, private: bool,
-                now: float) -> int:
+                now: float, created_by: int | None = None) -> int:
     return int(conn.execute(
         insert(repos).values(type=type, namespace=namespace, name=name, owner_id=owner_id, private=private,
+                             created_by=created_by,
                              gated=None, created_at=now, last_modified=now, tags="[]", downloads=0, likes=0,
                              next_discussion=1)
     ).inserted_primary_key[0])

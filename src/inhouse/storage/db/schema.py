@@ -56,6 +56,7 @@ repos = Table(
     Column("namespace", String(96), nullable=False),
     Column("name", String(96), nullable=False),
     Column("owner_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("private", Boolean, nullable=False, default=False),
     Column("gated", String(8), nullable=True),  # None | auto | manual
     Column("created_at", Float, nullable=False),
