@@ -6,9 +6,11 @@ from __future__ import annotations
 import getpass
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from inhouse.access.identity import Principal
@@ -21,6 +23,7 @@ from inhouse.services.context import Stores
 from inhouse.storage.db import audit as store
 
 BATCH = 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_PAGE = 1000
 
 
@@ -60,7 +63,8 @@ def parse_time(value: str | None, name: str) -> float | None:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Microseconds rounded down, so that --since with an exported time includes that entry."""
+    return (EPOCH + timedelta(microseconds=math.floor(Decimal(ts) * 1_000_000))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_json(e: dict[str, Any]) -> dict[str, Any]:
