@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from inhouse.config import Settings
-from inhouse.errors import InhouseError, NotFound
+from inhouse.errors import InhouseError, MethodNotAllowed, NotFound
 from inhouse.services import audit as audit_service
 from inhouse.services import lfs as lfs_service
 from inhouse.services.context import Stores
@@ -76,7 +76,7 @@ class InhouseApp:
         try:
             if handler is None:
                 if other:
-                    raise InhouseError(f"Method {method} is not allowed here.", status=405)
+                    raise MethodNotAllowed(f"Method {method} is not allowed on {path}; see the API reference in the README.")
                 raise NotFound(f"Nothing is served at {path}; see the API reference in the README.")
             response = await handler(Ctx(request, params, self.stores, self.signer, request_id))
         except InhouseError as err:

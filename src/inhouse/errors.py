@@ -11,6 +11,7 @@ InhouseError
  │    ├── RevisionNotFound (404 RevisionNotFound)
  │    └── EntryNotFound (404 EntryNotFound)
  ├── GatedRepo (401/403 GatedRepo)
+ ├── MethodNotAllowed (405 MethodNotAllowed)
  ├── Conflict (409 Conflict)
  ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
  ├── PayloadTooLarge (413 PayloadTooLarge)
@@ -85,6 +86,11 @@ class EntryNotFound(NotFound):
 class GatedRepo(InhouseError):
     status = 403
     code = "GatedRepo"
+
+
+class MethodNotAllowed(InhouseError):
+    status = 405
+    code = "MethodNotAllowed"
 
 
 class Conflict(InhouseError):
