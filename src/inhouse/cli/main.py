@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from inhouse.cli import audit as audit_cli
 from inhouse.cli import orgs as orgs_cli
 from inhouse.config import Settings
 from inhouse.errors import BadRequest, InhouseError
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("id", type=int)
     tr.set_defaults(func=cmd_tokens_revoke)
     orgs_cli.register(sub, common)
+    audit_cli.register(sub, common)
     return parser
 
 
