@@ -19,6 +19,7 @@ from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
 
 VISIBILITIES = ("public", "private")
+MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
 GATED = ("auto", "manual")
 
 
@@ -141,10 +142,24 @@ def note_read(stores: Stores, principal: Principal, repo: RepoRecord, action: st
 
 def search(stores: Stores, principal: Principal, *, repo_type: str, search: list[str], author: str | None,
            tags: list[str], sort: str, descending: bool, limit: int, offset: int) -> list[RepoRecord]:
-    with stores.db.read() as conn:
-        found = store.search_repos(
-            conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin,
-            org_ids=list(principal.org_roles), group_ids=list(principal.group_roles), search=search,
-            author=author, tags=tags, sort=sort, descending=descending, limit=limit, offset=offset,
-        )
-    return [r for r in found if can_see(principal, r)]  # a scoped token narrows what a member sees
+    def query(lim: int, off: int) -> list[RepoRecord]:
+        with stores.db.read() as conn:
+            return store.search_repos(
+                conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin,
+                org_ids=list(principal.org_roles), group_ids=list(principal.group_roles), search=search,
+                author=author, tags=tags, sort=sort, descending=descending, limit=lim, offset=off,
+            )
+
+    if principal.role != "fine-grained":
+        return query(limit, offset)
+    # A scoped token sees fewer private repos than its user's memberships: filter, then page over what it sees,
+    # so that pages are full and the cursor counts visible repos only.
+    visible: list[RepoRecord] = []
+    raw = 0
+    while len(visible) < offset + limit and raw < MAX_SCOPED_SCAN:
+        batch = query(1000, raw)
+        if not batch:
+            break
+        raw += len(batch)
+        visible.extend(r for r in batch if can_see(principal, r))
+    return visible[offset : offset + limit]
