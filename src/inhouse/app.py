@@ -13,6 +13,7 @@ from inhouse.config import Settings
 from inhouse.errors import InhouseError, MethodNotAllowed, NotFound
 from inhouse.services import audit as audit_service
 from inhouse.services import lfs as lfs_service
+from inhouse.services import xet_convert
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.web.context import Ctx
@@ -57,10 +58,12 @@ class InhouseApp:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     checkpoints = asyncio.create_task(self._checkpoint_every_interval())
+                    xet_convert.start(self.stores)  # LFS blobs → xorbs, in the background
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if checkpoints is not None:
                         checkpoints.cancel()
+                    await asyncio.to_thread(xet_convert.stop, self.stores)
                     await self._checkpoint()  # a last signed head at shutdown
                     self.stores.close()
                     await send({"type": "lifespan.shutdown.complete"})

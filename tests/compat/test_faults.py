@@ -17,6 +17,7 @@ import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, snapshot_download
 
+from inhouse.services import xet_content
 from inhouse.services.context import Stores
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.git.lfs_pointer import LfsPointer
@@ -175,7 +176,7 @@ def _check_every_ref_is_whole(stores: Stores) -> int:
                     _, body = stores.objects.get(conn, entry.sha)
                     ptr = LfsPointer.parse(body)
                     if ptr is not None:
-                        content = b"".join(stores.blobs.read(ptr.oid))
+                        content = b"".join(xet_content.read_lfs(stores, ptr.oid))  # blob or xorbs
                         assert len(content) == ptr.size, (ref, path)
                         assert hashlib.sha256(content).hexdigest() == ptr.oid, (ref, path)
                     checked += 1

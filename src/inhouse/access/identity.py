@@ -91,3 +91,23 @@ def authenticate(db: Database, header: str | None, *, ip: str | None = None,
         token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,
         group_roles=groups, ip=ip, request_id=request_id,
     )
+
+
+def principal_by_token_id(db: Database, token_id: int | None, *, ip: str | None = None,
+                          request_id: str | None = None) -> Principal:
+    """The caller a derived credential (a Xet access token) was issued to, by the id of the token that asked
+    for it; anonymous for None. Fails like `authenticate` once that token is revoked or expired."""
+    if token_id is None:
+        return Principal(ip=ip, request_id=request_id)
+    with db.read() as conn:
+        tok = user_store.token_by_id(conn, token_id)
+        user = user_store.user_by_id(conn, tok.user_id) if tok is not None else None
+        if tok is None or user is None or tok.revoked_at is not None or (
+                tok.expires_at is not None and tok.expires_at <= time.time()):
+            raise Unauthorized(INVALID_CREDENTIALS)
+        orgs, groups = org_store.roles_of_user(conn, user.id)
+    return Principal(
+        user_id=user.id, name=user.name, fullname=user.fullname, email=user.email, is_admin=user.is_admin,
+        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,
+        group_roles=groups, ip=ip, request_id=request_id,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from inhouse.audit.log import AuditLog
 from inhouse.config import Settings
 from inhouse.storage.blobs.local import LocalBlobStore
+from inhouse.storage.blobs.xorbs import XorbStore
 from inhouse.storage.db.engine import Database
 from inhouse.storage.git.store import ObjectStore
 
@@ -18,6 +19,7 @@ class Stores:
     objects: ObjectStore
     blobs: LocalBlobStore
     audit: AuditLog
+    xorbs: XorbStore
 
     @classmethod
     def open(cls, settings: Settings) -> "Stores":
@@ -27,7 +29,9 @@ class Stores:
         blobs = LocalBlobStore(settings.data_dir / "lfs")
         blobs.clean_tmp()
         audit = AuditLog(settings.data_dir, enabled=settings.audit_enabled)
-        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit)
+        xorbs = XorbStore(settings.data_dir / "xet")
+        xorbs.clean_tmp()
+        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit, xorbs)
 
     def close(self) -> None:
         self.db.dispose()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
 from inhouse.errors import EntryNotFound
+from inhouse.services import xet_content
 from inhouse.services.context import Stores
 from inhouse.services.revisions import Resolved, resolve
+from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.lfs_pointer import LfsPointer
 from inhouse.storage.git.objects import Commit, TreeEntry
@@ -26,6 +28,7 @@ class FileEntry:
     size: int  # the file's real size (the LFS object's size for LFS files)
     lfs: LfsPointer | None = None
     pointer_size: int = 0
+    xet_hash: str | None = None  # set when the large file's content lives in xorbs
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ def describe(stores: Stores, conn: Connection, items: list[tuple[str, TreeEntry]
             out.append(FileEntry(path, "file", e.sha, ptr.size, ptr, size))
         else:
             out.append(FileEntry(path, "file", e.sha, size))
+    xet = xet_store.xet_hashes_of(conn, [f.lfs.oid for f in out if f.lfs is not None])
+    if xet:
+        out = [replace(f, xet_hash=xet.get(f.lfs.oid)) if f.lfs is not None else f for f in out]
     return out
 
 
@@ -95,6 +101,7 @@ class FileHandle:
     size: int
     lfs: LfsPointer | None
     content: bytes | None  # regular files only
+    xet_hash: str | None = None  # large files whose content lives in xorbs
 
     @property
     def etag(self) -> str:
@@ -109,9 +116,10 @@ def open_file(stores: Stores, repo: RepoRecord, revision: str | None, path: str)
         if e is None or e.is_tree:
             raise EntryNotFound("Entry not found", headers={"X-Repo-Commit": res.commit})
         _, body = stores.objects.get(conn, e.sha)
-    ptr = LfsPointer.parse(body)
+        ptr = LfsPointer.parse(body)
+        xet_hash = xet_store.xet_hashes_of(conn, [ptr.oid]).get(ptr.oid) if ptr is not None else None
     if ptr is not None:
-        return FileHandle(res.commit, path, e.sha, ptr.size, ptr, None)
+        return FileHandle(res.commit, path, e.sha, ptr.size, ptr, None, xet_hash)
     return FileHandle(res.commit, path, e.sha, len(body), None, body)
 
 
@@ -121,7 +129,7 @@ def read_range(stores: Stores, handle: FileHandle, start: int, end: int) -> Iter
         assert handle.content is not None
         yield handle.content[start:end]
         return
-    yield from stores.blobs.read(handle.lfs.oid, start, end)
+    yield from xet_content.read_lfs(stores, handle.lfs.oid, start, end)
 
 
 def history(stores: Stores, repo: RepoRecord, revision: str | None) -> tuple[Resolved, Iterator[CommitView]]:

@@ -14,7 +14,7 @@ import anyio
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, IntegrityError, NotFound
-from inhouse.services import lfs_parts
+from inhouse.services import lfs_parts, xet_content, xet_convert
 from inhouse.services.context import Stores
 from inhouse.storage.blobs.local import check_oid
 from inhouse.storage.db import lfs as lfs_store
@@ -54,7 +54,7 @@ def batch(stores: Stores, p: Principal, repo: RepoRecord, operation: str,
             except IntegrityError as e:
                 items.append(BatchItem(oid, size, None, (422, e.message)))
                 continue
-            held = lfs_store.repo_has_object(conn, repo.id, oid) and stores.blobs.exists(oid)
+            held = lfs_store.repo_has_object(conn, repo.id, oid) and xet_content.available(stores, conn, oid)
             stored_size = lfs_store.object_size(conn, oid) if held else None
             if operation == "download":
                 if not held:
@@ -83,6 +83,7 @@ def repo_for_transfer(stores: Stores, repo_pk: int) -> RepoRecord:
 def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
     with stores.db.write() as conn:
         lfs_store.record_object(conn, repo.id, oid, size, time.time())
+    xet_convert.submit(stores, oid)  # verified and linked: the background converter moves it into xorbs
 
 
 def store_stream(stores: Stores, repo: RepoRecord, oid: str, size: int, chunks: Iterable[bytes]) -> str:
@@ -172,7 +173,8 @@ def verify(stores: Stores, p: Principal, repo: RepoRecord, oid: str, size: int) 
     check_oid(oid)
     with stores.db.read() as conn:
         ok = lfs_store.repo_has_object(conn, repo.id, oid) and lfs_store.object_size(conn, oid) == size
-    if not ok or not stores.blobs.exists(oid):
+        ok = ok and xet_content.available(stores, conn, oid)
+    if not ok:
         raise IntegrityError(f"Object {oid} ({size} bytes) was not uploaded completely; upload it again.")
 
 

@@ -223,3 +223,43 @@ audit_log = Table(
 Index("ix_audit_repo", audit_log.c.repo)
 Index("ix_audit_actor", audit_log.c.actor)
 Index("ix_audit_ts", audit_log.c.ts)
+
+# Xet storage: xorbs (chunk containers), files (chunk ranges of xorbs), global dedup keys, who holds what ---------
+
+xet_xorbs = Table(
+    "xet_xorbs",
+    metadata,
+    Column("hash", String(64), primary_key=True),  # Xet hash, API hex form
+    Column("num_chunks", Integer, nullable=False),
+    Column("unpacked_bytes", BigInteger, nullable=False),
+    Column("stored_bytes", BigInteger, nullable=False),  # serialized length on disk
+    Column("chunks", LargeBinary, nullable=False),  # per chunk: hash[32] | offset u32 | unpacked size u32
+    Column("created_at", Float, nullable=False),
+    # last time an upload, a shard, a conversion or a dedup answer used it: GC keeps recently used xorbs
+    Column("used_at", Float, nullable=False),
+)
+
+xet_files = Table(
+    "xet_files",
+    metadata,
+    Column("file_hash", String(64), primary_key=True),  # Xet file hash, API hex form
+    Column("sha256", String(64), nullable=False, index=True),  # verified: the LFS oid of this content
+    Column("size", BigInteger, nullable=False),
+    Column("segments", LargeBinary, nullable=False),  # per segment: xorb[32] | start u32 | end u32 | bytes u64
+    Column("created_at", Float, nullable=False),
+)
+
+xet_dedup = Table(
+    "xet_dedup",
+    metadata,
+    Column("chunk_hash", String(64), primary_key=True),  # a global-dedup key chunk
+    Column("xorb_hash", String(64), primary_key=True),
+)
+
+repo_xorbs = Table(
+    "repo_xorbs",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("xorb_hash", String(64), primary_key=True, index=True),
+    Column("created_at", Float, nullable=False),
+)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from inhouse.web.hub import (
     access_requests,
     browse,
+    cas,
     discussions,
     lfs,
     repos,
     resolve,
     upload,
+    xet,
 )
 from inhouse.web.routing import Router
 
 
 def register_all(router: Router) -> None:
-    for module in (repos, browse, upload, lfs, discussions, access_requests, resolve):
+    for module in (repos, browse, upload, lfs, discussions, access_requests, resolve, xet, cas):
         module.register(router)

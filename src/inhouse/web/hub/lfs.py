@@ -9,6 +9,7 @@ from starlette.responses import Response, StreamingResponse
 from inhouse.access.policy import Action
 from inhouse.errors import BadRequest
 from inhouse.services import lfs as lfs_service
+from inhouse.services import xet_content
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo
@@ -98,7 +99,7 @@ async def verify(ctx: Ctx) -> Response:
 
 async def download(ctx: Ctx) -> Response:
     repo, oid, size = await _transfer_repo(ctx, "/get")
-    return StreamingResponse(ctx.stores.blobs.read(oid), headers={"Content-Length": str(size)},
+    return StreamingResponse(xet_content.read_lfs(ctx.stores, oid), headers={"Content-Length": str(size)},
                              media_type="application/octet-stream")
 
 

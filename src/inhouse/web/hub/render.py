@@ -13,6 +13,8 @@ def entry_json(e: FileEntry, last_commit: CommitView | None = None) -> dict[str,
     d: dict[str, Any] = {"type": e.type, "oid": e.oid, "size": e.size, "path": e.path}
     if e.lfs is not None:
         d["lfs"] = {"oid": e.lfs.oid, "size": e.lfs.size, "pointerSize": e.pointer_size}
+    if e.xet_hash is not None:
+        d["xetHash"] = e.xet_hash
     if last_commit is not None:
         d["lastCommit"] = {"id": last_commit.oid, "title": last_commit.commit.title,
                            "date": iso(last_commit.commit.committer.when)}

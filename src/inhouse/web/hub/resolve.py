@@ -68,6 +68,11 @@ async def resolve(ctx: Ctx) -> Response:
     if handle.lfs is not None:
         headers["X-Linked-Etag"] = f'"{handle.lfs.oid}"'
         headers["X-Linked-Size"] = str(handle.size)
+    if handle.xet_hash is not None:  # the content lives in xorbs: Xet clients fetch it from the CAS
+        route = f"/api/{repo.plural}/{repo.repo_id}/xet-read-token/{handle.commit}"
+        headers["X-Xet-Hash"] = handle.xet_hash
+        headers["X-Xet-Refresh-Route"] = route
+        headers["Link"] = f'<{ctx.base_url}{route}>; rel="xet-auth"'
     status = 200
     start, end = 0, handle.size
     rng = parse_range(ctx.request.headers.get("range"), handle.size)

@@ -1,0 +1,98 @@
+"""Reading large-file content: from the sha256 blob while it waits for conversion, else rebuilt from xorbs.
+
+Bytes are produced chunk by chunk (one compressed chunk of at most 128 KiB in memory, plus an output buffer
+of about 1 MiB), so a download of any size keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+from sqlalchemy import Connection
+
+from inhouse.errors import EntryNotFound
+from inhouse.services.context import Stores
+from inhouse.storage.db import xet as xet_store
+from inhouse.storage.db.xet import XetFileRecord, XorbRecord
+from inhouse.storage.xet.compression import decompress
+from inhouse.storage.xet.xorb import CHUNK_HEADER_SIZE, ChunkHeader
+
+OUT_PIECE = 1 << 20
+
+
+def iter_file(stores: Stores, file: XetFileRecord, start: int = 0, end: int | None = None,
+              xorbs: dict[str, XorbRecord] | None = None) -> Iterator[bytes]:
+    """Bytes [start, end) of a file stored in xorbs."""
+    end = file.size if end is None else min(end, file.size)
+    if start >= end:
+        return
+    if xorbs is None:
+        with stores.db.read() as conn:
+            xorbs = xet_store.get_xorbs(conn, file.xorb_hashes())
+    out = bytearray()
+    pos = 0  # file offset of the current chunk
+    for seg in file.segments:
+        seg_end = pos + seg.unpacked_bytes
+        if seg_end <= start:
+            pos = seg_end
+            continue
+        if pos >= end:
+            break
+        xorb_hex = seg.xorb_hash.to_hex()
+        rec = xorbs.get(xorb_hex)
+        if rec is None:
+            raise OSError(f"xorb {xorb_hex} of file {file.file_hash} is not recorded")
+        with open(stores.xorbs.path(xorb_hex), "rb") as f:
+            for i in range(seg.chunk_start, seg.chunk_end):
+                size = rec.sizes[i]
+                if pos + size <= start:
+                    pos += size
+                    continue
+                if pos >= end:
+                    break
+                f.seek(rec.offsets[i])
+                raw = f.read(rec.offsets[i + 1] - rec.offsets[i])
+                header = ChunkHeader.parse(raw[:CHUNK_HEADER_SIZE], f"xorb {xorb_hex} chunk {i}")
+                data = decompress(memoryview(raw)[CHUNK_HEADER_SIZE:], header.compression, header.uncompressed_size)
+                lo = max(start - pos, 0)
+                hi = min(end - pos, size)
+                out += memoryview(data)[lo:hi]
+                pos += size
+                if len(out) >= OUT_PIECE:
+                    yield bytes(out)
+                    out.clear()
+    if out:
+        yield bytes(out)
+
+
+def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord] | None = None) -> str:
+    h = hashlib.sha256()
+    for piece in iter_file(stores, file, xorbs=xorbs):
+        h.update(piece)
+    return h.hexdigest()
+
+
+def available(stores: Stores, conn: Connection, oid: str) -> bool:
+    """Is the content of large file `oid` stored (as a blob or in xorbs)?"""
+    return stores.blobs.exists(oid) or xet_store.file_by_sha256(conn, oid) is not None
+
+
+def read_lfs(stores: Stores, oid: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """Bytes [start, end) of the large file `oid`, wherever it lives now."""
+    try:
+        blob = stores.blobs.read(oid, start, end)
+        first = next(blob, None)  # opens the file: a blob being converted right now may be gone
+    except FileNotFoundError:
+        blob = None
+    if blob is not None:
+        if first is not None:
+            yield first
+        yield from blob
+        return
+    with stores.db.read() as conn:
+        file = xet_store.file_by_sha256(conn, oid)
+        xorbs = xet_store.get_xorbs(conn, file.xorb_hashes()) if file is not None else None
+    if file is None:
+        raise EntryNotFound(f"The content of large file {oid} is not stored on this server.")
+    yield from iter_file(stores, file, start, end, xorbs)

@@ -1,0 +1,265 @@
+"""Queries on Xet storage: xorbs, files, global-dedup keys, and which repos hold which xorbs."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from inhouse.storage.db.schema import (
+    repo_lfs_objects,
+    repo_xorbs,
+    xet_dedup,
+    xet_files,
+    xet_xorbs,
+)
+from inhouse.storage.xet.hashing import MerkleHash
+from inhouse.storage.xet.reconstruction import XorbLayout
+from inhouse.storage.xet.shard import FileSegment, ShardChunk, XorbEntry
+from inhouse.storage.xet.xorb import XorbInfo
+
+_CHUNK = struct.Struct("<32sII")  # raw hash | serialized offset | unpacked size
+_SEGMENT = struct.Struct("<32sIIQ")  # raw xorb hash | chunk start | chunk end | unpacked bytes
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class XorbRecord:
+    hash: str
+    chunk_hashes: tuple[MerkleHash, ...]
+    #: serialized start of every chunk, then the end of the last one
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    stored_bytes: int
+    created_at: float
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def unpacked_bytes(self) -> int:
+        return sum(self.sizes)
+
+    def layout(self) -> XorbLayout:
+        return XorbLayout(MerkleHash.from_hex(self.hash), self.offsets, self.sizes)
+
+    def hashes_and_sizes(self) -> list[tuple[MerkleHash, int]]:
+        return list(zip(self.chunk_hashes, self.sizes))
+
+    def entry(self) -> XorbEntry:
+        """The xorb as a shard lists it (for global-dedup answers)."""
+        chunks = []
+        pos = 0
+        for h, size in zip(self.chunk_hashes, self.sizes):
+            chunks.append(ShardChunk(h, pos, size))
+            pos += size
+        return XorbEntry(MerkleHash.from_hex(self.hash), chunks, pos, self.stored_bytes)
+
+
+@dataclass(frozen=True)
+class XetFileRecord:
+    file_hash: str
+    sha256: str
+    size: int
+    segments: tuple[FileSegment, ...]
+    created_at: float
+
+    def xorb_hashes(self) -> set[str]:
+        return {s.xorb_hash.to_hex() for s in self.segments}
+
+
+def encode_chunks(info: XorbInfo) -> bytes:
+    return b"".join(_CHUNK.pack(c.hash, c.offset, c.uncompressed_size) for c in info.chunks)
+
+
+def encode_segments(segments: Sequence[FileSegment]) -> bytes:
+    return b"".join(_SEGMENT.pack(s.xorb_hash, s.chunk_start, s.chunk_end, s.unpacked_bytes) for s in segments)
+
+
+def decode_segments(raw: bytes) -> tuple[FileSegment, ...]:
+    return tuple(FileSegment(MerkleHash(h), a, b, n) for h, a, b, n in _SEGMENT.iter_unpack(raw))
+
+
+def _xorb(row) -> XorbRecord:  # type: ignore[no-untyped-def]
+    hashes, offsets, sizes = [], [], []
+    for h, off, size in _CHUNK.iter_unpack(row.chunks):
+        hashes.append(MerkleHash(h))
+        offsets.append(off)
+        sizes.append(size)
+    # stored_bytes is the chunk data's length: the end of the last chunk
+    return XorbRecord(row.hash, tuple(hashes), tuple(offsets) + (int(row.stored_bytes),), tuple(sizes),
+                      int(row.stored_bytes), float(row.created_at))
+
+
+def _file(row) -> XetFileRecord:  # type: ignore[no-untyped-def]
+    return XetFileRecord(row.file_hash, row.sha256, int(row.size), decode_segments(row.segments),
+                         float(row.created_at))
+
+
+def _insert_ignore(conn: Connection, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(rows), _BATCH):
+        conn.execute(insert(table).values(rows[i : i + _BATCH]).on_conflict_do_nothing())
+
+
+def _batches(items: Iterable[str]) -> Iterator[list[str]]:
+    items = list(dict.fromkeys(items))
+    for i in range(0, len(items), _BATCH):
+        yield items[i : i + _BATCH]
+
+
+# xorbs -----------------------------------------------------------------------------------------------------------
+
+def insert_xorb(conn: Connection, info: XorbInfo, now: float) -> None:
+    """Records a validated, stored xorb (a no-op when it is known). stored_bytes is its chunk data's length."""
+    _insert_ignore(conn, xet_xorbs, [{
+        "hash": info.hash.to_hex(), "num_chunks": info.num_chunks, "unpacked_bytes": info.uncompressed_length,
+        "stored_bytes": info.content_length, "chunks": encode_chunks(info), "created_at": now, "used_at": now}])
+
+
+def touch_xorbs(conn: Connection, hashes: Iterable[str], now: float) -> set[str]:
+    """Marks xorbs as used now (GC spares them for its grace window); returns those that were missing."""
+    missing: set[str] = set()
+    for part in _batches(hashes):
+        res = conn.execute(update(xet_xorbs).where(xet_xorbs.c.hash.in_(part)).values(used_at=now)
+                           .returning(xet_xorbs.c.hash))
+        found = {r.hash for r in res}
+        missing.update(h for h in part if h not in found)
+    return missing
+
+
+def get_xorbs(conn: Connection, hashes: Iterable[str]) -> dict[str, XorbRecord]:
+    out: dict[str, XorbRecord] = {}
+    for part in _batches(hashes):
+        rows = conn.execute(
+            select(xet_xorbs.c.hash, xet_xorbs.c.chunks, xet_xorbs.c.stored_bytes, xet_xorbs.c.created_at)
+            .where(xet_xorbs.c.hash.in_(part))
+        )
+        for r in rows:
+            out[r.hash] = _xorb(r)
+    return out
+
+
+def known_xorbs(conn: Connection, hashes: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for part in _batches(hashes):
+        out.update(r.hash for r in conn.execute(select(xet_xorbs.c.hash).where(xet_xorbs.c.hash.in_(part))))
+    return out
+
+
+def all_xorbs(conn: Connection) -> list[tuple[str, int, float]]:
+    """(hash, stored bytes, used_at) of every recorded xorb."""
+    return [(r.hash, int(r.stored_bytes), float(r.used_at)) for r in
+            conn.execute(select(xet_xorbs.c.hash, xet_xorbs.c.stored_bytes, xet_xorbs.c.used_at))]
+
+
+def delete_unused_xorbs(conn: Connection, hashes: Iterable[str], used_before: float) -> list[str]:
+    """Deletes the rows of those xorbs not used since `used_before` (with their dedup keys and holders);
+    returns the hashes deleted. The time test runs in the DELETE itself, so a shard that used a xorb
+    after the collector looked keeps it."""
+    gone: list[str] = []
+    for part in _batches(hashes):
+        res = conn.execute(delete(xet_xorbs).where(xet_xorbs.c.hash.in_(part), xet_xorbs.c.used_at < used_before)
+                           .returning(xet_xorbs.c.hash))
+        deleted = [r.hash for r in res]
+        if deleted:
+            conn.execute(delete(xet_dedup).where(xet_dedup.c.xorb_hash.in_(deleted)))
+            conn.execute(delete(repo_xorbs).where(repo_xorbs.c.xorb_hash.in_(deleted)))
+        gone.extend(deleted)
+    return gone
+
+
+# which repos hold which xorbs ------------------------------------------------------------------------------------
+
+def link_repo_xorbs(conn: Connection, repo_id: int, hashes: Iterable[str], now: float) -> None:
+    _insert_ignore(conn, repo_xorbs, [{"repo_id": repo_id, "xorb_hash": h, "created_at": now}
+                                      for h in dict.fromkeys(hashes)])
+
+
+def repos_holding(conn: Connection, hashes: Iterable[str]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for part in _batches(hashes):
+        for r in conn.execute(select(repo_xorbs.c.xorb_hash, repo_xorbs.c.repo_id)
+                              .where(repo_xorbs.c.xorb_hash.in_(part))):
+            out.setdefault(r.xorb_hash, set()).add(int(r.repo_id))
+    return out
+
+
+# files -----------------------------------------------------------------------------------------------------------
+
+def insert_file(conn: Connection, file_hash: str, sha256: str, size: int, segments: Sequence[FileSegment],
+                now: float) -> None:
+    _insert_ignore(conn, xet_files, [{"file_hash": file_hash, "sha256": sha256, "size": size,
+                                      "segments": encode_segments(segments), "created_at": now}])
+
+
+def file_by_hash(conn: Connection, file_hash: str) -> XetFileRecord | None:
+    row = conn.execute(select(xet_files).where(xet_files.c.file_hash == file_hash)).first()
+    return _file(row) if row else None
+
+
+def file_by_sha256(conn: Connection, sha256: str) -> XetFileRecord | None:
+    row = conn.execute(select(xet_files).where(xet_files.c.sha256 == sha256).limit(1)).first()
+    return _file(row) if row else None
+
+
+def xet_hashes_of(conn: Connection, sha256s: Iterable[str]) -> dict[str, str]:
+    """sha256 → Xet file hash, for those of `sha256s` that live in xorbs."""
+    out: dict[str, str] = {}
+    for part in _batches(sha256s):
+        for r in conn.execute(select(xet_files.c.sha256, xet_files.c.file_hash).where(xet_files.c.sha256.in_(part))):
+            out[r.sha256] = r.file_hash
+    return out
+
+
+def all_files(conn: Connection) -> Iterator[XetFileRecord]:
+    for row in conn.execute(select(xet_files)):
+        yield _file(row)
+
+
+def delete_files(conn: Connection, file_hashes: Iterable[str]) -> None:
+    for part in _batches(file_hashes):
+        conn.execute(delete(xet_files).where(xet_files.c.file_hash.in_(part)))
+
+
+def repo_holds_sha256(conn: Connection, repo_ids: Iterable[int], sha256: str) -> set[int]:
+    """Which of `repo_ids` hold the large file `sha256`."""
+    ids = list(repo_ids)
+    if not ids:
+        return set()
+    rows = conn.execute(select(repo_lfs_objects.c.repo_id).where(
+        repo_lfs_objects.c.oid == sha256, repo_lfs_objects.c.repo_id.in_(ids)))
+    return {int(r.repo_id) for r in rows}
+
+
+def repos_with_sha256(conn: Connection, sha256: str) -> list[int]:
+    return [int(r.repo_id) for r in
+            conn.execute(select(repo_lfs_objects.c.repo_id).where(repo_lfs_objects.c.oid == sha256))]
+
+
+# global dedup ----------------------------------------------------------------------------------------------------
+
+def add_dedup_keys(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    _insert_ignore(conn, xet_dedup, [{"chunk_hash": c, "xorb_hash": x} for c, x in dict.fromkeys(pairs)])
+
+
+def dedup_candidates(conn: Connection, chunk_hash: str, limit: int = 64) -> list[str]:
+    """Xorbs holding the dedup key chunk `chunk_hash`, newest first."""
+    rows = conn.execute(
+        select(xet_dedup.c.xorb_hash).join(xet_xorbs, xet_xorbs.c.hash == xet_dedup.c.xorb_hash)
+        .where(xet_dedup.c.chunk_hash == chunk_hash).order_by(xet_xorbs.c.created_at.desc()).limit(limit))
+    return [r.xorb_hash for r in rows]
+
+
+def stored_totals(conn: Connection) -> tuple[int, int, int]:
+    """(xorbs, stored bytes, unpacked bytes) of every recorded xorb."""
+    row = conn.execute(select(func.count(), func.coalesce(func.sum(xet_xorbs.c.stored_bytes), 0),
+                              func.coalesce(func.sum(xet_xorbs.c.unpacked_bytes), 0))).one()
+    return int(row[0]), int(row[1]), int(row[2])

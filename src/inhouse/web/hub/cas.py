@@ -1,0 +1,113 @@
+"""The Xet CAS API under /cas (the casUrl that the token routes hand out), authenticated by Xet tokens.
+
+POST /cas/v1/xorbs/default/{hash}          upload a xorb          -> {"was_inserted": bool}
+POST /cas/v1/shards                        upload a shard         -> {"result": 0|1}
+GET  /cas/v1/chunks/default/{hash}         global dedup query     -> keyed shard, or 404
+GET  /cas/v1|v2/reconstructions/{file}     file reconstruction    -> JSON (Range: bytes=a-b honoured)
+GET  /cas/xorb-data/{hash}?r=&exp=&sig=    xorb byte ranges at the signed URLs of reconstruction answers
+POST /cas/v1/telemetry                     accepted and dropped
+Not offered (404, the client falls back): POST /v1/xorb-grants/… (direct object-store uploads), POST /v2/shards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+from starlette.responses import Response, StreamingResponse
+
+from inhouse.errors import NotFound
+from inhouse.services import xet as xet_service
+from inhouse.services import xet_tokens
+from inhouse.storage.xet.shard import MAX_SHARD_SIZE
+from inhouse.web.context import Ctx
+from inhouse.web.hub.xet import cas_url
+from inhouse.web.responses import json_response
+from inhouse.web.routing import Router
+
+CAS = "/cas"
+HASH = r"(?P<hash>[0-9a-fA-F]{64})"
+MAX_TELEMETRY_BYTES = 1 << 20
+
+
+async def _caller(ctx: Ctx, *, write: bool) -> xet_tokens.CasCaller:
+    client = ctx.request.client
+    return await ctx.run(xet_tokens.caller, ctx.stores, ctx.signer, ctx.request.headers.get("authorization"),
+                         write=write, ip=client.host if client else None, request_id=ctx.request_id)
+
+
+async def upload_xorb(ctx: Ctx) -> Response:
+    caller = await _caller(ctx, write=True)
+    declared = ctx.request.headers.get("content-length")
+    inserted = await xet_service.upload_xorb(ctx.stores, caller, ctx.params["hash"].lower(), ctx.request.stream(),
+                                             int(declared) if declared and declared.isdigit() else None)
+    return json_response({"was_inserted": inserted})
+
+
+async def upload_shard(ctx: Ctx) -> Response:
+    caller = await _caller(ctx, write=True)
+    body = await ctx.body(MAX_SHARD_SIZE)
+    result = await ctx.run(xet_service.upload_shard, ctx.stores, caller, body)
+    return json_response({"result": result})
+
+
+async def dedup(ctx: Ctx) -> Response:
+    caller = await _caller(ctx, write=True)
+    data = await ctx.run(xet_service.dedup, ctx.stores, caller, ctx.params["hash"].lower())
+    return Response(data, media_type="application/octet-stream")
+
+
+async def reconstruction(ctx: Ctx) -> Response:
+    caller = await _caller(ctx, write=False)
+    base = cas_url(ctx)
+
+    def url_for(xorb_hash, ranges):  # type: ignore[no-untyped-def]
+        return xet_service.xorb_url(ctx.signer, base, xorb_hash, ranges)
+
+    body = await ctx.run(xet_service.reconstruction, ctx.stores, caller, ctx.params["hash"].lower(),
+                         ctx.request.headers.get("range"), int(ctx.params["v"]), url_for)
+    return json_response(body)
+
+
+async def xorb_data(ctx: Ctx) -> Response:
+    q = ctx.request.query_params
+    xorb_hex = ctx.params["hash"].lower()
+    read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, xorb_hex, q.get("r"), q.get("exp"),
+                         q.get("sig"), ctx.request.headers.get("range"))
+    stores = ctx.stores
+    if len(read.ranges) == 1:
+        a, b = read.ranges[0]
+        return StreamingResponse(
+            xet_service.read_xorb(stores, xorb_hex, a, b), status_code=206, media_type="application/octet-stream",
+            headers={"Content-Range": f"bytes {a}-{b}/{read.size}", "Content-Length": str(b - a + 1)})
+    boundary = secrets.token_hex(12)
+
+    def parts() -> Iterator[bytes]:
+        for a, b in read.ranges:
+            yield (f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                   f"Content-Range: bytes {a}-{b}/{read.size}\r\n\r\n").encode()
+            yield from xet_service.read_xorb(stores, xorb_hex, a, b)
+            yield b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+
+    return StreamingResponse(parts(), status_code=206, media_type=f"multipart/byteranges; boundary={boundary}")
+
+
+async def not_offered(ctx: Ctx) -> Response:
+    raise NotFound("Not offered by this CAS; use POST /v1/xorbs/default/{hash} and POST /v1/shards.")
+
+
+async def telemetry(ctx: Ctx) -> Response:
+    await ctx.body(MAX_TELEMETRY_BYTES)
+    return json_response({})
+
+
+def register(router: Router) -> None:
+    router.add("POST", CAS + r"/v1/xorbs/default/" + HASH, upload_xorb)
+    router.add("POST", CAS + r"/v1/shards", upload_shard)
+    router.add("GET", CAS + r"/v1/chunks/default/" + HASH, dedup)
+    router.add("GET", CAS + r"/v(?P<v>[12])/reconstructions/" + HASH, reconstruction)
+    router.add("GET", CAS + r"/xorb-data/" + HASH, xorb_data)
+    router.add("POST", CAS + r"/v1/xorb-grants/.*", not_offered)
+    router.add("POST", CAS + r"/v2/shards", not_offered)
+    router.add("POST", CAS + r"/v1/telemetry", telemetry)
