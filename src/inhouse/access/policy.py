@@ -208,3 +208,15 @@ def decide_tokens(p: Principal, owner_id: int, *, manage: bool) -> None:
         raise Forbidden("You can only see and manage your own tokens; a site admin can manage anyone's.")
     if manage and p.role != "write":
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create or revoke tokens: use a write token.")
+
+
+def decide_audit_read(p: Principal) -> None:
+    """May `p` read the audit log over HTTP? Site admins only, with a read or write token (not a scoped one)."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a site admin's token in the Authorization header.")
+    if not p.is_admin:
+        raise Forbidden("Only site admins can read the audit log; ask one, or use `inhouse audit export` on the "
+                        "server.")
+    if p.role not in ("read", "write"):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) is scoped to some repos or orgs; read the audit log "
+                        "with a read or write token.")

@@ -14,11 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from inhouse.access.identity import Principal
+from inhouse.access.policy import decide_audit_read
 from inhouse.audit.checkpoints import Checkpoint
 from inhouse.audit.log import Event
 from inhouse.audit.verify import Report
 from inhouse.audit.verify import verify as verify_chain
-from inhouse.errors import BadRequest, Forbidden, Unauthorized
+from inhouse.errors import BadRequest
 from inhouse.services.context import Stores
 from inhouse.storage.db import audit as store
 
@@ -81,18 +82,6 @@ def to_json(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def require_reader(p: Principal) -> None:
-    """Only site admins read the audit log over HTTP, with a read or write token (not a scoped one)."""
-    if p.anonymous:
-        raise Unauthorized("Authentication required: pass a site admin's token in the Authorization header.")
-    if not p.is_admin:
-        raise Forbidden("Only site admins can read the audit log; ask one, or use `inhouse audit export` on the "
-                        "server.")
-    if p.role not in ("read", "write"):
-        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) is scoped to some repos or orgs; read the audit log "
-                        "with a read or write token.")
-
-
 def _operator(via: str) -> dict[str, Any]:
     try:
         return {"via": via, "os_user": getpass.getuser()}
@@ -110,7 +99,7 @@ def export(stores: Stores, who: Principal | None, filters: Filters, *, via: str 
 
 def stream(stores: Stores, who: Principal, filters: Filters) -> Iterator[dict[str, Any]]:
     """GET /api/audit as JSON Lines: the caller must be a site admin; the read is recorded (audit.read)."""
-    require_reader(who)
+    decide_audit_read(who)
     upto = stores.audit.record_now(stores.db, who, Event("audit.read", details={
         "filters": filters.as_details(), "format": "jsonl"}))
     return _entries(stores, filters, after=0, upto=upto)
@@ -119,7 +108,7 @@ def stream(stores: Stores, who: Principal, filters: Filters) -> Iterator[dict[st
 def read_page(stores: Stores, who: Principal, filters: Filters, *, after: int,
               limit: int) -> tuple[list[dict[str, Any]], int | None]:
     """One page of GET /api/audit: entries after sequence number `after`, and the cursor of the next page."""
-    require_reader(who)
+    decide_audit_read(who)
     if after < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"'cursor' must be 0 or more and 'limit' between 1 and {MAX_PAGE}.")
     stores.audit.record_now(stores.db, who, Event("audit.read", details={
