@@ -9,6 +9,7 @@ from pathlib import Path
 
 from inhouse.cli import audit as audit_cli
 from inhouse.cli import orgs as orgs_cli
+from inhouse.cli import storage as storage_cli
 from inhouse.config import Settings
 from inhouse.errors import BadRequest, InhouseError
 
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_tokens_revoke)
     orgs_cli.register(sub, common)
     audit_cli.register(sub, common)
+    storage_cli.register(sub, common)
     return parser
 
 

@@ -98,14 +98,14 @@ def write_commit(
             # A pointer is not a capability: its text may only name an object this repo holds.
             ptr = LfsPointer.parse(op.content)
             if ptr is not None and (not lfs_store.repo_has_object(conn, repo.id, ptr.oid)
-                                    or lfs_store.object_size(conn, ptr.oid) != ptr.size):
+                                    or lfs_store.touch_object(conn, ptr.oid, time.time()) != ptr.size):
                 raise BadRequest(
                     f"'{op.path}' is a Git LFS pointer to an object this repo does not hold (sha256 {ptr.oid}): "
                     "upload the file's real content instead (preupload + LFS batch)."
                 )
             editor.put(op.path, objects.put_blob(conn, op.content))
         elif isinstance(op, AddLfsFile):
-            size = lfs_store.object_size(conn, op.oid)
+            size = lfs_store.touch_object(conn, op.oid, time.time())  # in use again: storage GC keeps it
             if size is None or not lfs_store.repo_has_object(conn, repo.id, op.oid):
                 raise BadRequest(
                     f"The large file '{op.path}' (sha256 {op.oid}) was not uploaded to this repo: upload its "
