@@ -3,7 +3,7 @@
 `xet-read-token` / `xet-write-token` (web/hub/xet.py) hand them out after the permission check; the CAS
 endpoints (web/hub/cas.py) take them as `Authorization: Bearer …` and turn them back into a `CasCaller`: the
 repo, the access level, and the principal of the Hub token that asked for it. That principal is re-checked on
-every CAS call (cached for a few seconds), so revoking the Hub token or losing access to the repo also stops the
+every CAS call (cached for PRINCIPAL_CACHE_S seconds), so revoking the Hub token or losing access to the repo also stops the
 Xet token that was derived from it.
 """
 
@@ -26,7 +26,7 @@ from inhouse.storage.db.records import RepoRecord
 TOKEN_TTL_S = 3600
 PREFIX = "xet1"
 READ, WRITE = "read", "write"
-_PRINCIPAL_CACHE_S = 10.0
+PRINCIPAL_CACHE_S = 2.0  # how long a checked caller is reused: a revoked hub token stops working after this
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: 
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
-    if hit is not None and now - hit[0] < _PRINCIPAL_CACHE_S:
+    if hit is not None and now - hit[0] < PRINCIPAL_CACHE_S:
         return replace(hit[1], principal=replace(hit[1].principal, request_id=request_id))
     principal = principal_by_token_id(stores.db, grant.token_id, ip=ip, request_id=request_id)
     with stores.db.read() as conn:
