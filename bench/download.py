@@ -80,12 +80,16 @@ def main() -> None:
                     "curl nginx": float("inf"), "curl inhouse": float("inf")}
             use_curl = shutil.which("curl") is not None
             for r in range(1, args.rounds + 1):
-                t_nginx = timed_http_get(f"{nginx_url}/model.bin", dest, size)
-                dest.unlink()
-                t_inhouse = timed_http_get(resolve_url, dest, size, auth)
-                if r == 1 and sha256_file(dest) != oid:
-                    raise SystemExit("the bytes downloaded from inhouse differ from the uploaded file")
-                dest.unlink()
+                # alternate who goes first: the later download of a round finds the earlier one's pages dirty
+                t_nginx = t_inhouse = 0.0
+                for side in (("nginx", "inhouse") if r % 2 else ("inhouse", "nginx")):
+                    if side == "nginx":
+                        t_nginx = timed_http_get(f"{nginx_url}/model.bin", dest, size)
+                    else:
+                        t_inhouse = timed_http_get(resolve_url, dest, size, auth)
+                        if r == 1 and sha256_file(dest) != oid:
+                            raise SystemExit("the bytes downloaded from inhouse differ from the uploaded file")
+                    dest.unlink()
                 cache = work / f"cache-{r}"
                 t0 = time.perf_counter()
                 path = hf_hub_download(repo_id, "model.bin", endpoint=srv.url, token=token, cache_dir=cache,

@@ -52,14 +52,26 @@ def workdir(parent: str | None, keep: bool = False) -> Iterator[Path]:
 
 @contextmanager
 def inhouse(work: Path, database_url: str = "") -> Iterator[LiveServer]:
-    """A real `python -m inhouse serve` on a free loopback port, stopped at the end."""
+    """A real `python -m inhouse serve` on a free loopback port, stopped at the end.
+
+    database_url: "" for SQLite in the data folder, "postgresql" for a fresh database on the test PostgreSQL
+    (INHOUSE_TEST_PG, dropped at the end), or any URL inhouse accepts."""
+    fresh_pg = database_url == "postgresql"
+    if fresh_pg:
+        from tests.support.live import new_pg_database
+
+        database_url = new_pg_database()
     srv = LiveServer(work / "inhouse" / "data", database_url=database_url)
     srv.data_dir.mkdir(parents=True, exist_ok=True)
-    srv.start()
     try:
+        srv.start()
         yield srv
     finally:
         srv.close()
+        if fresh_pg:
+            from tests.support.live import drop_pg_database
+
+            drop_pg_database(database_url)
 
 
 # nginx -------------------------------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=4096, help="file size (default 4096 = 4 GiB)")
     ap.add_argument("--workdir", default=None, help="parent of the temporary folder (default: the system's)")
-    ap.add_argument("--database-url", default="", help="inhouse's database (default: SQLite in its data folder)")
+    ap.add_argument("--database-url", default="", help="inhouse's database: a URL, or 'postgresql' for a fresh database on the "
+                    "test PostgreSQL (default: SQLite in its data folder)")
     args = ap.parse_args()
     size = args.size_mib * MiB
 

@@ -75,7 +75,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000, help="measured requests per endpoint (default 2,000)")
     ap.add_argument("--private", action="store_true", help="make every repo private (reads are then audited)")
     ap.add_argument("--workdir", default=None, help="parent of the temporary folder (default: the system's)")
-    ap.add_argument("--database-url", default="", help="inhouse's database (default: SQLite in its data folder)")
+    ap.add_argument("--database-url", default="", help="inhouse's database: a URL, or 'postgresql' for a fresh database on the "
+                    "test PostgreSQL (default: SQLite in its data folder)")
     args = ap.parse_args()
     rng = random.Random(0)
     warmup = max(10, args.requests // 20)
@@ -146,7 +147,8 @@ def main() -> None:
                              lambda: ng.get("/search.json")) for i in rng.sample(range(args.repos), min(n, args.repos))]
                     results["search, one match"] = measure(rare, warmup)
 
-    print(f"\n{args.repos} repos ({'private' if args.private else 'public'}), {args.requests} sequential "
+    backend = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    print(f"\n{args.repos} repos ({'private' if args.private else 'public'}) on {backend}, {args.requests} sequential "
           f"requests per endpoint on one keep-alive connection, interleaved with nginx")
     print(f"{'endpoint':<20}{'inhouse p50':>12}{'p95':>9}{'nginx p50':>12}{'p95':>9}{'ratio p50':>11}"
           f"{'target p50':>12}")

@@ -48,7 +48,8 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024, help="file size (default 1024 = 1 GiB)")
     ap.add_argument("--rounds", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--workdir", default=None, help="parent of the temporary folder (default: the system's)")
-    ap.add_argument("--database-url", default="", help="inhouse's database (default: SQLite in its data folder)")
+    ap.add_argument("--database-url", default="", help="inhouse's database: a URL, or 'postgresql' for a fresh database on the "
+                    "test PostgreSQL (default: SQLite in its data folder)")
     args = ap.parse_args()
     size = args.size_mib * MiB
 
