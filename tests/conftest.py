@@ -14,8 +14,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("DISABLE_SAFETENSORS_CONVERSION", "1")
 os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
-# Until inhouse speaks Xet (issue 3), large files go over the Git LFS path.
-os.environ["HF_HUB_DISABLE_XET"] = "1"
+# Xet is on, as in a default client install: large files go through the server's Xet CAS. Tests of the Git LFS
+# path turn it off themselves (the `lfs_only` fixture).
+os.environ.pop("HF_HUB_DISABLE_XET", None)
 
 from tests.support.live import LiveServer, drop_pg_database, new_pg_database  # noqa: E402
 
@@ -44,6 +45,15 @@ def api(server: LiveServer, user: tuple[str, str]):  # type: ignore[no-untyped-d
 @pytest.fixture
 def repo_id(user: tuple[str, str]) -> str:
     return f"{user[0]}/r{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def lfs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub without Xet (HF_HUB_DISABLE_XET=1, read into this constant at import): large files go
+    through the Git LFS batch API."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_push_then_load_downloaded_and_streaming(hub_endpoint: str, user: tuple[
     assert len(parquet) == 1 and parquet[0].startswith("data/train-"), files
     info = api.dataset_info(repo_id, files_metadata=True)
     lfs = {s.rfilename: s.lfs for s in info.siblings}
-    assert lfs[parquet[0]] is not None and lfs[parquet[0]].size > 0  # went through preupload + the LFS batch API
+    assert lfs[parquet[0]] is not None and lfs[parquet[0]].size > 0  # a large file: preupload said lfs, the bytes went through the Xet CAS
     assert info.card_data is not None and info.card_data["dataset_info"]["splits"][0]["num_examples"] == 300
 
     loaded = load_dataset(repo_id, split="train")

@@ -199,7 +199,7 @@ def test_sigkill_during_commits_loses_no_acknowledged_commit(tmp_path, database_
             api = server.api(token)
             j = 0
             while not stop.is_set():
-                # every third file is large (LFS path: batch, PUT, verify, then the commit)
+                # every third file is large (the Xet path: xorbs, shard, then the commit)
                 path = f"t{n}/f{j}.bin" if j % 3 == 2 else f"t{n}/f{j}.txt"
                 content = os.urandom(4096) if path.endswith(".bin") else f"{n}-{j}-{uuid.uuid4()}".encode()
                 j += 1

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import hf_hub_download
+from sqlalchemy import select
 
 from inhouse.services import xet_content
+from inhouse.storage.db.schema import audit_log
 from tests.support.live import LiveServer
 
 PART = 256 * 1024
@@ -25,7 +27,8 @@ def small_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     srv.close()
 
 
-def test_upload_file_in_many_parts_round_trips_and_leaves_no_parts(small_parts: LiveServer, tmp_path: Path) -> None:
+def test_upload_file_in_many_parts_round_trips_and_leaves_no_parts(small_parts: LiveServer, tmp_path: Path,
+                                                                   lfs_only: None) -> None:
     server = small_parts
     user = server.make_user()
     token = server.make_token(user, "write")
@@ -47,3 +50,6 @@ def test_upload_file_in_many_parts_round_trips_and_leaves_no_parts(small_parts: 
         stored = b"".join(xet_content.read_lfs(server.stores, hashlib.sha256(data).hexdigest()))
         assert stored == data
     assert [p.name for p in (server.data_dir / "lfs" / "tmp").iterdir() if p.name.startswith("mp-")] == []
+    with server.stores.db.read() as conn:  # the bytes came over the LFS API, not through the Xet CAS
+        assert conn.execute(select(audit_log.c.seq).where(audit_log.c.repo == repo_id,
+                                                          audit_log.c.action == "xet.upload")).first() is None

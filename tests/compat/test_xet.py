@@ -316,3 +316,22 @@ def test_xet_hashes_in_the_database_match_the_files(server: LiveServer, user, ap
     with server.stores.db.read() as conn:
         row = conn.execute(select(xet_files).where(xet_files.c.file_hash == entry.xet_hash)).one()
     assert row.sha256 == hashlib.sha256(data).hexdigest() and row.size == len(data)
+
+
+def test_xet_downloads_of_private_files_are_audited_like_http_ones(server: LiveServer, user, api, repo_id: str,
+                                                                   xet_on, spy, tmp_path: Path) -> None:
+    import json
+
+    token = user[1]
+    api.create_repo(repo_id, private=True)
+    data = random_bytes(400_000, 60)
+    info = api.upload_file(path_or_fileobj=data, path_in_repo="dir/secret.bin", repo_id=repo_id)
+    assert download(repo_id, "dir/secret.bin", server, token, tmp_path / "c") == data
+    assert spy == {"xet_get": 1, "http_get": 0}
+    with server.stores.db.read() as conn:
+        rows = conn.execute(select(audit_log).where(audit_log.c.repo == repo_id,
+                                                    audit_log.c.action == "file.download")).all()
+    (row,) = rows
+    details = json.loads(row.details)
+    assert (row.path, row.revision, row.actor) == ("dir/secret.bin", info.oid, user[0])
+    assert details["via"] == "xet" and details["sha256"] == hashlib.sha256(data).hexdigest()

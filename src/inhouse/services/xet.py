@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ from inhouse.errors import (
 from inhouse.errors import RangeNotSatisfiable as RangeError
 from inhouse.services import xet_content
 from inhouse.services.context import Stores
+from inhouse.services.files import describe
 from inhouse.services.signing import Signer
 from inhouse.services.xet_tokens import CasCaller
 from inhouse.storage.db import lfs as lfs_store
@@ -43,6 +46,7 @@ from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.db.xet import XetFileRecord, XorbRecord
+from inhouse.storage.git.trees import walk
 from inhouse.storage.xet import (
     MerkleHash,
     RangeNotSatisfiable,
@@ -319,15 +323,46 @@ def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, range_heade
                          headers={"Content-Range": f"bytes */{file.size}"}) from None
     except XetFormatError as exc:
         raise BadRequest(f"Cannot answer this reconstruction: {exc}.") from None
-    note_read(stores, caller, file.sha256)
+    note_read(stores, caller, file.sha256, file_hex)
     return plan.to_v2(url_for) if version == 2 else plan.to_v1(url_for)
 
 
-def note_read(stores: Stores, caller: CasCaller, sha256: str) -> None:
+def note_read(stores: Stores, caller: CasCaller, sha256: str, file_hex: str) -> None:
+    """Reads of private and gated repos are audited as downloads of the paths holding this content at the
+    commit the read token was issued for (as a resolve GET would be)."""
     repo: RepoRecord = caller.repo
-    if repo.private or repo.gated:
-        stores.audit.record_now(stores.db, caller.principal, Event("xet.download", repo,
-                                                                    details={"sha256": sha256}))
+    if not (repo.private or repo.gated):
+        return
+    commit = caller.grant.commit
+    paths = paths_at(stores, commit, sha256) if commit else []
+    stores.audit.record_now(stores.db, caller.principal, Event(
+        "file.download", repo, revision=commit, path=paths[0] if paths else None,
+        details={"via": "xet", "sha256": sha256, "xet_hash": file_hex, "paths": paths[:20]}))
+
+
+_PATHS_CACHE: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
+_PATHS_LOCK = threading.Lock()
+
+
+def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
+    """The paths of the large file `sha256` in the tree of `commit` (sorted; a small LRU per commit)."""
+    with _PATHS_LOCK:
+        found = _PATHS_CACHE.get(commit)
+        if found is not None:
+            _PATHS_CACHE.move_to_end(commit)
+    if found is None:
+        found = {}
+        with stores.db.read() as conn:
+            tree = stores.objects.commit(conn, commit).tree
+            items = [(p, e) for p, e in walk(stores.objects, conn, tree) if not e.is_tree]
+            for entry in describe(stores, conn, items):
+                if entry.lfs is not None:
+                    found.setdefault(entry.lfs.oid, []).append(entry.path)
+        with _PATHS_LOCK:
+            _PATHS_CACHE[commit] = found
+            while len(_PATHS_CACHE) > 64:
+                _PATHS_CACHE.popitem(last=False)
+    return sorted(found.get(sha256, []))
 
 
 # signed xorb byte ranges ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from inhouse.access.identity import Principal, principal_by_token_id, token_from
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import Forbidden, InhouseError, NotFound, Unauthorized
 from inhouse.services.context import Stores
+from inhouse.services.revisions import resolve
 from inhouse.services.signing import Signer
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
@@ -36,6 +37,7 @@ class XetGrant:
     action: str  # the policy Action checked when it was issued (download | write | propose)
     token_id: int | None  # the Hub token that asked for it; None for anonymous reads
     exp: int
+    commit: str | None = None  # read tokens: the commit the revision named when it was issued (for the audit)
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,24 @@ def _unb64(text: str) -> bytes:
 
 
 def issue(signer: Signer, p: Principal, repo: RepoRecord, access: str, action: Action,
-          ttl_s: int = TOKEN_TTL_S) -> tuple[str, int]:
+          ttl_s: int = TOKEN_TTL_S, commit: str | None = None) -> tuple[str, int]:
     """A token for `repo` at `access` level; the caller has been authorized for `action` on it. (token, exp)."""
-    payload = _b64(json.dumps({"r": repo.id, "a": access, "c": action.value, "t": p.token_id},
-                              separators=(",", ":")).encode())
+    claims: dict[str, object] = {"r": repo.id, "a": access, "c": action.value, "t": p.token_id}
+    if commit is not None:
+        claims["v"] = commit
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     exp, sig = signer.sign(f"{PREFIX}|{payload}", ttl_s)
     return f"{PREFIX}.{payload}.{exp}.{sig}", exp
+
+
+def issue_for_revision(stores: Stores, signer: Signer, p: Principal, repo: RepoRecord, access: str,
+                       action: Action, revision: str) -> tuple[str, int]:
+    """`issue`, after checking that a read token's revision exists (it is recorded with the reads it serves)."""
+    commit = None
+    if access == READ:
+        with stores.db.read() as conn:
+            commit = resolve(conn, repo, revision).commit
+    return issue(signer, p, repo, access, action, commit=commit)
 
 
 _INVALID = ("This Xet access token is not valid: ask the hub for a new one "
@@ -87,7 +101,8 @@ def parse(signer: Signer, token: str | None) -> XetGrant:
         signer.verify(f"{PREFIX}|{payload}", exp_text, sig)
         data = json.loads(_unb64(payload))
         grant = XetGrant(int(data["r"]), str(data["a"]), str(data["c"]),
-                         None if data.get("t") is None else int(data["t"]), exp)
+                         None if data.get("t") is None else int(data["t"]), exp,
+                         None if data.get("v") is None else str(data["v"]))
     except (InhouseError, ValueError, KeyError, TypeError):
         raise Unauthorized(_INVALID) from None
     if grant.access not in (READ, WRITE):

@@ -28,7 +28,7 @@ async def token(ctx: Ctx) -> Response:
         action = Action.PROPOSE if ctx.query_bool("create_pr") or rev.startswith("refs/pr/") else Action.WRITE
     repo = await load_repo(ctx, action, follow_moves=access == xet_tokens.READ)
     p = await ctx.principal()
-    secret, exp = xet_tokens.issue(ctx.signer, p, repo, access, action)
+    secret, exp = await ctx.run(xet_tokens.issue_for_revision, ctx.stores, ctx.signer, p, repo, access, action, rev)
     url = cas_url(ctx)
     return json_response(
         {"accessToken": secret, "exp": exp, "casUrl": url},
