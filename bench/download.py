@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import time
 import uuid
@@ -79,6 +80,7 @@ def main() -> None:
             best = {"nginx": float("inf"), "inhouse": float("inf"), "hf_hub_download": float("inf"),
                     "curl nginx": float("inf"), "curl inhouse": float("inf")}
             use_curl = shutil.which("curl") is not None
+            per_round: list[float] = []
             for r in range(1, args.rounds + 1):
                 # alternate who goes first: the later download of a round finds the earlier one's pages dirty
                 t_nginx = t_inhouse = 0.0
@@ -101,6 +103,7 @@ def main() -> None:
                 if use_curl:
                     best["curl nginx"] = min(best["curl nginx"], timed_curl(f"{nginx_url}/model.bin", size))
                     best["curl inhouse"] = min(best["curl inhouse"], timed_curl(resolve_url, size, auth))
+                per_round.append(t_nginx / t_hf)
                 best["nginx"] = min(best["nginx"], t_nginx)
                 best["inhouse"] = min(best["inhouse"], t_inhouse)
                 best["hf_hub_download"] = min(best["hf_hub_download"], t_hf)
@@ -118,6 +121,8 @@ def main() -> None:
         print(f"server capacity, curl into /dev/null: nginx {cn:.0f} MiB/s, inhouse {ci:.0f} MiB/s, "
               f"ratio inhouse/nginx = {ci / cn:.2f}")
     print(f"same client code (http_get) ratio inhouse/nginx = {get_tp / nginx_tp:.2f}")
+    print(f"per-round ratios (hf_hub_download/nginx) {', '.join(f'{x:.2f}' for x in per_round)}; "
+          f"median {statistics.median(per_round):.2f}")
     ratio = hf_tp / nginx_tp
     print(f"download ratio (inhouse/nginx throughput) = {ratio:.2f}   "
           f"(hf_hub_download from inhouse vs http_get from nginx; target ≥ {TARGET}: "

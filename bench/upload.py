@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import statistics
 import time
 import uuid
 from pathlib import Path
@@ -59,6 +60,7 @@ def main() -> None:
         write_random_file(src, size)
         dest = work / "copy.bin"
         best = {"local": float("inf"), "local-nofsync": float("inf"), "inhouse": float("inf")}
+        per_round: list[float] = []
         with inhouse(work, args.database_url) as srv:
             user = srv.make_user()
             api = srv.api(srv.make_token(user, "write"))
@@ -85,6 +87,7 @@ def main() -> None:
                 best["local"] = min(best["local"], t_local)
                 best["local-nofsync"] = min(best["local-nofsync"], t_nofsync)
                 best["inhouse"] = min(best["inhouse"], t_up)
+                per_round.append(t_local / t_up)
                 print(f"round {r}: local hash+write+fsync {mb_s(size, t_local):6.0f} MiB/s   "
                       f"(without fsync {mb_s(size, t_nofsync):6.0f} MiB/s)   "
                       f"inhouse upload_file {mb_s(size, t_up):6.0f} MiB/s", flush=True)
@@ -93,6 +96,7 @@ def main() -> None:
     print(f"\nbest of {args.rounds}, {args.size_mib} MiB: local hash+write+fsync {local:.0f} MiB/s "
           f"(without fsync {nofsync:.0f} MiB/s), inhouse upload_file {up:.0f} MiB/s")
     print(f"ratio against hash+write without fsync = {up / nofsync:.2f}")
+    print(f"per-round ratios {', '.join(f'{x:.2f}' for x in per_round)}; median {statistics.median(per_round):.2f}")
     ratio = up / local
     print(f"upload ratio (inhouse/local hash+write throughput) = {ratio:.2f}   "
           f"(target ≥ {TARGET}: {'met' if ratio >= TARGET else 'MISSED'})")
