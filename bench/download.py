@@ -13,11 +13,12 @@ import argparse
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from harness import MiB, inhouse, mb_s, nginx, sha256_file, workdir, write_random_file
+from harness import MiB, inhouse, mb_s, nginx, sha256_file, wait_converted, workdir, write_random_file
 
 from huggingface_hub import hf_hub_download  # noqa: E402  (after harness: env first)
 from huggingface_hub.file_download import http_get  # noqa: E402
@@ -54,6 +55,9 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024, help="file size (default 1024 = 1 GiB)")
     ap.add_argument("--rounds", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--workdir", default=None, help="parent of the temporary folder (default: the system's)")
+    ap.add_argument("--download-dir", default=None,
+                    help="where the downloads are written, e.g. /dev/shm to keep disk writeback out of the "
+                         "figures (default: the temporary folder)")
     args = ap.parse_args()
     size = args.size_mib * MiB
 
@@ -73,43 +77,58 @@ def main() -> None:
             t0 = time.perf_counter()
             api.upload_file(path_or_fileobj=str(src), path_in_repo="model.bin", repo_id=repo_id)
             print(f"uploaded to inhouse over the LFS path in {time.perf_counter() - t0:.1f} s", flush=True)
+            waited = wait_converted(srv, timeout=600)
+            print(f"the server moved it into xorbs {waited:.1f} s later; downloads read it from there", flush=True)
 
             resolve_url = f"{srv.url}/{repo_id}/resolve/main/model.bin"
             auth = {"authorization": f"Bearer {token}"}
-            dest = work / "download.tmp"
+            down = Path(tempfile.mkdtemp(prefix="inhouse-bench-dl-", dir=args.download_dir or work))
+            dest = down / "download.tmp"
             best = {"nginx": float("inf"), "inhouse": float("inf"), "hf_hub_download": float("inf"),
                     "curl nginx": float("inf"), "curl inhouse": float("inf")}
             use_curl = shutil.which("curl") is not None
             per_round: list[float] = []
-            for r in range(1, args.rounds + 1):
-                # alternate who goes first: the later download of a round finds the earlier one's pages dirty
-                t_nginx = t_inhouse = 0.0
-                for side in (("nginx", "inhouse") if r % 2 else ("inhouse", "nginx")):
-                    if side == "nginx":
-                        t_nginx = timed_http_get(f"{nginx_url}/model.bin", dest, size)
-                    else:
-                        t_inhouse = timed_http_get(resolve_url, dest, size, auth)
-                        if r == 1 and sha256_file(dest) != oid:
-                            raise SystemExit("the bytes downloaded from inhouse differ from the uploaded file")
-                    dest.unlink()
-                cache = work / f"cache-{r}"
+
+            def via_nginx(r: int) -> float:
+                dt = timed_http_get(f"{nginx_url}/model.bin", dest, size)
+                dest.unlink()
+                return dt
+
+            def via_inhouse(r: int) -> float:
+                dt = timed_http_get(resolve_url, dest, size, auth)
+                if r == 1 and sha256_file(dest) != oid:
+                    raise SystemExit("the bytes downloaded from inhouse differ from the uploaded file")
+                dest.unlink()
+                return dt
+
+            def via_hf_hub_download(r: int) -> float:
+                cache = down / f"cache-{r}"
                 t0 = time.perf_counter()
                 path = hf_hub_download(repo_id, "model.bin", endpoint=srv.url, token=token, cache_dir=cache,
                                        force_download=True)
-                t_hf = time.perf_counter() - t0
+                dt = time.perf_counter() - t0
                 if Path(path).stat().st_size != size:
                     raise SystemExit("hf_hub_download returned a file of the wrong size")
                 shutil.rmtree(cache)
-                if use_curl:
-                    best["curl nginx"] = min(best["curl nginx"], timed_curl(f"{nginx_url}/model.bin", size))
-                    best["curl inhouse"] = min(best["curl inhouse"], timed_curl(resolve_url, size, auth))
-                per_round.append(t_nginx / t_hf)
-                best["nginx"] = min(best["nginx"], t_nginx)
-                best["inhouse"] = min(best["inhouse"], t_inhouse)
-                best["hf_hub_download"] = min(best["hf_hub_download"], t_hf)
-                print(f"round {r}: nginx {mb_s(size, t_nginx):7.0f} MiB/s   inhouse http_get "
-                      f"{mb_s(size, t_inhouse):7.0f} MiB/s   inhouse hf_hub_download {mb_s(size, t_hf):7.0f} MiB/s",
-                      flush=True)
+                return dt
+
+            order = [("nginx", via_nginx), ("inhouse", via_inhouse), ("hf_hub_download", via_hf_hub_download)]
+            try:
+                for r in range(1, args.rounds + 1):
+                    # rotate who goes first: a download can find the previous one's pages still being written back
+                    k = (r - 1) % len(order)
+                    t = {name: fn(r) for name, fn in order[k:] + order[:k]}
+                    if use_curl:
+                        best["curl nginx"] = min(best["curl nginx"], timed_curl(f"{nginx_url}/model.bin", size))
+                        best["curl inhouse"] = min(best["curl inhouse"], timed_curl(resolve_url, size, auth))
+                    per_round.append(t["nginx"] / t["hf_hub_download"])
+                    for name in t:
+                        best[name] = min(best[name], t[name])
+                    print(f"round {r}: nginx {mb_s(size, t['nginx']):7.0f} MiB/s   inhouse http_get "
+                          f"{mb_s(size, t['inhouse']):7.0f} MiB/s   inhouse hf_hub_download "
+                          f"{mb_s(size, t['hf_hub_download']):7.0f} MiB/s", flush=True)
+            finally:
+                shutil.rmtree(down, ignore_errors=True)
 
     nginx_tp = mb_s(size, best["nginx"])
     hf_tp = mb_s(size, best["hf_hub_download"])

@@ -74,6 +74,19 @@ def inhouse(work: Path, database_url: str = "") -> Iterator[LiveServer]:
             drop_pg_database(database_url)
 
 
+def wait_converted(srv: LiveServer, timeout: float) -> float:
+    """Waits until the server's background converter has moved every LFS blob into xorbs (the steady state of an
+    uploaded file); returns the seconds waited. Raises when `timeout` passes first."""
+    from inhouse.services import xet_convert
+
+    t0 = time.perf_counter()
+    while xet_convert.pending(srv.stores):
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError(f"the server did not convert its LFS blobs into xorbs within {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
 # nginx -------------------------------------------------------------------------------------------------------------
 
 def require_nginx() -> str:

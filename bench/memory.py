@@ -3,7 +3,8 @@
     python bench/memory.py                   # 4 GiB
     python bench/memory.py --size-mib 256    # smoke check
 
-RSS (VmRSS from /proc, the server and all its children) is sampled every 50 ms. The file is written in
+RSS (VmRSS from /proc, the server and all its children) is sampled every 50 ms, through the upload, the
+server's background conversion of the file into xorbs, and the download (from the xorbs). The file is written in
 8 MiB chunks and both client calls stream from and to disk (upload over the LFS path, HF_HUB_DISABLE_XET=1).
 The baseline, measured in the same run, is the idle server's RSS. Target: peak < 300 MB.
 """
@@ -16,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import MiB, inhouse, rss_tree_bytes, sha256_file, workdir, write_random_file
+from harness import MiB, inhouse, rss_tree_bytes, sha256_file, wait_converted, workdir, write_random_file
 
 TARGET_MB = 300
 MB = 1_000_000
@@ -81,6 +82,9 @@ def main() -> None:
                 t_up = time.perf_counter() - t0
                 print(f"uploaded in {t_up:.1f} s", flush=True)
                 src.unlink()  # keep the disk free: the download goes next to it
+                sampler.phase = "convert"
+                t_conv = wait_converted(srv, timeout=1800)
+                print(f"converted into xorbs by the server in {t_conv:.1f} s more", flush=True)
                 sampler.phase = "download"
                 t0 = time.perf_counter()
                 path = hf_hub_download(repo_id, "big.bin", endpoint=srv.url, token=token, cache_dir=work / "cache")
@@ -93,10 +97,12 @@ def main() -> None:
 
     idle = sampler.peaks.get("idle", 0) / MB
     up = sampler.peaks.get("upload", 0) / MB
+    conv = sampler.peaks.get("convert", 0) / MB
     down = sampler.peaks.get("download", 0) / MB
     peak = max(sampler.peaks.values()) / MB
     print(f"\n{args.size_mib} MiB file, {sampler.samples} samples every 50 ms of the server's process tree")
-    print(f"idle RSS {idle:.0f} MB (baseline), peak during upload {up:.0f} MB, peak during download {down:.0f} MB")
+    print(f"idle RSS {idle:.0f} MB (baseline), peak during upload {up:.0f} MB, while converting into xorbs "
+          f"{conv:.0f} MB, during download {down:.0f} MB")
     print(f"peak over idle = {peak / idle:.2f}x")
     print(f"peak RSS = {peak:.0f} MB   (target < {TARGET_MB} MB: {'met' if peak < TARGET_MB else 'MISSED'})")
 
