@@ -250,6 +250,21 @@ def _verified_file(stores: Stores, f, known: XetFileRecord | None,  # type: igno
     return _NewFile(file_hex, sha, f.size, tuple(f.segments))
 
 
+def _following(keys: list[tuple[str, str]], files: list[_NewFile]) -> list[tuple[str, str]]:
+    """More answers for each key: the xorbs that come after its own in the files of this shard (up to
+    MAX_DEDUP_XORBS), as the Hub answers with the whole uploaded shard. Keys are ~1 chunk in 1024, so a 64 MiB xorb
+    often holds none: without these, a fresh client re-uploads every such xorb of a file it mostly shares."""
+    after: dict[str, list[str]] = {}
+    for f in files:
+        order = list(dict.fromkeys(s.xorb_hash.to_hex() for s in f.segments))
+        for i, x in enumerate(order):
+            nxt = after.setdefault(x, [])
+            for y in order[i + 1:i + MAX_DEDUP_XORBS]:
+                if len(nxt) < MAX_DEDUP_XORBS - 1 and y not in nxt:
+                    nxt.append(y)
+    return [(c, y) for c, x in keys for y in after.get(x, ())]
+
+
 def _register(stores: Stores, caller: CasCaller, shard: Shard, files: list[_NewFile],
               records: dict[str, XorbRecord]) -> int:
     now = time.time()
@@ -263,6 +278,7 @@ def _register(stores: Stores, caller: CasCaller, shard: Shard, files: list[_NewF
             seg = f.segments[0]
             rec = records[seg.xorb_hash.to_hex()]
             keys.append((rec.chunk_hashes[seg.chunk_start].to_hex(), rec.hash))
+    keys += _following(keys, files)
     repo = caller.repo
     new = 0
     with stores.db.write() as conn:
