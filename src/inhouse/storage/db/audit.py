@@ -18,13 +18,19 @@ def lock_for_append(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
 
 
+# Built once: every audited read runs both, and building a statement per call (insert().values(**row) most of all)
+# cost more than running it (~0.5 ms of ~0.8 ms per entry on SQLite).
+_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_APPEND = insert(audit_log)
+
+
 def last_entry(conn: Connection) -> tuple[int, str] | None:
-    row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    row = conn.execute(_LAST).first()
     return (int(row.seq), row.hash) if row else None
 
 
 def append(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(audit_log).values(**row))
+    conn.execute(_APPEND, row)
 
 
 def scan(conn: Connection, *, actor: str | None = None, repo: str | None = None, action: str | None = None,
