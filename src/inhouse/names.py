@@ -14,7 +14,7 @@ URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,96}$")
 RESERVED_NAMESPACES = frozenset(
     {"api", "datasets", "spaces", "models", "kernels", "docs", "login", "logout", "join", "settings", "static",
-     "new", "admin", "organizations", "ui", "-", "_"}
+     "new", "admin", "organizations", "ui", "cas", "-", "_"}
 )
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_PATH_LEN = 1024

@@ -7,6 +7,8 @@ of about 1 MiB), so a download of any size keeps memory flat.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterator
 
 from sqlalchemy import Connection
@@ -67,9 +69,37 @@ def iter_file(stores: Stores, file: XetFileRecord, start: int = 0, end: int | No
 
 
 def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord] | None = None) -> str:
+    """SHA-256 of a file stored in xorbs. Reading + decompressing and hashing run in two threads (both release
+    the GIL on large buffers), about twice as fast as one after the other; at most 8 pieces wait in between."""
     h = hashlib.sha256()
-    for piece in iter_file(stores, file, xorbs=xorbs):
-        h.update(piece)
+    pieces: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for piece in iter_file(stores, file, xorbs=xorbs):
+                while not stop.is_set():
+                    try:
+                        pieces.put(piece, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pieces.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            pieces.put(exc)
+
+    reader = threading.Thread(target=produce, name="inhouse-xet-read", daemon=True)
+    reader.start()
+    try:
+        while (item := pieces.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            h.update(item)
+    finally:
+        stop.set()
+        reader.join()
     return h.hexdigest()
 
 

@@ -37,7 +37,7 @@ from inhouse.storage.xet.xorb import XorbInfo
 log = logging.getLogger("inhouse.xet.convert")
 
 READ_PIECE = 8 << 20
-MAX_KNOWN_CHUNKS = 1_000_000
+MAX_KNOWN_CHUNKS = 200_000  # ~40 MB of index at most
 RESCAN_S = 600.0
 
 
