@@ -10,9 +10,10 @@ from starlette.responses import Response, StreamingResponse
 
 from inhouse.errors import RangeNotSatisfiable
 from inhouse.services import files as file_service
+from inhouse.services import repos as repo_service
 from inhouse.web.context import Ctx
 from inhouse.access.policy import Action
-from inhouse.web.hub.common import load_repo, moved_aware, note_read
+from inhouse.web.hub.common import load_repo, moved_aware
 from inhouse.web.routing import WEB_REPO, Router, split_revision
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -47,9 +48,15 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 async def resolve(ctx: Ctx) -> Response:
     repo = await load_repo(ctx, Action.DOWNLOAD)
     rev, path = split_revision(ctx.raw["rest"])
-    handle = await ctx.run(file_service.open_file, ctx.stores, repo, rev, path)
-    await note_read(ctx, repo, "file.download" if ctx.request.method == "GET" else "file.metadata",
-                    revision=handle.commit, path=path)
+    principal = await ctx.principal()
+    action = "file.download" if ctx.request.method == "GET" else "file.metadata"
+
+    def open_and_note() -> file_service.FileHandle:  # one trip to a worker thread, not two (audited reads)
+        handle = file_service.open_file(ctx.stores, repo, rev, path)
+        repo_service.note_read(ctx.stores, principal, repo, action, revision=handle.commit, path=path)
+        return handle
+
+    handle = await ctx.run(open_and_note)
     name = path.rsplit("/", 1)[-1]
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):
