@@ -22,6 +22,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.live import LiveServer
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -67,7 +71,7 @@ def client_env(endpoint: str, token: str, home: Path, *, xet: bool) -> dict[str,
 def run_client(env: dict[str, str], request: dict[str, object], *, timeout: float = 3600) -> dict[str, object]:
     """Runs one client call (see `_client_main`) in a child process; returns its JSON answer (with 'seconds')."""
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), json.dumps(request)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"client call {request.get('op')} failed (exit {proc.returncode}):\n"
                            f"{proc.stderr[-4000:]}")
@@ -82,7 +86,7 @@ def _client_main(request: dict[str, object]) -> dict[str, object]:
     if xet and not _runtime.is_xet_available():
         raise SystemExit("hf_xet is not installed in this environment: `pip install hf_xet`")
     op = request["op"]
-    repo_type = request.get("repo_type") or None
+    repo_type = str(request["repo_type"]) if request.get("repo_type") else None
     out: dict[str, object] = {"xet": xet}
     if op == "upload":
         api = HfApi()
@@ -106,7 +110,7 @@ def _client_main(request: dict[str, object]) -> dict[str, object]:
 # servers ----------------------------------------------------------------------------------------------------------
 
 @contextmanager
-def server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator["object"]:
+def server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     """A real `python -m inhouse serve` (SQLite in `data_dir`) with extra INHOUSE_* settings in `env`."""
     from tests.support.live import LiveServer
 
@@ -119,7 +123,7 @@ def server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator["objec
         srv.close()
 
 
-def storage_stats(srv) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def storage_stats(srv: LiveServer) -> dict[str, int]:
     """`inhouse storage stats --json` for the server's data folder (the figures the operator sees)."""
     proc = subprocess.run([sys.executable, "-m", "inhouse", "storage", "stats", "--json", "--data", str(srv.data_dir)],
                           env={**os.environ, "INHOUSE_DATABASE_URL": srv.database_url}, capture_output=True,
@@ -127,7 +131,7 @@ def storage_stats(srv) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return json.loads(proc.stdout)
 
 
-def xet_hash(srv, token: str, repo_id: str, path: str, *, prefix: str = "") -> str | None:  # type: ignore[no-untyped-def]
+def xet_hash(srv: LiveServer, token: str, repo_id: str, path: str, *, prefix: str = "") -> str | None:
     import httpx
 
     r = httpx.head(f"{srv.url}/{prefix}{repo_id}/resolve/main/{path}", headers={"Authorization": f"Bearer {token}"})
@@ -135,7 +139,7 @@ def xet_hash(srv, token: str, repo_id: str, path: str, *, prefix: str = "") -> s
     return r.headers.get("X-Xet-Hash")
 
 
-def wait_converted(srv, token: str, repo_id: str, path: str, *, timeout: float = 1800) -> float:  # type: ignore[no-untyped-def]
+def wait_converted(srv: LiveServer, token: str, repo_id: str, path: str, *, timeout: float = 1800) -> float:
     """Waits until a file uploaded over LFS has been chunked into xorbs by the server; returns the seconds waited."""
     t0 = time.perf_counter()
     while xet_hash(srv, token, repo_id, path) is None:

@@ -23,17 +23,21 @@ from __future__ import annotations
 import argparse
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import harness
 from _xet_harness import CountingRelay, client_env, run_client, server, storage_stats
 from harness import MiB, workdir
+
+if TYPE_CHECKING:
+    from tests.support.live import LiveServer
 
 MODEL_STORED_TARGET = 15.0
 MODEL_SENT_TARGET = 20.0
 PARQUET_DEDUP_TARGET = 90.0
 
 
-def model_tensors(total_bytes: int, seed: int) -> dict[str, "object"]:
+def model_tensors(total_bytes: int, seed: int) -> dict[str, Any]:
     """Transformer-like float32 tensors (~3 MiB per layer at width 256) adding up to about `total_bytes`."""
     import numpy as np
 
@@ -49,7 +53,7 @@ def model_tensors(total_bytes: int, seed: int) -> dict[str, "object"]:
     return tensors
 
 
-def fine_tune(tensors: dict[str, "object"], seed: int, share: float = 0.10) -> tuple[dict[str, "object"], int, int]:
+def fine_tune(tensors: dict[str, Any], seed: int, share: float = 0.10) -> tuple[dict[str, Any], int, int]:
     """A copy with `share` of the tensors (chosen at random) nudged; returns it, the count and the bytes changed."""
     import numpy as np
 
@@ -102,7 +106,7 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def bench_model(srv, relay: CountingRelay, token: str, user: str, work: Path, size: int) -> list[str]:  # type: ignore[no-untyped-def]
+def bench_model(srv: LiveServer, relay: CountingRelay, token: str, user: str, work: Path, size: int) -> list[str]:
     from safetensors.numpy import save_file
 
     base = model_tensors(size, seed=1)
@@ -135,14 +139,14 @@ def bench_model(srv, relay: CountingRelay, token: str, user: str, work: Path, si
     grow, sent = pct(stored_var, variant_size), pct(sent_var, variant_size)
     return [
         f"(a) variant / base: stored growth {stored_var / stored_base:.3f}, bytes sent {sent_var / sent_base:.3f}",
-        f"(a) stored bytes grew by {grow:.1f}% of the variant's size   (target ≤ {MODEL_STORED_TARGET:.0f}%: "
-        f"{verdict(grow <= MODEL_STORED_TARGET)})",
-        f"(a) the client sent {sent:.1f}% of the variant's size   (target ≤ {MODEL_SENT_TARGET:.0f}%: "
-        f"{verdict(sent <= MODEL_SENT_TARGET)})",
+        (f"(a) stored bytes grew by {grow:.1f}% of the variant's size   (target ≤ {MODEL_STORED_TARGET:.0f}%: "
+         f"{verdict(grow <= MODEL_STORED_TARGET)})"),
+        (f"(a) the client sent {sent:.1f}% of the variant's size   (target ≤ {MODEL_SENT_TARGET:.0f}%: "
+         f"{verdict(sent <= MODEL_SENT_TARGET)})"),
     ]
 
 
-def bench_parquet(srv, relay: CountingRelay, token: str, user: str, work: Path, rows: int) -> list[str]:  # type: ignore[no-untyped-def]
+def bench_parquet(srv: LiveServer, relay: CountingRelay, token: str, user: str, work: Path, rows: int) -> list[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -175,9 +179,9 @@ def bench_parquet(srv, relay: CountingRelay, token: str, user: str, work: Path, 
     ceiling = 100.0 - pct(more, rows + more)  # the appended rows are new whatever the storage does
     return [
         f"(b) grown / first: new chunk bytes {chunks2 / chunks1:.3f}, bytes sent {sent2 / sent1:.3f}",
-        f"(b) {dedup:.1f}% of the new version deduplicated (at most {ceiling:.1f}% can: the appended rows are new; "
-        f"sent {pct(sent2, s2_size):.1f}% of it)   "
-        f"(target ≥ {PARQUET_DEDUP_TARGET:.0f}%: {verdict(dedup >= PARQUET_DEDUP_TARGET)})",
+        (f"(b) {dedup:.1f}% of the new version deduplicated (at most {ceiling:.1f}% can: the appended rows are new; "
+         f"sent {pct(sent2, s2_size):.1f}% of it)   "
+         f"(target ≥ {PARQUET_DEDUP_TARGET:.0f}%: {verdict(dedup >= PARQUET_DEDUP_TARGET)})"),
     ]
 
 

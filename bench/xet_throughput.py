@@ -23,7 +23,13 @@ import uuid
 from pathlib import Path
 
 import harness
-from _xet_harness import client_env, run_client, server, wait_converted, write_unique_file
+from _xet_harness import (
+    client_env,
+    run_client,
+    server,
+    wait_converted,
+    write_unique_file,
+)
 from harness import MiB, mb_s, sha256_file, workdir
 
 TARGET = 1.0
