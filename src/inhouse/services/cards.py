@@ -280,8 +280,8 @@ def _check_model_index(value: Any, errors: list[str]) -> None:
             if not isinstance(metrics, list) or not metrics:
                 errors.append(f"{rhere}.metrics must be a non-empty list of {{type, value}} mappings.")
                 continue
-            for k, metric in enumerate(metrics):
-                mhere = f"{rhere}.metrics[{k}]"
+            for mi, metric in enumerate(metrics):
+                mhere = f"{rhere}.metrics[{mi}]"
                 if not isinstance(metric, dict):
                     errors.append(f"{mhere} must be a mapping with 'type' and 'value'.")
                     continue

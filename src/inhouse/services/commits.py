@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
-from inhouse.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound, Unauthorized
+from inhouse.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
 from inhouse.names import check_folder, check_path
 from inhouse.audit.log import Event
 from inhouse.services import cards

@@ -132,7 +132,7 @@ def part_count(size: int, part_size: int) -> int:
 def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, parts: list[dict[str, object]]) -> None:
     d = part_dir(stores, repo, oid, size)
     expected = part_count(size, stores.settings.lfs_part_size)
-    numbers = sorted(int(p.get("partNumber", 0)) for p in parts if isinstance(p, dict))  # type: ignore[arg-type]
+    numbers = sorted(int(str(p.get("partNumber", 0))) for p in parts if isinstance(p, dict))
     if numbers != list(range(1, expected + 1)):
         raise BadRequest(f"Expected parts 1..{expected} for this object; upload the missing parts and retry.")
     files = [d / f"part-{n}" for n in numbers]

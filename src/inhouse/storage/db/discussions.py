@@ -50,7 +50,7 @@ def insert_discussion(conn: Connection, *, repo_id: int, num: int, title: str, d
                       author_id: int | None, now: float, base_ref: str | None) -> int:
     return int(conn.execute(insert(discussions).values(
         repo_id=repo_id, num=num, title=title, description=description, is_pr=is_pr, status="open",
-        author_id=author_id, created_at=now, base_ref=base_ref)).inserted_primary_key[0])
+        author_id=author_id, created_at=now, base_ref=base_ref).returning(discussions.c.id)).scalar_one())
 
 
 def add_event(conn: Connection, discussion_id: int, type: str, author_id: int | None, now: float,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, select, update
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from inhouse.storage.db.schema import lfs_objects, repo_lfs_objects
 
 
-def _insert_ignore(conn: Connection, table, **values) -> None:  # type: ignore[no-untyped-def]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+def _insert_ignore(conn: Connection, table: Table, **values: Any) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, in the connection's dialect."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 

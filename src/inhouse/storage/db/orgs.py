@@ -112,7 +112,7 @@ def _group(row: Any) -> GroupRecord:
 
 def insert_group(conn: Connection, org_id: int, name: str, description: str, now: float) -> GroupRecord:
     gid = conn.execute(insert(resource_groups).values(org_id=org_id, name=name, description=description,
-                                                      created_at=now)).inserted_primary_key[0]
+                                                      created_at=now).returning(resource_groups.c.id)).scalar_one()
     return GroupRecord(int(gid), org_id, name, description)
 
 

@@ -18,8 +18,8 @@ def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner
         insert(repos).values(type=type, namespace=namespace, name=name, owner_id=owner_id, private=private,
                              created_by=created_by,
                              gated=None, created_at=now, last_modified=now, tags="[]", downloads=0, likes=0,
-                             next_discussion=1)
-    ).inserted_primary_key[0])
+                             next_discussion=1).returning(repos.c.id)
+    ).scalar_one())
 
 
 def _select():  # type: ignore[no-untyped-def]

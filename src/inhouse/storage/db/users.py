@@ -27,8 +27,8 @@ def _token(row: Any) -> TokenRecord:
 def insert_user(conn: Connection, *, name: str, fullname: str, email: str | None, kind: str, is_admin: bool,
                 now: float) -> UserRecord:
     uid = conn.execute(
-        insert(users).values(name=name, fullname=fullname, email=email, kind=kind, is_admin=is_admin, created_at=now)
-    ).inserted_primary_key[0]
+        insert(users).values(name=name, fullname=fullname, email=email, kind=kind, is_admin=is_admin, created_at=now).returning(users.c.id)
+    ).scalar_one()
     return UserRecord(uid, name, fullname, email, kind, is_admin, now)
 
 
@@ -56,8 +56,8 @@ def insert_token(conn: Connection, *, user_id: int, name: str, role: str, token_
                  expires_at: float | None, scopes: list[dict[str, Any]] | None = None) -> TokenRecord:
     tid = conn.execute(
         insert(tokens).values(user_id=user_id, name=name, role=role, token_hash=token_hash, hint=hint,
-                              created_at=now, expires_at=expires_at, scopes=json.dumps(scopes) if scopes else None)
-    ).inserted_primary_key[0]
+                              created_at=now, expires_at=expires_at, scopes=json.dumps(scopes) if scopes else None).returning(tokens.c.id)
+    ).scalar_one()
     return TokenRecord(tid, user_id, name, role, hint, now, expires_at, None, None, scopes)
 
 
