@@ -1,0 +1,44 @@
+"""Docs are tested artefacts: every setting and every CLI command is documented in the README."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from inhouse.cli.main import build_parser
+from inhouse.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_documented_with_its_environment_variable():
+    missing = [f"INHOUSE_{name.upper()}" for name in Settings.__dataclass_fields__
+               if f"INHOUSE_{name.upper()}" not in README]
+    assert not missing, f"settings missing from README.md's settings table: {missing}"
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "inhouse") -> list[str]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out.append(f"{prefix} {name}")
+                out.extend(_commands(sub, f"{prefix} {name}"))
+    return out
+
+
+def test_every_cli_command_is_documented():
+    leaves = [c for c in _commands(build_parser()) if not any(o.startswith(c + " ") for o in _commands(build_parser()))]
+    missing = [c for c in leaves if f"`{c}" not in README]
+    assert not missing, f"CLI commands missing from README.md: {missing}"
+
+
+def test_the_source_is_mypy_clean():
+    exe = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    assert exe, "mypy is a test dependency: pip install -e '.[test]'"
+    out = subprocess.run([exe, "src", "--ignore-missing-imports"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-4000:]
