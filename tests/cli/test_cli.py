@@ -165,3 +165,16 @@ def test_database_url_option_is_honoured(tmp_path: Path) -> None:
     assert inhouse(data, "orgs", "list").stdout == ""
     name = f"x{uuid.uuid4().hex[:6]}"
     assert inhouse(data, "orgs", "members", "list", name, ok=False).returncode == 1
+
+
+def test_commands_refuse_a_data_folder_that_does_not_exist(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "typo"
+    for argv in (["audit", "verify"], ["tokens", "list", "--user", "x"], ["storage", "stats"], ["orgs", "list"]):
+        out = subprocess.run([sys.executable, "-m", "inhouse", *argv, "--data", str(missing)],
+                             capture_output=True, text=True)
+        assert out.returncode == 1, (argv, out.stdout, out.stderr)
+        assert "No inhouse data folder" in out.stderr
+    assert not missing.exists()

@@ -10,10 +10,9 @@ from pathlib import Path
 
 
 def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from inhouse.config import Settings
-    from inhouse.services.context import Stores
+    from inhouse.cli.main import _stores as open_stores
 
-    return Stores.open(Settings.from_env(data_dir=args.data, database_url=args.database_url))
+    return open_stores(args)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from inhouse.cli import audit as audit_cli
 from inhouse.cli import orgs as orgs_cli
 from inhouse.cli import storage as storage_cli
 from inhouse.config import Settings
-from inhouse.errors import BadRequest, InhouseError
+from inhouse.errors import BadRequest, InhouseError, NotFound
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -21,10 +21,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _stores(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
+    """The stores of the data folder. Only `serve` and `users create` may start a new, empty one: any other
+    command pointed at a folder that does not exist (a typo) fails instead of creating keys and a database."""
     from inhouse.services.context import Stores
 
-    return Stores.open(_settings(args))
+    settings = _settings(args)
+    if not create and not settings.data_dir.exists():
+        raise NotFound(f"No inhouse data folder at {settings.data_dir.resolve()}: pass --data DIR (or set "
+                       "INHOUSE_DATA_DIR), or create it with `inhouse users create NAME --admin`.")
+    return Stores.open(settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -52,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_users_create(args: argparse.Namespace) -> int:
     from inhouse.services import users
 
-    u = users.create_user(_stores(args), args.name, fullname=args.fullname or "", email=args.email, admin=args.admin)
+    u = users.create_user(_stores(args, create=True), args.name, fullname=args.fullname or "", email=args.email, admin=args.admin)
     print(f"created user {u.name}{' (admin)' if u.is_admin else ''}")
     return 0
 

@@ -8,10 +8,9 @@ from dataclasses import asdict
 
 
 def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from inhouse.config import Settings
-    from inhouse.services.context import Stores
+    from inhouse.cli.main import _stores as open_stores
 
-    return Stores.open(Settings.from_env(data_dir=args.data, database_url=args.database_url))
+    return open_stores(args)
 
 
 def _size(n: float) -> str:
