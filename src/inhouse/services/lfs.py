@@ -16,7 +16,7 @@ from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, IntegrityError, NotFound
 from inhouse.services import lfs_parts, xet_content, xet_convert
 from inhouse.services.context import Stores
-from inhouse.storage.blobs.local import check_oid
+from inhouse.storage.blobs.local import LocalUpload, check_oid
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
@@ -86,15 +86,20 @@ def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
     xet_convert.submit(stores, oid)  # verified and linked: the background converter moves it into xorbs
 
 
+def _write_within(up: LocalUpload, chunk: bytes, size: int, oid: str) -> None:
+    if chunk:
+        up.write(chunk)
+    if up.size > size:
+        raise IntegrityError(f"More than the announced {size} bytes were sent for {oid}.")
+
+
 def store_stream(stores: Stores, repo: RepoRecord, oid: str, size: int, chunks: Iterable[bytes]) -> str:
     """Writes an object from byte chunks; verifies hash and size; links it to the repo. Nothing stays on failure."""
     check_oid(oid)
     up = stores.blobs.begin()
     try:
         for chunk in chunks:
-            up.write(chunk)
-            if up.size > size:
-                raise IntegrityError(f"More than the announced {size} bytes were sent for {oid}.")
+            _write_within(up, chunk, size, oid)
     except BaseException:
         up.abort()
         raise
@@ -109,10 +114,7 @@ async def store_async(stores: Stores, repo: RepoRecord, oid: str, size: int, chu
     up = stores.blobs.begin()
     try:
         async for chunk in chunks:
-            if chunk:
-                up.write(chunk)
-            if up.size > size:
-                raise IntegrityError(f"More than the announced {size} bytes were sent for {oid}.")
+            _write_within(up, chunk, size, oid)
     except BaseException:
         up.abort()
         raise

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from inhouse.errors import IntegrityError
+from inhouse.storage.blobs.staging import StagedFile, remove_stale
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -21,23 +20,17 @@ def check_oid(oid: str) -> str:
     return oid
 
 
-class LocalUpload:
-    def __init__(self, store: "LocalBlobStore"):
-        self._store = store
-        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="upload-")
-        # The lock tells `clean_tmp` in other processes (the CLI, a second server) that this upload is alive;
-        # the kernel drops it when this process dies, so what a crash leaves behind stays removable.
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._file = os.fdopen(fd, "wb", buffering=0)
-        self._path = Path(name)
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._done = False
+class LocalUpload(StagedFile):
+    """A staged upload hashed while it is written; `commit` verifies hash and size before publishing it."""
 
-    def write(self, data: bytes) -> None:
+    def __init__(self, store: "LocalBlobStore"):
+        super().__init__(store.tmp, "upload-")
+        self._store = store
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self._hash.update(data)
-        self._file.write(data)
-        self.size += len(data)
+        super().write(data)
 
     def sha256(self) -> str:
         return self._hash.hexdigest()
@@ -54,23 +47,11 @@ class LocalUpload:
                     f"Uploaded content hashes to sha256 {oid}, not the announced {expected_oid}; "
                     "check the file did not change during upload and retry."
                 )
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            final = self._store._path(oid)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._path, final)
-            self._done = True
-            return oid
-        finally:
-            if not self._done:
-                self.abort()
-
-    def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._path.unlink(missing_ok=True)
-        self._done = True
+        except IntegrityError:
+            self.abort()
+            raise
+        self.publish_as(self._store._path(oid))
+        return oid
 
 
 class LocalBlobStore:
@@ -84,22 +65,7 @@ class LocalBlobStore:
     def clean_tmp(self) -> int:
         """Removes uploads a crash left behind; called at start-up. Uploads that another live process is still
         writing (it holds a lock on the temp file) are left alone. Returns how many were removed."""
-        n = 0
-        for p in self.tmp.glob("upload-*"):
-            try:
-                fd = os.open(p, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # in flight in another process
-            else:
-                p.unlink(missing_ok=True)
-                n += 1
-            finally:
-                os.close(fd)
-        return n
+        return remove_stale(self.tmp, "upload-*")
 
     def _path(self, oid: str) -> Path:
         check_oid(oid)

@@ -8,13 +8,11 @@ it is published under its hash.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from inhouse.storage.blobs.staging import StagedFile, remove_stale
 from inhouse.storage.xet.compression import CompressionScheme, compress
 from inhouse.storage.xet.hashing import (
     MerkleHash,
@@ -39,21 +37,12 @@ def check_hash_hex(text: str) -> str:
     return text
 
 
-class XorbUpload:
+class XorbUpload(StagedFile):
     """A temp file being written; `publish(hash)` renames it into place, `abort()` removes it."""
 
     def __init__(self, store: XorbStore):
+        super().__init__(store.tmp, "xorb-")
         self._store = store
-        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="xorb-")
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive while this process holds it (see clean_tmp)
-        self._file = os.fdopen(fd, "wb", buffering=0)
-        self.path = Path(name)
-        self.size = 0
-        self._done = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._file.write(data)
-        self.size += len(data)
 
     def truncate(self, size: int) -> None:
         self._file.truncate(size)
@@ -62,24 +51,7 @@ class XorbUpload:
     def publish(self, hash_hex: str) -> bool:
         """Moves the file to its final place; True when it was not stored before."""
         check_hash_hex(hash_hex)
-        try:
-            os.fsync(self._file.fileno())
-            self._file.close()
-            final = self._store.path(hash_hex)
-            inserted = not final.exists()
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.path, final)
-            self._done = True
-            return inserted
-        finally:
-            if not self._done:
-                self.abort()
-
-    def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
-        self._done = True
+        return self.publish_as(self._store.path(hash_hex))
 
 
 class XorbStore:
@@ -143,22 +115,7 @@ class XorbStore:
 
     def clean_tmp(self) -> int:
         """Removes temp files a crash left behind (never those another live process still writes)."""
-        n = 0
-        for p in self.tmp.glob("xorb-*"):
-            try:
-                fd = os.open(p, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue
-            else:
-                p.unlink(missing_ok=True)
-                n += 1
-            finally:
-                os.close(fd)
-        return n
+        return remove_stale(self.tmp, "xorb-*")
 
 
 class XorbFileWriter:
