@@ -74,6 +74,7 @@ repos = Table(
     UniqueConstraint("type", "namespace", "name", name="uq_repo_id"),
 )
 Index("ix_repos_last_modified", repos.c.last_modified)
+Index("ix_repos_type_modified", repos.c.type, repos.c.last_modified)  # listings: newest first, stop at limit
 Index("ix_repos_lower_name", repos.c.type, repos.c.name)
 
 repo_aliases = Table(
