@@ -18,14 +18,13 @@ rounds), so that both see the same load on the machine. Also printed: each serve
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 import uuid
 from typing import TYPE_CHECKING
 
 import harness
-from _xet_harness import server, wait_converted, write_unique_file
+from _xet_harness import cpu_seconds, server, wait_converted, write_unique_file
 from harness import MiB, mb_s, percentile, workdir
 
 if TYPE_CHECKING:
@@ -96,12 +95,12 @@ def main() -> None:
             for kind, samples, count, method, name in (("HEAD", head, args.requests, "HEAD", "weights.bin"),
                                                         ("small", small, args.requests, "GET", "config.json"),
                                                         ("large", large, args.downloads, "GET", "weights.bin")):
-                cpu0 = {m: cpu_seconds(targets[m][0]) for m in MODES}
+                cpu0 = {m: cpu_seconds(targets[m][0].proc.pid) for m in MODES}
                 for _ in range(count):
                     for mode in order:
                         samples[mode].append(timed(mode, method, name))
                 for m in MODES:
-                    cpu[m][kind] += cpu_seconds(targets[m][0]) - cpu0[m]
+                    cpu[m][kind] += cpu_seconds(targets[m][0].proc.pid) - cpu0[m]
             print(f"round {r:2d} ({order[0]} first): " + "; ".join(
                 f"{m} HEAD p50 {percentile(head[m][-args.requests:], 50) * 1e3:.2f} ms, "
                 f"GET small p50 {percentile(small[m][-args.requests:], 50) * 1e3:.2f} ms, "
@@ -135,13 +134,6 @@ def main() -> None:
         c_on, c_off = cpu["audit-on"][kind] / n, cpu["audit-off"][kind] / n
         print(f"    server CPU per request: audit on {c_on * 1e3:.2f} ms, off {c_off * 1e3:.2f} ms: "
               f"{100.0 * (c_on / c_off - 1):+.1f}%")
-
-
-def cpu_seconds(srv: LiveServer) -> float:
-    """User + system CPU time of the server process (all its threads) so far, from /proc."""
-    with open(f"/proc/{srv.proc.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def count_audit(srv: LiveServer) -> int:

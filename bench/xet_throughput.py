@@ -11,7 +11,8 @@ per call; the time is that of the call alone (`upload_file`, `hf_hub_download`),
   then chunks the file into xorbs in the background: that time is reported apart, and waited for before the next
   measurement). Down: plain HTTP GET of /resolve, the bytes rebuilt from the xorbs by the server.
 Every upload is a fresh file of unique random bytes (nothing deduplicates); both downloads of a round fetch the
-same file. The order of the two paths alternates between rounds. Target: Xet/LFS ≥ 1 both ways.
+same file. The order of the two paths alternates between rounds. Also printed: the CPU time each upload cost
+the client and the server (on a machine with few cores, wall time follows it). Target: Xet/LFS ≥ 1 both ways.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import harness
 from _xet_harness import (
+    children_cpu_seconds,
     client_env,
+    cpu_seconds,
     run_client,
     server,
     wait_converted,
@@ -46,12 +49,16 @@ def main() -> None:
     up: dict[str, list[float]] = {p: [] for p in PATHS}
     down: dict[str, list[float]] = {p: [] for p in PATHS}
     convert: list[float] = []
+    cpu: dict[str, list[float]] = {f"{k}-{p}": [] for k in ("client", "server") for p in PATHS}
+    convert_cpu: list[float] = []
 
     with workdir(args.workdir) as work, server(work / "data") as srv:
         user = srv.make_user()
         token = srv.make_token(user, "write")
         repo_id = f"{user}/bench-{uuid.uuid4().hex[:6]}"
         srv.api(token).create_repo(repo_id)
+        assert srv.proc is not None
+        pid = srv.proc.pid
 
         def call(path: str, request: dict[str, object]) -> dict[str, object]:
             home = work / f"client-{uuid.uuid4().hex[:8]}"
@@ -70,11 +77,16 @@ def main() -> None:
                 src = work / f"{path}-{r}.bin"
                 sha[path] = write_unique_file(src, size, seed=r * 10 + PATHS.index(path))
                 name = f"{path}-{r}.bin"
+                c0, s0 = children_cpu_seconds(), cpu_seconds(pid)
                 got = call(path, {"op": "upload", "path": str(src), "path_in_repo": name, "message": name})
+                cpu[f"client-{path}"].append(children_cpu_seconds() - c0)
+                cpu[f"server-{path}"].append(cpu_seconds(pid) - s0)
                 src.unlink()
                 up[path].append(float(got["seconds"]))  # type: ignore[arg-type]
                 if path == "lfs":
+                    s0 = cpu_seconds(pid)
                     convert.append(wait_converted(srv, token, repo_id, name))
+                    convert_cpu.append(cpu_seconds(pid) - s0)
             for path in order:  # both fetch the file that went up through Xet this round
                 cache = work / f"cache-{path}"
                 got = call(path, {"op": "download", "filename": f"xet-{r}.bin", "cache_dir": str(cache)})
@@ -93,6 +105,14 @@ def main() -> None:
     print(f"  up:   Xet {med['up-xet']:.0f} MiB/s, LFS {med['up-lfs']:.0f} MiB/s "
           f"(the server then spends a median {statistics.median(convert):.1f} s converting the LFS upload into xorbs)")
     print(f"  down: Xet {med['down-xet']:.0f} MiB/s, plain HTTP {med['down-lfs']:.0f} MiB/s")
+    until_stored = [u + c for u, c in zip(up["lfs"], convert)]
+    print(f"  up until the content is stored as xorbs: Xet {med['up-xet']:.0f} MiB/s, LFS + conversion "
+          f"{mb_s(size, statistics.median(until_stored)):.0f} MiB/s: Xet/LFS = "
+          f"{med['up-xet'] / mb_s(size, statistics.median(until_stored)):.2f}")
+    m = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"  CPU seconds per upload (median; client includes its Python start-up): Xet client {m['client-xet']:.1f} + "
+          f"server {m['server-xet']:.1f}; LFS client {m['client-lfs']:.1f} + server {m['server-lfs']:.1f}, then "
+          f"{statistics.median(convert_cpu):.1f} converting")
     for way in ("up", "down"):
         ratio = med[f"{way}-xet"] / med[f"{way}-lfs"]
         rounds = [b / a for a, b in zip((up if way == "up" else down)["xet"], (up if way == "up" else down)["lfs"])]
