@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-hf_xet = pytest.importorskip("hf_xet")
+import hf_xet  # noqa: E402  (a pinned test dependency: never skipped)
 
 from inhouse.storage.xet import (
     CompressionScheme,
