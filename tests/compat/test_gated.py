@@ -358,3 +358,20 @@ def test_concurrent_asks_and_decisions(any_server: LiveServer) -> None:
         assert _ask(srv, ivan_token, repo_id).json()["status"] == "rejected"
     if srv.database_url:  # this module's own PostgreSQL server, which no other test tampers with
         assert verify(srv.stores.db, srv.stores.audit).problems == []
+
+
+def test_the_gated_error_tells_the_user_where_their_request_stands(server: LiveServer, tmp_path: Path) -> None:
+    owner_name, owner, _ = _person(server)
+    repo_id = _gated_model(server, owner, owner_name, "manual")
+    user, api, token = _person(server)
+
+    def message(n: int) -> str:
+        with pytest.raises(GatedRepoError) as e:
+            _download(api, repo_id, tmp_path / f"c{n}")
+        return str(e.value)
+
+    assert "Ask for access" in message(0)
+    assert _ask(server, token, repo_id).status_code == 200
+    assert "pending" in message(1)
+    owner.reject_access_request(repo_id, user, rejection_reason="Only the credit-risk team may use this model")
+    assert "rejected: Only the credit-risk team may use this model" in message(2)

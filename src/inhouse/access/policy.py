@@ -78,7 +78,8 @@ def can_see(p: Principal, repo: RepoRecord) -> bool:
     return repo_role(p, repo) is not None and token_allows(p, repo, READ_CONTENT)
 
 
-def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False) -> None:
+def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False,
+           gate_request: tuple[str, str | None] | None = None) -> None:
     """Raises unless `p` may do `action` on `repo`. Pure: every fact it needs is passed in."""
     if not can_see(p, repo):
         raise RepoNotFound(anonymous=p.anonymous)
@@ -89,7 +90,7 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
         if repo.gated and not gate_accepted and not (role and token_allows(p, repo, READ_CONTENT)):
             raise GatedRepo(
                 f"Access to {repo.type} {repo.repo_id} is restricted and you are not in the authorized list. "
-                f"Visit the repo page to ask for access.",
+                + _gate_next_step(p, repo, gate_request),
                 status=401 if p.anonymous else 403,
             )
         return
@@ -123,13 +124,27 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
         )
 
 
+def _gate_next_step(p: Principal, repo: RepoRecord, request: tuple[str, str | None] | None) -> str:
+    if p.anonymous:
+        return "Log in (pass a token), then ask for access on the repo page."
+    if request is None:
+        return (f"Ask for access: POST /api/{repo.plural}/{repo.repo_id}/user-access-request "
+                "(or the repo page).")
+    status, reason = request
+    if status == "pending":
+        return "Your access request is pending: an admin of the repo has to accept it."
+    if status == "rejected":
+        return "Your access request was rejected" + (f": {reason}" if reason else ".")
+    return "Visit the repo page to ask for access."
+
+
 def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord) -> None:
-    """`decide`, after loading the one fact that needs the database: an accepted gated-access request."""
-    accepted = False
+    """`decide`, after loading the one fact that needs the database: the caller's gated-access request."""
+    request = None
     if action is Action.DOWNLOAD and repo.gated and not p.anonymous and repo_role(p, repo) is None:
         with db.read() as conn:
-            accepted = org_store.access_status(conn, repo.id, p.user_id) == "accepted"  # type: ignore[arg-type]
-    decide(p, action, repo, gate_accepted=accepted)
+            request = org_store.access_decision(conn, repo.id, p.user_id)  # type: ignore[arg-type]
+    decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted", gate_request=request)
 
 
 def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind: str) -> None:

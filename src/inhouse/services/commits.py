@@ -206,6 +206,8 @@ def commit(
                     disc_store.add_event(conn, did, "commit", principal.user_id, now,
                                          {"oid": sha, "subject": summary})
                     repo_store.update_repo(conn, repo.id, last_modified=now)
+                    stores.audit.record(conn, principal, Event("pull_request.create", repo, revision=pr_ref,
+                                                               details={"num": num, "title": summary[:200]}))
                     _audit_commit(stores, conn, principal, repo, pr_ref, sha, ops, summary)
                     return CommitResult(sha, pr_ref, num)
                 if not repo_store.compare_and_set_ref(conn, repo.id, ref, head, sha, now):

@@ -176,6 +176,13 @@ def access_status(conn: Connection, repo_id: int, user_id: int) -> str | None:
     return row.status if row else None
 
 
+def access_decision(conn: Connection, repo_id: int, user_id: int) -> tuple[str, str | None] | None:
+    """(status, rejection reason) of the user's access request to the repo, if any."""
+    row = conn.execute(select(access_requests.c.status, access_requests.c.reason).where(
+        access_requests.c.repo_id == repo_id, access_requests.c.user_id == user_id)).first()
+    return (row.status, row.reason) if row else None
+
+
 def upsert_access(conn: Connection, repo_id: int, user_id: int, status: str, now: float,
                   fields: dict[str, Any] | None = None, reason: str | None = None) -> None:
     if access_status(conn, repo_id, user_id) is None:
