@@ -128,21 +128,24 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
         known = bool(xet_store.known_xorbs(conn, [hash_hex])) and stores.xorbs.exists(hash_hex)
     validator = XorbValidator(expected)
     upload = None if known else stores.xorbs.begin()
-    pending = bytearray()
+    pending: list[bytes] = []
+    pending_len = 0
 
-    def feed(data: bytes) -> None:
+    def feed(pieces: list[bytes]) -> None:  # in a worker thread: joining (one copy), hashing, writing
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         validator.feed(data)
         if upload is not None:
             upload.write(data)
 
     try:
         async for piece in body:
-            pending += piece
-            if len(pending) >= _FEED_BATCH:
-                data, pending = bytes(pending), bytearray()
-                await anyio.to_thread.run_sync(feed, data)
+            pending.append(piece)
+            pending_len += len(piece)
+            if pending_len >= _FEED_BATCH:
+                batch, pending, pending_len = pending, [], 0
+                await anyio.to_thread.run_sync(feed, batch)
         if pending:
-            await anyio.to_thread.run_sync(feed, bytes(pending))
+            await anyio.to_thread.run_sync(feed, pending)
         info = await anyio.to_thread.run_sync(validator.finish)
     except XetFormatError as exc:
         if upload is not None:

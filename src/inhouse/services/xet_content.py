@@ -17,7 +17,8 @@ from inhouse.errors import EntryNotFound
 from inhouse.services.context import Stores
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.xet import XetFileRecord, XorbRecord
-from inhouse.storage.xet.compression import decompress
+from inhouse.storage.xet.compression import CompressionScheme, decompress
+from inhouse.storage.xet.errors import XetFormatError
 from inhouse.storage.xet.xorb import CHUNK_HEADER_SIZE, ChunkHeader
 
 OUT_PIECE = 1 << 20
@@ -68,16 +69,70 @@ def iter_file(stores: Stores, file: XetFileRecord, start: int = 0, end: int | No
         yield bytes(out)
 
 
+READ_BLOCK = 4 << 20
+
+
+def _iter_file_buffers(stores: Stores, file: XetFileRecord,
+                       xorbs: dict[str, XorbRecord] | None = None) -> Iterator[list[bytes | memoryview]]:
+    """The whole file as lists of buffers, one list per read of up to READ_BLOCK stored bytes: raw chunks are
+    views into what was read (no copy), compressed ones are decompressed (and their sizes checked)."""
+    if xorbs is None:
+        with stores.db.read() as conn:
+            xorbs = xet_store.get_xorbs(conn, file.xorb_hashes())
+    remaining = file.size
+    for seg in file.segments:
+        if remaining <= 0:
+            break
+        xorb_hex = seg.xorb_hash.to_hex()
+        rec = xorbs.get(xorb_hex)
+        if rec is None:
+            raise OSError(f"xorb {xorb_hex} of file {file.file_hash} is not recorded")
+        offsets = rec.offsets
+        with open(stores.xorbs.path(xorb_hex), "rb", buffering=0) as f:
+            i = seg.chunk_start
+            while i < seg.chunk_end and remaining > 0:
+                j = i + 1  # chunks [i, j) in one read of at most READ_BLOCK bytes (or one chunk)
+                while j < seg.chunk_end and offsets[j + 1] - offsets[i] <= READ_BLOCK:
+                    j += 1
+                f.seek(offsets[i])
+                want = offsets[j] - offsets[i]
+                raw = f.read(want)
+                if len(raw) != want:
+                    raise OSError(f"xorb {xorb_hex} is shorter than its record says")
+                view = memoryview(raw)
+                out: list[bytes | memoryview] = []
+                for k in range(i, j):
+                    lo = offsets[k] - offsets[i]
+                    hi = offsets[k + 1] - offsets[i]
+                    header = ChunkHeader.parse(view[lo : lo + CHUNK_HEADER_SIZE], f"xorb {xorb_hex} chunk {k}")
+                    payload = view[lo + CHUNK_HEADER_SIZE : hi]
+                    if header.compression is CompressionScheme.NONE:
+                        if len(payload) != header.uncompressed_size:
+                            raise XetFormatError(f"xorb {xorb_hex} chunk {k}: holds {len(payload)} bytes, header "
+                                                 f"says {header.uncompressed_size}")
+                        data: bytes | memoryview = payload
+                    else:
+                        data = decompress(payload, header.compression, header.uncompressed_size)
+                    if len(data) > remaining:
+                        data = memoryview(data)[:remaining]
+                    remaining -= len(data)
+                    out.append(data)
+                    if remaining <= 0:
+                        break
+                yield out
+                i = j
+
+
 def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord] | None = None) -> str:
     """SHA-256 of a file stored in xorbs. Reading + decompressing and hashing run in two threads (both release
-    the GIL on large buffers), about twice as fast as one after the other; at most 8 pieces wait in between."""
+    the GIL on large buffers), about twice as fast as one after the other; at most 8 reads wait in between."""
     h = hashlib.sha256()
-    pieces: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+    pieces: queue.Queue[list[bytes | memoryview] | BaseException | None] = queue.Queue(maxsize=8)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for piece in iter_file(stores, file, xorbs=xorbs):
+            for piece in _iter_file_buffers(stores, file, xorbs):
                 while not stop.is_set():
                     try:
                         pieces.put(piece, timeout=0.1)
@@ -96,7 +151,8 @@ def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord
         while (item := pieces.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            h.update(item)
+            for buf in item:
+                h.update(buf)
     finally:
         stop.set()
         reader.join()

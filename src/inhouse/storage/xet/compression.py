@@ -59,7 +59,7 @@ def lz4_decompress(payload: bytes | bytearray | memoryview, expected_size: int) 
     """Decode one LZ4 frame that must hold exactly ``expected_size`` bytes."""
     decompressor = lz4.frame.LZ4FrameDecompressor()
     try:
-        out: bytes = decompressor.decompress(bytes(payload), max_length=expected_size)
+        out: bytes = decompressor.decompress(payload, max_length=expected_size)  # any buffer: no copy
     except RuntimeError as exc:  # the lz4 binding reports corrupt frames as RuntimeError
         raise XetFormatError(f"corrupt LZ4 frame: {exc}") from exc
     if not decompressor.eof:

@@ -21,7 +21,7 @@ named in the URL.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .chunking import MAX_CHUNK_SIZE
@@ -154,41 +154,75 @@ def _check_chunk_range(start: int, end: int, num_chunks: int) -> None:
         raise XetFormatError(f"chunk range [{start}, {end}) is not inside a xorb of {num_chunks} chunks")
 
 
+_HEADER = struct.Struct("<I")  # a header as two little-endian u32: (size << 8 | version), (raw << 24 | scheme)
+_SCHEMES = {int(s): s for s in CompressionScheme}
+
+
+def _chunk_header(view: memoryview, pos: int, where: Callable[[], str]) -> tuple[int, CompressionScheme, int]:
+    """(compressed size, scheme, uncompressed size) of the header at ``view[pos]``; checked as
+    :meth:`ChunkHeader.parse` does (which gives the messages), without building objects on the common path."""
+    first = _HEADER.unpack_from(view, pos)[0]
+    second = _HEADER.unpack_from(view, pos + 4)[0]
+    compressed = first >> 8
+    uncompressed = second >> 8
+    scheme = _SCHEMES.get(second & 0xFF)
+    if (first & 0xFF) != CHUNK_HEADER_VERSION or scheme is None or not 0 < uncompressed <= MAX_CHUNK_SIZE \
+            or compressed > MAX_CHUNK_PAYLOAD:
+        ChunkHeader.parse(view[pos : pos + CHUNK_HEADER_SIZE], where())
+        raise XetFormatError(f"{where()}: bad chunk header")  # not reached: parse() raised
+    return compressed, scheme, uncompressed
+
+
 def _parse_chunks(
     view: memoryview,
     base_offset: int,
     first_index: int,
     out: list[XorbChunk],
+    limit: int | None = None,
 ) -> int:
-    """Parse every complete chunk at the start of ``view``; return the bytes consumed.
+    """Parse every complete chunk at the start of ``view`` (at most ``limit``); return the bytes consumed.
 
     Stops at an incomplete chunk or at a footer (a ``b"X"`` where a header
-    would start). ``base_offset`` is the xorb offset of ``view[0]``.
+    would start). ``base_offset`` is the xorb offset of ``view[0]``. Raw
+    (uncompressed) payloads are hashed in place, without a copy.
     """
     pos = 0
     n = len(view)
+    start_count = len(out)
+    none = CompressionScheme.NONE
     while n - pos >= 1 and view[pos] != FOOTER_IDENT[0]:
-        if n - pos < CHUNK_HEADER_SIZE:
+        if n - pos < CHUNK_HEADER_SIZE or (limit is not None and len(out) - start_count >= limit):
             break
-        index = first_index + len(out)
-        where = f"xorb chunk {index} at offset {base_offset + pos}"
-        header = ChunkHeader.parse(view[pos : pos + CHUNK_HEADER_SIZE], where)
-        end = pos + CHUNK_HEADER_SIZE + header.compressed_size
+        index = first_index + len(out) - start_count
+
+        def where(index: int = index, at: int = base_offset + pos) -> str:
+            return f"xorb chunk {index} at offset {at}"
+
+        compressed, scheme, uncompressed = _chunk_header(view, pos, where)
+        end = pos + CHUNK_HEADER_SIZE + compressed
         if end > n:
             break
-        try:
-            data = decompress(view[pos + CHUNK_HEADER_SIZE : end], header.compression, header.uncompressed_size)
-        except XetFormatError as exc:
-            raise XetFormatError(f"{where}: {exc}") from None
+        payload = view[pos + CHUNK_HEADER_SIZE : end]
+        if scheme is none:
+            if compressed != uncompressed:
+                raise XetFormatError(
+                    f"{where()}: uncompressed chunk holds {compressed} bytes, header says {uncompressed}")
+            data: bytes | memoryview = payload
+        else:
+            try:
+                data = decompress(payload, scheme, uncompressed)
+            except XetFormatError as exc:
+                raise XetFormatError(f"{where()}: {exc}") from None
         out.append(
             XorbChunk(
                 hash=compute_chunk_hash(data),
                 offset=base_offset + pos,
-                serialized_size=CHUNK_HEADER_SIZE + header.compressed_size,
-                uncompressed_size=header.uncompressed_size,
-                compression=header.compression,
+                serialized_size=CHUNK_HEADER_SIZE + compressed,
+                uncompressed_size=uncompressed,
+                compression=scheme,
             )
         )
+        payload.release()
         pos = end
     return pos
 
@@ -348,22 +382,51 @@ class XorbValidator:
         self._received += len(data)
         if self._received > self.max_serialized:
             raise XetFormatError(f"xorb is larger than the {self.max_serialized}-byte limit")
-        self._buffer += data
         if self._in_footer:
+            self._buffer += data
             return
         before = len(self.chunks)
-        with memoryview(self._buffer) as view:
-            consumed = _parse_chunks(view, self._buffer_offset, before, self.chunks)
+        with memoryview(data).cast("B") as incoming:
+            taken = 0
+            # complete the chunk that straddles the previous piece, copying only its bytes
+            while self._buffer and self._buffer[0] != FOOTER_IDENT[0]:
+                if len(self._buffer) < CHUNK_HEADER_SIZE:
+                    need = CHUNK_HEADER_SIZE
+                else:
+                    header = ChunkHeader.parse(self._buffer[:CHUNK_HEADER_SIZE],
+                                               f"xorb chunk {len(self.chunks)} at offset {self._buffer_offset}")
+                    need = CHUNK_HEADER_SIZE + header.compressed_size
+                extra = max(need - len(self._buffer), 0)
+                if extra > len(incoming) - taken:
+                    break
+                self._buffer += incoming[taken : taken + extra]
+                taken += extra
+                if need == CHUNK_HEADER_SIZE and len(self._buffer) == CHUNK_HEADER_SIZE \
+                        and int.from_bytes(self._buffer[1:4], "little") > 0:
+                    continue  # only the header so far
+                with memoryview(self._buffer) as view:
+                    consumed = _parse_chunks(view, self._buffer_offset, len(self.chunks), self.chunks, limit=1)
+                if not consumed:
+                    break
+                del self._buffer[:consumed]
+                self._buffer_offset += consumed
+            if not self._buffer and taken < len(incoming):  # parse straight from the caller's bytes
+                with incoming[taken:] as rest:
+                    consumed = _parse_chunks(rest, self._buffer_offset, len(self.chunks), self.chunks)
+                self._buffer_offset += consumed
+                taken += consumed
+            self._buffer += incoming[taken:]
+        self._check_limits(before)
+        if self._buffer and self._buffer[0] == FOOTER_IDENT[0]:
+            self._in_footer = True
+
+    def _check_limits(self, before: int) -> None:
         for chunk in self.chunks[before:]:
             self._unpacked += chunk.uncompressed_size
         if len(self.chunks) > self.max_chunks:
             raise XetFormatError(f"xorb has more than {self.max_chunks} chunks")
         if self._unpacked > self.max_bytes:
             raise XetFormatError(f"xorb holds more than {self.max_bytes} uncompressed bytes")
-        del self._buffer[:consumed]
-        self._buffer_offset += consumed
-        if self._buffer and self._buffer[0] == FOOTER_IDENT[0]:
-            self._in_footer = True
 
     def finish(self) -> XorbInfo:
         """Check what was fed is a complete, correct xorb and describe it."""
