@@ -63,6 +63,19 @@ def pg_url() -> Iterator[str]:
     drop_pg_database(url)
 
 
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live server on a fresh PostgreSQL database, one per test module (dropped afterwards)."""
+    url = new_pg_database()
+    srv = LiveServer(tmp_path_factory.mktemp("inhouse-pg") / "data", database_url=url)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.close()
+        drop_pg_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each store test runs on both backends."""

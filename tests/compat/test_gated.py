@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -26,21 +25,9 @@ from huggingface_hub.errors import (
 from inhouse.audit.verify import verify
 from inhouse.services import users as user_service
 from inhouse.storage.db import audit as audit_store
-from tests.support.live import LiveServer, drop_pg_database, new_pg_database
+from tests.support.live import LiveServer
 
 CONFIG = b'{"model_type": "gated-test"}'
-
-
-@pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url = new_pg_database()
-    srv = LiveServer(tmp_path_factory.mktemp("inhouse-gated-pg") / "data", database_url=url)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.close()
-        drop_pg_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

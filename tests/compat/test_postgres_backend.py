@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,19 +18,7 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from tests.support.live import LiveServer, drop_pg_database, new_pg_database
-
-
-@pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url = new_pg_database()
-    srv = LiveServer(tmp_path_factory.mktemp("inhouse-pg") / "data", database_url=url)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.close()
-        drop_pg_database(url)
+from tests.support.live import LiveServer
 
 
 def _download(srv: LiveServer, repo_id: str, filename: str, cache: Path, **kw) -> bytes:  # type: ignore[no-untyped-def]
