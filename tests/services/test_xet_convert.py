@@ -128,3 +128,16 @@ def test_converter_thread_picks_up_what_an_earlier_run_left(stores: Stores) -> N
     assert all(stores.blobs.local_path(oid) is None for oid in blobs)
     assert stores.blobs.local_path(empty) is not None  # nothing to chunk: an empty file stays a blob
     assert b"".join(xet_content.read_lfs(stores, empty)) == b""
+
+
+def test_available_while_converted_after_the_readers_snapshot(stores: Stores) -> None:
+    """A reader whose snapshot predates a conversion still finds the content (the blob is gone, the xorbs are
+    newer than its snapshot): what made a verify right after a multipart upload fail now and then."""
+    repo = make_repo(stores)
+    oid = store(stores, repo, random_bytes(300_000, 3))
+    with stores.db.read() as conn:
+        assert lfs_store.object_size(conn, oid) == 300_000  # the snapshot is taken here
+        assert xet_convert.convert(stores, oid) is not None
+        assert stores.blobs.local_path(oid) is None
+        assert xet_store.file_by_sha256(conn, oid) is None  # this snapshot cannot see the new file…
+        assert xet_content.available(stores, conn, oid)  # …but the check still finds it

@@ -160,8 +160,14 @@ def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord
 
 
 def available(stores: Stores, conn: Connection, oid: str) -> bool:
-    """Is the content of large file `oid` stored (as a blob or in xorbs)?"""
-    return stores.blobs.exists(oid) or xet_store.file_by_sha256(conn, oid) is not None
+    """Is the content of large file `oid` stored (as a blob or in xorbs)?
+
+    `conn`'s snapshot may predate the background converter moving the blob into xorbs (it records the file, then
+    deletes the blob): a blob that is gone is looked for again in a transaction that starts after it went."""
+    if stores.blobs.exists(oid) or xet_store.file_by_sha256(conn, oid) is not None:
+        return True
+    with stores.db.read() as fresh:
+        return xet_store.file_by_sha256(fresh, oid) is not None
 
 
 def read_lfs(stores: Stores, oid: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
