@@ -362,3 +362,28 @@ def test_the_gated_error_tells_the_user_where_their_request_stands(server: LiveS
     assert "pending" in message(1)
     owner.reject_access_request(repo_id, user, rejection_reason="Only the credit-risk team may use this model")
     assert "rejected: Only the credit-risk team may use this model" in message(2)
+
+
+def test_long_request_lists_are_paged_and_the_client_reads_every_page(any_server: LiveServer) -> None:
+    """More requests than fit on a page: 100 per page with a `Link` to the next, which the real client follows."""
+    srv = any_server
+    owner_name, owner, owner_token = _person(srv)
+    repo_id = _gated_model(srv, owner, owner_name, "manual")
+    askers = []
+    for _ in range(205):
+        name = srv.make_user()
+        askers.append(name)
+        assert _ask(srv, srv.make_token(name, "read"), repo_id).status_code == 200
+    assert _users(owner.list_pending_access_requests(repo_id)) == askers  # oldest first, none twice, none lost
+
+    url = f"{srv.url}/api/models/{repo_id}/user-access-request/pending"
+    pages = []
+    while url:
+        r = httpx.get(url, headers={"authorization": f"Bearer {owner_token}"})
+        assert r.status_code == 200, r.text
+        pages.append(len(r.json()))
+        url = r.links.get("next", {}).get("url")
+    assert pages == [100, 100, 5]
+    r = httpx.get(f"{srv.url}/api/models/{repo_id}/user-access-request/pending?cursor=-1",
+                  headers={"authorization": f"Bearer {owner_token}"})
+    assert r.status_code == 400 and "cursor" in r.headers["X-Error-Message"]

@@ -90,13 +90,15 @@ def ask(stores: Stores, p: Principal, repo: RepoRecord, *, fields: Any = None) -
     return status
 
 
-def listing(stores: Stores, p: Principal, repo: RepoRecord, status: str) -> list[AccessRequest]:
+def listing(stores: Stores, p: Principal, repo: RepoRecord, status: str, *, offset: int = 0,
+            limit: int | None = None) -> list[AccessRequest]:
+    """The repo's requests with this status, oldest first: `limit` of them from `offset` (all when None)."""
     if status not in STATUSES:
         raise NotFound(f"Unknown access-request list '{status}': use pending, accepted or rejected.")
     authorize(stores.db, p, Action.MANAGE_ACCESS, repo)
     with stores.db.read() as conn:
         _current(conn, repo, serialise=False)
-        return store.list_access(conn, repo.id, status)
+        return store.list_access(conn, repo.id, status, offset=offset, limit=limit)
 
 
 def _target(conn, repo: RepoRecord, user: Any, rid: Any) -> UserRecord:  # type: ignore[no-untyped-def]

@@ -197,11 +197,13 @@ def upsert_access(conn: Connection, repo_id: int, user_id: int, status: str, now
                                                    access_requests.c.user_id == user_id).values(**values))
 
 
-def list_access(conn: Connection, repo_id: int, status: str) -> list[AccessRequest]:
+def list_access(conn: Connection, repo_id: int, status: str, *, offset: int = 0,
+                limit: int | None = None) -> list[AccessRequest]:
     rows = conn.execute(
         select(access_requests, users.c.name, users.c.fullname, users.c.email)
         .select_from(access_requests.join(users, users.c.id == access_requests.c.user_id))
         .where(access_requests.c.repo_id == repo_id, access_requests.c.status == status)
-        .order_by(access_requests.c.created_at))
+        .order_by(access_requests.c.created_at, access_requests.c.user_id)
+        .offset(offset).limit(limit))
     return [AccessRequest(r.user_id, r.name, r.fullname, r.email, r.status, json.loads(r.fields or "{}"), r.reason,
                           r.created_at, r.updated_at) for r in rows]

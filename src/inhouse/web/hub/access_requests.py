@@ -13,11 +13,12 @@ from inhouse.services import access_requests as service
 from inhouse.storage.db.orgs import AccessRequest
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, WEB_REPO, Router
 
 BASE = API_REPO + "/user-access-request"
+PAGE = 100  # requests per page of a listing; the next page is in the Link header
 
 
 def _entry(repo: RepoRecord, r: AccessRequest) -> dict[str, object]:
@@ -69,8 +70,11 @@ async def ask_form(ctx: Ctx) -> Response:
 @moved_aware
 async def listing(ctx: Ctx) -> Response:
     repo = await load_repo(ctx, Action.MANAGE_ACCESS)
-    items = await ctx.run(service.listing, ctx.stores, await ctx.principal(), repo, ctx.params["status"])
-    return json_response([_entry(repo, r) for r in items])
+    start = cursor(ctx)
+    items = await ctx.run(service.listing, ctx.stores, await ctx.principal(), repo, ctx.params["status"],
+                          offset=start, limit=PAGE + 1)
+    headers = {"Link": next_link(ctx, start + PAGE)} if len(items) > PAGE else {}
+    return json_response([_entry(repo, r) for r in items[:PAGE]], headers=headers)
 
 
 @moved_aware

@@ -11,7 +11,7 @@ from inhouse.errors import BadRequest
 from inhouse.services import files as file_service
 from inhouse.services import refs as ref_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware, note_read
+from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link, note_read
 from inhouse.web.hub.render import commit_json, entry_json
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router, split_revision
@@ -20,23 +20,6 @@ TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
 COMMITS_PAGE = 50
 MAX_PATHS = 1000
-
-
-def _cursor(ctx: Ctx) -> int:
-    try:
-        c = int(ctx.request.query_params.get("cursor") or 0)
-    except ValueError:
-        raise BadRequest("'cursor' must be an integer.") from None
-    if c < 0:
-        raise BadRequest("'cursor' must not be negative.")
-    return c
-
-
-def _next_link(ctx: Ctx, offset: int) -> str:
-    params = [(k, v) for k, v in ctx.request.query_params.multi_items() if k != "cursor"]
-    params.append(("cursor", str(offset)))
-    raw = ctx.request.scope.get("raw_path", b"").decode("latin-1") or ctx.request.url.path
-    return f'<{ctx.base_url}{raw}?{urlencode(params)}>; rel="next"'
 
 
 @moved_aware
@@ -48,12 +31,12 @@ async def tree(ctx: Ctx) -> Response:
     expand = ctx.query_bool("expand")
     res, entries = await ctx.run(file_service.list_tree, ctx.stores, repo, rev, path, recursive=recursive)
     page = TREE_PAGE_EXPANDED if expand else TREE_PAGE
-    start = _cursor(ctx)
+    start = cursor(ctx)
     chunk = entries[start : start + page]
     last = {}
     if expand and chunk:
         last = await ctx.run(file_service.last_commits, ctx.stores, res.commit, [e.path for e in chunk])
-    headers = {"Link": _next_link(ctx, start + page)} if start + page < len(entries) else {}
+    headers = {"Link": next_link(ctx, start + page)} if start + page < len(entries) else {}
     return json_response([entry_json(e, last.get(e.path)) for e in chunk], headers=headers)
 
 
@@ -108,7 +91,7 @@ async def commits(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
     await note_read(ctx, repo, "repo.commits", revision=ctx.params["rev"])
     formatted = "formatted" in ctx.query_list("expand")
-    start = _cursor(ctx)
+    start = cursor(ctx)
     try:
         limit = min(int(ctx.request.query_params.get("limit") or COMMITS_PAGE), 1000)
     except ValueError:
@@ -122,7 +105,7 @@ async def commits(ctx: Ctx) -> Response:
     headers = {}
     if len(items) > limit:
         items = items[:limit]
-        headers["Link"] = _next_link(ctx, start + limit)
+        headers["Link"] = next_link(ctx, start + limit)
     return json_response([commit_json(c, formatted) for c in items], headers=headers)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from starlette.responses import RedirectResponse, Response
 
 from inhouse.access.policy import Action
+from inhouse.errors import BadRequest
 from inhouse.services import repos as repo_service
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
@@ -44,3 +47,22 @@ def moved_aware(handler):  # type: ignore[no-untyped-def]
             return m.response
     wrapper.__name__ = handler.__name__
     return wrapper
+
+
+def cursor(ctx: Ctx) -> int:
+    """The offset a paginated listing starts at (`?cursor=`, as the `Link` of the page before gives it)."""
+    try:
+        c = int(ctx.request.query_params.get("cursor") or 0)
+    except ValueError:
+        raise BadRequest("'cursor' must be an integer.") from None
+    if c < 0:
+        raise BadRequest("'cursor' must not be negative.")
+    return c
+
+
+def next_link(ctx: Ctx, offset: int) -> str:
+    """The `Link: <…>; rel="next"` header of a paginated listing whose next page starts at `offset`."""
+    params = [(k, v) for k, v in ctx.request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", str(offset)))
+    raw = ctx.request.scope.get("raw_path", b"").decode("latin-1") or ctx.request.url.path
+    return f'<{ctx.base_url}{raw}?{urlencode(params)}>; rel="next"'
