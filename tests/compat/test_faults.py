@@ -71,10 +71,6 @@ def uploads_in_tmp(server: LiveServer) -> list[Path]:
     return sorted((server.data_dir / "lfs" / "tmp").glob("upload-*"))
 
 
-def blob_path(server: LiveServer, oid: str) -> Path:
-    return server.data_dir / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-
-
 @pytest.fixture(scope="module")
 def fault_server(tmp_path_factory: pytest.TempPathFactory):
     """A server of its own, so that the temp folder holds only this module's uploads; 1 KiB multipart parts."""
@@ -104,7 +100,7 @@ def test_half_sent_lfs_put_then_disconnect_leaves_no_object_and_no_temp_file(fau
     wait_for(lambda: len(uploads_in_tmp(server)) == 1, what="the server to start writing the upload")
     sock.close()  # the client goes away half-way
     wait_for(lambda: uploads_in_tmp(server) == [], what="the half upload to be removed")
-    assert not blob_path(server, oid).exists()
+    assert server.stored(oid) is None
     r = httpx.post(f"{server.url}/api/models/{repo_id}/commit/main", headers=auth(token), timeout=30,
                    content=(b'{"key":"header","value":{"summary":"half"}}\n'
                             b'{"key":"lfsFile","value":{"path":"w.bin","algo":"sha256","oid":"%s","size":%d}}'
@@ -112,7 +108,7 @@ def test_half_sent_lfs_put_then_disconnect_leaves_no_object_and_no_temp_file(fau
     assert r.status_code == 400 and "was not uploaded" in r.headers["X-Error-Message"]
     # the same link still works for a complete upload
     assert httpx.put(href, content=data, timeout=30).status_code == 200
-    assert blob_path(server, oid).read_bytes() == data
+    assert server.stored(oid) == data
 
 
 def test_half_sent_multipart_part_leaves_no_part_behind(fault_server):
@@ -130,7 +126,7 @@ def test_half_sent_multipart_part_leaves_no_part_behind(fault_server):
     r = httpx.post(upload["href"], json={"oid": oid, "parts": [{"partNumber": n, "etag": "x"} for n in (1, 2, 3)]},
                    timeout=30)
     assert r.status_code == 400
-    assert not blob_path(server, oid).exists()
+    assert server.stored(oid) is None
 
 
 def test_cli_opening_the_data_folder_does_not_break_an_upload_in_flight(fault_server):
@@ -154,7 +150,7 @@ def test_cli_opening_the_data_folder_does_not_break_an_upload_in_flight(fault_se
         assert read_status(sock) == 200
     finally:
         sock.close()
-    assert blob_path(server, oid).read_bytes() == data
+    assert server.stored(oid) == data
 
 
 # SIGKILL while commits are in flight -----------------------------------------------------------------------------

@@ -109,6 +109,17 @@ class LiveServer:
 
     # factories ---------------------------------------------------------------------------------------------------
 
+    def stored(self, oid: str) -> bytes | None:
+        """The content of large file `oid` as this server holds it (an LFS blob, or xorbs once the background
+        converter has moved it), or None when it holds none."""
+        from inhouse.errors import EntryNotFound
+        from inhouse.services import xet_content
+
+        try:
+            return b"".join(xet_content.read_lfs(self.stores, oid))
+        except EntryNotFound:
+            return None
+
     def make_user(self, name: str | None = None, *, admin: bool = False) -> str:
         name = name or f"u{uuid.uuid4().hex[:10]}"
         users.create_user(self.stores, name, admin=admin)

@@ -103,10 +103,6 @@ def lfs_batch(server: LiveServer, token: str, repo_id: str, oid: str, size: int,
     return obj
 
 
-def blob_path(server: LiveServer, oid: str) -> Path:
-    return server.data_dir / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-
-
 def new_repo(server: LiveServer, *, private: bool = False) -> tuple[str, str, str]:
     """(repo_id, owner name, owner's write token) of a fresh model repo."""
     name = server.make_user()
@@ -209,7 +205,7 @@ def test_regular_file_holding_a_foreign_lfs_pointer_cannot_read_another_repos_ob
     victim, _, vtoken = new_repo(server, private=True)
     obj = lfs_batch(server, vtoken, victim, oid, len(secret))
     assert httpx.put(obj["actions"]["upload"]["href"], content=secret, timeout=30).status_code == 200
-    assert blob_path(server, oid).exists()
+    assert server.stored(oid) == secret
 
     mine, _, token = new_repo(server)
     before = refs(server, token, mine)
@@ -330,7 +326,7 @@ def test_lfs_put_with_wrong_bytes_or_size_stores_nothing(server, api, user, repo
         r = httpx.put(href, content=body, timeout=30)
         assert 400 <= r.status_code < 500, (what, r.status_code)
         assert r.headers["X-Error-Code"] == "IntegrityError", what
-        assert not blob_path(server, oid).exists(), what
+        assert server.stored(oid) is None, what
     # nothing to verify, and a commit naming the object fails
     verify = lfs_batch(server, user[1], repo_id, oid, len(data))["actions"]["verify"]["href"]
     r = httpx.post(verify, headers=auth(user[1]), json={"oid": oid, "size": len(data)}, timeout=30)
@@ -341,7 +337,7 @@ def test_lfs_put_with_wrong_bytes_or_size_stores_nothing(server, api, user, repo
     assert refs(server, user[1], repo_id) == before
     # and the right bytes still go through afterwards
     assert httpx.put(href, content=data, timeout=30).status_code == 200
-    assert hashlib.sha256(blob_path(server, oid).read_bytes()).hexdigest() == oid
+    assert server.stored(oid) == data
 
 
 def test_lfs_transfer_links_with_bad_signatures_are_403(server, api, user, repo_id):
@@ -370,7 +366,7 @@ def test_lfs_transfer_links_with_bad_signatures_are_403(server, api, user, repo_
         assert_error(r, 403, "Forbidden")
         if what == "expired":
             assert "expired" in r.headers["X-Error-Message"]
-        assert not blob_path(server, oid).exists(), what
+        assert server.stored(oid) is None, what
     assert httpx.put(href, content=data, timeout=30).status_code == 200
 
 
@@ -403,7 +399,7 @@ def test_multipart_upload_with_a_missing_part_is_400_and_stores_nothing(small_se
     for listed in (all_three, [p for p in all_three if p["partNumber"] != 2]):
         r = httpx.post(upload["href"], json={"oid": oid, "parts": listed}, timeout=30)
         assert_error(r, 400, "BadRequest")
-        assert not blob_path(server, oid).exists()
+        assert server.stored(oid) is None
     # a part number outside 1..3 is refused too
     r = httpx.put(parts[3].replace("/part/3", "/part/4"), content=b"x", timeout=30)
     assert_error(r, 403)  # the link was never signed for part 4
@@ -415,7 +411,7 @@ def test_multipart_upload_with_a_missing_part_is_400_and_stores_nothing(small_se
     assert httpx.put(parts[2], content=data[1024:2048], timeout=30).status_code == 200
     r = httpx.post(upload["href"], json={"oid": oid, "parts": all_three}, timeout=30)
     assert r.status_code == 200, r.text
-    assert blob_path(server, oid).read_bytes() == data
+    assert server.stored(oid) == data
 
 
 # oversized bodies ---------------------------------------------------------------------------------------------------
