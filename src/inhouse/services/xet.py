@@ -36,7 +36,7 @@ from inhouse.errors import (
     PayloadTooLarge,
 )
 from inhouse.errors import RangeNotSatisfiable as RangeError
-from inhouse.services import xet_content
+from inhouse.services import xet_content, xet_prehash
 from inhouse.services.context import Stores
 from inhouse.services.files import describe
 from inhouse.services.signing import Signer
@@ -155,7 +155,14 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
         if upload is not None:
             upload.abort()
         raise
-    return await anyio.to_thread.run_sync(_publish_xorb, stores, caller, info, upload)
+    inserted = await anyio.to_thread.run_sync(_publish_xorb, stores, caller, info, upload)
+    xet_prehash.note_xorb(stores, _uploader(stores, caller), hash_hex, info.num_chunks,
+                          sum(c.uncompressed_size for c in info.chunks))
+    return inserted
+
+
+def _uploader(stores: Stores, caller: CasCaller) -> xet_prehash.ChainKey:
+    return xet_prehash.chain_key(stores, caller.repo.id, caller.principal.token_id)
 
 
 def _publish_xorb(stores: Stores, caller: CasCaller, info: XorbInfo, upload) -> bool:  # type: ignore[no-untyped-def]
@@ -215,7 +222,12 @@ def upload_shard(stores: Stores, caller: CasCaller, body: bytes) -> int:
     except XetFormatError as exc:
         raise _rejected("shard", exc) from None
 
-    files = [_verified_file(stores, f, known_files.get(f.file_hash.to_hex()), records) for f in shard.files]
+    uploader = _uploader(stores, caller)
+    try:
+        files = [_verified_file(stores, f, known_files.get(f.file_hash.to_hex()), records, uploader)
+                 for f in shard.files]
+    finally:
+        xet_prehash.forget(uploader)  # the uploader's next file starts a new chain
     return _register(stores, caller, shard, files, records)
 
 
@@ -231,8 +243,9 @@ def _check_entry(entry, record: XorbRecord) -> None:  # type: ignore[no-untyped-
 
 
 def _verified_file(stores: Stores, f, known: XetFileRecord | None,  # type: ignore[no-untyped-def]
-                   records: dict[str, XorbRecord]) -> _NewFile:
-    """The file with its SHA-256 recomputed from the stored bytes (or taken from the same file seen before)."""
+                   records: dict[str, XorbRecord], uploader: xet_prehash.ChainKey) -> _NewFile:
+    """The file with its SHA-256 recomputed from the stored bytes: hashed as its xorbs arrived when they came in
+    file order (`xet_prehash`), else read back now (or taken from the same file seen before)."""
     file_hex = f.file_hash.to_hex()
     claimed = f.sha256.hex() if f.sha256 is not None else None
     if known is not None:
@@ -240,9 +253,12 @@ def _verified_file(stores: Stores, f, known: XetFileRecord | None,  # type: igno
     elif not f.segments:
         sha = EMPTY_SHA256
     else:
-        rec = XetFileRecord(file_hex, claimed or "", f.size, tuple(f.segments), 0.0)
+        # the leading segments already hashed as their xorbs arrived; the rest (often nothing) is read back
+        covered, hasher = xet_prehash.take(stores, uploader, f.segments, f.size) or (0, None)
+        done = sum(s.unpacked_bytes for s in f.segments[:covered])
+        rec = XetFileRecord(file_hex, claimed or "", f.size - done, tuple(f.segments[covered:]), 0.0)
         try:
-            sha = xet_content.file_sha256(stores, rec, records)
+            sha = xet_content.file_sha256(stores, rec, records, hasher)
         except (OSError, XetFormatError) as exc:
             log.exception("could not read back file %s", file_hex)
             raise InhouseError(f"Could not read back the xorbs of file {file_hex} to verify it ({exc}); "

@@ -10,6 +10,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -72,7 +73,7 @@ def iter_file(stores: Stores, file: XetFileRecord, start: int = 0, end: int | No
 READ_BLOCK = 4 << 20
 
 
-def _iter_file_buffers(stores: Stores, file: XetFileRecord,
+def iter_file_buffers(stores: Stores, file: XetFileRecord,
                        xorbs: dict[str, XorbRecord] | None = None) -> Iterator[list[bytes | memoryview]]:
     """The whole file as lists of buffers, one list per read of up to READ_BLOCK stored bytes: raw chunks are
     views into what was read (no copy), compressed ones are decompressed (and their sizes checked)."""
@@ -123,16 +124,18 @@ def _iter_file_buffers(stores: Stores, file: XetFileRecord,
                 i = j
 
 
-def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord] | None = None) -> str:
-    """SHA-256 of a file stored in xorbs. Reading + decompressing and hashing run in two threads (both release
-    the GIL on large buffers), about twice as fast as one after the other; at most 8 reads wait in between."""
-    h = hashlib.sha256()
+def file_sha256(stores: Stores, file: XetFileRecord, xorbs: dict[str, XorbRecord] | None = None,
+                hasher: Any = None) -> str:
+    """SHA-256 of a file stored in xorbs (continued from `hasher`, a SHA-256 of what comes before, if given).
+    Reading + decompressing and hashing run in two threads (both release the GIL on large buffers), about twice
+    as fast as one after the other; at most 8 reads wait in between."""
+    h = hasher if hasher is not None else hashlib.sha256()
     pieces: queue.Queue[list[bytes | memoryview] | BaseException | None] = queue.Queue(maxsize=8)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for piece in _iter_file_buffers(stores, file, xorbs):
+            for piece in iter_file_buffers(stores, file, xorbs):
                 while not stop.is_set():
                     try:
                         pieces.put(piece, timeout=0.1)
