@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
 # path turn it off themselves (the `lfs_only` fixture).
 os.environ.pop("HF_HUB_DISABLE_XET", None)
 
+from inhouse.config import Settings  # noqa: E402
+from inhouse.services.context import Stores  # noqa: E402
 from tests.support.live import LiveServer, drop_pg_database, new_pg_database  # noqa: E402
 
 
@@ -85,3 +87,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         url = new_pg_database()
         yield url
         drop_pg_database(url)
+
+
+@pytest.fixture
+def stores(tmp_path: Path, database_url: str) -> Iterator[Stores]:
+    """The services' stores on a fresh data folder, on each backend."""
+    s = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
+    yield s
+    s.close()

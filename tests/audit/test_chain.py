@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,6 @@ from inhouse.storage.db.schema import audit_log
 ALICE = Principal(user_id=1, name="alice", is_admin=True, token_id=7, token_name="laptop", role="write",
                   ip="10.0.0.1", request_id="r1")
 BOB = Principal(user_id=2, name="bob", token_id=8, token_name="bob", role="write", ip="10.0.0.2", request_id="r2")
-
-
-@pytest.fixture
-def stores(database_url: str, tmp_path: Path) -> Iterator[Stores]:
-    s = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    yield s
-    s.close()
 
 
 def _fill(stores: Stores, n: int) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from huggingface_hub import (
     CommitOperationAdd,
@@ -25,6 +24,7 @@ from sqlalchemy import select
 
 from inhouse.services import storage_gc
 from inhouse.storage.db.schema import audit_log, xet_files
+from tests.support.data import random_bytes
 from tests.support.live import LiveServer
 
 
@@ -55,10 +55,6 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(file_download, "xet_get", xet_get)
     monkeypatch.setattr(file_download, "http_get", http_get)
     return calls
-
-
-def random_bytes(n: int, seed: int) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
 
 
 def text_bytes(n_rows: int, seed: int) -> bytes:

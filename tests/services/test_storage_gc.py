@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from huggingface_hub import constants, hf_hub_download
 from sqlalchemy import select
 
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.schema import audit_log, lfs_objects, xet_files
+from tests.support.data import random_bytes
 from tests.support.live import LiveServer
 
 
@@ -34,10 +34,6 @@ def gc_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
 @pytest.fixture
 def xet_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-
-
-def random_bytes(n: int, seed: int) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
 
 
 def run_cli(server: LiveServer, *args: str) -> dict:  # type: ignore[type-arg]

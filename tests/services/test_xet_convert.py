@@ -4,14 +4,10 @@ back (whole and in ranges), dedup against what is stored, idempotent, and safe t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from inhouse.access.identity import principal_by_token_id
-from inhouse.config import Settings
 from inhouse.services import lfs as lfs_service
 from inhouse.services import repos as repo_service
 from inhouse.services import users, xet_content, xet_convert
@@ -20,13 +16,7 @@ from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.xet import chunk_boundaries, compute_chunk_hash, compute_file_hash
-
-
-@pytest.fixture
-def stores(tmp_path: Path, database_url: str) -> Iterator[Stores]:
-    s = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    yield s
-    s.close()
+from tests.support.data import random_bytes
 
 
 def make_repo(stores: Stores, name: str = "r") -> RepoRecord:
@@ -34,10 +24,6 @@ def make_repo(stores: Stores, name: str = "r") -> RepoRecord:
     token, _ = users.create_token(stores, f"u{name}", role="write")
     p = principal_by_token_id(stores.db, token.id)
     return repo_service.create(stores, p, repo_type="model", namespace=f"u{name}", name=name)
-
-
-def random_bytes(n: int, seed: int) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
 
 
 def file_id(data: bytes) -> str:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import anyio
-import numpy as np
 import pytest
 
 from inhouse.access.identity import principal_by_token_id
-from inhouse.config import Settings
 from inhouse.errors import IntegrityError
 from inhouse.services import repos as repo_service
 from inhouse.services import users, xet_prehash
@@ -35,13 +32,7 @@ from inhouse.storage.xet import (
     compute_verification_hash,
     serialize_shard,
 )
-
-
-@pytest.fixture
-def stores(tmp_path: Path, database_url: str) -> Iterator[Stores]:
-    s = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    yield s
-    s.close()
+from tests.support.data import random_bytes
 
 
 def writer(stores: Stores, name: str = "w") -> CasCaller:
@@ -82,10 +73,6 @@ def send_xorbs(stores: Stores, caller: CasCaller, built: Built, order: list[int]
         anyio.run(xet_service.upload_xorb, stores, caller, x.hash.to_hex(), _body(x.data), len(x.data))
 
 
-def data(n: int, seed: int) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
-
-
 def stored_sha256(stores: Stores, built: Built) -> str | None:
     with stores.db.read() as conn:
         f = xet_store.file_by_hash(conn, built.file_hash.to_hex())
@@ -94,7 +81,7 @@ def stored_sha256(stores: Stores, built: Built) -> str | None:
 
 def test_xorbs_in_file_order_are_hashed_as_they_arrive(stores: Stores) -> None:
     caller = writer(stores)
-    built = Built(data(1_500_000, 1), per_xorb=6)
+    built = Built(random_bytes(1_500_000, 1), per_xorb=6)
     assert len(built.xorbs) >= 3
     before = xet_prehash.used
     send_xorbs(stores, caller, built)
@@ -105,7 +92,7 @@ def test_xorbs_in_file_order_are_hashed_as_they_arrive(stores: Stores) -> None:
 
 def test_a_wrong_claimed_sha256_is_refused_on_the_fast_path_too(stores: Stores) -> None:
     caller = writer(stores)
-    built = Built(data(900_000, 2), per_xorb=5, sha256=hashlib.sha256(b"something else").digest())
+    built = Built(random_bytes(900_000, 2), per_xorb=5, sha256=hashlib.sha256(b"something else").digest())
     send_xorbs(stores, caller, built)
     before = xet_prehash.used
     with pytest.raises(IntegrityError) as e:
@@ -116,7 +103,7 @@ def test_a_wrong_claimed_sha256_is_refused_on_the_fast_path_too(stores: Stores) 
 
 def test_any_other_order_is_read_back_and_still_checked(stores: Stores) -> None:
     caller = writer(stores)
-    built = Built(data(1_200_000, 3), per_xorb=5)
+    built = Built(random_bytes(1_200_000, 3), per_xorb=5)
     assert len(built.xorbs) >= 3
     order = list(range(len(built.xorbs)))
     order[0], order[1] = order[1], order[0]  # two xorbs arrived swapped (parallel uploads)
@@ -127,7 +114,7 @@ def test_any_other_order_is_read_back_and_still_checked(stores: Stores) -> None:
     assert stored_sha256(stores, built) == hashlib.sha256(built.data).hexdigest()
 
     # a second file from the same uploader starts a fresh chain after the shard, and takes it again
-    again = Built(data(700_000, 4), per_xorb=4)
+    again = Built(random_bytes(700_000, 4), per_xorb=4)
     send_xorbs(stores, caller, again)
     assert xet_service.upload_shard(stores, caller, again.shard) == 1
     assert xet_prehash.used == before + 1
@@ -136,7 +123,7 @@ def test_any_other_order_is_read_back_and_still_checked(stores: Stores) -> None:
 
 def test_another_uploaders_xorbs_do_not_join_the_chain(stores: Stores) -> None:
     alice, bob = writer(stores, "alice"), writer(stores, "bob")
-    a, b = Built(data(800_000, 5), per_xorb=4), Built(data(800_000, 6), per_xorb=4)
+    a, b = Built(random_bytes(800_000, 5), per_xorb=4), Built(random_bytes(800_000, 6), per_xorb=4)
     for i in range(max(len(a.xorbs), len(b.xorbs))):  # interleaved, as two users uploading at once
         if i < len(a.xorbs):
             send_xorbs(stores, alice, a, [i])
@@ -154,7 +141,7 @@ def test_a_last_xorb_that_overtook_the_one_before_only_reads_back_the_tail(store
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """What hf_xet does with its small last xorb: it is uploaded alongside the one before and often lands first."""
     caller = writer(stores)
-    built = Built(data(1_500_000, 7), per_xorb=6)
+    built = Built(random_bytes(1_500_000, 7), per_xorb=6)
     n = len(built.xorbs)
     assert n >= 3
     read_back: list[int] = []

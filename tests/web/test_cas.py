@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -40,6 +39,7 @@ from inhouse.storage.xet import (
     serialize_shard,
 )
 from inhouse.storage.xet.dedup import find_chunk
+from tests.support.data import random_bytes
 from tests.support.live import LiveServer
 
 
@@ -76,10 +76,6 @@ def make_upload(data: bytes, *, sha256: bytes | None = None, verification: bool 
     shard = serialize_shard(Shard([info], [XorbEntry.from_xorb_info(xorb.info)]))
     return Upload(data, xorb.hash.to_hex(), xorb.data, shard, file_hash.to_hex(), hashlib.sha256(data).hexdigest(),
                   [h for h, _ in hashes])
-
-
-def random_bytes(n: int, seed: int | None = None) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
 
 
 @dataclass
