@@ -77,7 +77,7 @@ def inhouse(work: Path, database_url: str = "") -> Iterator[LiveServer]:
 def wait_converted(srv: LiveServer, timeout: float) -> float:
     """Waits until the server's background converter has moved every LFS blob into xorbs (the steady state of an
     uploaded file); returns the seconds waited. Raises when `timeout` passes first."""
-    from inhouse.services import xet_convert
+    from inhouse.services.largefiles import xet_convert
 
     t0 = time.perf_counter()
     while xet_convert.pending(srv.stores):

@@ -12,8 +12,8 @@ from starlette.types import Receive, Scope, Send
 from inhouse.config import Settings
 from inhouse.errors import InhouseError, MethodNotAllowed, NotFound
 from inhouse.services import audit as audit_service
-from inhouse.services import lfs as lfs_service
-from inhouse.services import xet_convert
+from inhouse.services.largefiles import lfs as lfs_service
+from inhouse.services.largefiles import xet_convert
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.web.context import Ctx

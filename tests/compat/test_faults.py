@@ -17,7 +17,7 @@ import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, snapshot_download
 
-from inhouse.services import xet_content
+from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.git.lfs_pointer import LfsPointer

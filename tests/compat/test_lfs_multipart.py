@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import hf_hub_download
 from sqlalchemy import select
 
-from inhouse.services import xet_content
+from inhouse.services.largefiles import xet_content
 from inhouse.storage.db.schema import audit_log
 from tests.support.live import LiveServer
 

@@ -22,7 +22,7 @@ from huggingface_hub import (
 )
 from sqlalchemy import select
 
-from inhouse.services import storage_gc
+from inhouse.services.largefiles import storage_gc
 from inhouse.storage.db.schema import audit_log, xet_files
 from tests.support.data import random_bytes
 from tests.support.live import LiveServer

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inhouse.errors import IntegrityError
-from inhouse.services import lfs_parts
+from inhouse.services.largefiles import lfs_parts
 
 PART = 64
 

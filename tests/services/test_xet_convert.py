@@ -8,9 +8,10 @@ import hashlib
 import pytest
 
 from inhouse.access.identity import principal_by_token_id
-from inhouse.services import lfs as lfs_service
+from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services import repos as repo_service
-from inhouse.services import users, xet_content, xet_convert
+from inhouse.services import users
+from inhouse.services.largefiles import xet_content, xet_convert
 from inhouse.services.context import Stores
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import xet as xet_store

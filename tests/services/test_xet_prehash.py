@@ -14,10 +14,11 @@ import pytest
 from inhouse.access.identity import principal_by_token_id
 from inhouse.errors import IntegrityError
 from inhouse.services import repos as repo_service
-from inhouse.services import users, xet_prehash
-from inhouse.services import xet as xet_service
+from inhouse.services import users
+from inhouse.services.largefiles import xet_prehash
+from inhouse.services.largefiles import xet as xet_service
 from inhouse.services.context import Stores
-from inhouse.services.xet_tokens import CasCaller, XetGrant
+from inhouse.services.largefiles.xet_tokens import CasCaller, XetGrant
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.xet import (
     CompressionScheme,

@@ -113,7 +113,7 @@ class LiveServer:
         """The content of large file `oid` as this server holds it (an LFS blob, or xorbs once the background
         converter has moved it), or None when it holds none."""
         from inhouse.errors import EntryNotFound
-        from inhouse.services import xet_content
+        from inhouse.services.largefiles import xet_content
 
         try:
             return b"".join(xet_content.read_lfs(self.stores, oid))

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from inhouse.access.identity import Principal
-from inhouse.services import users, xet_tokens
+from inhouse.services import users
+from inhouse.services.largefiles import xet_tokens
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import xet as xet_store

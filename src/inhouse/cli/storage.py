@@ -22,7 +22,7 @@ def _size(n: float) -> str:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from inhouse.services import storage_gc
+    from inhouse.services.largefiles import storage_gc
 
     stores = _stores(args)
     try:
@@ -41,7 +41,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from inhouse.services import storage_gc
+    from inhouse.services.largefiles import storage_gc
 
     stores = _stores(args)
     try:

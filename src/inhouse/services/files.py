@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Connection
 
 from inhouse.errors import EntryNotFound
-from inhouse.services import xet_content
+from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import xet as xet_store

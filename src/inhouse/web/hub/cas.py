@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from starlette.responses import Response, StreamingResponse
 
 from inhouse.errors import NotFound
-from inhouse.services import xet as xet_service
-from inhouse.services import xet_tokens
+from inhouse.services.largefiles import xet as xet_service
+from inhouse.services.largefiles import xet_tokens
 from inhouse.storage.xet.shard import MAX_SHARD_SIZE
 from inhouse.web.context import Ctx
 from inhouse.web.hub.xet import cas_url

@@ -8,8 +8,8 @@ from starlette.responses import Response, StreamingResponse
 
 from inhouse.access.policy import Action
 from inhouse.errors import BadRequest
-from inhouse.services import lfs as lfs_service
-from inhouse.services import xet_content
+from inhouse.services.largefiles import lfs as lfs_service
+from inhouse.services.largefiles import xet_content
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo

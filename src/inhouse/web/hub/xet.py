@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from inhouse.access.policy import Action
-from inhouse.services import xet_tokens
+from inhouse.services.largefiles import xet_tokens
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo, moved_aware
 from inhouse.web.responses import json_response

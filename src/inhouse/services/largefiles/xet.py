@@ -36,11 +36,11 @@ from inhouse.errors import (
     PayloadTooLarge,
 )
 from inhouse.errors import RangeNotSatisfiable as RangeError
-from inhouse.services import xet_content, xet_prehash
+from inhouse.services.largefiles import xet_content, xet_prehash
 from inhouse.services.context import Stores
 from inhouse.services.files import describe
 from inhouse.services.signing import Signer
-from inhouse.services.xet_tokens import CasCaller
+from inhouse.services.largefiles.xet_tokens import CasCaller
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import xet as xet_store

@@ -14,7 +14,7 @@ import anyio
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, IntegrityError, NotFound
-from inhouse.services import lfs_parts, xet_content, xet_convert
+from inhouse.services.largefiles import lfs_parts, xet_content, xet_convert
 from inhouse.services.context import Stores
 from inhouse.storage.blobs.local import LocalUpload, check_oid
 from inhouse.storage.db import lfs as lfs_store

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inhouse.services import xet_content
+from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.xet import XetFileRecord
