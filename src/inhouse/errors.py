@@ -16,7 +16,8 @@ InhouseError
  ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
  ├── PayloadTooLarge (413 PayloadTooLarge)
  ├── RangeNotSatisfiable (416 RangeNotSatisfiable)
- └── IntegrityError (400 IntegrityError)      uploaded bytes do not match the announced hash/size
+ ├── IntegrityError (400 IntegrityError)      uploaded bytes do not match the announced hash/size
+ └── SchemaMismatch (503 SchemaMismatch)      the database's schema is not this code's: `inhouse db upgrade`
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ class RangeNotSatisfiable(InhouseError):
 
 class IntegrityError(BadRequest):
     code = "IntegrityError"
+
+
+class SchemaMismatch(InhouseError):
+    """The database is at another schema revision than this code's, e.g. made by inhouse 0.1.0:
+    `Stores.open(settings)` raises it, and the message names both revisions and the `inhouse db upgrade` to run."""
+
+    status = 503
+    code = "SchemaMismatch"
 
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"

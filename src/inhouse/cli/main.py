@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from inhouse.cli import audit as audit_cli
+from inhouse.cli import db as db_cli
 from inhouse.cli import orgs as orgs_cli
 from inhouse.cli import storage as storage_cli
 from inhouse.config import Settings
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     orgs_cli.register(sub, common)
     audit_cli.register(sub, common)
     storage_cli.register(sub, common)
+    db_cli.register(sub, common)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from inhouse.audit.log import AuditLog
@@ -9,6 +10,7 @@ from inhouse.config import Settings
 from inhouse.storage.blobs.local import LocalBlobStore
 from inhouse.storage.blobs.xorbs import XorbStore
 from inhouse.storage.db.engine import Database
+from inhouse.storage.db.migrations.runner import display_url
 from inhouse.storage.git.store import ObjectStore
 
 
@@ -25,7 +27,11 @@ class Stores:
     def open(cls, settings: Settings) -> "Stores":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
-        db.create_schema()
+        try:  # an empty database is created; one at an older (or newer) schema revision is refused, never upgraded
+            db.create_schema(how_to_upgrade=upgrade_command(settings))
+        except BaseException:
+            db.dispose()
+            raise
         blobs = LocalBlobStore(settings.data_dir / "lfs")
         blobs.clean_tmp()
         audit = AuditLog(settings.data_dir, enabled=settings.audit_enabled)
@@ -35,3 +41,10 @@ class Stores:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def upgrade_command(settings: Settings) -> str:
+    """The command that upgrades the database of `settings` in place, as an operator would type it."""
+    if settings.database_url:
+        return f"inhouse db upgrade --database-url {shlex.quote(display_url(settings.database_url))}"
+    return f"inhouse db upgrade --data {shlex.quote(str(settings.data_dir.resolve()))}"

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from inhouse.storage.db.schema import metadata
-
 
 def _normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -37,8 +35,12 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
-    def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+    def create_schema(self, *, how_to_upgrade: str = "inhouse db upgrade") -> None:
+        """Creates the schema on an empty database, at the newest migration (and records it); on one that has a
+        schema, checks that it is that revision (SchemaMismatch, naming `how_to_upgrade`, otherwise)."""
+        from inhouse.storage.db.migrations.runner import open_schema
+
+        open_schema(self, how_to_upgrade=how_to_upgrade)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
