@@ -241,3 +241,73 @@ def test_tokens_api(server: LiveServer) -> None:
     assert "by-root" in {t["name"] for t in ok(call(server, "GET", f"/api/tokens?user={alice}", root_token))}
     ok(call(server, "DELETE", f"/api/tokens/{made['id']}", root_token))
     refused(call(server, "GET", "/api/whoami-v2", made["token"]), 401, "Unauthorized")
+
+
+# what an org admin may learn about repos outside their org (issue 7, finding 5) -------------------------------------
+
+def _shape(r: httpx.Response, swap: tuple[str, str] = ("", "")) -> tuple[int, str, list[tuple[str, str]]]:
+    """Status, body and every header but the request id and date, with `swap[0]` written as `swap[1]`."""
+    headers = sorted((k.lower(), v.replace(*swap)) for k, v in r.headers.items()
+                     if k.lower() not in ("x-request-id", "date"))
+    return r.status_code, r.text.replace(*swap), headers
+
+
+def test_group_repo_assignment_does_not_reveal_other_orgs_private_repos(server: LiveServer) -> None:
+    """An admin of one org puts repo ids of another org into their resource group: a private repo they cannot
+    see, one that was moved away (asked for by its old id), and one that never existed all get the same 404."""
+    org, _, token = new_org(server)
+    ok(call(server, "POST", f"/api/organizations/{org}/resource-groups", token, {"name": "team"}))
+    victim_org, _, victim_token = new_org(server)
+    victim = server.api(victim_token)
+    victim.create_repo(f"{victim_org}/secret", private=True)
+    victim.create_repo(f"{victim_org}/old-name", private=True)
+    victim.move_repo(f"{victim_org}/old-name", f"{victim_org}/new-name-{uuid.uuid4().hex[:6]}")
+    victim.create_repo(f"{victim_org}/public")
+
+    base = f"/api/organizations/{org}/resource-groups/team/repos"
+    for method in ("PUT", "DELETE"):
+        for hidden, missing in [(f"{victim_org}/secret", f"{victim_org}/secreu"),
+                                (f"{victim_org}/old-name", f"{victim_org}/old-namf")]:
+            # same length: the message names the id asked for, so the ids must differ in one letter only
+            a = call(server, method, base, token, {"name": hidden})
+            b = call(server, method, base, token, {"name": missing})
+            refused(a, 404, "RepoNotFound")
+            assert "new-name" not in a.text and "new-name" not in str(a.headers)
+            assert _shape(a) == _shape(b, (missing, hidden))
+    # a public repo of another org can be seen, so it is refused for what it is
+    msg = refused(call(server, "PUT", base, token, {"name": f"{victim_org}/public"}), 400, "BadRequest")
+    assert "does not belong" in msg
+    # nothing was put in the group
+    assert ok(call(server, "GET", f"/api/organizations/{org}/resource-groups/team", token))["repos"] == []
+
+
+def test_a_repo_moved_to_another_org_leaves_its_resource_group(server: LiveServer) -> None:
+    """A private repo in org A's group, moved to org B, must neither be listed (with its new name) to A's members
+    nor keep granting A's group members a role on it."""
+    org, admin, token = new_org(server)
+    dev, dev_token = member(server, org, token, "read")
+    other_org = f"o{uuid.uuid4().hex[:8]}"
+    ok(call(server, "POST", "/api/organizations", token, {"name": other_org}))  # the same admin runs both
+    admin_api = server.api(token)
+    admin_api.create_repo(f"{org}/model", private=True)
+    ok(call(server, "POST", f"/api/organizations/{org}/resource-groups", token, {"name": "team"}))
+    ok(call(server, "PUT", f"/api/organizations/{org}/resource-groups/team/members/{dev}", token, {"role": "write"}))
+    ok(call(server, "PUT", f"/api/organizations/{org}/resource-groups/team/repos", token, {"name": f"{org}/model"}))
+    server.api(dev_token).upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{org}/model")
+
+    new_id = f"{other_org}/moved-{uuid.uuid4().hex[:6]}"
+    admin_api.move_repo(f"{org}/model", new_id)
+    groups = ok(call(server, "GET", f"/api/organizations/{org}/resource-groups", dev_token))
+    assert groups[0]["repos"] == [] and "moved-" not in str(groups)
+    with pytest.raises(HfHubHTTPError) as e:
+        server.api(dev_token).list_repo_files(new_id)
+    assert e.value.response.status_code == 404
+    assert admin_api.list_repo_files(new_id) == [".gitattributes", "x.txt"]
+
+
+def test_removing_a_member_checks_the_right_before_the_name(server: LiveServer) -> None:
+    org, _, _ = new_org(server)
+    outsider_token = server.make_token(server.make_user(), "write")
+    existing = server.make_user()
+    for name in (existing, f"nobody{uuid.uuid4().hex[:6]}"):
+        refused(call(server, "DELETE", f"/api/organizations/{org}/members/{name}", outsider_token), 403, "Forbidden")

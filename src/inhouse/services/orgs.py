@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import ROLES, OrgAction, decide_org
+from inhouse.access.policy import ROLES, OrgAction, can_see, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, NotFound, RepoNotFound
 from inhouse.names import RESERVED_NAMESPACES, check_name_part, check_repo_type, split_repo_id
@@ -79,11 +79,14 @@ def _check(conn: Connection, by: Principal | None, action: OrgAction, org: UserR
     decide_org(by, action, org.name, role=role)
 
 
-def _org_repo(conn: Connection, org: UserRecord, repo_type: str | None, repo_id: str) -> RepoRecord:
+def _org_repo(conn: Connection, org: UserRecord, repo_type: str | None, repo_id: str,
+              by: Principal | None) -> RepoRecord:
+    """One of the org's repos, by its id (or an old id it was moved from). A repo the caller may not see is
+    answered exactly as a missing one: same error, same message, whether it exists, where it went or not."""
     repo_type = check_repo_type(repo_type)
     namespace, name = split_repo_id(repo_id)
     hit = repo_store.find_repo(conn, repo_type, namespace, name)
-    if hit is None:
+    if hit is None or (by is not None and hit[0].owner_id != org.id and not can_see(by, hit[0])):
         raise RepoNotFound(f"No {repo_type} repository {repo_id}; check the id and pass --type dataset for a dataset.")
     repo = hit[0]
     if repo.owner_id != org.id:
@@ -164,9 +167,10 @@ def remove_member(stores: Stores, org_name: str, user_name: str, *, by: Principa
     with stores.db.write() as conn:
         org = _org(conn, org_name)
         store.lock_org(conn, org.id)
-        user = _user(conn, user_name)
-        leaving = by is not None and by.user_id == user.id
+        # the caller's right first: who exists is not an answer for someone who may not remove anyone
+        leaving = by is not None and by.user_id is not None and by.name == user_name
         _check(conn, by, OrgAction.LEAVE if leaving else OrgAction.MANAGE, org)
+        user = _user(conn, user_name)
         before = store.member_role(conn, org.id, user.id)
         if before is None:
             raise NotFound(f"'{user.name}' is not a member of '{org.name}'.")
@@ -223,7 +227,9 @@ def get_group(stores: Stores, org_name: str, name: str, *, by: Principal | None 
 
 
 def _view(conn: Connection, group: GroupRecord) -> GroupView:
-    repos = [r for r in (repo_store.repo_by_id(conn, i) for i in store.repos_of_group(conn, group.id)) if r]
+    # only the org's own repos: one moved to another owner is no business of this org's members any more
+    repos = [r for r in (repo_store.repo_by_id(conn, i) for i in store.repos_of_group(conn, group.id))
+             if r and r.owner_id == group.org_id]
     return GroupView(group, store.group_members(conn, group.id), sorted(repos, key=lambda r: r.url_path))
 
 
@@ -269,7 +275,7 @@ def add_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: str,
         org = _org(conn, org_name)
         _check(conn, by, OrgAction.MANAGE, org)
         group = _group(conn, org, group_name)
-        repo = _org_repo(conn, org, repo_type, repo_id)
+        repo = _org_repo(conn, org, repo_type, repo_id, by)
         previous = store.group_of_repo(conn, repo.id)
         if previous != group.id:
             store.set_repo_group(conn, repo.id, group.id)
@@ -285,7 +291,7 @@ def remove_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: s
         org = _org(conn, org_name)
         _check(conn, by, OrgAction.MANAGE, org)
         group = _group(conn, org, group_name)
-        repo = _org_repo(conn, org, repo_type, repo_id)
+        repo = _org_repo(conn, org, repo_type, repo_id, by)
         if store.group_of_repo(conn, repo.id) != group.id:
             raise NotFound(f"{repo.repo_id} is not in resource group '{group.name}'.")
         store.set_repo_group(conn, repo.id, None)
