@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -104,7 +105,11 @@ def xet_token(server: LiveServer, acct: Account, access: str = "write", rev: str
     assert r.status_code == 200, r.text
     body = r.json()
     assert r.headers["X-Xet-Access-Token"] == body["accessToken"]
-    assert r.headers["X-Xet-Cas-Url"] == body["casUrl"] == f"{server.url}/cas"
+    assert r.headers["X-Xet-Cas-Url"] == body["casUrl"]
+    if access == "read":
+        assert body["casUrl"] == f"{server.url}/cas"
+    else:  # one CAS URL per user, so that hf_xet keeps one cache per user (see test_xet_reupload)
+        assert re.fullmatch(re.escape(f"{server.url}/cas/u/") + "[0-9a-f]{16}", body["casUrl"]), body["casUrl"]
     assert r.headers["X-Xet-Token-Expiration"] == str(body["exp"])
     return body  # type: ignore[no-any-return]
 
@@ -113,12 +118,17 @@ def bearer(token: dict | str) -> dict[str, str]:  # type: ignore[type-arg]
     return {"Authorization": f"Bearer {token['accessToken'] if isinstance(token, dict) else token}"}
 
 
+def cas(server: LiveServer, token: dict | str) -> str:  # type: ignore[type-arg]
+    """The CAS URL a token names (the plain one for a bare token string)."""
+    return str(token["casUrl"]) if isinstance(token, dict) else f"{server.url}/cas"
+
+
 def post_xorb(server: LiveServer, token: dict | str, xorb_hash: str, body: bytes) -> httpx.Response:  # type: ignore[type-arg]
-    return httpx.post(f"{server.url}/cas/v1/xorbs/default/{xorb_hash}", headers=bearer(token), content=body)
+    return httpx.post(f"{cas(server, token)}/v1/xorbs/default/{xorb_hash}", headers=bearer(token), content=body)
 
 
 def post_shard(server: LiveServer, token: dict | str, body: bytes) -> httpx.Response:  # type: ignore[type-arg]
-    return httpx.post(f"{server.url}/cas/v1/shards", headers=bearer(token), content=body)
+    return httpx.post(f"{cas(server, token)}/v1/shards", headers=bearer(token), content=body)
 
 
 def commit_lfs(server: LiveServer, acct: Account, repo_id: str, path: str, up: Upload) -> httpx.Response:

@@ -2,15 +2,26 @@
 
 Verification, not trust:
 * a xorb is validated while it streams to a temp file (chunk headers, decompression, every chunk hash, the
-  xorb hash against the URL); nothing is kept unless it is right;
-* a shard is parsed and checked against the xorbs the server holds: every xorb it names must exist and be
-  held by this token's repo (uploaded with it) or by a repo the token's user may read; the segments' sizes,
-  verification hashes (proof of knowing the chunk hashes) and file hashes must match; the SHA-256 each file
-  claims is recomputed from the stored bytes before the file may back an LFS pointer;
-* reconstructions are answered only for files this token's repo holds; xorb bytes only through URLs signed in
-  those answers, for the ranges they name;
-* dedup answers list only xorbs the caller may reference, with chunk hashes keyed per answer (see
-  storage/xet/dedup.py), so one tenant learns nothing of another's chunks.
+  xorb hash against the URL); nothing is kept unless it is right. It is written and validated in full whether
+  the server holds it already or not, and `was_inserted` says only whether *this user* had sent it before, so
+  the answer and its timing tell nothing about other tenants' content;
+* a shard is parsed and checked against the xorbs the server holds: every xorb it names must exist and be one
+  the caller may name (`referencable`): held by a repo the caller may download from, uploaded by the caller's
+  user, or named to that user by a dedup answer that has not expired; the segments' sizes, verification hashes
+  (proof of knowing the chunk hashes) and file hashes must match; the SHA-256 each file claims is recomputed
+  from the stored bytes before the file may back an LFS pointer;
+* reconstructions need the right to download from the token's repo (whatever the token was issued for) and are
+  answered only for files that repo holds; xorb bytes only through URLs signed in those answers, for the ranges
+  they name (overlapping asks merged: never more bytes than the signed ranges), while the token that asked may
+  still download from that repo;
+* dedup answers list only xorbs the caller may name through a repo it may download from or its own uploads,
+  with chunk hashes keyed per answer (see storage/xet/dedup.py), so one tenant learns nothing of another's chunks.
+
+Re-uploads. hf_xet remembers, per CAS URL, the xorbs of its past uploads and of the dedup answers it was given
+(for three weeks, resp. until the answer's expiry) and names them in new shards without sending them again. A
+user's own uploads stay nameable by that user for as long as the server keeps them, whatever happens to the
+repos that held them, and a dedup answer's xorbs until it expires; when storage GC deletes xorbs, the users who
+could name them get a new CAS URL (services/largefiles/xet_tokens.py), so their next upload starts a fresh cache.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from inhouse.errors import (
     PayloadTooLarge,
 )
 from inhouse.errors import RangeNotSatisfiable as RangeError
-from inhouse.services.largefiles import xet_content, xet_prehash
+from inhouse.services.largefiles import xet_content, xet_prehash, xet_tokens
 from inhouse.services.context import Stores
 from inhouse.services.files import describe
 from inhouse.services.signing import Signer
@@ -63,12 +74,18 @@ from inhouse.storage.xet import (
 )
 from inhouse.storage.xet.reconstruction import FetchRange
 from inhouse.storage.xet.shard import MAX_SHARD_SIZE
+from inhouse.storage.blobs.xorbs import XorbUpload
 from inhouse.storage.xet.xorb import MAX_XORB_SERIALIZED, XorbInfo
 
 log = logging.getLogger("inhouse.xet")
 
 XORB_URL_TTL_S = 3600
 MAX_DEDUP_XORBS = 8
+#: how long a client may dedup against a dedup answer (its footer's key expiry), and so how long the user may name
+#: its xorbs without still being able to download a repo holding them (plus DEDUP_ANSWER_GRACE_S)
+DEDUP_ANSWER_S = 24 * 3600
+#: uploads that started before an answer expired may still name its xorbs this much later (and client clocks drift)
+DEDUP_ANSWER_GRACE_S = 24 * 3600
 _FEED_BATCH = 1 << 20
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -88,13 +105,12 @@ def _rejected(what: str, exc: Exception) -> IntegrityError:
 # which xorbs a caller may reference --------------------------------------------------------------------------------
 
 def _readable_repos(stores: Stores, caller: CasCaller, repo_ids: set[int]) -> set[int]:
-    """Those of `repo_ids` the caller's user may download from (its token's repo always)."""
-    ok = {caller.repo.id} & repo_ids
-    others = repo_ids - ok
-    if not others or caller.principal.anonymous:
-        return ok
+    """Those of `repo_ids` the caller's user may download from now (the token's own repo included only then)."""
+    if not repo_ids or caller.principal.anonymous:
+        return set()
     with stores.db.read() as conn:
-        repos = [r for r in (repo_store.repo_by_id(conn, i) for i in sorted(others)) if r is not None]
+        repos = [r for r in (repo_store.repo_by_id(conn, i) for i in sorted(repo_ids)) if r is not None]
+    ok: set[int] = set()
     for repo in repos:
         try:
             authorize(stores.db, caller.principal, Action.DOWNLOAD, repo)
@@ -104,14 +120,17 @@ def _readable_repos(stores: Stores, caller: CasCaller, repo_ids: set[int]) -> se
     return ok
 
 
-def referencable(stores: Stores, caller: CasCaller, hashes: set[str]) -> set[str]:
-    """Of `hashes`, the xorbs this caller may build files from: held by its repo or by a repo it may read."""
-    if not hashes:
+def referencable(stores: Stores, caller: CasCaller, hashes: set[str], *, answered: bool = True) -> set[str]:
+    """Of `hashes`, the xorbs this caller may build files from: uploaded by its user, held by a repo it may
+    download from, or (with `answered`) named to its user by a dedup answer that has not run out."""
+    user = caller.principal.user_id
+    if not hashes or user is None:
         return set()
     with stores.db.read() as conn:
-        holders = xet_store.repos_holding(conn, hashes)
+        own = xet_store.user_may_name(conn, user, hashes, time.time() - DEDUP_ANSWER_GRACE_S, answered=answered)
+        holders = xet_store.repos_holding(conn, hashes - own)
     readable = _readable_repos(stores, caller, set().union(*holders.values()) if holders else set())
-    return {h for h, repos in holders.items() if repos & readable}
+    return own | {h for h, repos in holders.items() if repos & readable}
 
 
 # xorb upload ---------------------------------------------------------------------------------------------------------
@@ -124,18 +143,16 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
     if declared_length is not None and declared_length > MAX_XORB_SERIALIZED:
         raise PayloadTooLarge(f"A xorb may hold at most {MAX_XORB_SERIALIZED} bytes; this one says "
                               f"{declared_length}. Split the upload into smaller xorbs.")
-    with stores.db.read() as conn:
-        known = bool(xet_store.known_xorbs(conn, [hash_hex])) and stores.xorbs.exists(hash_hex)
     validator = XorbValidator(expected)
-    upload = None if known else stores.xorbs.begin()
+    # written whether the server holds it or not: how long this takes must not tell who else stored it
+    upload = stores.xorbs.begin()
     pending: list[bytes] = []
     pending_len = 0
 
     def feed(pieces: list[bytes]) -> None:  # in a worker thread: joining (one copy), hashing, writing
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         validator.feed(data)
-        if upload is not None:
-            upload.write(data)
+        upload.write(data)
 
     try:
         async for piece in body:
@@ -148,12 +165,10 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
             await anyio.to_thread.run_sync(feed, pending)
         info = await anyio.to_thread.run_sync(validator.finish)
     except XetFormatError as exc:
-        if upload is not None:
-            upload.abort()
+        upload.abort()
         raise _rejected(f"xorb {hash_hex}", exc) from None
     except BaseException:
-        if upload is not None:
-            upload.abort()
+        upload.abort()
         raise
     inserted = await anyio.to_thread.run_sync(_publish_xorb, stores, caller, info, upload)
     xet_prehash.note_xorb(stores, _uploader(stores, caller), hash_hex, info.num_chunks,
@@ -165,26 +180,30 @@ def _uploader(stores: Stores, caller: CasCaller) -> xet_prehash.ChainKey:
     return xet_prehash.chain_key(stores, caller.repo.id, caller.principal.token_id)
 
 
-def _publish_xorb(stores: Stores, caller: CasCaller, info: XorbInfo, upload) -> bool:  # type: ignore[no-untyped-def]
+def _publish_xorb(stores: Stores, caller: CasCaller, info: XorbInfo, upload: XorbUpload) -> bool:
+    """Stores the validated xorb (the same bytes again when it is there already) and records that the caller's
+    user uploaded it; True unless that user had uploaded it before (what others stored does not show)."""
     hash_hex = info.hash.to_hex()
-    inserted = False
-    if upload is not None:
-        try:
-            upload.truncate(info.content_length)  # a footer, if the client sent one, is not needed
-            inserted = upload.publish(hash_hex)
-        except BaseException:
-            upload.abort()
-            raise
+    try:
+        upload.truncate(info.content_length)  # a footer, if the client sent one, is not needed
+        upload.publish(hash_hex)
+    except BaseException:
+        upload.abort()
+        raise
+    user = caller.principal.user_id
     now = time.time()
     keys = [(c.hash.to_hex(), hash_hex) for c in info.chunks if is_dedup_key_hash(c.hash)]
     if info.chunks:
         keys.append((info.chunks[0].hash.to_hex(), hash_hex))
     with stores.db.write() as conn:
+        seen = user is not None and bool(xet_store.users_uploaded(conn, user, [hash_hex]))
         xet_store.insert_xorb(conn, info, now)
         xet_store.touch_xorbs(conn, [hash_hex], now)
         xet_store.link_repo_xorbs(conn, caller.repo.id, [hash_hex], now)
+        if user is not None:
+            xet_store.note_uploaded(conn, user, [hash_hex], now)
         xet_store.add_dedup_keys(conn, keys)
-    return inserted
+    return not seen
 
 
 # shard upload --------------------------------------------------------------------------------------------------------
@@ -197,10 +216,12 @@ class _NewFile:
     segments: tuple
 
 
-def upload_shard(stores: Stores, caller: CasCaller, body: bytes) -> int:
-    """Checks a shard against the stored xorbs and records its files for the token's repo.
+def upload_shard(stores: Stores, caller: CasCaller, body: bytes, cache_key: str | None = None) -> int:
+    """Checks a shard against the stored xorbs and records its files for the token's repo; returns 1.
 
-    Returns 1 (the files were registered) or 0 (every file was already known to this repo)."""
+    (Not 0 when the repo held every file already: a caller who may only propose to a repo must not learn what it
+    holds.) `cache_key` is the key in the CAS URL the client used, if any: when it is not its user's key any more,
+    storage GC forgot xorbs since the upload began, and the error says to run it again (from a fresh cache)."""
     try:
         shard = parse_shard(body, allow_footer=False, max_size=MAX_SHARD_SIZE)
     except XetFormatError as exc:
@@ -213,7 +234,8 @@ def upload_shard(stores: Stores, caller: CasCaller, body: bytes) -> int:
     for h in sorted(named):
         if h not in records or h not in allowed or not stores.xorbs.exists(h):
             raise _rejected("shard", XetFormatError(
-                f"it references xorb {h}, which this server does not hold for you; upload that xorb first"))
+                f"it references xorb {h}, which this server does not hold for you; "
+                + _missing_xorb_hint(stores, caller, cache_key)))
     try:
         for entry in shard.xorbs:
             _check_entry(entry, records[entry.hash.to_hex()])
@@ -229,6 +251,17 @@ def upload_shard(stores: Stores, caller: CasCaller, body: bytes) -> int:
     finally:
         xet_prehash.forget(uploader)  # the uploader's next file starts a new chain
     return _register(stores, caller, shard, files, records)
+
+
+def _missing_xorb_hint(stores: Stores, caller: CasCaller, cache_key: str | None) -> str:
+    user = caller.principal.user_id
+    if cache_key is not None and user is not None:
+        with stores.db.read() as conn:
+            current = xet_store.xet_cache_key(conn, user)
+        if current != cache_key:
+            return ("storage was collected on this server since this upload began, and your client's Xet cache "
+                    "still lists what was removed: run the upload again (it starts from a fresh cache and sends it)")
+    return "upload that xorb first"
 
 
 def _check_entry(entry, record: XorbRecord) -> None:  # type: ignore[no-untyped-def]
@@ -299,15 +332,12 @@ def _register(stores: Stores, caller: CasCaller, shard: Shard, files: list[_NewF
             keys.append((rec.chunk_hashes[seg.chunk_start].to_hex(), rec.hash))
     keys += _following(keys, files)
     repo = caller.repo
-    new = 0
     with stores.db.write() as conn:
         missing = xet_store.touch_xorbs(conn, records, now)
         if missing:  # collected between the checks and now
             raise _rejected("shard", XetFormatError(
                 f"xorb {min(missing)} was removed meanwhile; upload it again"))
         for f in files:
-            if not lfs_store.repo_has_object(conn, repo.id, f.sha256):
-                new += 1
             xet_store.insert_file(conn, f.file_hash, f.sha256, f.size, f.segments, now)
             lfs_store.record_object(conn, repo.id, f.sha256, f.size, now)
         xet_store.link_repo_xorbs(conn, repo.id, records, now)
@@ -315,24 +345,31 @@ def _register(stores: Stores, caller: CasCaller, shard: Shard, files: list[_NewF
         stores.audit.record(conn, caller.principal, Event("xet.upload", repo, details={
             "files": [{"sha256": f.sha256, "xet": f.file_hash, "size": f.size} for f in files[:100]],
             "files_total": len(files), "xorbs": len(records)}))
-    return 1 if new or not files else 0
+    return 1
 
 
 # global dedup --------------------------------------------------------------------------------------------------------
 
 def dedup(stores: Stores, caller: CasCaller, chunk_hex: str) -> bytes:
-    """The keyed shard answering a global-dedup query, listing only xorbs the caller may reference."""
+    """The keyed shard answering a global-dedup query, listing only xorbs the caller may name through a repo it
+    may download from or its own uploads (not through earlier answers: an answer cannot prolong itself). Its user
+    may name them until the answer expires, even if those repos go away meanwhile (the client keeps the answer)."""
     chunk = parse_hash(chunk_hex, "chunk").to_hex()
     with stores.db.read() as conn:
         candidates = xet_store.dedup_candidates(conn, chunk)
-    usable = referencable(stores, caller, set(candidates))
+    usable = referencable(stores, caller, set(candidates), answered=False)
     chosen = [h for h in candidates if h in usable and stores.xorbs.exists(h)][:MAX_DEDUP_XORBS]
     if not chosen:
         raise NotFound("No deduplication information for this chunk.")
+    now = int(time.time())
     with stores.db.write() as conn:  # a shard may soon reference them: GC spares them for its grace window
-        xet_store.touch_xorbs(conn, chosen, time.time())
+        xet_store.touch_xorbs(conn, chosen, now)
+        if caller.principal.user_id is not None:
+            xet_store.note_answered(conn, caller.principal.user_id, chosen, now + DEDUP_ANSWER_S,
+                                    now - DEDUP_ANSWER_GRACE_S)
         records = xet_store.get_xorbs(conn, chosen)
-    return build_dedup_response([records[h].entry() for h in chosen if h in records])
+    return build_dedup_response([records[h].entry() for h in chosen if h in records], now=now,
+                                valid_for=DEDUP_ANSWER_S)
 
 
 # reconstruction ------------------------------------------------------------------------------------------------------
@@ -342,7 +379,11 @@ UrlFor = Callable[[MerkleHash, Sequence[FetchRange]], str]
 
 def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, range_header: str | None, version: int,
                    url_for: UrlFor) -> dict:  # type: ignore[type-arg]
+    """Where the bytes of a file the token's repo holds are (and signed URLs for them), for a caller who may
+    download from that repo, whatever kind of token brought it here (a write token issued to propose a change to
+    a gated repo does not read its files). Reads of private and gated repos are audited."""
     file_hex = parse_hash(file_hex, "file").to_hex()
+    authorize(stores.db, caller.principal, Action.DOWNLOAD, caller.repo)
     with stores.db.read() as conn:
         file = xet_store.file_by_hash(conn, file_hex)
         held = file is not None and lfs_store.repo_has_object(conn, caller.repo.id, file.sha256)
@@ -402,55 +443,82 @@ def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
 
 # signed xorb byte ranges ---------------------------------------------------------------------------------------------
 
-def xorb_url(signer: Signer, base: str, xorb_hash: MerkleHash, ranges: Sequence[FetchRange]) -> str:
+def xorb_url(signer: Signer, base: str, xorb_hash: MerkleHash, ranges: Sequence[FetchRange],
+             caller: CasCaller) -> str:
+    """A URL for these byte ranges of a xorb, for an hour, bound to the caller's Hub token and repo (checked again
+    when it is used)."""
     spans = ",".join(f"{r.byte_start}-{r.byte_end}" for r in ranges)
     hex_ = xorb_hash.to_hex()
-    exp, sig = signer.sign(f"xorb|{hex_}|{spans}", XORB_URL_TTL_S)
-    return f"{base}/xorb-data/{hex_}?r={spans}&exp={exp}&sig={sig}"
+    repo, token = str(caller.repo.id), "" if caller.grant.token_id is None else str(caller.grant.token_id)
+    exp, sig = signer.sign(f"xorb|{hex_}|{spans}|{repo}|{token}", XORB_URL_TTL_S)
+    return f"{base}/xorb-data/{hex_}?r={spans}&p={repo}&t={token}&exp={exp}&sig={sig}"
 
 
-def _parse_spans(text: str) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class XorbLink:
+    """The parts of a signed xorb URL, as the client sent them."""
+
+    xorb_hex: str
+    spans: str | None
+    repo: str | None
+    token: str | None
+    exp: str | None
+    sig: str | None
+
+
+def _signed_spans(text: str) -> list[tuple[int, int]]:
     out = []
     for part in text.split(","):
-        a, sep, b = part.strip().partition("-")
-        if not sep or not a.isdigit() or not b.isdigit() or int(b) < int(a):
-            raise BadRequest(f"Invalid byte range '{part}': use bytes=START-END.")
+        a, _, b = part.partition("-")
         out.append((int(a), int(b)))
+    return out
+
+
+def merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive byte ranges sorted, with overlapping and adjacent ones joined."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
     return out
 
 
 @dataclass(frozen=True)
 class XorbRead:
     size: int  # stored length of the xorb's chunk data
-    ranges: list[tuple[int, int]]  # inclusive, each inside what the URL allows
+    ranges: list[tuple[int, int]]  # inclusive, sorted, disjoint, each inside what the URL allows
 
 
-def open_xorb_ranges(stores: Stores, signer: Signer, xorb_hex: str, spans: str | None, exp: str | None,
-                     sig: str | None, range_header: str | None) -> XorbRead:
-    """Checks a signed xorb URL and the Range asked for; the ranges to send."""
-    xorb_hex = parse_hash(xorb_hex, "xorb").to_hex()
+def open_xorb_ranges(stores: Stores, signer: Signer, link: XorbLink,
+                     wanted: Sequence[tuple[int, int]] | None) -> XorbRead:
+    """Checks a signed xorb URL (and that its caller may still download from its repo) and the inclusive byte
+    ranges asked for (None: all the URL allows); the ranges to send. Overlapping or adjacent asks are merged, so
+    no byte goes out twice and never more than the signed ranges cover."""
+    xorb_hex = parse_hash(link.xorb_hex, "xorb").to_hex()
     try:
-        signer.verify(f"xorb|{xorb_hex}|{spans or ''}", exp, sig)
+        signer.verify(f"xorb|{xorb_hex}|{link.spans or ''}|{link.repo or ''}|{link.token or ''}", link.exp, link.sig)
     except InhouseError:
         raise Forbidden("This xorb link is not valid or has expired: ask the CAS for the file's reconstruction "
                         "again (the client does this by itself).") from None
-    allowed = _parse_spans(spans or "")
+    # signed by this server, so well formed
+    allowed = merge_ranges(_signed_spans(link.spans or ""))
+    try:
+        xet_tokens.check_link(stores, int(link.token) if link.token else None, int(link.repo or "0"))
+    except InhouseError:
+        raise Forbidden("This xorb link is no longer valid: the token it was issued for was revoked or lost access "
+                        "to the repo. Ask for the file again with a valid token.") from None
     with stores.db.read() as conn:
         rec = xet_store.get_xorbs(conn, [xorb_hex]).get(xorb_hex)
     if rec is None or not stores.xorbs.exists(xorb_hex):
         raise NotFound(f"Xorb {xorb_hex} is not stored here any more; ask for the reconstruction again.")
-    if not range_header:
-        wanted = allowed
-    else:
-        unit, _, spec = range_header.strip().partition("=")
-        if unit.strip() != "bytes":
-            raise BadRequest("Only byte ranges are served: Range: bytes=START-END[,START-END…].")
-        wanted = _parse_spans(spec)
-    for a, b in wanted:
+    ranges = allowed if wanted is None else merge_ranges(wanted)
+    for a, b in ranges:
         if b >= rec.stored_bytes or not any(lo <= a and b <= hi for lo, hi in allowed):
             raise RangeError(f"Bytes {a}-{b} are outside what this link allows.",
                              headers={"Content-Range": f"bytes */{rec.stored_bytes}"})
-    return XorbRead(rec.stored_bytes, wanted)
+    return XorbRead(rec.stored_bytes, ranges)
 
 
 def read_xorb(stores: Stores, xorb_hex: str, start: int, end_inclusive: int) -> Iterator[bytes]:

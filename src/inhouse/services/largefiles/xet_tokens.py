@@ -5,12 +5,19 @@ endpoints (web/hub/cas.py) take them as `Authorization: Bearer …` and turn the
 repo, the access level, and the principal of the Hub token that asked for it. That principal is re-checked on
 every CAS call (cached for PRINCIPAL_CACHE_S seconds), so revoking the Hub token or losing access to the repo also stops the
 Xet token that was derived from it.
+
+A write token comes with the CAS URL its client should use, `/cas/u/<key>` with a key of the token's user. hf_xet
+keeps one cache per CAS URL (the shards of its uploads, the dedup answers it was given) and dedups new uploads
+against it without sending those xorbs again. Storage GC drops the key of every user whose xorbs it deleted
+(storage/db/xet.py), so the next upload of such a user goes to a new URL, with a fresh cache that names nothing
+the server forgot. It also keeps two users who share a machine from deduping against each other's uploads.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -22,6 +29,7 @@ from inhouse.services.context import Stores
 from inhouse.services.revisions import resolve
 from inhouse.services.signing import Signer
 from inhouse.storage.db import repos as repo_store
+from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 
 TOKEN_TTL_S = 3600
@@ -70,14 +78,36 @@ def issue(signer: Signer, p: Principal, repo: RepoRecord, access: str, action: A
     return f"{PREFIX}.{payload}.{exp}.{sig}", exp
 
 
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    exp: int
+    #: write tokens: the user's cache key, the last segment of the CAS URL their client should use (see above)
+    cache_key: str | None = None
+
+
 def issue_for_revision(stores: Stores, signer: Signer, p: Principal, repo: RepoRecord, access: str,
-                       action: Action, revision: str) -> tuple[str, int]:
-    """`issue`, after checking that a read token's revision exists (it is recorded with the reads it serves)."""
+                       action: Action, revision: str) -> Issued:
+    """`issue`, after checking that a read token's revision exists (it is recorded with the reads it serves);
+    a write token comes with its user's cache key."""
     commit = None
     if access == READ:
         with stores.db.read() as conn:
             commit = resolve(conn, repo, revision).commit
-    return issue(signer, p, repo, access, action, commit=commit)
+    token, exp = issue(signer, p, repo, access, action, commit=commit)
+    return Issued(token, exp, cache_key(stores, p) if access == WRITE else None)
+
+
+def cache_key(stores: Stores, p: Principal) -> str | None:
+    """The key of `p`'s user in the CAS URL of their write tokens, made on first use (random, so it names nobody)."""
+    if p.user_id is None:
+        return None
+    with stores.db.read() as conn:
+        key = xet_store.xet_cache_key(conn, p.user_id)
+    if key is None:
+        with stores.db.write() as conn:
+            key = xet_store.add_xet_cache_key(conn, p.user_id, secrets.token_hex(8), time.time())
+    return key
 
 
 _INVALID = ("This Xet access token is not valid: ask the hub for a new one "
@@ -143,3 +173,28 @@ def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: 
             _cache.clear()
         _cache[key] = (now, found)
     return found
+
+
+_links: dict[tuple[int | None, int], float] = {}
+
+
+def check_link(stores: Stores, token_id: int | None, repo_pk: int) -> None:
+    """Raises unless the caller a xorb link was signed for (by the id of its Hub token, None: anonymous) may still
+    download from repo `repo_pk`: revoking that token or losing access stops the links it was given, as it stops
+    its Xet token (checked at most every PRINCIPAL_CACHE_S seconds per token and repo)."""
+    key = (token_id, repo_pk)
+    now = time.monotonic()
+    with _cache_lock:
+        seen = _links.get(key)
+    if seen is not None and now - seen < PRINCIPAL_CACHE_S:
+        return
+    principal = principal_by_token_id(stores.db, token_id)
+    with stores.db.read() as conn:
+        repo = repo_store.repo_by_id(conn, repo_pk)
+    if repo is None:
+        raise NotFound("The repo this xorb link was issued for no longer exists.")
+    authorize(stores.db, principal, Action.DOWNLOAD, repo)
+    with _cache_lock:
+        if len(_links) > 4096:
+            _links.clear()
+        _links[key] = now

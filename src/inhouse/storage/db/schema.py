@@ -264,3 +264,24 @@ repo_xorbs = Table(
     Column("xorb_hash", String(64), primary_key=True, index=True),
     Column("created_at", Float, nullable=False),
 )
+
+# Xorbs a user may name in a shard whatever repo holds them (their clients' Xet caches remember them): those the user
+# uploaded (for as long as the server keeps them) and those a dedup answer named to them (until it expires).
+user_xorbs = Table(
+    "user_xorbs",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("xorb_hash", String(64), primary_key=True, index=True),
+    Column("uploaded_at", Float, nullable=True),  # the user sent this xorb's bytes (last time)
+    Column("answered_until", Float, nullable=True),  # a dedup answer named it to the user, valid until then
+)
+
+# Per user, the path segment of the CAS URL their write tokens name (hf_xet keeps one cache per CAS URL); dropped
+# when storage GC deletes xorbs the user's caches may name, so that their next upload starts a fresh cache.
+user_xet_caches = Table(
+    "user_xet_caches",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+)

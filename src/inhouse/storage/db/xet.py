@@ -6,13 +6,15 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from inhouse.storage.db.schema import (
     repo_lfs_objects,
     repo_xorbs,
+    user_xet_caches,
+    user_xorbs,
     xet_dedup,
     xet_files,
     xet_xorbs,
@@ -161,9 +163,10 @@ def all_xorbs(conn: Connection) -> list[tuple[str, int, float]]:
 
 
 def delete_unused_xorbs(conn: Connection, hashes: Iterable[str], used_before: float) -> list[str]:
-    """Deletes the rows of those xorbs not used since `used_before` (with their dedup keys and holders);
-    returns the hashes deleted. The time test runs in the DELETE itself, so a shard that used a xorb
-    after the collector looked keeps it."""
+    """Deletes the rows of those xorbs not used since `used_before` (with their dedup keys, holders and the users
+    who may name them); returns the hashes deleted. The time test runs in the DELETE itself, so a shard that used
+    a xorb after the collector looked keeps it. Users who could name a deleted xorb lose their CAS URL key
+    (`forget_xet_caches`): their clients' caches may still list it, the next upload starts a fresh one."""
     gone: list[str] = []
     for part in _batches(hashes):
         res = conn.execute(delete(xet_xorbs).where(xet_xorbs.c.hash.in_(part), xet_xorbs.c.used_at < used_before)
@@ -172,6 +175,10 @@ def delete_unused_xorbs(conn: Connection, hashes: Iterable[str], used_before: fl
         if deleted:
             conn.execute(delete(xet_dedup).where(xet_dedup.c.xorb_hash.in_(deleted)))
             conn.execute(delete(repo_xorbs).where(repo_xorbs.c.xorb_hash.in_(deleted)))
+            users = {int(r.user_id) for r in conn.execute(
+                select(user_xorbs.c.user_id).where(user_xorbs.c.xorb_hash.in_(deleted)).distinct())}
+            conn.execute(delete(user_xorbs).where(user_xorbs.c.xorb_hash.in_(deleted)))
+            forget_xet_caches(conn, users)
         gone.extend(deleted)
     return gone
 
@@ -190,6 +197,72 @@ def repos_holding(conn: Connection, hashes: Iterable[str]) -> dict[str, set[int]
                               .where(repo_xorbs.c.xorb_hash.in_(part))):
             out.setdefault(r.xorb_hash, set()).add(int(r.repo_id))
     return out
+
+
+# which users may name which xorbs, and the key of their clients' caches ------------------------------------------
+
+def users_uploaded(conn: Connection, user_id: int, hashes: Iterable[str]) -> set[str]:
+    """Of `hashes`, the xorbs user `user_id` uploaded (sent the bytes of) before."""
+    out: set[str] = set()
+    for part in _batches(hashes):
+        out.update(r.xorb_hash for r in conn.execute(select(user_xorbs.c.xorb_hash).where(
+            user_xorbs.c.user_id == user_id, user_xorbs.c.xorb_hash.in_(part), user_xorbs.c.uploaded_at.is_not(None))))
+    return out
+
+
+def user_may_name(conn: Connection, user_id: int, hashes: Iterable[str], now: float, *,
+                  answered: bool = True) -> set[str]:
+    """Of `hashes`, the xorbs user `user_id` uploaded, or (with `answered`) was named in a dedup answer still
+    valid at `now`."""
+    ok: ColumnElement[bool] = user_xorbs.c.uploaded_at.is_not(None)
+    if answered:
+        ok = or_(ok, user_xorbs.c.answered_until > now)
+    out: set[str] = set()
+    for part in _batches(hashes):
+        out.update(r.xorb_hash for r in conn.execute(select(user_xorbs.c.xorb_hash).where(
+            user_xorbs.c.user_id == user_id, user_xorbs.c.xorb_hash.in_(part), ok)))
+    return out
+
+
+def _upsert_user_xorbs(conn: Connection, rows: list[dict], column: str) -> None:  # type: ignore[type-arg]
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(rows), _BATCH):
+        stmt = insert(user_xorbs).values(rows[i : i + _BATCH])
+        conn.execute(stmt.on_conflict_do_update(index_elements=[user_xorbs.c.user_id, user_xorbs.c.xorb_hash],
+                                                set_={column: stmt.excluded[column]}))
+
+
+def note_uploaded(conn: Connection, user_id: int, hashes: Iterable[str], now: float) -> None:
+    """User `user_id` sent the bytes of these xorbs: they may name them for as long as they are kept."""
+    _upsert_user_xorbs(conn, [{"user_id": user_id, "xorb_hash": h, "uploaded_at": now, "answered_until": None}
+                              for h in dict.fromkeys(hashes)], "uploaded_at")
+
+
+def note_answered(conn: Connection, user_id: int, hashes: Iterable[str], until: float,
+                  expired_before: float) -> None:
+    """A dedup answer named these xorbs to user `user_id`, valid until `until` (later answers end later, so the
+    newest wins). The user's answers that ended before `expired_before` are dropped on the way."""
+    conn.execute(delete(user_xorbs).where(user_xorbs.c.user_id == user_id, user_xorbs.c.uploaded_at.is_(None),
+                                          user_xorbs.c.answered_until < expired_before))
+    _upsert_user_xorbs(conn, [{"user_id": user_id, "xorb_hash": h, "uploaded_at": None, "answered_until": until}
+                              for h in dict.fromkeys(hashes)], "answered_until")
+
+
+def xet_cache_key(conn: Connection, user_id: int) -> str | None:
+    return conn.execute(select(user_xet_caches.c.key).where(user_xet_caches.c.user_id == user_id)).scalar()
+
+
+def add_xet_cache_key(conn: Connection, user_id: int, key: str, now: float) -> str:
+    """`key` becomes the user's cache key unless they have one already; returns the one in place."""
+    _insert_ignore(conn, user_xet_caches, [{"user_id": user_id, "key": key, "created_at": now}])
+    return str(xet_cache_key(conn, user_id))
+
+
+def forget_xet_caches(conn: Connection, user_ids: Iterable[int]) -> None:
+    """Drops these users' cache keys: the next write token of each names a new CAS URL."""
+    ids = sorted(set(user_ids))
+    for i in range(0, len(ids), _BATCH):
+        conn.execute(delete(user_xet_caches).where(user_xet_caches.c.user_id.in_(ids[i : i + _BATCH])))
 
 
 # files -----------------------------------------------------------------------------------------------------------

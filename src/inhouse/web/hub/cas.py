@@ -1,10 +1,14 @@
 """The Xet CAS API under /cas (the casUrl that the token routes hand out), authenticated by Xet tokens.
 
-POST /cas/v1/xorbs/default/{hash}          upload a xorb          -> {"was_inserted": bool}
-POST /cas/v1/shards                        upload a shard         -> {"result": 0|1}
+Write tokens name /cas/u/{key} (a key of their user, see services/largefiles/xet_tokens.py): the routes below,
+except xorb-data, answer under both /cas and /cas/u/{key}.
+
+POST /cas/v1/xorbs/default/{hash}          upload a xorb          -> {"was_inserted": bool} (new for this user)
+POST /cas/v1/shards                        upload a shard         -> {"result": 1}
 GET  /cas/v1/chunks/default/{hash}         global dedup query     -> keyed shard, or 404
 GET  /cas/v1|v2/reconstructions/{file}     file reconstruction    -> JSON (Range: bytes=a-b honoured)
-GET  /cas/xorb-data/{hash}?r=&exp=&sig=    xorb byte ranges at the signed URLs of reconstruction answers
+GET  /cas/xorb-data/{hash}?r=&p=&t=&exp=&sig=  xorb byte ranges at the signed URLs of reconstruction answers
+                                           (Range: bytes=a-b[,c-d…], merged, inside the signed ranges)
 POST /cas/v1/telemetry                     accepted and dropped
 Not offered (404, the client falls back): POST /v1/xorb-grants/… (direct object-store uploads), POST /v2/shards.
 """
@@ -16,7 +20,7 @@ from collections.abc import Iterator
 
 from starlette.responses import Response, StreamingResponse
 
-from inhouse.errors import NotFound
+from inhouse.errors import BadRequest, NotFound
 from inhouse.services.largefiles import xet as xet_service
 from inhouse.services.largefiles import xet_tokens
 from inhouse.storage.xet.shard import MAX_SHARD_SIZE
@@ -26,8 +30,34 @@ from inhouse.web.responses import json_response
 from inhouse.web.routing import Router
 
 CAS = "/cas"
+CACHE = r"(?:/u/(?P<cache>[0-9a-f]{16}))?"  # the user's cache key in the CAS URL of write tokens
 HASH = r"(?P<hash>[0-9a-fA-F]{64})"
 MAX_TELEMETRY_BYTES = 1 << 20
+#: ranges one Range header may list (hf_xet asks for the ranges a URL was signed for, a handful)
+MAX_RANGE_PARTS = 1024
+_MAX_OFFSET_DIGITS = 18
+
+
+def parse_byte_ranges(header: str | None) -> list[tuple[int, int]] | None:
+    """`Range: bytes=a-b[,c-d…]` as inclusive (start, end) pairs, in the order given; None without the header.
+    Only explicit ranges: this is how hf_xet asks for the spans a xorb URL names."""
+    if header is None:
+        return None
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        raise BadRequest("Only byte ranges are served: Range: bytes=START-END[,START-END…].")
+    parts = spec.split(",", MAX_RANGE_PARTS)
+    if len(parts) > MAX_RANGE_PARTS:
+        raise BadRequest(f"A Range header may list at most {MAX_RANGE_PARTS} ranges; ask for the ranges the "
+                         "xorb link names.")
+    out = []
+    for part in parts:
+        a, sep, b = part.strip().partition("-")
+        if (not sep or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit())
+                or len(a) > _MAX_OFFSET_DIGITS or len(b) > _MAX_OFFSET_DIGITS or int(b) < int(a)):
+            raise BadRequest(f"Invalid byte range '{part.strip()[:40]}': use bytes=START-END.")
+        out.append((int(a), int(b)))
+    return out
 
 
 async def _caller(ctx: Ctx, *, write: bool) -> xet_tokens.CasCaller:
@@ -47,7 +77,7 @@ async def upload_xorb(ctx: Ctx) -> Response:
 async def upload_shard(ctx: Ctx) -> Response:
     caller = await _caller(ctx, write=True)
     body = await ctx.body(MAX_SHARD_SIZE)
-    result = await ctx.run(xet_service.upload_shard, ctx.stores, caller, body)
+    result = await ctx.run(xet_service.upload_shard, ctx.stores, caller, body, ctx.params.get("cache"))
     return json_response({"result": result})
 
 
@@ -62,7 +92,7 @@ async def reconstruction(ctx: Ctx) -> Response:
     base = cas_url(ctx)
 
     def url_for(xorb_hash, ranges):  # type: ignore[no-untyped-def]
-        return xet_service.xorb_url(ctx.signer, base, xorb_hash, ranges)
+        return xet_service.xorb_url(ctx.signer, base, xorb_hash, ranges, caller)
 
     body = await ctx.run(xet_service.reconstruction, ctx.stores, caller, ctx.params["hash"].lower(),
                          ctx.request.headers.get("range"), int(ctx.params["v"]), url_for)
@@ -72,8 +102,9 @@ async def reconstruction(ctx: Ctx) -> Response:
 async def xorb_data(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     xorb_hex = ctx.params["hash"].lower()
-    read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, xorb_hex, q.get("r"), q.get("exp"),
-                         q.get("sig"), ctx.request.headers.get("range"))
+    link = xet_service.XorbLink(xorb_hex, q.get("r"), q.get("p"), q.get("t"), q.get("exp"), q.get("sig"))
+    wanted = parse_byte_ranges(ctx.request.headers.get("range"))
+    read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, link, wanted)
     stores = ctx.stores
     if len(read.ranges) == 1:
         a, b = read.ranges[0]
@@ -103,11 +134,11 @@ async def telemetry(ctx: Ctx) -> Response:
 
 
 def register(router: Router) -> None:
-    router.add("POST", CAS + r"/v1/xorbs/default/" + HASH, upload_xorb)
-    router.add("POST", CAS + r"/v1/shards", upload_shard)
-    router.add("GET", CAS + r"/v1/chunks/default/" + HASH, dedup)
-    router.add("GET", CAS + r"/v(?P<v>[12])/reconstructions/" + HASH, reconstruction)
+    router.add("POST", CAS + CACHE + r"/v1/xorbs/default/" + HASH, upload_xorb)
+    router.add("POST", CAS + CACHE + r"/v1/shards", upload_shard)
+    router.add("GET", CAS + CACHE + r"/v1/chunks/default/" + HASH, dedup)
+    router.add("GET", CAS + CACHE + r"/v(?P<v>[12])/reconstructions/" + HASH, reconstruction)
     router.add("GET", CAS + r"/xorb-data/" + HASH, xorb_data)
-    router.add("POST", CAS + r"/v1/xorb-grants/.*", not_offered)
-    router.add("POST", CAS + r"/v2/shards", not_offered)
-    router.add("POST", CAS + r"/v1/telemetry", telemetry)
+    router.add("POST", CAS + CACHE + r"/v1/xorb-grants/.*", not_offered)
+    router.add("POST", CAS + CACHE + r"/v2/shards", not_offered)
+    router.add("POST", CAS + CACHE + r"/v1/telemetry", telemetry)

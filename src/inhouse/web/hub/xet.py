@@ -28,8 +28,10 @@ async def token(ctx: Ctx) -> Response:
         action = Action.PROPOSE if ctx.query_bool("create_pr") or rev.startswith("refs/pr/") else Action.WRITE
     repo = await load_repo(ctx, action, follow_moves=access == xet_tokens.READ)
     p = await ctx.principal()
-    secret, exp = await ctx.run(xet_tokens.issue_for_revision, ctx.stores, ctx.signer, p, repo, access, action, rev)
-    url = cas_url(ctx)
+    issued = await ctx.run(xet_tokens.issue_for_revision, ctx.stores, ctx.signer, p, repo, access, action, rev)
+    secret, exp = issued.token, issued.exp
+    # hf_xet keeps a cache per CAS URL: write tokens name one per user (a new one once GC forgot their xorbs)
+    url = cas_url(ctx) + (f"/u/{issued.cache_key}" if issued.cache_key else "")
     return json_response(
         {"accessToken": secret, "exp": exp, "casUrl": url},
         headers={"X-Xet-Cas-Url": url, "X-Xet-Access-Token": secret, "X-Xet-Token-Expiration": str(exp),
