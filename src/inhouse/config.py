@@ -33,6 +33,12 @@ class Settings:
     """Part size offered to clients for multipart LFS uploads."""
     upload_url_ttl_s: int = 24 * 3600
     """How long a signed LFS upload URL stays valid."""
+    last_commit_max_commits: int = 2000
+    """Most commits one `expand` answer (paths-info, tree?expand=true) walks back to find each path's last commit;
+    paths not settled by then are answered without lastCommit."""
+    last_commit_max_tree_entries: int = 1_000_000
+    """Most tree entries one `expand` answer reads while walking history (a 1,000-file folder changed in 1,000
+    commits); paths not settled by then are answered without lastCommit."""
     audit_enabled: bool = True
     """Record changes and reads of private/gated artifacts in the hash-chained audit log (off only for benchmarks)."""
     audit_checkpoint_interval_s: int = 60

@@ -14,6 +14,7 @@ from inhouse.services.context import Stores
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.git.last_change import last_changes
 from inhouse.storage.git.lfs_pointer import LfsPointer
 from inhouse.storage.git.objects import Commit, TreeEntry
 from inhouse.storage.git.store import small_bodies_and_sizes
@@ -156,23 +157,19 @@ def history(stores: Stores, repo: RepoRecord, revision: str | None) -> tuple[Res
     return res, gen()
 
 
-def last_commits(stores: Stores, commit: str, paths: list[str], max_depth: int = 2000) -> dict[str, CommitView]:
-    """For each path, the newest commit (first-parent history) that changed it."""
-    out: dict[str, CommitView] = {}
-    pending = set(paths)
+def last_commits(stores: Stores, commit: str, paths: list[str], *, max_commits: int | None = None,
+                 max_tree_entries: int | None = None) -> dict[str, CommitView]:
+    """For each path, the newest commit (first-parent history) that changed it.
+
+    One walk down the history, bounded by the server's budget (settings last_commit_max_commits and
+    last_commit_max_tree_entries, unless given here), never by the caller's request: paths the walk did not
+    settle within it are left out, and the Hub API answers them without lastCommit (optional in the Hub's
+    answer, as in huggingface_hub's RepoFile and RepoFolder)."""
+    settings = stores.settings
     with stores.db.read() as conn:
-        sha: str | None = commit
-        depth = 0
-        while sha and pending and depth < max_depth:
-            c = stores.objects.commit(conn, sha)
-            parent = c.parents[0] if c.parents else None
-            ptree = stores.objects.commit(conn, parent).tree if parent else None
-            for p in list(pending):
-                here = find_entry(stores.objects, conn, c.tree, p)
-                before = find_entry(stores.objects, conn, ptree, p) if ptree else None
-                if (here.sha if here else None) != (before.sha if before else None):
-                    out[p] = CommitView(sha, c)
-                    pending.discard(p)
-            sha = parent
-            depth += 1
-    return out
+        found = last_changes(
+            stores.objects, conn, commit, paths,
+            max_commits=settings.last_commit_max_commits if max_commits is None else max_commits,
+            max_entries=settings.last_commit_max_tree_entries if max_tree_entries is None else max_tree_entries,
+        )
+    return {p: CommitView(sha, found.commits[sha]) for p, sha in found.changed_in.items()}
