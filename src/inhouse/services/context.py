@@ -12,6 +12,7 @@ from inhouse.storage.blobs.xorbs import XorbStore
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.migrations.runner import display_url
 from inhouse.storage.git.store import ObjectStore
+from inhouse.storage.private import private_dir
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Stores:
 
     @classmethod
     def open(cls, settings: Settings) -> "Stores":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # 0700; an existing folder open to others is made private
         db = Database(settings.resolved_database_url)
         try:  # an empty database is created; one at an older (or newer) schema revision is refused, never upgraded
             db.create_schema(how_to_upgrade=upgrade_command(settings))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from inhouse.storage.private import private_file
+
 
 def _normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -27,6 +29,9 @@ class Database:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+                    if name == path or Path(name).exists():
+                        private_file(Path(name))  # 0600; SQLite gives its -wal and -shm the database's mode
             self.engine: Engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=16
             )
