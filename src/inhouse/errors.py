@@ -14,8 +14,10 @@ InhouseError
  ├── MethodNotAllowed (405 MethodNotAllowed)
  ├── Conflict (409 Conflict)
  ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
+ ├── RequestTimeout (408 RequestTimeout)     the request body stopped arriving
  ├── PayloadTooLarge (413 PayloadTooLarge)
  ├── RangeNotSatisfiable (416 RangeNotSatisfiable)
+ ├── TooManyRequests (429 TooManyRequests)    too many failed token checks; carries retry_after_s
  ├── IntegrityError (400 IntegrityError)      uploaded bytes do not match the announced hash/size
  └── SchemaMismatch (503 SchemaMismatch)      the database's schema is not this code's: `inhouse db upgrade`
 """
@@ -104,6 +106,11 @@ class PreconditionFailed(InhouseError):
     code = "PreconditionFailed"
 
 
+class RequestTimeout(InhouseError):
+    status = 408
+    code = "RequestTimeout"
+
+
 class PayloadTooLarge(InhouseError):
     status = 413
     code = "PayloadTooLarge"
@@ -112,6 +119,17 @@ class PayloadTooLarge(InhouseError):
 class RangeNotSatisfiable(InhouseError):
     status = 416
     code = "RangeNotSatisfiable"
+
+
+class TooManyRequests(InhouseError):
+    """Too many failed attempts from one client; `retry_after_s` says when it may try again."""
+
+    status = 429
+    code = "TooManyRequests"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class IntegrityError(BadRequest):

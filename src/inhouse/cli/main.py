@@ -35,13 +35,15 @@ def _stores(args: argparse.Namespace, *, create: bool = False):  # type: ignore[
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from inhouse.app import create_app
+    from inhouse.cli import server
     from inhouse.services import users
 
     settings = _settings(args)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as e:  # a malformed INHOUSE_TRUSTED_PROXIES or INHOUSE_ALLOWED_HOSTS
+        raise BadRequest(str(e)) from None
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     if not users.list_users(app.stores):
         hint = (f"  No users yet. Create one and a token:\n"
@@ -51,8 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         hint = f"  Get a token: inhouse tokens create --user NAME --role write --data {settings.data_dir}"
     print(f"inhouse is serving at {url}\n  data: {settings.data_dir.resolve()}\n"
           f"  use it: export HF_ENDPOINT={url} HF_TOKEN=<token>\n{hint}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log,
-                timeout_keep_alive=30)
+    if not settings.public_url and not settings.allowed_hosts and settings.host in ("0.0.0.0", "::", ""):
+        print("  note: requests are answered only when their Host is the address they reached (e.g. "
+              f"10.0.0.5:{settings.port}); if clients use a name, set INHOUSE_PUBLIC_URL (or INHOUSE_ALLOWED_HOSTS)",
+              flush=True)
+    server.run(app, settings, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 
@@ -172,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
+    os.umask(0o077)  # everything the server and the commands create in the data folder is the service account's
     if "INHOUSE_DATA" in os.environ and "INHOUSE_DATA_DIR" not in os.environ:
         os.environ["INHOUSE_DATA_DIR"] = os.environ["INHOUSE_DATA"]
     parser = build_parser()

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from inhouse.errors import InhouseError
+from inhouse.errors import InhouseError, TooManyRequests
 
 
 def iso(ts: float | None) -> str | None:
@@ -30,10 +30,15 @@ def error_response(err: InhouseError, request_id: str, *, head: bool = False) ->
         "X-Request-Id": request_id,
         **err.headers,
     }
+    if isinstance(err, TooManyRequests):
+        headers["Retry-After"] = str(err.retry_after_s)
     if head:
         return Response(b"", status_code=err.status, headers=headers)
     return json_response({**err.body, "error": err.message}, err.status, headers)
 
 
+_CONTROLS = {i: " " for i in [*range(0x20), 0x7F]}  # no control character may reach a header (a NUL drops the answer)
+
+
 def _header_safe(text: str) -> str:
-    return text.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
+    return text.translate(_CONTROLS).encode("latin-1", "replace").decode("latin-1")[:1000]
