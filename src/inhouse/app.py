@@ -10,13 +10,17 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from inhouse.config import Settings
-from inhouse.errors import InhouseError, MethodNotAllowed, NotFound
+from inhouse.access.throttle import FailedAuthThrottle
+from inhouse.errors import InhouseError, MethodNotAllowed, NotFound, RequestTimeout
 from inhouse.services import audit as audit_service
 from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.largefiles import xet_convert
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer, load_or_create_secret
+from inhouse.web.body_timeout import BodyTimeout
 from inhouse.web.context import Ctx
+from inhouse.web.hosts import AllowedHosts
+from inhouse.web.proxies import TrustedProxies
 from inhouse.web import api as web_api
 from inhouse.web import hub as web_hub
 from inhouse.web.responses import error_response, json_response
@@ -33,6 +37,10 @@ class InhouseApp:
         self.stores = Stores.open(settings)
         lfs_service.clean_stale_parts(self.stores)
         self.signer = Signer(load_or_create_secret(settings.data_dir, settings.secret_key))
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.hosts = None if settings.public_url else AllowedHosts(settings.allowed_hosts)
+        self.auth_throttle = FailedAuthThrottle(limit=settings.auth_failure_limit,
+                                                window_s=settings.auth_failure_window_s)
         self.router = Router()
         web_hub.register_all(self.router)
         web_api.register_all(self.router)
@@ -70,27 +78,36 @@ class InhouseApp:
                     return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
+        self.proxies.apply(scope)
+        body = BodyTimeout(receive, idle_s=self.settings.body_idle_timeout_s,
+                           min_bytes_per_s=self.settings.body_min_bytes_per_s)
+        request = Request(scope, body.receive)
         request_id = uuid.uuid4().hex
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else scope["path"]
         method = scope["method"]
         handler, params, other = self.router.match(method, path)
         try:
+            if self.hosts is not None:
+                self.hosts.check(scope)
             if handler is None:
                 if other:
                     raise MethodNotAllowed(f"Method {method} is not allowed on {path}; see the API reference in the README.")
                 raise NotFound(f"Nothing is served at {path}; see the API reference in the README.")
-            response = await handler(Ctx(request, params, self.stores, self.signer, request_id))
+            response = await handler(Ctx(request, params, self.stores, self.signer, request_id,
+                                         throttle=self.auth_throttle))
         except InhouseError as err:
             response = error_response(err, request_id, head=method == "HEAD")
+            if isinstance(err, RequestTimeout):
+                response.headers["Connection"] = "close"  # the rest of a stalled body is not waited for
         except Exception:  # noqa: BLE001 - the last line of defence: log it, answer 500 with the request id
             log.exception("unhandled error on %s %s (request %s)", method, path, request_id)
             response = json_response(
                 {"error": f"Internal error; report request id {request_id} to your inhouse administrator."}, 500,
             )
         response.headers["X-Request-Id"] = request_id
-        await response(scope, receive, send)
+        body.stop()
+        await response(scope, body.receive, send)
 
 
 def create_app(settings: Settings) -> InhouseApp:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.errors import INVALID_CREDENTIALS, Unauthorized
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as user_store
@@ -68,9 +69,23 @@ def token_from_header(header: str | None) -> str | None:
     raise Unauthorized(INVALID_CREDENTIALS)
 
 
-def authenticate(db: Database, header: str | None, *, ip: str | None = None,
-                 request_id: str | None = None) -> Principal:
-    """The caller behind `header`; anonymous when there is none. Unknown, revoked or expired tokens fail."""
+def authenticate(db: Database, header: str | None, *, ip: str | None = None, request_id: str | None = None,
+                 throttle: FailedAuthThrottle | None = None) -> Principal:
+    """The caller behind `header`; anonymous when there is none. Unknown, revoked or expired tokens fail, and
+    count against `ip` in `throttle`, which refuses (429) an address that failed too often, before any check."""
+    if not header:
+        return Principal(ip=ip, request_id=request_id)
+    if throttle is None:
+        return _authenticate(db, header, ip=ip, request_id=request_id)
+    throttle.check(ip)
+    try:
+        return _authenticate(db, header, ip=ip, request_id=request_id)
+    except Unauthorized:
+        throttle.failed(ip)
+        raise
+
+
+def _authenticate(db: Database, header: str, *, ip: str | None, request_id: str | None) -> Principal:
     secret = token_from_header(header)
     if secret is None:
         return Principal(ip=ip, request_id=request_id)
