@@ -22,7 +22,29 @@ class Settings:
     port: int = 8000
     """Port `inhouse serve` listens on."""
     public_url: str = ""
-    """Base URL clients use to reach this server (for absolute links). Empty: taken from each request's Host."""
+    """Base URL clients use to reach this server (for absolute links). Empty: taken from each request's Host,
+    which must then be one the server answers to (see allowed_hosts)."""
+    allowed_hosts: str = ""
+    """Without public_url: extra Host names (comma-separated, `name` or `name:port`; `*` for any) accepted besides
+    the address a client connected to (and `localhost` on a loopback address); other Hosts get 400."""
+    trusted_proxies: str = ""
+    """Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed. Empty:
+    those headers are ignored and the connecting address is the client."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and headers) accepted; larger ones get 431."""
+    header_timeout_s: int = 30
+    """Time a client has to send a whole request head; slower connections are closed (408)."""
+    body_idle_timeout_s: int = 30
+    """A request body that sends no byte for this long is cut off with 408 (also the grace period of
+    body_min_bytes_per_s)."""
+    body_min_bytes_per_s: int = 1024
+    """Slowest average rate a request body may arrive at (after the grace period) before it is cut off with 408."""
+    auth_failure_limit: int = 20
+    """Failed token checks one client address may make within auth_failure_window_s before it gets 429."""
+    auth_failure_window_s: int = 300
+    """Window of auth_failure_limit, in seconds; the 429 says when to retry (Retry-After)."""
+    max_commit_bytes: int = 512 * MiB
+    """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
     max_commit_bytes: int = 512 * MiB
     """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
     max_json_bytes: int = 16 * MiB

@@ -11,6 +11,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from inhouse.access.identity import Principal, authenticate
+from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.names import SINGULAR, check_repo_type
 from inhouse.services.context import Stores
@@ -20,8 +21,10 @@ T = TypeVar("T")
 
 
 class Ctx:
-    def __init__(self, request: Request, params: dict[str, str], stores: Stores, signer: Signer, request_id: str):
+    def __init__(self, request: Request, params: dict[str, str], stores: Stores, signer: Signer, request_id: str,
+                 *, throttle: FailedAuthThrottle | None = None):
         self.request = request
+        self.throttle = throttle
         self.raw = params
         self.params = {k: unquote(v) for k, v in params.items()}
         self.stores = stores
@@ -35,10 +38,15 @@ class Ctx:
 
     @property
     def base_url(self) -> str:
-        """The absolute base URL the client used (or the configured public URL)."""
+        """The absolute base URL the client used (or the configured public URL). The app answered only a Host it
+        allows (web/hosts.py), and believed X-Forwarded-* only from a trusted proxy (web/proxies.py)."""
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
-        host = self.request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+        host = self.request.headers.get("host")
+        if not host:
+            server = self.request.scope.get("server")
+            address, port = server if server else (self.settings.host, self.settings.port)
+            host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         return f"{self.request.url.scheme}://{host}"
 
     @property
@@ -57,7 +65,7 @@ class Ctx:
             client = self.request.client
             self._principal = await self.run(
                 authenticate, self.stores.db, self.request.headers.get("authorization"),
-                ip=client.host if client else None, request_id=self.request_id,
+                ip=client.host if client else None, request_id=self.request_id, throttle=self.throttle,
             )
         return self._principal
 
