@@ -178,3 +178,27 @@ def test_commands_refuse_a_data_folder_that_does_not_exist(tmp_path):
         assert out.returncode == 1, (argv, out.stdout, out.stderr)
         assert "No inhouse data folder" in out.stderr
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(("name", "value"), [("INHOUSE_TRUSTED_PROXIES", "10.0.0.1, proxy.corp"),
+                                             ("INHOUSE_ALLOWED_HOSTS", "hub.corp, http://hub.corp/")])
+def test_serve_refuses_a_malformed_address_setting_with_a_clear_message(tmp_path: Path, name: str,
+                                                                       value: str) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INHOUSE_")}, name: value}
+    out = subprocess.run([sys.executable, "-m", "inhouse", "serve", "--data", str(tmp_path / "data"), "--port", "1"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.startswith(f"error: {name}: '") and "Traceback" not in out.stderr
+
+
+def test_commands_write_private_files_whatever_the_callers_umask(tmp_path: Path) -> None:
+    before = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        inhouse(data, "users", "create", "erin")
+        inhouse(data, "tokens", "create", "--user", "erin", "--role", "read")
+        inhouse(data, "audit", "checkpoint", "--force")
+    finally:
+        os.umask(before)
+    for path in [data, *data.rglob("*")]:
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
