@@ -5,7 +5,9 @@ every LFS pointer in them: the sha256s still needed. Then, in one write transact
 1. forget LFS objects no ref needs and nobody used (uploaded, committed) within the grace window;
 2. drop Xet files whose sha256 is no longer stored and that were recorded before the window;
 3. drop xorbs no remaining file uses and that nothing (upload, shard, conversion, dedup answer) used within
-   the window.
+   the window, with the record of who may name them; the users who could (their hf_xet caches may still list
+   them) get a new CAS URL in their next write token, so their clients start a fresh cache and send the content
+   again (storage/db/xet.py `delete_unused_xorbs`).
 Each DELETE re-tests "unused since the cutoff" itself, so a commit, shard or upload racing the collector
 either makes its object count as used (it is kept) or finds it gone and fails cleanly (nothing acknowledged is
 lost). Files are deleted from disk only after that transaction commits, and only when old enough: xorb files
