@@ -1,8 +1,28 @@
-"""Validation of every name a user can send: repo ids, file paths, branch and tag names. One place."""
+"""Validation of every name a user can send: repo ids, file paths, branch and tag names. One place.
+
+Repo, user, organisation and group names follow the Hub (huggingface_hub's `validate_repo_id`): 1-96 ASCII
+letters, digits, '-', '_' and '.', not starting or ending with '-' or '.', no '--' or '..', not ending in '.git'.
+
+File paths may hold any printable Unicode letter (accented letters, CJK …) but are refused when a client could be
+fooled by them or when git on some operating system would treat them as its own folder:
+- a segment that git's `verify_path` refuses: empty, '.', '..', '.git' in any case; what Windows reads as '.git'
+  (trailing dots or spaces, the 8.3 short name 'git~1', an NTFS alternate stream like '.git::$INDEX_ALLOCATION':
+  git's `is_ntfs_dotgit`); what macOS HFS+ reads as '.git' (with ignorable code points inside: `is_hfs_dotgit`);
+- control characters (C0, DEL, C1), format and bidi controls (U+200E/F, U+202A-U+202E, U+2066-U+2069, zero-width
+  characters, U+FEFF …), other default-ignorable code points, line/paragraph separators, spaces other than U+0020,
+  private-use, unassigned and surrogate code points;
+- look-alikes: a character that stands for ASCII (fullwidth or mathematical letters, ligatures, superscripts: any
+  non-ASCII character whose NFKC form is ASCII), slash look-alikes (U+2215, U+2044, …), and a segment that mixes
+  the letters of several scripts (e.g. Latin with Cyrillic), except Latin with Han, Hiragana, Katakana, Hangul or
+  Bopomofo, as in Unicode's "highly restrictive" identifier profile (UTS #39);
+- a path that is not in Unicode NFC: it is refused, not normalised, so that what is stored is exactly what the
+  client sent and will ask for again (normalise it with `unicodedata.normalize("NFC", path)`).
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from inhouse.errors import BadRequest, InvalidPath, InvalidRepoId
 
@@ -11,13 +31,137 @@ PLURAL = {"model": "models", "dataset": "datasets", "space": "spaces"}
 SINGULAR = {v: k for k, v in PLURAL.items()}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,96}$")
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,96}")
 RESERVED_NAMESPACES = frozenset(
     {"api", "datasets", "spaces", "models", "kernels", "docs", "login", "logout", "join", "settings", "static",
      "new", "admin", "organizations", "ui", "cas", "-", "_"}
 )
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_PATH_LEN = 1024
+MAX_REVISION_LEN = 1024
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): invisible when rendered. Most are format
+# characters (category Cf) and refused as such; this list catches the letters and marks among them too.
+_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+# Code points HFS+ ignores when it compares names (git's next_hfs_char): ".g\u200cit" is ".git" on a Mac.
+_HFS_IGNORED = frozenset(
+    [0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x206A, 0x206B, 0x206C, 0x206D,
+     0x206E, 0x206F, 0xFEFF]
+)
+# Characters that draw as a path separator without being one (NFKC leaves them alone, so they are listed here).
+_SEPARATOR_LOOKALIKES = {"\u2044": "/", "\u2215": "/", "\u2571": "/", "\u29F8": "/", "\u2216": "\\",
+                         "\u29F5": "\\", "\u29F9": "\\"}
+_EAST_ASIAN = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "a lone surrogate",
+    "Co": "a private-use character", "Cn": "an unassigned code point", "Zl": "a line separator",
+    "Zp": "a paragraph separator", "Zs": "a space other than U+0020",
+}
+
+
+def char_name(c: str) -> str:
+    """'U+202E RIGHT-TO-LEFT OVERRIDE': how error messages name a character."""
+    name = unicodedata.name(c, "")
+    return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}"
+
+
+def _ignorable(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in _IGNORABLE)
+
+
+def unsafe_char(c: str) -> str | None:
+    """Why `c` may not appear in a name or path (control, invisible, separator-like …), or None when it may."""
+    if c == " ":
+        return None
+    cat = unicodedata.category(c)
+    if cat in _REFUSED_CATEGORIES:
+        return _REFUSED_CATEGORIES[cat]
+    if _ignorable(ord(c)) or c == "\u2800":
+        return "an invisible character"
+    return None
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """`text` with every unsafe character escaped as \\uXXXX, cut to `limit` characters: safe to echo back."""
+    out = "".join(f"\\u{ord(c):04x}" if unsafe_char(c) else c for c in text[:limit])
+    return out + ("…" if len(text) > limit else "")
+
+
+def _first_unsafe(text: str) -> tuple[str, str] | None:
+    if text.isascii():  # the usual case, checked quickly
+        bad = next((c for c in text if c < " " or c == "\x7f"), None)
+        return (bad, "a control character") if bad is not None else None
+    for c in text:
+        why = unsafe_char(c)
+        if why is not None:
+            return c, why
+    return None
+
+
+def _lookalike(c: str) -> str | None:
+    """The ASCII text a non-ASCII character stands in for ('ｃ' → 'c', '∕' → '/'), or None."""
+    if c.isascii():
+        return None
+    if c in _SEPARATOR_LOOKALIKES:
+        return _SEPARATOR_LOOKALIKES[c]
+    folded = unicodedata.normalize("NFKC", c)
+    return folded if folded.isascii() else None
+
+
+def _script(c: str) -> str | None:
+    """The script of a letter, from its Unicode name ('LATIN SMALL LETTER E' → 'LATIN'); None for non-letters."""
+    if not unicodedata.category(c).startswith("L"):
+        return None
+    words = unicodedata.name(c, "").split(" ")
+    first = words[0]
+    if first in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
+        first = words[1]
+    return {"CJK": "HAN", "IDEOGRAPHIC": "HAN", "KATAKANA-HIRAGANA": "KATAKANA", "MICRO": "GREEK"}.get(first, first)
+
+
+def mixed_scripts(segment: str) -> tuple[str, str, str] | None:
+    """(word, script, script) for the first word of `segment` whose letters mix scripts where that is a spoofing
+    risk ('mоdel' with a Cyrillic 'о'), or None. A word is a run of letters and combining marks: 'файл.txt' is two
+    words, each in one script, and fine."""
+    if segment.isascii():
+        return None
+    for word in _words(segment):
+        scripts = sorted({s for s in map(_script, word) if s})
+        if len(scripts) < 2 or set(scripts) <= _EAST_ASIAN | {"LATIN"}:
+            continue
+        others = [s for s in scripts if s != "LATIN"]
+        return (word, "LATIN", others[0]) if "LATIN" in scripts else (word, scripts[0], scripts[1])
+    return None
+
+
+def _words(text: str) -> list[str]:
+    words, current = [], []
+    for c in text:
+        if unicodedata.category(c)[0] in "LM":
+            current.append(c)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def is_git_dir_name(segment: str) -> bool:
+    """Would git (on Linux, Windows or macOS) take this path segment for its own '.git' folder?
+
+    git's verify_dotfile (".git" in any case), is_ntfs_dotgit (".git" or "git~1" followed only by dots and
+    spaces, or by ':' and an alternate data stream) and is_hfs_dotgit (".git" with ignorable code points inside).
+    """
+    low = segment.lower()
+    for stem in (".git", "git~1"):
+        if low.startswith(stem) and all(c in ". " for c in low[len(stem):].split(":", 1)[0]):
+            return True
+    return "".join(c for c in low if ord(c) not in _HFS_IGNORED) == ".git"
 
 
 def check_repo_type(repo_type: str | None) -> str:
@@ -28,17 +172,24 @@ def check_repo_type(repo_type: str | None) -> str:
 
 
 def check_name_part(part: str, what: str = "name") -> str:
+    """A repo, user, organisation or group name: the Hub's rule (see the module docstring)."""
+    rule = ("use 1-96 ASCII letters, digits, '-', '_' or '.', not starting or ending with '-' or '.', without '--' "
+            "or '..', and not ending in '.git'.")
+    if not isinstance(part, str):
+        raise InvalidRepoId(f"Invalid repo {what}: expected a string; {rule}")
+    odd = next((c for c in part if not (c.isascii() and c.isprintable())), None)
+    if odd is not None:
+        kind = unsafe_char(odd) or "a non-ASCII character"
+        raise InvalidRepoId(f"Invalid repo {what} '{shown(part, 100)}': it contains {kind} ({char_name(odd)}); {rule}")
     if (
-        not _NAME.match(part)
+        not _NAME.fullmatch(part)
         or "--" in part
         or ".." in part
         or part.startswith(("-", "."))
-        or part.endswith((".git", "-", "."))
+        or part.endswith(("-", "."))
+        or part.lower().endswith(".git")
     ):
-        raise InvalidRepoId(
-            f"Invalid repo {what} '{part}': use 1-96 letters, digits, '-', '_' or '.', not starting or ending "
-            "with '-' or '.', without '--' or '..', and not ending in '.git'."
-        )
+        raise InvalidRepoId(f"Invalid repo {what} '{shown(part, 100)}': {rule}")
     return part
 
 
@@ -53,28 +204,45 @@ def check_repo_id(namespace: str, name: str) -> tuple[str, str]:
 def split_repo_id(repo_id: str) -> tuple[str, str]:
     parts = repo_id.split("/")
     if len(parts) != 2:
-        raise InvalidRepoId(f"Invalid repo id '{repo_id}': expected 'namespace/name'.")
+        raise InvalidRepoId(f"Invalid repo id '{shown(repo_id, 200)}': expected 'namespace/name'.")
     return check_repo_id(parts[0], parts[1])
 
 
 def check_path(path: str) -> str:
-    """A file path inside a repo: relative, forward slashes, no '.', '..' or empty segments, no '.git'."""
+    """A file path inside a repo: relative, forward slashes, and safe for git and every client (module docstring)."""
     if not isinstance(path, str) or not path:
         raise InvalidPath("Empty file path: give the path of the file inside the repo, e.g. 'config.json'.")
     if len(path) > MAX_PATH_LEN:
         raise InvalidPath(f"File path is longer than {MAX_PATH_LEN} characters.")
+    bad = _first_unsafe(path)
+    if bad is not None:
+        c, why = bad
+        raise InvalidPath(f"Invalid path '{shown(path)}': it contains {why} ({char_name(c)}), which file names may "
+                          "not hold; rename the file.")
     if "\\" in path:
         raise InvalidPath(f"Invalid path '{path}': use forward slashes; backslashes are not allowed.")
     if path.startswith("/"):
         raise InvalidPath(f"Invalid path '{path}': paths are relative to the repo root; remove the leading '/'.")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        raise InvalidPath("Invalid path: control characters are not allowed in file names.")
-    segments = path.split("/")
-    for seg in segments:
+    if not path.isascii():
+        if not unicodedata.is_normalized("NFC", path):
+            raise InvalidPath(f"Invalid path '{path}': it is not in Unicode NFC form (e.g. an accent stored as a "
+                              "separate combining character); send unicodedata.normalize('NFC', path) instead.")
+        for c in path:
+            stands_for = _lookalike(c)
+            if stands_for is not None:
+                raise InvalidPath(f"Invalid path '{path}': '{c}' ({char_name(c)}) looks like '{stands_for}'; use "
+                                  f"'{stands_for}' instead.")
+    for seg in path.split("/"):
         if seg in ("", ".", ".."):
             raise InvalidPath(f"Invalid path '{path}': empty, '.' and '..' segments are not allowed.")
-        if seg == ".git":
-            raise InvalidPath(f"Invalid path '{path}': '.git' folders cannot be committed.")
+        if is_git_dir_name(seg):
+            raise InvalidPath(f"Invalid path '{path}': '{seg}' is git's own '.git' folder on some systems (any case, "
+                              "trailing dots or spaces, 'git~1', ':' streams); '.git' folders cannot be committed.")
+        mixed = mixed_scripts(seg)
+        if mixed is not None:
+            word, one, other = mixed
+            raise InvalidPath(f"Invalid path '{path}': '{word}' mixes {one.title()} and {other.title()} letters, a "
+                              "way to make a name look like another; write each word in one script.")
     return path
 
 
@@ -83,7 +251,10 @@ def check_folder(path: str) -> str:
 
 
 def check_ref_name(name: str, what: str = "branch") -> str:
-    """A branch or tag name, following git's check-ref-format rules."""
+    """A branch or tag name, following git's check-ref-format rules, without invisible or control characters."""
+    bad = _first_unsafe(name) if isinstance(name, str) else None
+    if bad is not None:
+        raise BadRequest(f"Invalid {what} name '{shown(name)}': it contains {bad[1]} ({char_name(bad[0])}).")
     if (
         not name
         or len(name) > 200
@@ -92,16 +263,28 @@ def check_ref_name(name: str, what: str = "branch") -> str:
         or "//" in name
         or "@{" in name
         or name.startswith(("/", "-", "."))
-        or name.endswith(("/", ".", ".lock"))
+        or name.endswith(("/", "."))
+        or any(part.endswith(".lock") for part in name.split("/"))
         or name == "@"
         or name.startswith("refs/")
         or "/." in name
+        or not unicodedata.is_normalized("NFC", name)
     ):
         raise BadRequest(
             f"Invalid {what} name '{name}': use letters, digits, '-', '_', '.' and '/', without spaces, '..' or "
             "any of ~^:?*[\\."
         )
     return name
+
+
+def check_revision(revision: str) -> str:
+    """A revision a caller names (branch, tag, sha, refs/pr/N): refused only when no ref could ever be named so."""
+    if len(revision) > MAX_REVISION_LEN:
+        raise BadRequest(f"Invalid revision: longer than {MAX_REVISION_LEN} characters.")
+    bad = _first_unsafe(revision)
+    if bad is not None and bad[1] in ("a control character", "a lone surrogate"):
+        raise BadRequest(f"Invalid revision '{shown(revision)}': it contains {bad[1]} ({char_name(bad[0])}).")
+    return revision
 
 
 def is_commit_sha(rev: str) -> bool:
