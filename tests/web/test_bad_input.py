@@ -15,6 +15,7 @@ import time
 import uuid
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -117,6 +118,12 @@ def new_repo(server: LiveServer, *, private: bool = False) -> tuple[str, str, st
 BAD_PATHS = [
     "..", "a/../b", "../outside.txt", "/etc/passwd", "..\\ddd", "a\\b", ".git/config", "sub/.git/HEAD", "a\x00b",
     "./a", "a/./b", "a//b", "", "x" * 1025,
+    # what git on Windows or macOS takes for its own folder (issue 7, finding 11)
+    ".GIT/config", ".Git/hooks/x", "git~1/config", ".git./config", ".git /config", ".git::$INDEX_ALLOCATION/x",
+    ".g\u200cit/config",
+    # invisible, control and look-alike characters
+    "evil\u202etxt.exe", "a\u2066b", "a\u200eb", "a\x85b", "a\ufeffb", "m\u043edel.bin", "\uff43onfig.json",
+    "models\u2215config.json", "e\u0301t\u00e9.txt",
 ]
 
 
@@ -224,7 +231,7 @@ def test_regular_file_holding_a_foreign_lfs_pointer_cannot_read_another_repos_ob
 # invalid repo ids ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["a--b", "..", "x.git", "a" * 97, "modèle", "名前", "", "-a", "a-", ".a", "a b",
-                                  "a/b", "a%2Fb"])
+                                  "a/b", "a%2Fb", "x.GIT", "abc\n", "a\u202eb", "\uff4dodel", "m\u043edel", "a\x00"])
 def test_create_with_invalid_repo_name_is_400(server, user, name):
     r = httpx.post(f"{server.url}/api/repos/create", headers=auth(user[1]), timeout=30,
                    json={"name": name, "type": "model"})
@@ -553,3 +560,108 @@ def test_card_markup_is_stored_byte_identical_and_served_inert(server, api, user
             if k in ("href", "src"):
                 assert not (v or "").replace(" ", "").lower().startswith("javascript:"), (tag, k, v)
     assert ("a", [("href", "https://example.com/docs"), ("rel", "nofollow noopener noreferrer")]) in parser.tags
+
+
+# names git or another OS would misread, invisible characters (issue 7, finding 11) --------------------------------
+
+def test_git_folder_lookalikes_and_invisible_characters_are_refused_for_the_real_client(server, api, user, repo_id):
+    api.create_repo(repo_id)
+    before = refs(server, user[1], repo_id)
+    for path, problem in [(".GIT/config", ".git"), (".Git/hooks/post-checkout", ".git"), ("git~1/config", "git~1"),
+                          (".git./config", ".git"), (".git /config", ".git"), ("evil\u202etxt.exe", "RIGHT-TO-LEFT"),
+                          ("a\u2066b.txt", "LEFT-TO-RIGHT ISOLATE"), ("a\x85b.txt", "U+0085"),
+                          ("m\u043edel.bin", "Cyrillic"), ("\uff43onfig.json", "looks like 'c'")]:
+        with pytest.raises(HfHubHTTPError) as exc:
+            api.upload_file(path_or_fileobj=b"x", path_in_repo=path, repo_id=repo_id)
+        response = exc.value.response
+        assert response.status_code == 422 and response.headers["X-Error-Code"] == "InvalidPath", path
+        assert problem in response.json()["error"], (path, response.json())
+    assert refs(server, user[1], repo_id) == before
+
+
+def test_files_named_in_any_script_upload_and_download(server, api, user, repo_id, tmp_path):
+    api.create_repo(repo_id)
+    files = {"données/été.csv": b"a,b\n", "模型/設定.json": b"{}", "русский/файл.txt": b"privet", "🤗.md": b"hi"}
+    for path, content in files.items():
+        api.upload_file(path_or_fileobj=content, path_in_repo=path, repo_id=repo_id)
+    assert set(files) <= set(api.list_repo_files(repo_id))
+    for path, content in files.items():
+        got = hf_hub_download(repo_id, path, endpoint=server.url, cache_dir=tmp_path / "c", token=user[1])
+        assert Path(got).read_bytes() == content
+
+
+def test_branch_and_tag_names_refuse_invisible_characters(server, api, user, repo_id):
+    api.create_repo(repo_id)
+    before = refs(server, user[1], repo_id)
+    for name in ["evil\u202etag", "a\u200bb", "x.lock/y"]:
+        r = httpx.post(f"{server.url}/api/models/{repo_id}/branch/{quote(name, safe='')}", headers=auth(user[1]),
+                       timeout=30)
+        assert_error(r, 400, "BadRequest")
+        r = httpx.post(f"{server.url}/api/models/{repo_id}/tag/main", headers=auth(user[1]), timeout=30,
+                       json={"tag": name})
+        assert_error(r, 400, "BadRequest")
+    assert refs(server, user[1], repo_id) == before
+
+
+# numbers, nesting and bytes no handler expected (issue 7, finding 14) ---------------------------------------------
+
+def test_hostile_numbers_nesting_and_bytes_get_a_clear_4xx(server, api, user, repo_id):
+    api.create_repo(repo_id)
+    api.create_discussion(repo_id, title="first")
+    token = user[1]
+    H = auth(token)
+    cases: list[tuple[str, object]] = [
+        ("deep JSON", httpx.post(f"{server.url}/api/repos/create", headers=H, content=b"[" * 100_000, timeout=30)),
+        ("deep object", httpx.post(f"{server.url}/api/repos/create", headers=H, content=b'{"a":' * 50_000,
+                                   timeout=30)),
+        ("deep paths-info", httpx.post(f"{server.url}/api/models/{repo_id}/paths-info/main", timeout=30,
+                                       headers={**H, "Content-Type": "application/json"}, content=b"[" * 100_000)),
+        ("huge token id", httpx.delete(f"{server.url}/api/tokens/99999999999999999999999", headers=H, timeout=30)),
+        ("unicode digit token id", httpx.delete(f"{server.url}/api/tokens/%C2%B2", headers=H, timeout=30)),
+        ("huge discussion", httpx.get(f"{server.url}/api/models/{repo_id}/discussions/99999999999999999999999",
+                                      headers=H, timeout=30)),
+    ]
+    for q in ["p=99999999999999999999999", "p=-5", "p=x"]:
+        cases.append((q, httpx.get(f"{server.url}/api/models/{repo_id}/discussions?{q}", headers=H, timeout=30)))
+    for q in ["cursor=99999999999999999999999", "cursor=-1", "cursor=x"]:
+        for url in [f"/api/models/{repo_id}/tree/main", f"/api/models/{repo_id}/commits/main", "/api/models"]:
+            cases.append((f"{url}?{q}", httpx.get(f"{server.url}{url}?{q}", headers=H, timeout=30)))
+    for q in ["limit=-5", "limit=0", "limit=x", "limit=1e3"]:
+        cases.append((q, httpx.get(f"{server.url}/api/models/{repo_id}/commits/main?{q}", headers=H, timeout=30)))
+    for target in [f"/{repo_id}/resolve/main/%ED%A0%80", f"/api/models/{repo_id}/tree/main/%ED%A0%80",
+                   f"/api/models/{repo_id}/revision/%00", f"/api/models/{repo_id}/tree/%00",
+                   f"/api/models/{repo_id}/commits/%00", f"/{repo_id}/resolve/%00/x", f"/{repo_id}/resolve/ma%00in/x",
+                   f"/api/models/{repo_id}/revision/%ED%A0%80", f"/api/models?author=%00",
+                   f"/api/models/{repo_id}/revision/main%01"]:
+        cases.append((target, raw_get(server, target, token)))
+    for what, r in cases:
+        assert 400 <= r.status_code < 500, (what, r.status_code, r.text[:200])  # type: ignore[attr-defined]
+        assert r.headers.get("X-Error-Code") and r.headers.get("X-Error-Message"), what  # type: ignore[attr-defined]
+    # limits above the largest page are served as the largest page, and the server is still answering
+    r = httpx.get(f"{server.url}/api/models/{repo_id}/commits/main?limit=99999999999999999999999", headers=H,
+                  timeout=30)
+    assert r.status_code == 200 and len(r.json()) == 1
+    assert api.list_repo_commits(repo_id)[0].title == "initial commit"
+
+
+@pytest.mark.parametrize("days", ["1e308", "1e400", "NaN", "Infinity", "-Infinity", "-1", "0", "true", '"7"', "[]",
+                                  "10000000000000000000000000", "3651"])
+def test_token_lifetimes_out_of_range_are_400(server, user, days):
+    r = httpx.post(f"{server.url}/api/tokens", timeout=30, headers={**auth(user[1]), "Content-Type": "application/json"},
+                   content=f'{{"role": "read", "expiresInDays": {days}}}'.encode())
+    assert_error(r, 400, "BadRequest")
+
+
+def test_token_lifetimes_in_range_still_work(server, user):
+    for days in (0.5, 3650):
+        r = httpx.post(f"{server.url}/api/tokens", headers=auth(user[1]), timeout=30,
+                       json={"role": "read", "expiresInDays": days})
+        assert r.status_code == 200, r.text
+        assert server.api(r.json()["token"]).whoami()["name"] == user[0]
+
+
+def test_json_strings_with_nul_or_lone_surrogates_are_400(server, user):
+    for body in [b'{"name": "a\\u0000b"}', b'{"name": "\\ud800"}', b'{"\\ud800": 1}', b'{"name": "\xed\xa0\x80"}']:
+        r = httpx.post(f"{server.url}/api/organizations", timeout=30, content=body,
+                       headers={**auth(user[1]), "Content-Type": "application/json"})
+        assert_error(r, 400, "BadRequest")

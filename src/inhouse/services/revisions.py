@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from inhouse.errors import RevisionNotFound
-from inhouse.names import is_commit_sha, is_short_sha
+from inhouse.names import check_revision, is_commit_sha, is_short_sha
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 
@@ -25,7 +25,7 @@ def branch_ref(name: str) -> str:
 
 
 def resolve(conn: Connection, repo: RepoRecord, revision: str | None) -> Resolved:
-    rev = revision or DEFAULT_BRANCH
+    rev = check_revision(revision or DEFAULT_BRANCH)
     candidates = [rev] if rev.startswith("refs/") else [f"refs/heads/{rev}", f"refs/tags/{rev}"]
     for ref in candidates:
         target = repo_store.get_ref(conn, repo.id, ref)

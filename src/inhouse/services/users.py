@@ -17,6 +17,7 @@ from inhouse.storage.db import users as store
 from inhouse.storage.db.records import TokenRecord, UserRecord
 
 ROLES = ("read", "write", "fine-grained")
+MAX_TOKEN_DAYS = 3650  # a token may live ten years at most; one that should never expire is made without expiry
 
 
 def create_user(stores: Stores, name: str, *, fullname: str = "", email: str | None = None,
@@ -53,8 +54,9 @@ def create_token(stores: Stores, user_name: str, *, role: str, name: str | None 
     if role not in ROLES:
         raise BadRequest(f"Invalid token role '{role}': use one of {', '.join(ROLES)}.")
     scopes = check_scopes(scopes) if role == "fine-grained" else None
-    if expires_in_s is not None and expires_in_s <= 0:
-        raise BadRequest("A token's lifetime must be positive.")
+    if expires_in_s is not None and not (0 < expires_in_s <= MAX_TOKEN_DAYS * 86400):  # NaN fails too
+        raise BadRequest(f"A token's lifetime must be positive and at most {MAX_TOKEN_DAYS} days; leave the expiry "
+                         "out for a token that does not expire.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = time.time()
     with stores.db.write() as conn:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -16,6 +14,8 @@ from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.names import SINGULAR, check_repo_type
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer
+from inhouse.web.jsonbody import parse_json
+from inhouse.web.params import check_query, unquote_strict
 
 T = TypeVar("T")
 
@@ -26,7 +26,8 @@ class Ctx:
         self.request = request
         self.throttle = throttle
         self.raw = params
-        self.params = {k: unquote(v) for k, v in params.items()}
+        self.params = {k: unquote_strict(v) for k, v in params.items()}  # 400 for %00 or invalid UTF-8
+        check_query(request)
         self.stores = stores
         self.signer = signer
         self.request_id = request_id
@@ -88,10 +89,7 @@ class Ctx:
             if required:
                 raise BadRequest("Expected a JSON body.")
             return {}
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"The request body is not valid JSON: {e}") from None
+        return parse_json(raw)  # depth, NaN/Infinity, NUL and lone surrogates refused with a 400
 
     async def json_object(self, *, required: bool = True) -> dict[str, Any]:
         data = await self.json(required=required)

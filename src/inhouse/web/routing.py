@@ -6,7 +6,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+
+from inhouse.web.params import unquote_strict
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -48,9 +49,10 @@ class Router:
 
 
 def split_revision(raw_rest: str) -> tuple[str, str]:
-    """'main/sub%2Fdir' → ('main', 'sub/dir'); 'refs%2Fpr%2F1/x' and literal 'refs/pr/1/x' → ('refs/pr/1', 'x')."""
+    """'main/sub%2Fdir' → ('main', 'sub/dir'); 'refs%2Fpr%2F1/x' and literal 'refs/pr/1/x' → ('refs/pr/1', 'x').
+    Invalid UTF-8 and control characters are a 400 (`unquote_strict`)."""
     parts = raw_rest.split("/")
     n = 3 if len(parts) >= 3 and parts[0] == "refs" and parts[1] in ("pr", "convert", "heads", "tags") else 1
-    rev = unquote("/".join(parts[:n]))
-    path = unquote("/".join(parts[n:]))
+    rev = unquote_strict("/".join(parts[:n]), "revision")
+    path = unquote_strict("/".join(parts[n:]), "file path")
     return rev, path

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response, StreamingResponse
 
-from inhouse.errors import BadRequest
 from inhouse.services import audit as audit_service
 from inhouse.web.context import Ctx
+from inhouse.web.params import MAX_DB_INT, query_int
 from inhouse.web.responses import json_response
 from inhouse.web.routing import Router
 
@@ -28,14 +28,6 @@ def _filters(ctx: Ctx) -> audit_service.Filters:
         actor=q.get("actor") or None, repo=q.get("repo") or None, action=q.get("action") or None,
         since=audit_service.parse_time(q.get("since"), "since"), until=audit_service.parse_time(q.get("until"), "until"),
     )
-
-
-def _int(ctx: Ctx, name: str, default: int) -> int:
-    raw = ctx.request.query_params.get(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise BadRequest(f"'{name}' must be an integer.") from None
 
 
 def _lines(entries: Iterator[dict[str, Any]]) -> Iterator[bytes]:
@@ -52,7 +44,8 @@ async def read_log(ctx: Ctx) -> Response:
     if jsonl:
         entries = await ctx.run(audit_service.stream, ctx.stores, p, filters)
         return StreamingResponse(_lines(entries), media_type="application/x-ndjson")
-    after, limit = _int(ctx, "cursor", 0), _int(ctx, "limit", DEFAULT_PAGE)
+    after = query_int(ctx.request, "cursor", default=0, low=0, high=MAX_DB_INT)
+    limit = query_int(ctx.request, "limit", default=DEFAULT_PAGE, low=1, high=audit_service.MAX_PAGE)
     page, next_after = await ctx.run(audit_service.read_page, ctx.stores, p, filters, after=after, limit=limit)
     headers = {}
     if next_after is not None:

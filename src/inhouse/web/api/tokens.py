@@ -17,6 +17,7 @@ from inhouse.errors import BadRequest, Unauthorized
 from inhouse.services import users as service
 from inhouse.storage.db.records import TokenRecord
 from inhouse.web.context import Ctx
+from inhouse.web.params import MAX_DB_INT, json_number, parse_int
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import Router
 
@@ -55,22 +56,21 @@ async def create_token(ctx: Ctx) -> Response:
         raise BadRequest("'role' is required: \"read\", \"write\" or \"fine-grained\".")
     if name is not None and not isinstance(name, str):
         raise BadRequest("'name' must be a string: a label to recognise the token by.")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))):
-        raise BadRequest("'expiresInDays' must be a number of days.")
+    lifetime_s = None
+    if days is not None:
+        lifetime_s = json_number(days, "expiresInDays", low=0, high=service.MAX_TOKEN_DAYS) * 86400
     if scopes is not None and role != "fine-grained":
         raise BadRequest("Only fine-grained tokens take 'scopes'; use \"role\": \"fine-grained\".")
     tok, secret = await ctx.run(service.create_token, ctx.stores, user, role=role, name=name,
-                                expires_in_s=days * 86400 if days is not None else None, scopes=scopes,
+                                expires_in_s=lifetime_s, scopes=scopes,
                                 by=await ctx.principal())
     return json_response({**token_json(tok, user), "token": secret})
 
 
 async def revoke_token(ctx: Ctx) -> Response:
     await _caller_name(ctx)
-    raw = ctx.params["id"]
-    if not raw.isdigit():
-        raise BadRequest(f"Invalid token id '{raw}': use the numeric id from GET /api/tokens.")
-    await ctx.run(service.revoke_token, ctx.stores, int(raw), by=await ctx.principal())
+    token_id = parse_int(ctx.params["id"], "token id (from GET /api/tokens)", low=1, high=MAX_DB_INT)
+    await ctx.run(service.revoke_token, ctx.stores, token_id, by=await ctx.principal())
     return json_response({"success": True})
 
 

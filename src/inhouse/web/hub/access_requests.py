@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl
 
 from starlette.responses import Response
@@ -14,6 +13,7 @@ from inhouse.storage.db.orgs import AccessRequest
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link
+from inhouse.web.jsonbody import parse_json
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, WEB_REPO, Router
 
@@ -52,10 +52,7 @@ async def ask_form(ctx: Ctx) -> Response:
     """POST /{repo}/ask-access: the Hub's web form (url-encoded answers, or the same JSON as the API route)."""
     raw = await ctx.body(ctx.settings.max_json_bytes)
     if "json" in (ctx.request.headers.get("content-type") or ""):
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            raise BadRequest("The request body is not valid JSON.") from None
+        body = parse_json(raw or b"{}")
         if not isinstance(body, dict):
             raise BadRequest("Expected a JSON object as the request body.")
         fields = body.get("fields", {k: v for k, v in body.items() if k != "fields"})

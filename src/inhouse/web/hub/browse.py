@@ -13,12 +13,15 @@ from inhouse.services import refs as ref_service
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link, note_read
 from inhouse.web.hub.render import commit_json, entry_json
+from inhouse.web.jsonbody import parse_json
+from inhouse.web.params import query_int
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router, split_revision
 
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
 COMMITS_PAGE = 50
+MAX_COMMITS_PAGE = 1000  # a larger ?limit= gets this many
 MAX_PATHS = 1000
 
 
@@ -47,12 +50,7 @@ async def paths_info(ctx: Ctx) -> Response:
     ctype = ctx.request.headers.get("content-type", "")
     raw = await ctx.body(ctx.settings.max_json_bytes)
     if "json" in ctype:
-        import json
-
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            raise BadRequest("The request body is not valid JSON.") from None
+        data = parse_json(raw or b"{}")
         paths = data.get("paths", []) if isinstance(data, dict) else []
         expand = bool(data.get("expand")) if isinstance(data, dict) else False
     else:
@@ -92,10 +90,7 @@ async def commits(ctx: Ctx) -> Response:
     await note_read(ctx, repo, "repo.commits", revision=ctx.params["rev"])
     formatted = "formatted" in ctx.query_list("expand")
     start = cursor(ctx)
-    try:
-        limit = min(int(ctx.request.query_params.get("limit") or COMMITS_PAGE), 1000)
-    except ValueError:
-        raise BadRequest("'limit' must be an integer.") from None
+    limit = query_int(ctx.request, "limit", default=COMMITS_PAGE, low=1, high=MAX_COMMITS_PAGE, clamp=True)
 
     def page():  # type: ignore[no-untyped-def]
         _, it = file_service.history(ctx.stores, repo, ctx.params["rev"])

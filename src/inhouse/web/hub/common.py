@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse, Response
 
 from inhouse.access.policy import Action
-from inhouse.errors import BadRequest
 from inhouse.services import repos as repo_service
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
+from inhouse.web.params import MAX_OFFSET, query_int
 
 
 class Moved(Exception):
@@ -51,13 +51,7 @@ def moved_aware(handler):  # type: ignore[no-untyped-def]
 
 def cursor(ctx: Ctx) -> int:
     """The offset a paginated listing starts at (`?cursor=`, as the `Link` of the page before gives it)."""
-    try:
-        c = int(ctx.request.query_params.get("cursor") or 0)
-    except ValueError:
-        raise BadRequest("'cursor' must be an integer.") from None
-    if c < 0:
-        raise BadRequest("'cursor' must not be negative.")
-    return c
+    return query_int(ctx.request, "cursor", default=0, low=0, high=MAX_OFFSET)
 
 
 def next_link(ctx: Ctx, offset: int) -> str:

@@ -12,6 +12,7 @@ from inhouse.storage.db.discussions import DiscussionRecord
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.params import MAX_DB_INT, MAX_OFFSET, parse_int, query_int
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, Router
 
@@ -40,7 +41,8 @@ async def create(ctx: Ctx) -> Response:
 @moved_aware
 async def detail(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
-    det = await ctx.run(service.get, ctx.stores, repo, int(ctx.params["num"]))
+    num = parse_int(ctx.params["num"], "discussion number", low=1, high=MAX_DB_INT)
+    det = await ctx.run(service.get, ctx.stores, repo, num)
     d = det.discussion
     out = _summary(d, repo)
     out["events"] = [{
@@ -61,11 +63,8 @@ async def detail(ctx: Ctx) -> Response:
 async def listing(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
     q = ctx.request.query_params
-    try:
-        page = int(q.get("p") or 0)
-    except ValueError:
-        raise BadRequest("'p' must be a page number.") from None
-    items, count = await ctx.run(service.list_page, ctx.stores, repo, page=max(page, 0), kind=q.get("type"),
+    page = query_int(ctx.request, "p", default=0, low=0, high=MAX_OFFSET // service.PAGE)
+    items, count = await ctx.run(service.list_page, ctx.stores, repo, page=page, kind=q.get("type"),
                                  status=q.get("status"), author=q.get("author"))
     return json_response({"discussions": [_summary(d, repo) for d in items], "count": count,
                           "start": page * service.PAGE, "numClosedDiscussions": 0})

@@ -15,6 +15,7 @@ from inhouse.services import users as user_service
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo, moved_aware, note_read
 from inhouse.web.hub.render import info_json
+from inhouse.web.params import MAX_OFFSET, query_int
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router
 
@@ -114,14 +115,8 @@ async def repo_info(ctx: Ctx) -> Response:
 async def list_repos(ctx: Ctx) -> Response:
     repo_type = check_repo_type(SINGULAR[ctx.params["plural"]])
     q = ctx.request.query_params
-    try:
-        limit = int(q.get("limit") or PAGE_SIZE)
-        offset = int(q.get("cursor") or 0)
-    except ValueError:
-        raise BadRequest("'limit' and 'cursor' must be integers.") from None
-    if limit < 1 or offset < 0:
-        raise BadRequest("'limit' must be positive and 'cursor' not negative.")
-    page = min(limit, PAGE_SIZE)
+    page = query_int(ctx.request, "limit", default=PAGE_SIZE, low=1, high=PAGE_SIZE, clamp=True)
+    offset = query_int(ctx.request, "cursor", default=0, low=0, high=MAX_OFFSET)
     sort = q.get("sort") or "lastModified"
     if sort not in SORTS:
         raise BadRequest(f"Invalid sort '{sort}': use one of lastModified, createdAt, downloads, likes, trendingScore.")
