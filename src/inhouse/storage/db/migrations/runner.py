@@ -58,8 +58,9 @@ def head_revision() -> str:
 
 
 def display_url(url: str) -> str:
-    """The database URL for messages, its password hidden."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The database URL for messages, as an operator writes it: no driver name, the password hidden."""
+    u = make_url(url)
+    return u.set(drivername=u.get_backend_name()).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
