@@ -14,6 +14,7 @@ from inhouse.services.commits import AddFile, write_commit, signature_for
 from inhouse.services.context import Stores
 from inhouse.services.gitattributes import default_gitattributes
 from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
@@ -109,6 +110,8 @@ def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: s
             raise Conflict(f"A {repo_type} repository called {to_id} already exists; choose another name.")
         store.move_repo(conn, found.repo, dst[0], dst[1])
         store.update_repo(conn, found.repo.id, owner_id=owner.id)
+        if owner.id != found.repo.owner_id:  # a resource group holds only its own organisation's repos
+            org_store.set_repo_group(conn, found.repo.id, None)
         stores.audit.record(conn, principal, Event("repo.move", found.repo, details={"to": to_id}))
         return store.repo_by_id(conn, found.repo.id)  # type: ignore[return-value]
 
