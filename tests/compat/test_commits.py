@@ -4,6 +4,7 @@ downloads, driven by the real huggingface_hub client."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from huggingface_hub import (
     snapshot_download,
 )
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+from inhouse.storage.db import audit as audit_store
 
 MiB = 1024 * 1024
 AWFUL = "odd dir/to?/awful ?name%20#1 ünïcødé, [x]=y;z.txt"
@@ -196,3 +199,52 @@ def test_copy_from_an_older_revision(server, api, user, repo_id, tmp_path):
     assert _get(server, repo_id, "old/cfg.json", tmp_path, token=user[1]) == b"v1"
     assert _get(server, repo_id, "old/w.bin", tmp_path, token=user[1]) == b"\x00old" * 100
     assert _get(server, repo_id, "w.bin", tmp_path, token=user[1]) == b"\x00new" * 100
+
+
+def _refused_409(api, repo_id, ops) -> str:  # type: ignore[no-untyped-def]
+    """Commits `ops`, expects 409 with nothing written, and returns the error message."""
+    head, files = api.model_info(repo_id).sha, api.list_repo_files(repo_id)
+    with pytest.raises(HfHubHTTPError) as exc:
+        api.create_commit(repo_id, commit_message="clash", operations=ops)
+    assert exc.value.response.status_code == 409, exc.value.response.text
+    assert exc.value.response.headers["X-Error-Code"] == "Conflict"
+    assert api.model_info(repo_id).sha == head and api.list_repo_files(repo_id) == files
+    return exc.value.response.headers["X-Error-Message"]
+
+
+@pytest.mark.filterwarnings("ignore:About to:UserWarning")  # the client's own warning about the clashes below
+def test_a_file_never_silently_replaces_a_folder_or_the_reverse(server, api, user, repo_id, tmp_path):
+    """A file put where a folder is would drop the folder's files (and the audit would say only "add"); a file
+    under a path that is a file would drop that file. Both are refused unless the commit deletes the other first."""
+    api.create_repo(repo_id)
+    api.create_commit(repo_id, commit_message="seed", operations=[
+        CommitOperationAdd("a/b.txt", b"b"), CommitOperationAdd("a/deep/c.txt", b"c"),
+        CommitOperationAdd("f", b"a file"), CommitOperationAdd("w/x.txt", b"x")])
+
+    message = _refused_409(api, repo_id, [CommitOperationAdd("a", b"a file now")])
+    assert "'a' is a folder" in message and "CommitOperationDelete('a/')" in message
+    _refused_409(api, repo_id, [CommitOperationAdd("a/deep", b"file")])  # a folder deeper down
+    _refused_409(api, repo_id, [CommitOperationAdd("w", b"\x00" * 2000)])  # an LFS file too
+    message = _refused_409(api, repo_id, [CommitOperationAdd("f/g.txt", b"under a file")])
+    assert "'f' is a file" in message and "CommitOperationDelete('f')" in message
+    _refused_409(api, repo_id, [CommitOperationAdd("f/g/h.txt", b"deeper under a file")])
+    # within one commit: a new file, then a file under it (or the reverse)
+    _refused_409(api, repo_id, [CommitOperationAdd("n", b"1"), CommitOperationAdd("n/m.txt", b"2")])
+    _refused_409(api, repo_id, [CommitOperationAdd("n/m.txt", b"2"), CommitOperationAdd("n", b"1")])
+    # a folder deleted after the file is added still clashes: operations apply in order
+    _refused_409(api, repo_id, [CommitOperationAdd("a", b"x"), CommitOperationDelete("a/")])
+
+    # deleting first, in the same commit, is how to replace one with the other
+    api.create_commit(repo_id, commit_message="replace", operations=[
+        CommitOperationDelete("a/"), CommitOperationAdd("a", b"a file now"),
+        CommitOperationDelete("f"), CommitOperationAdd("f/g.txt", b"under f"),
+        CommitOperationDelete("w/x.txt"), CommitOperationAdd("w", b"w's only file went first")])
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "a", "f/g.txt", "w"]
+    with server.stores.db.read() as conn:
+        last = [e for e in audit_store.scan(conn, repo=repo_id) if e["action"] == "commit"][-1]
+    assert [(c["op"], c["path"]) for c in json.loads(last["details"])["changes"]] == [
+        ("delete-folder", "a/"), ("add", "a"), ("delete", "f"), ("add", "f/g.txt"), ("delete", "w/x.txt"),
+        ("add", "w")]
+    # replacing a file with a file stays a plain overwrite
+    api.create_commit(repo_id, commit_message="overwrite", operations=[CommitOperationAdd("a", b"v2")])
+    assert _get(server, repo_id, "a", tmp_path, token=user[1]) == b"v2"

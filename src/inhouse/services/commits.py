@@ -94,6 +94,8 @@ def write_commit(
     root = objects.commit(conn, base).tree if base else None
     editor = TreeEditor(objects, conn, root)
     for op in ops:
+        if isinstance(op, (AddFile, AddLfsFile)):
+            _check_room(editor, op.path)
         if isinstance(op, AddFile):
             # A pointer is not a capability: its text may only name an object this repo holds.
             ptr = LfsPointer.parse(op.content)
@@ -125,6 +127,24 @@ def write_commit(
     sha = objects.put_commit(conn, commit)
     repo_store.add_commit(conn, repo.id, sha)
     return sha
+
+
+def _check_room(editor: TreeEditor, path: str) -> None:
+    """A file may replace a file, never a folder or a file where one of its folders goes, unless an earlier
+    operation of the same commit deleted that (Git would drop the other files silently)."""
+    blocker = editor.in_the_way(path)
+    if blocker == path:
+        raise Conflict(
+            f"Cannot add the file '{path}': '{path}' is a folder here, and adding a file in its place would delete "
+            f"the files in it. To replace the folder, delete it in the same commit before adding the file "
+            f"(CommitOperationDelete('{path}/') first); or choose another path."
+        )
+    if blocker is not None:
+        raise Conflict(
+            f"Cannot add '{path}': '{blocker}' is a file here, so it cannot also be a folder. To replace that file "
+            f"with a folder, delete it in the same commit before adding files under it "
+            f"(CommitOperationDelete('{blocker}') first); or choose another path."
+        )
 
 
 def _refresh_card(stores: Stores, conn: Connection, repo: RepoRecord, commit_sha: str) -> None:

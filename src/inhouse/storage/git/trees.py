@@ -96,6 +96,27 @@ class TreeEditor:
             return TreeEntry(MODE_TREE, parts[-1], node.sha or "")
         return node
 
+    def in_the_way(self, path: str) -> str | None:
+        """What a file put at `path` would replace besides a file of that name: `path` itself when it is a folder
+        holding files, or the path of a file standing where one of its parent folders goes; None when nothing."""
+        parts = path.split("/")
+        node = self.root
+        for i, part in enumerate(parts):
+            kid = self._children(node).get(part)
+            if kid is None:
+                return None
+            if i == len(parts) - 1:
+                return path if isinstance(kid, _Dir) and self._holds_files(kid) else None
+            if not isinstance(kid, _Dir):
+                return "/".join(parts[:i + 1])
+            node = kid
+        return None
+
+    def _holds_files(self, d: _Dir) -> bool:
+        if d.children is None:
+            return d.sha is not None  # a stored folder is never empty
+        return any(not isinstance(k, _Dir) or self._holds_files(k) for k in d.children.values())
+
     def put(self, path: str, sha: str, mode: str = MODE_FILE) -> None:
         parts = path.split("/")
         chain = self._walk_to(parts[:-1], create=True)
