@@ -340,3 +340,19 @@ def test_contributor_writes_only_to_the_org_repos_they_created():
     assert outcome(p, Action.WRITE, theirs) == ("Forbidden", 403)
     assert outcome(p, Action.MANAGE, mine) == ("Forbidden", 403)
     assert outcome(who(orgs={ORG: "contributor"}, role="read"), Action.WRITE, mine) == ("Forbidden", 403)
+
+
+def test_only_its_author_and_writers_push_to_a_pull_request():
+    """own_pull_request: a push to an existing pull request, which the caller opened (True) or not (False)."""
+    r = repo()
+    assert outcome(who(), Action.PROPOSE, r, own_pull_request=True) == "ok"
+    assert outcome(who(), Action.PROPOSE, r, own_pull_request=False) == ("Forbidden", 403)
+    assert outcome(who(orgs={ORG: "read"}), Action.PROPOSE, r, own_pull_request=False) == ("Forbidden", 403)
+    assert outcome(who(orgs={ORG: "write"}), Action.PROPOSE, r, own_pull_request=False) == "ok"
+    assert outcome(who(orgs={ORG: "write"}, role="read"), Action.PROPOSE, r, own_pull_request=False) == (
+        "Forbidden", 403)
+    discuss_only = who(role="fine-grained", orgs={ORG: "write"}, scopes=[scope("org", "acme", "discussion.write")])
+    assert outcome(discuss_only, Action.PROPOSE, r, own_pull_request=True) == "ok"
+    assert outcome(discuss_only, Action.PROPOSE, r, own_pull_request=False) == ("Forbidden", 403)
+    assert outcome(who(admin=True), Action.PROPOSE, r, own_pull_request=False) == "ok"
+    assert outcome(ANONYMOUS, Action.PROPOSE, r, own_pull_request=True) == ("Unauthorized", 401)

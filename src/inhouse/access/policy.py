@@ -79,8 +79,10 @@ def can_see(p: Principal, repo: RepoRecord) -> bool:
 
 
 def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False,
-           gate_request: tuple[str, str | None] | None = None) -> None:
-    """Raises unless `p` may do `action` on `repo`. Pure: every fact it needs is passed in."""
+           gate_request: tuple[str, str | None] | None = None, own_pull_request: bool | None = None) -> None:
+    """Raises unless `p` may do `action` on `repo`. Pure: every fact it needs is passed in.
+    `own_pull_request`: for PROPOSE on an existing pull request (a push to it), whether `p` opened it; only its
+    author and users with write access push to a pull request."""
     if not can_see(p, repo):
         raise RepoNotFound(anonymous=p.anonymous)
     role = repo_role(p, repo)
@@ -102,6 +104,11 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
     if action is Action.PROPOSE:
         if not token_allows(p, repo, DISCUSS):
             raise Forbidden(f"Your token '{p.token_name}' cannot open discussions or pull requests on {repo.repo_id}.")
+        if own_pull_request is not False:
+            return
+        if role is None or RANK[role] < RANK["write"] or not token_allows(p, repo, WRITE):
+            raise Forbidden(f"Only the author of a pull request and users with write access to {repo.repo_id} can "
+                            "push to it: open your own pull request instead (create_pr=True).")
         return
     if action is Action.MANAGE_ACCESS:
         if role != "admin":
@@ -138,13 +145,15 @@ def _gate_next_step(p: Principal, repo: RepoRecord, request: tuple[str, str | No
     return "Visit the repo page to ask for access."
 
 
-def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord) -> None:
+def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
+              own_pull_request: bool | None = None) -> None:
     """`decide`, after loading the one fact that needs the database: the caller's gated-access request."""
     request = None
     if action is Action.DOWNLOAD and repo.gated and not p.anonymous and repo_role(p, repo) is None:
         with db.read() as conn:
             request = org_store.access_decision(conn, repo.id, p.user_id)  # type: ignore[arg-type]
-    decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted", gate_request=request)
+    decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted", gate_request=request,
+           own_pull_request=own_pull_request)
 
 
 def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind: str) -> None:

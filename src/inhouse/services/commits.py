@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
-from inhouse.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
+from inhouse.errors import BadRequest, Conflict, EntryNotFound, InhouseError, PreconditionFailed, RevisionNotFound
 from inhouse.names import check_folder, check_path
 from inhouse.audit.log import Event
 from inhouse.services import cards
@@ -182,23 +182,54 @@ def _parent_matches(conn: Connection, repo: RepoRecord, parent: str, head: str) 
     return head.startswith(parent.lower())
 
 
+def commit_action(revision: str, *, create_pr: bool) -> Action:
+    """What committing to `revision` asks of the caller: proposing (a new or existing pull request) or writing."""
+    return Action.PROPOSE if create_pr or revision.startswith("refs/pr/") else Action.WRITE
+
+
+def _pr_number(revision: str) -> int | None:
+    num = revision.removeprefix("refs/pr/")
+    return int(num) if revision.startswith("refs/pr/") and num.isascii() and num.isdigit() and len(num) < 10 \
+        else None
+
+
+def authorize_commit(stores: Stores, principal: Principal, repo: RepoRecord, *, revision: str,
+                     create_pr: bool = False) -> str:
+    """Raises unless `principal` may commit to `revision` (a branch, or refs/pr/N: only the pull request's author
+    and writers push to it); returns the full ref. Needs nothing of the commit itself, so the web layer asks it
+    before reading the body. A refused push on a private or gated repo is audited, like other denied attempts."""
+    is_pr_ref = revision.startswith("refs/pr/")
+    own = None
+    if is_pr_ref and not create_pr:
+        num = _pr_number(revision)
+        with stores.db.read() as conn:
+            author = disc_store.pull_request_author(conn, repo.id, num) if num is not None else None
+        own = author is not None and author == principal.user_id
+    action = commit_action(revision, create_pr=create_pr)
+    try:
+        authorize(stores.db, principal, action, repo, own_pull_request=own)
+    except InhouseError as e:
+        if own is False and (repo.private or repo.gated):  # as repos.find records the other denied attempts
+            stores.audit.record_now(stores.db, principal, Event(
+                f"access.{action.value}", repo, revision=revision, outcome="denied", details={"error": e.code}))
+        raise
+    if create_pr and is_pr_ref:
+        raise BadRequest("Cannot open a pull request against another pull request; target a branch.")
+    ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
+    if not (ref.startswith("refs/heads/") or (is_pr_ref and _pr_number(revision) is not None)):
+        raise RevisionNotFound(f"Invalid rev id: {revision}: commits go to a branch or to refs/pr/N.")
+    return ref
+
+
 def commit(
     stores: Stores, principal: Principal, repo: RepoRecord, *, revision: str, ops: list[Operation],
     summary: str, description: str = "", parent_commit: str | None = None, create_pr: bool = False,
 ) -> CommitResult:
+    ref = authorize_commit(stores, principal, repo, revision=revision, create_pr=create_pr)
+    is_pr_ref = ref.startswith("refs/pr/")
     validate_operations(ops)
     if not ops and not create_pr:
         raise BadRequest("A commit needs at least one operation (file, lfsFile, deletedFile or deletedFolder).")
-    is_pr_ref = revision.startswith("refs/pr/")
-    if create_pr or is_pr_ref:
-        authorize(stores.db, principal, Action.PROPOSE, repo)  # anyone who can read may propose changes
-    else:
-        authorize(stores.db, principal, Action.WRITE, repo)
-    if create_pr and is_pr_ref:
-        raise BadRequest("Cannot open a pull request against another pull request; target a branch.")
-    ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
-    if not (ref.startswith("refs/heads/") or is_pr_ref):
-        raise RevisionNotFound(f"Invalid rev id: {revision}: commits go to a branch or to refs/pr/N.")
     message = make_message(summary, description)
     for _ in range(MAX_RETRIES):
         now = time.time()

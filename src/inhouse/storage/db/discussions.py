@@ -64,6 +64,12 @@ def get_discussion(conn: Connection, repo_id: int, num: int) -> DiscussionRecord
     return _disc(row) if row else None
 
 
+def pull_request_author(conn: Connection, repo_id: int, num: int) -> int | None:
+    """The user id of whoever opened pull request #num (None: no such pull request, or its author is gone)."""
+    return conn.execute(select(discussions.c.author_id).where(
+        discussions.c.repo_id == repo_id, discussions.c.num == num, discussions.c.is_pr.is_(True))).scalar()
+
+
 def list_discussions(conn: Connection, repo_id: int, *, is_pr: bool | None, status: str | None,
                      author: str | None, offset: int, limit: int) -> tuple[list[DiscussionRecord], int]:
     q = _select().where(discussions.c.repo_id == repo_id)

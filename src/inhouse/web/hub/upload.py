@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from inhouse.access.policy import Action
 from inhouse.errors import BadRequest
 from inhouse.names import check_path
 from inhouse.services import cards
@@ -25,7 +24,8 @@ MAX_PREUPLOAD_FILES = 1000
 
 async def preupload(ctx: Ctx) -> Response:
     create_pr = ctx.query_bool("create_pr")
-    repo = await load_repo(ctx, Action.PROPOSE if create_pr else Action.WRITE, follow_moves=False)
+    repo = await load_repo(ctx, commit_service.commit_action(ctx.params["rev"], create_pr=create_pr),
+                           follow_moves=False)
     body = await ctx.json_object()
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
