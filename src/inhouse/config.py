@@ -45,8 +45,8 @@ class Settings:
     """Window of auth_failure_limit, in seconds; the 429 says when to retry (Retry-After)."""
     max_commit_bytes: int = 512 * MiB
     """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
-    max_commit_bytes: int = 512 * MiB
-    """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
+    max_commit_operations: int = 100_000
+    """Most file operations (adds, deletes) one commit may hold; larger changes go in several commits."""
     max_json_bytes: int = 16 * MiB
     """Largest JSON request body accepted by the other API calls."""
     regular_file_max_bytes: int = 10 * MiB

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from dataclasses import dataclass
 
@@ -63,13 +61,6 @@ class CommitResult:
 
 class _BranchMoved(Exception):
     pass
-
-
-def decode_base64(content: str, path: str) -> bytes:
-    try:
-        return base64.b64decode(content, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"The content of '{path}' is not valid base64.") from None
 
 
 def validate_operations(ops: list[Operation]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from typing import Any
 
 from starlette.responses import Response
 
@@ -15,6 +13,7 @@ from inhouse.services import cards
 from inhouse.services import commits as commit_service
 from inhouse.services import uploads as upload_service
 from inhouse.web.context import Ctx
+from inhouse.web.hub.commit_body import read_commit_body
 from inhouse.web.hub.common import load_repo
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router
@@ -50,64 +49,22 @@ async def preupload(ctx: Ctx) -> Response:
     ], "commitOid": None})
 
 
-def parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[commit_service.Operation]]:
-    header: dict[str, Any] | None = None
-    ops: list[commit_service.Operation] = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest(f"Line {n} of the commit is not valid JSON.") from None
-        if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
-            raise BadRequest(f"Line {n} of the commit must be an object with 'key' and 'value'.")
-        key, value = item.get("key"), item["value"]
-        path = value.get("path")
-        if key == "header":
-            header = value
-            continue
-        if not isinstance(path, str):
-            raise BadRequest(f"Line {n} ({key}) needs a 'path'.")
-        if key == "file":
-            if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content"), str):
-                raise BadRequest(f"Line {n}: 'file' needs base64 'content' (encoding 'base64').")
-            check_path(path)
-            ops.append(commit_service.AddFile(path, commit_service.decode_base64(value["content"], path)))
-        elif key == "lfsFile":
-            oid, size = value.get("oid"), value.get("size")
-            if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str):
-                raise BadRequest(f"Line {n}: 'lfsFile' needs a sha256 'oid'.")
-            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-                raise BadRequest(f"Line {n}: 'size' must be a non-negative integer.")
-            check_path(path)
-            ops.append(commit_service.AddLfsFile(path, oid.lower(), size))
-        elif key == "deletedFile":
-            check_path(path)
-            ops.append(commit_service.DeleteFile(path))
-        elif key == "deletedFolder":
-            check_path(path.rstrip("/"))
-            ops.append(commit_service.DeleteFolder(path))
-        else:
-            raise BadRequest(f"Line {n}: unknown key {key!r}; use header, file, lfsFile, deletedFile or deletedFolder.")
-    if header is None:
-        raise BadRequest("The commit has no header line: start with {\"key\":\"header\",\"value\":{\"summary\":…}}.")
-    return header, ops
-
-
 async def commit(ctx: Ctx) -> Response:
     create_pr = ctx.query_bool("create_pr")
-    repo = await load_repo(ctx, follow_moves=False)
-    raw = await ctx.body(ctx.settings.max_commit_bytes)
-    header, ops = await ctx.run(parse_ndjson, raw)
+    revision = ctx.params["rev"]
+    # Who calls, and whether they may commit there, is settled before a byte of the body is read.
+    repo = await load_repo(ctx, commit_service.commit_action(revision, create_pr=create_pr), follow_moves=False)
+    p = await ctx.principal()
+    await ctx.run(commit_service.authorize_commit, ctx.stores, p, repo, revision=revision, create_pr=create_pr)
+    header, ops = await read_commit_body(ctx, max_bytes=ctx.settings.max_commit_bytes,
+                                         max_ops=ctx.settings.max_commit_operations)
     summary = header.get("summary") or ""
     description = header.get("description") or ""
     parent = header.get("parentCommit")
     if not isinstance(summary, str) or not isinstance(description, str) or (
             parent is not None and not isinstance(parent, str)):
         raise BadRequest("'summary', 'description' and 'parentCommit' must be strings.")
-    p = await ctx.principal()
-    result = await ctx.run(commit_service.commit, ctx.stores, p, repo, revision=ctx.params["rev"], ops=ops,
+    result = await ctx.run(commit_service.commit, ctx.stores, p, repo, revision=revision, ops=ops,
                            summary=summary, description=description, parent_commit=parent or None,
                            create_pr=create_pr)
     base = f"{ctx.base_url}/{repo.url_path}"
