@@ -9,9 +9,12 @@
 * `should_upload_as_lfs(path, size, sample, rules)` is the answer the preupload endpoint
   gives (`uploadMode: "lfs"` or `"regular"`).
 
-Pattern semantics are git's (see `gitignore.compile_wildmatch`), with the attribute-file
-differences: `!pattern` lines are rejected by git and ignored here, and a pattern ending
-in `/` never matches (attributes do not apply to directories; use `dir/**`).
+Pattern semantics are git's, matched in time linear in the path (see `globs`), with the
+attribute-file differences: `!pattern` lines are rejected by git and ignored here, and a
+pattern ending in `/` never matches (attributes do not apply to directories; use
+`dir/**`). Macros (`[attr]name ...`) are expanded as git does. At most
+`globs.MAX_PATTERNS` patterns (and as many settings of `filter`) of
+`globs.MAX_PATTERN_BYTES` bytes in all are evaluated; more is refused (413).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inhouse.services.gitignore import compile_wildmatch, normalize_repo_path
+from inhouse.errors import PayloadTooLarge
+from inhouse.services.globs import MAX_PATTERNS, GlobSet, normalize_repo_path
 
 __all__ = [
     "DEFAULT_GITATTRIBUTES",
     "DATASET_GITATTRIBUTES",
     "LFS_SIZE_THRESHOLD",
     "LfsRules",
+    "MAX_LINE_BYTES",
     "default_gitattributes",
     "looks_binary",
     "should_upload_as_lfs",
@@ -87,103 +92,180 @@ def default_gitattributes(repo_type: str) -> str:
 # --- parsing -------------------------------------------------------------------------
 
 _UNSPECIFIED = object()  # the value of `!filter`
+_State = object  # a str value, True (set), False (unset) or _UNSPECIFIED
+
+#: git ignores `.gitattributes` lines this long or longer (attr.c, ATTR_MAX_LINE_LENGTH).
+MAX_LINE_BYTES = 2048
+
+_BLANK = " \t\r\n"  # what separates a pattern and its attributes, for git
+_BLANKS = re.compile("[ \t\r\n]+")
+_MACRO_PREFIX = b"[attr]"
+_NAME_CHARS = frozenset("-._0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_C_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34}
 
 
-@dataclass(frozen=True)
-class _Rule:
-    regex: re.Pattern[str]
-    filter: object  # a str value, True (set), False (unset) or _UNSPECIFIED
+def _words(s: str) -> list[str]:
+    return [w for w in _BLANKS.split(s) if w]
 
 
-# `name`, `-name`, `!name` or `name=value`; names are [-._A-Za-z0-9] and do not start with '-'.
-_ATTR_RE = re.compile(r"\A[-!]?[A-Za-z0-9_.][-A-Za-z0-9_.]*(?:=.*)?\Z")
-
-_C_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+def _valid_name(name: str) -> bool:
+    return bool(name) and name[0] != "-" and all(c in _NAME_CHARS for c in name)
 
 
-def _split_pattern(line: str) -> tuple[str, str] | None:
-    """Split an attributes line into (pattern, rest). Handles git's C-style quoted patterns."""
-    if not line.startswith('"'):
-        parts = line.split(None, 1)
-        return parts[0], (parts[1] if len(parts) > 1 else "")
-    out: list[str] = []
+def _unquote(line: str) -> tuple[bytes, str] | None:
+    """git's unquote_c_style on a line starting with '"': (the pattern, the rest), None if invalid."""
+    out = bytearray()
     i = 1
     while i < len(line):
         c = line[i]
         if c == '"':
-            return "".join(out), line[i + 1 :]
-        if c == "\\" and i + 1 < len(line):
-            nxt = line[i + 1]
-            if nxt in "01234567" and re.match(r"[0-7]{3}", line[i + 1 : i + 4]):
-                # Octal byte escapes (git quotes non-ASCII this way); decode as UTF-8 below.
-                out.append(chr(int(line[i + 1 : i + 4], 8)))
-                i += 4
-                continue
-            out.append(_C_ESCAPES.get(nxt, nxt))
-            i += 2
+            return bytes(out), line[i + 1 :]
+        if c != "\\":
+            out += c.encode("utf-8", "surrogatepass")
+            i += 1
             continue
-        out.append(c)
-        i += 1
-    return None  # unterminated quote: git ignores the line
+        nxt = line[i + 1 : i + 2]
+        if nxt in _C_ESCAPES:
+            out.append(_C_ESCAPES[nxt])
+            i += 2
+        elif nxt in ("0", "1", "2", "3") and len(line) >= i + 4 and all(d in "01234567" for d in line[i + 2 : i + 4]):
+            out.append(int(line[i + 1 : i + 4], 8))  # octal byte escapes: how git quotes non-ASCII
+            i += 4
+        else:
+            return None
+    return None
 
 
-def _decode_octal_utf8(s: str) -> str:
-    """Quoted patterns encode non-ASCII bytes as octal escapes; re-assemble them as UTF-8."""
-    if all(ord(c) < 128 for c in s):
-        return s
-    try:
-        return s.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return s
+def _split_line(line: str) -> tuple[bytes, list[str]] | None:
+    """(pattern, attribute words) of one line, or None when git skips it (blank, comment, too long)."""
+    line = line.split("\0", 1)[0]  # git reads each line as a C string
+    body = line.lstrip(_BLANK)
+    if not body or body.startswith("#"):
+        return None
+    if len(line.encode("utf-8", "surrogatepass")) >= MAX_LINE_BYTES:
+        return None
+    quoted = _unquote(body) if body.startswith('"') else None
+    if quoted is not None:
+        pattern, rest = quoted
+    else:  # unquoted, or a quote git cannot parse: the pattern runs up to the first blank
+        end = next((k for k, c in enumerate(body) if c in _BLANK), len(body))
+        pattern, rest = body[:end].encode("utf-8", "surrogatepass"), body[end:]
+    return pattern, _words(rest)
+
+
+def _parse_attr(word: str) -> tuple[str, _State] | None:
+    """`name`, `-name`, `!name` or `name=value` as (name, state); None when the name is invalid."""
+    name, eq, value = word.partition("=")
+    if name[:1] in ("-", "!"):
+        state: _State = False if name[0] == "-" else _UNSPECIFIED
+        name = name[1:]
+    else:
+        state = value if eq else True
+    return (name, state) if _valid_name(name) else None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: bytes
+    attrs: tuple[tuple[str, _State], ...]  # only `filter` and the macros that can decide it
 
 
 class LfsRules:
     """The LFS-relevant part of a `.gitattributes` file. Build it with `LfsRules.parse(text)`."""
 
-    def __init__(self, rules: list[_Rule]):
+    def __init__(self, rules: list[_Rule], macros: dict[str, tuple[tuple[str, _State], ...]],
+                 *, what: str = "The .gitattributes"):
         self._rules = rules
+        self._macros = macros
+        self._globs = GlobSet([r.pattern for r in rules], what=what)
 
     @classmethod
-    def parse(cls, text: str) -> LfsRules:
-        rules: list[_Rule] = []
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#") or line.startswith("[attr]"):
-                continue
-            split = _split_pattern(line)
+    def parse(cls, text: str, *, what: str = "The .gitattributes") -> LfsRules:
+        """Parse `.gitattributes` text; `what` names it in the error raised when it has too many patterns.
+
+        As git does: lines split at newlines, a UTF-8 BOM skipped, blanks are space, tab
+        and CR; a pattern may be C-quoted; a line with an invalid attribute name, a
+        `!pattern`, or of MAX_LINE_BYTES or more is ignored; `[attr]name attrs...` defines
+        a macro (the last definition wins) that expands where `name` is set.
+        """
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        lines: list[tuple[bytes, list[tuple[str, _State]]]] = []
+        macros: dict[str, list[tuple[str, _State]]] = {}
+        for raw in text.split("\n"):
+            split = _split_line(raw[:-1] if raw.endswith("\r") else raw)
             if split is None:
                 continue
-            pattern, rest = split
-            if line.startswith('"'):
-                pattern = _decode_octal_utf8(pattern)
-            if pattern.startswith("!"):
-                continue  # git: "Negative patterns are forbidden" -- the line is ignored
-            if pattern.endswith("/"):
-                continue  # never matches a file
-            attrs = rest.split()
-            if not all(_ATTR_RE.match(a) for a in attrs):
-                continue  # git drops a line with an invalid attribute name (e.g. a space in the pattern)
-            state: object = None
-            for attr in attrs:
-                if attr in ("filter", "-filter", "!filter"):
-                    state = {"filter": True, "-filter": False, "!filter": _UNSPECIFIED}[attr]
-                elif attr.startswith("filter="):
-                    state = attr[len("filter=") :]
-            if state is None:
-                continue  # the line does not touch `filter`
-            rules.append(_Rule(regex=compile_wildmatch(pattern), filter=state))
-        return cls(rules)
+            pattern, words = split
+            maybe = [_parse_attr(w) for w in words]
+            parsed = [a for a in maybe if a is not None]
+            if len(parsed) < len(maybe):
+                continue  # git drops a line with an invalid attribute name
+            if pattern.startswith(_MACRO_PREFIX) and len(pattern) > len(_MACRO_PREFIX):
+                name = next(iter(_words(pattern[len(_MACRO_PREFIX) :].decode("utf-8", "replace"))), "")
+                if _valid_name(name):
+                    macros[name] = parsed
+                continue
+            if pattern.startswith(b"!"):
+                continue  # git: "Negative patterns are ignored in git attributes"
+            if pattern.endswith(b"/"):
+                continue  # a directory pattern: never matches a file
+            lines.append((pattern, parsed))
+        # The macros that can decide `filter`: those that mention it or such a macro.
+        mentioned_by: dict[str, set[str]] = {}
+        for name, expansion in macros.items():
+            for attr, _ in expansion:
+                mentioned_by.setdefault(attr, set()).add(name)
+        relevant = {"filter"}
+        todo = ["filter"]
+        while todo:
+            for name in mentioned_by.get(todo.pop(), ()):
+                if name not in relevant:
+                    relevant.add(name)
+                    todo.append(name)
+        rules = [_Rule(p, tuple(a for a in line_attrs if a[0] in relevant)) for p, line_attrs in lines]
+        rules = [r for r in rules if r.attrs]
+        kept = {n: tuple(a for a in expansion if a[0] in relevant)
+                for n, expansion in macros.items() if n in relevant}
+        mentions = sum(len(r.attrs) for r in rules) + sum(len(a) for a in kept.values())
+        if mentions > MAX_PATTERNS:
+            raise PayloadTooLarge(
+                f"{what} sets `filter` (directly or through macros) {mentions} times; at most "
+                f"{MAX_PATTERNS} are evaluated. Merge patterns (for example with `*` or `**`) and "
+                f"remove lines you do not need."
+            )
+        return cls(rules, kept, what=what)
 
     @classmethod
     def default(cls, repo_type: str = "model") -> LfsRules:
         return cls.parse(default_gitattributes(repo_type))
 
     def filter_of(self, path: str) -> str | bool | None:
-        """The `filter` attribute of `path`: a value, True/False for set/unset, None if unspecified."""
+        """The `filter` attribute of `path`: a value, True/False for set/unset, None if unspecified.
+
+        As git's attr.c: the matching lines are read from the last one up, each line's
+        attributes from its last one, and the first assignment of an attribute sticks; an
+        attribute set (`name`) that is a macro assigns the macro's attributes there.
+        """
         norm = normalize_repo_path(path)
-        for rule in reversed(self._rules):
-            if rule.regex.match(norm):
-                return None if rule.filter is _UNSPECIFIED else rule.filter  # type: ignore[return-value]
+        if not norm:
+            return None
+        assigned: set[str] = set()
+        for index in self._globs.indices(self._globs.matches(norm)):
+            stack = [iter(reversed(self._rules[index].attrs))]
+            while stack:
+                item = next(stack[-1], None)
+                if item is None:
+                    stack.pop()
+                    continue
+                name, state = item
+                if name in assigned:
+                    continue
+                if name == "filter":
+                    return None if state is _UNSPECIFIED else state  # type: ignore[return-value]
+                assigned.add(name)
+                if state is True and name in self._macros:
+                    stack.append(iter(reversed(self._macros[name])))
         return None
 
     def is_lfs(self, path: str) -> bool:

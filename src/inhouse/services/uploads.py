@@ -40,9 +40,11 @@ def preupload(stores: Stores, repo: RepoRecord, revision: str, asks: list[Ask], 
             return stores.objects.get(conn, e.sha)[1].decode("utf-8", "replace")
 
         attrs = text_at(".gitattributes")
-        rules = LfsRules.parse(attrs) if attrs is not None else LfsRules.default(repo.type)
+        rules = LfsRules.parse(attrs, what=f"The .gitattributes at '{revision}'") if attrs is not None \
+            else LfsRules.default(repo.type)
         ignore_text = git_ignore if git_ignore is not None else text_at(".gitignore")
-        ignore = GitIgnore.parse(ignore_text) if ignore_text else None
+        source = "The 'gitIgnore' of this request" if git_ignore is not None else f"The .gitignore at '{revision}'"
+        ignore = GitIgnore.parse(ignore_text, what=source) if ignore_text else None
         answers = []
         for a in asks:
             lfs = should_upload_as_lfs(a.path, a.size, a.sample, rules,
