@@ -57,7 +57,7 @@ def test_signed_links_reach_the_access_log_without_their_signature(logged: LiveS
     signatures = [httpx.URL(href).params["sig"]]
 
     log = Path(logged.log.name).read_text(encoding="utf-8", errors="replace")
-    assert re.search(r'"GET /api/lfs-transfer/\S+/get\?exp=\d+&sig=REDACTED HTTP/1.1" 200', log), log[-3000:]
+    assert re.search(r'"GET /api/lfs-transfer/\S+/get\?\S*sig=REDACTED HTTP/1.1" 200', log), log[-3000:]
     assert re.search(r'"GET /cas/xorb-data/\S+&sig=REDACTED HTTP/1.1" 20[06]', log), log[-3000:]
     assert signatures[0] not in log
     assert not re.search(r"sig=(?!REDACTED)", log), "a signature reached the access log"
