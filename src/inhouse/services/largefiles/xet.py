@@ -137,7 +137,8 @@ def referencable(stores: Stores, caller: CasCaller, hashes: set[str], *, answere
 
 async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: AsyncIterator[bytes],
                       declared_length: int | None) -> bool:
-    """Validates a xorb as it streams in and stores it under its hash; True when it was new."""
+    """Validates a xorb as it streams in and stores it under its hash; True unless the caller's user had sent it
+    before (whether anyone else stored it does not show, in the answer or in the time it takes)."""
     expected = parse_hash(hash_hex, "xorb")
     hash_hex = expected.to_hex()
     if declared_length is not None and declared_length > MAX_XORB_SERIALIZED:
