@@ -55,6 +55,8 @@ class Settings:
     """Part size offered to clients for multipart LFS uploads."""
     upload_url_ttl_s: int = 24 * 3600
     """How long a signed LFS upload URL stays valid."""
+    max_lfs_object_bytes: int = 500 * 1024 * MiB
+    """Largest file the LFS batch API takes for upload (500 GiB); larger ones are refused per object (422)."""
     last_commit_max_commits: int = 2000
     """Most commits one `expand` answer (paths-info, tree?expand=true) walks back to find each path's last commit;
     paths not settled by then are answered without lastCommit."""

@@ -38,14 +38,20 @@ def find(stores: Stores, principal: Principal, repo_type: str, namespace: str, n
     if hit is None:
         raise RepoNotFound(anonymous=principal.anonymous)
     repo, moved = hit
+    authorize_audited(stores, principal, action, repo)
+    return Found(repo, moved)
+
+
+def authorize_audited(stores: Stores, principal: Principal, action: Action, repo: RepoRecord) -> None:
+    """`authorize`; a refusal on a private or gated repo is audited (attempts on protected artifacts are evidence
+    too)."""
     try:
         authorize(stores.db, principal, action, repo)
     except InhouseError as e:
-        if repo.private or repo.gated:  # attempts on protected artifacts are evidence too
+        if repo.private or repo.gated:
             stores.audit.record_now(stores.db, principal, Event(f"access.{action.value}", repo, outcome="denied",
                                                                 details={"error": e.code}))
         raise
-    return Found(repo, moved)
 
 
 def _owner(conn, namespace: str):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Signed, expiring capabilities for URLs that clients call without credentials (LFS part uploads)."""
+"""Signed, expiring capabilities for URLs that clients call without credentials (LFS transfer links, xorb ranges)."""
 
 from __future__ import annotations
 
@@ -41,11 +41,13 @@ class Signer:
         return hmac.new(self._key, f"{message}|{exp}".encode(), hashlib.sha256).hexdigest()
 
     def verify(self, message: str, exp: str | None, sig: str | None) -> None:
-        try:
-            exp_i = int(exp or "")
-        except ValueError:
-            raise Forbidden("This upload link is malformed: request a new one through the LFS batch API.") from None
-        if not sig or not hmac.compare_digest(self._mac(message, exp_i), sig):
-            raise Forbidden("This upload link is not valid: request a new one through the LFS batch API.")
+        """Raises Forbidden unless `sig` signs `message` until `exp` and `exp` has not passed. The expiry is
+        checked first, so that an old link says it expired (the caller learns nothing it did not send)."""
+        text = exp or ""
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
+            raise Forbidden("This link is malformed: request a new one through the LFS batch API.")
+        exp_i = int(text)
         if exp_i < time.time():
-            raise Forbidden("This upload link has expired: request a new one through the LFS batch API.")
+            raise Forbidden("This link has expired: request a new one through the LFS batch API.")
+        if not sig or not hmac.compare_digest(self._mac(message, exp_i), sig):
+            raise Forbidden("This link is not valid: request a new one through the LFS batch API.")

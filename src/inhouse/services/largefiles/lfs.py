@@ -1,83 +1,74 @@
-"""Large files over the Git LFS protocol: the batch decision, streamed verified uploads, multipart parts."""
+"""Large files over the Git LFS protocol: the callers of signed transfer links, streamed verified uploads,
+multipart parts, downloads (audited for private and gated repos). The batch decision is in lfs_batch."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import time
-from dataclasses import dataclass
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import anyio
 
-from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize
-from inhouse.errors import BadRequest, IntegrityError, NotFound
+from inhouse.access.identity import Principal, principal_by_token_id
+from inhouse.access.policy import Action
+from inhouse.audit.log import Event
+from inhouse.errors import BadRequest, EntryNotFound, InhouseError, IntegrityError, RepoNotFound
 from inhouse.services.largefiles import lfs_parts, xet_content, xet_convert
+from inhouse.services.largefiles.xet import paths_at
 from inhouse.services.context import Stores
+from inhouse.services.repos import authorize_audited
 from inhouse.storage.blobs.local import LocalUpload, check_oid
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 
-MAX_OBJECTS_PER_BATCH = 1000
+MAX_PARTS = 10_000  # parts of one multipart upload, at most (as S3): larger files get larger parts
+DOWNLOAD_LINK_TTL_S = 3600  # how long a signed download link works (each use re-checks who asked for it)
 _PART_DIR = re.compile(r"^mp-[0-9a-f]{64}-\d+-\d+$")
 
 
-@dataclass(frozen=True)
-class BatchItem:
-    oid: str
-    size: int
-    action: str | None  # upload | download | None (nothing to do)
-    error: tuple[int, str] | None = None
-
-
-def batch(stores: Stores, p: Principal, repo: RepoRecord, operation: str,
-          objects: list[dict[str, object]]) -> list[BatchItem]:
-    if operation not in ("upload", "download"):
-        raise BadRequest(f"Invalid LFS operation '{operation}': use 'upload' or 'download'.")
-    if not isinstance(objects, list) or len(objects) > MAX_OBJECTS_PER_BATCH:
-        raise BadRequest(f"'objects' must be a list of at most {MAX_OBJECTS_PER_BATCH} items.")
-    # uploading only stores bytes; committing them is checked against the target branch or pull request
-    authorize(stores.db, p, Action.PROPOSE if operation == "upload" else Action.DOWNLOAD, repo)
-    items: list[BatchItem] = []
-    with stores.db.read() as conn:
-        for obj in objects:
-            oid = obj.get("oid") if isinstance(obj, dict) else None
-            size = obj.get("size") if isinstance(obj, dict) else None
-            if not isinstance(oid, str) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                items.append(BatchItem(str(oid), -1, None, (422, "Each object needs a sha256 'oid' and a 'size'.")))
-                continue
-            try:
-                check_oid(oid)
-            except IntegrityError as e:
-                items.append(BatchItem(oid, size, None, (422, e.message)))
-                continue
-            held = lfs_store.repo_has_object(conn, repo.id, oid) and xet_content.available(stores, conn, oid)
-            stored_size = lfs_store.object_size(conn, oid) if held else None
-            if operation == "download":
-                if not held:
-                    items.append(BatchItem(oid, size, None, (404, "Object does not exist in this repo.")))
-                else:
-                    items.append(BatchItem(oid, stored_size or size, "download"))
-            elif held:
-                if stored_size != size:
-                    items.append(BatchItem(oid, size, None, (422, f"Object {oid} exists with size {stored_size}.")))
-                else:
-                    items.append(BatchItem(oid, size, None))
-            else:
-                items.append(BatchItem(oid, size, "upload"))
-    return items
-
-
-def repo_for_transfer(stores: Stores, repo_pk: int) -> RepoRecord:
-    """The repo a signed transfer link was issued for (the signature already proved the caller's right)."""
+def link_caller(stores: Stores, token_id: int | None, repo_pk: int, action: Action, *, ip: str | None = None,
+                request_id: str | None = None) -> tuple[RepoRecord, Principal]:
+    """The repo a signed transfer link was issued for and the caller it acts for: the Hub token that asked for it
+    (anonymous for None), checked again on every use. A revoked or expired token fails as a bad token does (401);
+    a caller who lost access to the repo (left the organisation) gets the answer of a missing repo; refusals on
+    private and gated repos are audited."""
+    principal = principal_by_token_id(stores.db, token_id, ip=ip, request_id=request_id)
     with stores.db.read() as conn:
         repo = repo_store.repo_by_id(conn, repo_pk)
     if repo is None:
-        raise NotFound("The repo this transfer link was issued for no longer exists.")
-    return repo
+        raise RepoNotFound(anonymous=principal.anonymous)
+    authorize_audited(stores, principal, action, repo)
+    return repo, principal
+
+
+def open_download(stores: Stores, token_id: int | None, repo_pk: int, oid: str, commit: str | None, *,
+                  ip: str | None = None, request_id: str | None = None) -> Iterator[bytes]:
+    """The GET of a signed download link: re-checks the caller, audits the read of a private or gated repo (as a
+    resolve GET is), and returns the object's bytes."""
+    repo, principal = link_caller(stores, token_id, repo_pk, Action.DOWNLOAD, ip=ip, request_id=request_id)
+    with stores.db.read() as conn:
+        held = lfs_store.repo_has_object(conn, repo.id, oid)
+    if not held:
+        raise EntryNotFound(f"Object {oid} is not stored in {repo.repo_id} any more; ask the batch API again.")
+    if repo.private or repo.gated:
+        paths = _paths(stores, commit, oid)
+        stores.audit.record_now(stores.db, principal, Event(
+            "file.download", repo, revision=commit, path=paths[0] if paths else None,
+            details={"via": "lfs", "sha256": oid, "paths": paths[:20]}))
+    return xet_content.read_lfs(stores, oid)
+
+
+def _paths(stores: Stores, commit: str | None, oid: str) -> list[str]:
+    """The paths of object `oid` at the commit the batch request's ref named (none when it named none)."""
+    if commit is None:
+        return []
+    try:
+        return paths_at(stores, commit, oid)
+    except (InhouseError, LookupError):  # the commit is gone (the repo was rewritten): the object id still says what
+        return []
 
 
 def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
@@ -127,14 +118,36 @@ def part_dir(stores: Stores, repo: RepoRecord, oid: str, size: int) -> Path:
     return stores.blobs.tmp / f"mp-{oid}-{size}-{repo.id}"
 
 
+def part_size_for(size: int, configured: int) -> int:
+    """The part size of a multipart upload of `size` bytes: the configured one, grown so that there are at most
+    MAX_PARTS parts."""
+    return max(configured, -(-size // MAX_PARTS))
+
+
 def part_count(size: int, part_size: int) -> int:
     return max(1, -(-size // part_size))
 
 
-def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, parts: list[dict[str, object]]) -> None:
+def part_numbers(parts: object, expected: int) -> list[int]:
+    """The part numbers a completion lists, checked: a list of at most `expected` {"partNumber": n, "etag": …}."""
+    usage = ('Send {"oid": <sha256>, "parts": [{"partNumber": 1, "etag": "…"}, …]} listing parts '
+             f"1..{expected} once each.")
+    if not isinstance(parts, list) or len(parts) > expected:
+        raise BadRequest(f"'parts' must list at most {expected} parts. {usage}")
+    numbers = []
+    for part in parts:
+        n = part.get("partNumber") if isinstance(part, dict) else None
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= expected:
+            shown = repr(n) if len(repr(n)) <= 40 else repr(n)[:37] + "..."
+            raise BadRequest(f"Invalid partNumber {shown}: expected a whole number from 1 to {expected}. {usage}")
+        numbers.append(n)
+    return numbers
+
+
+def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, parts: object) -> None:
     d = part_dir(stores, repo, oid, size)
-    expected = part_count(size, stores.settings.lfs_part_size)
-    numbers = sorted(int(str(p.get("partNumber", 0))) for p in parts if isinstance(p, dict))
+    expected = part_count(size, part_size_for(size, stores.settings.lfs_part_size))
+    numbers = sorted(part_numbers(parts, expected))
     if numbers != list(range(1, expected + 1)):
         raise BadRequest(f"Expected parts 1..{expected} for this object; upload the missing parts and retry.")
     files = [d / f"part-{n}" for n in numbers]
@@ -162,16 +175,17 @@ def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, pa
 async def write_part(stores: Stores, repo: RepoRecord, oid: str, size: int, number: int,
                      chunks: AsyncIterator[bytes]) -> str:
     """Stores one part of a multipart upload; returns its ETag."""
-    expected = part_count(size, stores.settings.lfs_part_size)
+    part_size = part_size_for(size, stores.settings.lfs_part_size)
+    expected = part_count(size, part_size)
     if not 1 <= number <= expected:
         raise BadRequest(f"Part number {number} is out of range 1..{expected}.")
     d = part_dir(stores, repo, oid, size)
     d.mkdir(parents=True, exist_ok=True)
-    return await lfs_parts.write(d, number, stores.settings.lfs_part_size, chunks)
+    return await lfs_parts.write(d, number, part_size, chunks)
 
 
-def verify(stores: Stores, p: Principal, repo: RepoRecord, oid: str, size: int) -> None:
-    authorize(stores.db, p, Action.PROPOSE, repo)
+def verify(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
+    """The object behind a verify link was stored whole (the link's caller was checked by `link_caller`)."""
     check_oid(oid)
     with stores.db.read() as conn:
         ok = lfs_store.repo_has_object(conn, repo.id, oid) and lfs_store.object_size(conn, oid) == size
