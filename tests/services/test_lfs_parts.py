@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inhouse.errors import IntegrityError
+from inhouse.errors import BadRequest, IntegrityError
+from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.largefiles import lfs_parts
 
 PART = 64
@@ -185,3 +186,25 @@ def test_any_sequence_of_part_writes_keeps_the_concatenation_right(tmp_path_fact
             assert vouched in (None, hashlib.sha256(expected).hexdigest())
     finally:
         lfs_parts._TRACKED.pop(d, None)
+
+
+# how many parts, and of what size -----------------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(0, 2**63 - 1), configured=st.integers(1, 2**40))
+def test_no_upload_has_more_than_max_parts_and_parts_grow_only_when_needed(size: int, configured: int) -> None:
+    part_size = lfs_service.part_size_for(size, configured)
+    count = lfs_service.part_count(size, part_size)
+    assert part_size >= configured and 1 <= count <= lfs_service.MAX_PARTS
+    assert (count - 1) * part_size < max(size, 1) <= count * part_size  # the parts cover the object exactly
+    if size <= configured * lfs_service.MAX_PARTS:
+        assert part_size == configured
+
+
+def test_a_completions_part_numbers_are_checked_before_anything_is_read() -> None:
+    assert sorted(lfs_service.part_numbers([{"partNumber": 2, "etag": "b"}, {"partNumber": 1}], 2)) == [1, 2]
+    for parts in (None, "1,2", {"partNumber": 1}, [{"partNumber": "x"}], [{"partNumber": "1"}], [{"partNumber": 1.0}],
+                  [{"partNumber": True}], [{"partNumber": 0}], [{"partNumber": 3}], [{"partNumber": 10**400}], [1],
+                  [{"partNumber": 1}] * 3):
+        with pytest.raises(BadRequest):
+            lfs_service.part_numbers(parts, 2)
