@@ -2,8 +2,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from inhouse.errors import PayloadTooLarge
 
 from inhouse.services.gitattributes import (
     DATASET_GITATTRIBUTES,
@@ -14,6 +16,7 @@ from inhouse.services.gitattributes import (
     looks_binary,
     should_upload_as_lfs,
 )
+from inhouse.services.globs import MAX_PATTERNS
 
 MODEL_RULES = LfsRules.parse(DEFAULT_GITATTRIBUTES)
 DATASET_RULES = LfsRules.parse(DATASET_GITATTRIBUTES)
@@ -117,6 +120,27 @@ ATTR_CASES = [
     ('"with space.bin" filter=lfs\n', "with space.bin", True),
     ('"caf\\303\\251.bin" filter=lfs\n', "café.bin", True),
     ("*.bin filter=lfs\r\n", "x.bin", True),
+    # where the regex-based parser and matcher differed from git
+    ("/data** filter=lfs\n", "data/x/y.bin", True),  # git matches the literal start on its own
+    ("data** filter=lfs\n", "data/x/y.bin", False),  # (only for anchored patterns)
+    ("?.bin filter=lfs\n", "é.bin", False),  # `?` matches one byte of UTF-8
+    ("*.bin filter=lfs\n*.bin -filter=lfs\n", "x.bin", False),  # `-name=value` unsets
+    ('"abc filter=lfs\n', '"abc', True),  # a quote git cannot parse is part of the pattern
+    ('"q\\x.bin" filter=lfs\n', '"qx.bin"', True),  # so is one with an unknown escape
+    ('"a"filter=lfs\n', "a", True),
+    ("a\x0bb filter=lfs\n", "b", False),  # only space, tab and CR separate
+    ("[attr] filter=lfs\n", "t", True),  # `[attr]` alone is a pattern (a class), not a macro
+    ("*.bin filter=lfs " + "diff=lfs " * 250 + "\n", "x.bin", False),  # lines of 2048 bytes or more are ignored
+    ("\ufeff*.bin filter=lfs\n", "x.bin", True),  # a byte order mark is skipped
+    # macros: `[attr]name attrs` expands where `name` is set, and the last definition wins
+    ("[attr]big filter=lfs\n*.dat big\n", "x.dat", True),
+    ("*.dat big\n[attr]big filter=lfs\n", "x.dat", True),
+    ("[attr]big filter=lfs\n[attr]big -filter\n*.dat big\n", "x.dat", False),
+    ("[attr]big filter=lfs\n*.dat big\n*.dat -big\n", "x.dat", False),  # unset later: no expansion
+    ("[attr]a b\n[attr]b a filter=lfs\n*.dat a\n", "x.dat", True),  # nested, and a cycle
+    ("[attr]big filter=lfs\n*.dat filter=other big\n", "x.dat", True),  # a line is read from its end
+    ("[attr]big filter=lfs\n*.dat big filter=other\n", "x.dat", False),
+    ("[attr]big -filter\n*.dat filter=lfs big\n", "x.dat", False),
 ]
 
 
@@ -250,3 +274,58 @@ def test_utf8_text_is_never_binary(text: str) -> None:
 @given(st.text(max_size=80))
 def test_parse_never_crashes(text: str) -> None:
     LfsRules.parse(text).is_lfs("a/b.bin")
+
+
+def test_pattern_caps_count_only_what_decides_filter() -> None:
+    other = "".join(f"*.x{i} text eol=lf\n" for i in range(5 * MAX_PATTERNS))  # lines without `filter` are free
+    assert LfsRules.parse(other + "*.bin filter=lfs\n").is_lfs("a.bin")
+    LfsRules.parse("*.bin filter=lfs\n" * MAX_PATTERNS)
+    with pytest.raises(PayloadTooLarge, match=f"The .gitattributes at 'main' sets `filter`.* {MAX_PATTERNS + 1} times"):
+        LfsRules.parse("*.bin filter=lfs\n" * (MAX_PATTERNS + 1), what="The .gitattributes at 'main'")
+    with pytest.raises(PayloadTooLarge, match="times"):  # macros count where they can set it
+        LfsRules.parse("[attr]m filter=lfs\n" + "*.bin m\n" * MAX_PATTERNS)
+
+
+# --- agreement with git on random lines and paths ------------------------------------
+
+_ATOMS = [
+    "a", "b", "x", "/", "*", "**", "?", "[", "]", "^", "-", "\\", "é", "#", ".",
+    "[:alpha:]", "[!a]", "[a-c]", "\\/", "[]-]",
+]  # fmt: skip
+_COMPONENTS = ["a", "b", "ab", "ba", "x", "a.b", "[", "*", "?", "-", "é", "#"]
+_STATES = ["filter=lfs", "-filter", "!filter", "filter=other", "filter", "big", "-big", "text"]
+_patterns = st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=6).map("".join)
+_lines = st.tuples(_patterns, st.lists(st.sampled_from(_STATES), min_size=1, max_size=3)).map(
+    lambda t: t[0] + " " + " ".join(t[1])
+)
+_texts = st.tuples(st.sampled_from(["", "[attr]big filter=lfs\n", "[attr]big -filter\n"]),
+                   st.lists(_lines, min_size=1, max_size=3)).map(lambda t: t[0] + "".join(f"{x}\n" for x in t[1]))
+_repo_paths = st.lists(st.sampled_from(_COMPONENTS), min_size=1, max_size=4).map("/".join)
+_GIT_STATE: dict[str, str | bool | None] = {"set": True, "unset": False, "unspecified": None}
+
+
+@pytest.fixture(scope="module")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("gitattributes")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+def git_filters(repo: Path, text: str, paths: list[str]) -> dict[str, str | bool | None]:
+    """What `git check-attr filter` says of each path under `text`."""
+    (repo / ".gitattributes").write_text(text, encoding="utf-8", newline="")
+    out = subprocess.run(
+        ["git", "-C", str(repo), "check-attr", "--stdin", "-z", "filter"],
+        input="\0".join(paths).encode() + b"\0",
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    fields = out.split("\0")
+    return {fields[i]: _GIT_STATE.get(fields[i + 2], fields[i + 2]) for i in range(0, len(fields) - 2, 3)}
+
+
+@settings(max_examples=80, deadline=None)
+@given(_texts, st.lists(_repo_paths, min_size=1, max_size=20, unique=True))
+def test_random_lines_agree_with_git(git_repo: Path, text: str, paths: list[str]) -> None:
+    rules = LfsRules.parse(text)
+    assert {p: rules.filter_of(p) for p in paths} == git_filters(git_repo, text, paths)

@@ -2,11 +2,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inhouse.errors import PayloadTooLarge
 from inhouse.services.gitignore import GitIgnore, normalize_repo_path
-from inhouse.services.globs import GlobSet
+from inhouse.services.globs import MAX_PATTERN_BYTES, MAX_PATTERNS, GlobSet
 
 # (gitignore text, path, ignored?)
 CASES = [
@@ -94,6 +95,32 @@ CASES = [
     ("", "a", False),
     ("/\n", "a", False),
     ("!\n", "a", False),
+    # where the regex-based matcher differed from git
+    ("[^/]\n", "x", True),  # a '/' anywhere in the pattern, even in a class, anchors it
+    ("[^/]\n", "dd/x", False),
+    ("a\\/b\n", "a/b", True),  # so does an escaped one
+    ("a\\/b\n", "d/a/b", False),
+    ("?.md\n", "é.md", False),  # `?` and classes match one byte of UTF-8, not one character
+    ("??.md\n", "é.md", True),
+    ("[!a].txt\n", "é.txt", False),
+    ("[z-ab]x\n", "bx", True),  # a reversed range is empty, the rest of the class still counts
+    ("[z-ab]x\n", "yx", False),
+    ("foo//\n", "foo/x", False),  # only one trailing '/' is dropped: `foo/` is left, and matches nothing
+    ("keep\u2028more\n", "keep", False),  # lines end at '\n' only
+    ("keep\u2028more\n", "keep\u2028more", True),
+    ("\ufeffbom.txt\n", "bom.txt", True),  # a byte order mark is skipped
+    ("/x**/y\n", "xy", True),  # git matches an anchored pattern's literal start on its own, so the
+    ("/x**/y\n", "xa/b/y", True),  # `**` right after it counts as a leading `**/`
+    ("/x**/y\n", "a/xy", False),
+    ("*.log\n!/x**\n", "x/y/a.log", False),
+    ("*.log\n!/x*\n", "x/y/a.log", True),
+    ("**\\/x\n", "a/b/x", True),
+    ("**\\/x\n", "x", False),
+    ("a/**/**/**/b\n", "a/b", True),
+    ("a/**/**/**/b\n", "a/x/y/z/b", True),
+    ("a/**/**/**/b\n", "a/xb", False),
+    ("[[:punct:]]x\n", "_x", True),
+    ("[[:space:]]x\n", " x", True),
 ]
 
 
@@ -168,3 +195,53 @@ def test_never_crashes(text: str, path: str) -> None:
 def test_literal_pattern_matches_itself(path: str) -> None:
     pattern = "/" + "".join("\\" + c if c in "*?[\\!# " else c for c in path)
     assert GitIgnore.parse(pattern + "\n").ignores(path)
+
+
+def test_pattern_caps_count_patterns_not_comments() -> None:
+    assert GitIgnore.parse("# a comment\n\n" * 50_000 + "*.log\n").ignores("a.log")
+    GitIgnore.parse("x\n" * MAX_PATTERNS)
+    with pytest.raises(PayloadTooLarge, match=f"The request's gitIgnore has {MAX_PATTERNS + 1} patterns"):
+        GitIgnore.parse("x\n" * (MAX_PATTERNS + 1), what="The request's gitIgnore")
+    with pytest.raises(PayloadTooLarge, match="at most"):
+        GitIgnore.parse(("y" * 1000 + "\n") * (MAX_PATTERN_BYTES // 1000 + 1))
+
+
+# --- agreement with git on random patterns and paths ---------------------------------
+
+_ATOMS = [
+    "a", "b", "x", "/", "*", "**", "?", "[", "]", "!", "^", "-", "\\", ":", "é", " ", "#", ".",
+    "[:alpha:]", "[!a]", "[a-c]", "\\/", "\\*", "[]-]", "[^/]",
+]  # fmt: skip
+_COMPONENTS = ["a", "b", "ab", "ba", "bab", "x", "a.b", "a b", "[", "*", "?", "!", "#", "^", "-", "é", "x:"]
+_patterns = st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=6).map("".join)
+_lines = st.tuples(st.booleans(), _patterns, st.booleans()).map(
+    lambda t: ("!" if t[0] else "") + t[1] + ("/" if t[2] else "")
+)
+_texts = st.lists(_lines, min_size=1, max_size=3).map(lambda lines: "\n".join(lines) + "\n")
+_repo_paths = st.lists(st.sampled_from(_COMPONENTS), min_size=1, max_size=4).map("/".join)
+
+
+@pytest.fixture(scope="module")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("gitignore")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+def git_ignored(repo: Path, text: str, paths: list[str]) -> set[str]:
+    """The paths `git check-ignore --no-index` says `text` ignores."""
+    (repo / ".gitignore").write_text(text, encoding="utf-8", newline="")
+    result = subprocess.run(
+        ["git", "-C", str(repo), "check-ignore", "--no-index", "--stdin", "-z"],
+        input="\0".join(paths).encode() + b"\0",
+        capture_output=True,
+    )
+    assert result.returncode in (0, 1), result.stderr  # 1: nothing ignored
+    return {p.decode() for p in result.stdout.split(b"\0") if p}
+
+
+@settings(max_examples=80, deadline=None)
+@given(_texts, st.lists(_repo_paths, min_size=1, max_size=20, unique=True))
+def test_random_patterns_agree_with_git(git_repo: Path, text: str, paths: list[str]) -> None:
+    gi = GitIgnore.parse(text)
+    assert {p for p in paths if gi.ignores(p)} == git_ignored(git_repo, text, paths)
