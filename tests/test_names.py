@@ -133,7 +133,8 @@ def test_ref_names_refuse_invisible_characters_and_lock_components(name: str) ->
 def test_revisions_refuse_only_what_no_ref_can_hold() -> None:
     assert check_revision("refs/pr/1") == "refs/pr/1"
     assert check_revision("Ω-branch") == "Ω-branch"
-    for bad in ("main\x00", "a\ud800", "x" * 1025):
+    assert check_revision("refs/heads/" + "b" * 200) == "refs/heads/" + "b" * 200  # the longest branch
+    for bad in ("main\x00", "a\ud800", "x" * 256):
         with pytest.raises(BadRequest):
             check_revision(bad)
 
@@ -143,3 +144,12 @@ def test_helpers() -> None:
     assert shown("a\u202eb\x00") == "a\\u202eb\\u0000"
     assert mixed_scripts("资料モデルmodel한국") is None  # Latin with the East Asian scripts is fine
     assert mixed_scripts("model") is None and mixed_scripts("модель") is None
+
+
+def test_labels_people_read_are_bounded_and_visible() -> None:
+    from inhouse.names import check_label
+
+    assert check_label("Acme Research – Zürich 研究所", "full name") == "Acme Research – Zürich 研究所"
+    for bad in ("x" * 201, "ci\u202etoken", "a\x00", "a\u200bb"):
+        with pytest.raises(BadRequest):
+            check_label(bad, "token name")

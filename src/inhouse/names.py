@@ -38,7 +38,7 @@ RESERVED_NAMESPACES = frozenset(
 )
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_PATH_LEN = 1024
-MAX_REVISION_LEN = 1024
+MAX_REVISION_LEN = 255  # the longest ref name a repo can hold (and the audit log records)
 
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): invisible when rendered. Most are format
 # characters (category Cf) and refused as such; this list catches the letters and marks among them too.
@@ -275,6 +275,17 @@ def check_ref_name(name: str, what: str = "branch") -> str:
             "any of ~^:?*[\\."
         )
     return name
+
+
+def check_label(text: str, what: str, max_len: int = 200) -> str:
+    """A free-text label people read (a token's name, a full name): at most `max_len` characters, and none of the
+    control or invisible characters that could make it read as something else."""
+    if len(text) > max_len:
+        raise BadRequest(f"The {what} is longer than {max_len} characters; shorten it.")
+    bad = _first_unsafe(text)
+    if bad is not None:
+        raise BadRequest(f"The {what} '{shown(text)}' contains {bad[1]} ({char_name(bad[0])}); remove it.")
+    return text
 
 
 def check_revision(revision: str) -> str:

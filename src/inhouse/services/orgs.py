@@ -17,7 +17,7 @@ from inhouse.access.identity import Principal
 from inhouse.access.policy import ROLES, OrgAction, can_see, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, NotFound, RepoNotFound
-from inhouse.names import RESERVED_NAMESPACES, check_name_part, check_repo_type, split_repo_id
+from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part, check_repo_type, split_repo_id
 from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as store
 from inhouse.storage.db import repos as repo_store
@@ -101,6 +101,7 @@ def create_org(stores: Stores, name: str, *, fullname: str = "", admin: str | No
                by: Principal | None = None) -> UserRecord:
     """Creates organisation `name`; `admin` (by default the caller) becomes its first admin."""
     check_name_part(name, "organisation name")
+    check_label(fullname, "full name")
     if name.lower() in RESERVED_NAMESPACES:
         raise BadRequest(f"'{name}' is a reserved name; choose another organisation name.")
     if by is not None:

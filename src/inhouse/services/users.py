@@ -9,7 +9,7 @@ from typing import Any
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
 from inhouse.access.policy import PERMISSIONS, decide_tokens
 from inhouse.errors import BadRequest, Conflict, NotFound
-from inhouse.names import RESERVED_NAMESPACES, check_name_part
+from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part
 from inhouse.audit.log import Event
 from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as org_store
@@ -23,6 +23,7 @@ MAX_TOKEN_DAYS = 3650  # a token may live ten years at most; one that should nev
 def create_user(stores: Stores, name: str, *, fullname: str = "", email: str | None = None,
                 admin: bool = False, by: Principal | None = None) -> UserRecord:
     check_name_part(name, "user name")
+    check_label(fullname, "full name")
     if name.lower() in RESERVED_NAMESPACES:
         raise BadRequest(f"'{name}' is reserved (it is part of inhouse's URLs); choose another user name.")
     with stores.db.write() as conn:
@@ -54,6 +55,8 @@ def create_token(stores: Stores, user_name: str, *, role: str, name: str | None 
     if role not in ROLES:
         raise BadRequest(f"Invalid token role '{role}': use one of {', '.join(ROLES)}.")
     scopes = check_scopes(scopes) if role == "fine-grained" else None
+    if name is not None:
+        check_label(name, "token name")
     if expires_in_s is not None and not (0 < expires_in_s <= MAX_TOKEN_DAYS * 86400):  # NaN fails too
         raise BadRequest(f"A token's lifetime must be positive and at most {MAX_TOKEN_DAYS} days; leave the expiry "
                          "out for a token that does not expire.")

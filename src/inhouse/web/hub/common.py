@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse, Response
 
 from inhouse.access.policy import Action
+from inhouse.names import check_revision
 from inhouse.services import repos as repo_service
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
@@ -33,6 +34,8 @@ async def load_repo(ctx: Ctx, action: Action = Action.READ, *, follow_moves: boo
 
 async def note_read(ctx: Ctx, repo: RepoRecord, action: str, *, revision: str | None = None,
                     path: str | None = None) -> None:
+    if revision is not None:
+        check_revision(revision)  # before the audit entry is written: a revision no ref can have is a 400
     if repo.private or repo.gated:
         await ctx.run(repo_service.note_read, ctx.stores, await ctx.principal(), repo, action, revision=revision,
                       path=path)

@@ -38,7 +38,7 @@ async def preupload(ctx: Ctx) -> Response:
             raise BadRequest(f"Invalid size for '{f['path']}': give the file size in bytes.")
         try:
             sample = base64.b64decode(f.get("sample") or "", validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, TypeError):  # TypeError: a number or a list, not a string
             raise BadRequest(f"The sample of '{f['path']}' is not valid base64.") from None
         asks.append(upload_service.Ask(check_path(f["path"]), size, sample))
     git_ignore = body.get("gitIgnore")
