@@ -102,8 +102,10 @@ def read_state(conn: Connection) -> SchemaState:
     names = set(inspect(conn).get_table_names())
     revision = MigrationContext.configure(conn).get_current_revision() if VERSION_TABLE in names else None
     scripts = _scripts()
+    head = scripts.get_current_head()
+    assert head is not None, "no revisions in storage/db/migrations/versions"
     known = revision is not None and revision in {s.revision for s in scripts.walk_revisions()}
-    return SchemaState(revision, head_revision(), known, frozenset(names & V0_1_0_TABLES))
+    return SchemaState(revision, head, known, frozenset(names & V0_1_0_TABLES))
 
 
 def state(db: Database) -> SchemaState:
