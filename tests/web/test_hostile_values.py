@@ -99,9 +99,10 @@ ROUTES: list[tuple[str, str]] = [
 
 BAD_SEGMENTS = [
     "%00", "%ED%A0%80", "%FF%FE", "99999999999999999999999", "-5", "%E2%80%AE", "%0A", "..", "%2e%2e%2f",
-    "x" * 2000, "%F0%9F%98%80", "1e308",
+    "x" * 2000, "%F0%9F%98%80", "1e308", "3000000000", "9223372036854775808",
 ]
-BAD_NUMBERS = ["99999999999999999999999", "-5", "x", "%00", "%ED%A0%80", "1e3", "%EF%BC%91", "0x10", ""]
+BAD_NUMBERS = ["99999999999999999999999", "3000000000", "9223372036854775807", "-5", "x", "%00", "%ED%A0%80", "1e3",
+               "%EF%BC%91", "0x10", ""]
 PAGING = ["p", "cursor", "limit"]
 # every key the JSON API reads, so that each handler finds its keys holding a hostile value
 KEYS = [
@@ -354,3 +355,19 @@ def test_each_field_of_a_valid_body_made_hostile(world: World) -> None:
                 raw = json.dumps(_replaced(body, leaf, value)).encode()
                 _check(_request(world.server, method, target, world.token, raw),
                        f"{method} {target} {'.'.join(map(str, leaf))}={str(value)[:30]}")
+
+
+def test_request_ids_naming_impossible_users_are_404(world: World) -> None:
+    """An access request id is the repo's and the user's ids in hex: one naming a user id beyond any row (or a
+    signed or spaced one) is a request that does not exist, not a database error."""
+    server, v = world.server, world.values
+    token = world.token
+    ok = _request(server, "PUT", _fill("/api/models/{ns}/{name}/settings", v), token, b'{"gated": "manual"}')
+    assert ok.status == 200, ok.body
+    info = _request(server, "GET", _fill("/api/models/{ns}/{name}", v), token)
+    repo_hex = f"{int(json.loads(info.body)['_id']):012x}"
+    for tail in ["ffffffffffff", "0000ffffffff", "0000000-0001", "+00000000001", " 0000000001 ", "00000000_001"]:
+        body = json.dumps({"status": "rejected", "requestId": repo_hex + tail}).encode()
+        answer = _request(server, "POST", _fill("/api/models/{ns}/{name}/user-access-request/handle", v), token, body)
+        _check(answer, f"requestId tail {tail!r}")
+        assert answer.status == 404, (tail, answer.status, answer.body)

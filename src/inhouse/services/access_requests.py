@@ -34,12 +34,12 @@ def request_id(repo: RepoRecord, user_id: int) -> str:
 
 
 def _user_of_request_id(repo: RepoRecord, rid: str) -> int:
-    if len(rid) != 24 or rid[:12] != f"{repo.id:012x}":
+    tail = rid[12:]
+    # hex digits only (int() would take a sign, spaces, '_'), naming a user id a row can have (2^31 - 1 at most)
+    if (len(rid) != 24 or rid[:12] != f"{repo.id:012x}" or any(c not in "0123456789abcdef" for c in tail)
+            or not 0 < int(tail, 16) < 2**31):
         raise NotFound(f"No access request '{rid}' on {repo.repo_id}: list the requests to see their ids.")
-    try:
-        return int(rid[12:], 16)
-    except ValueError:
-        raise NotFound(f"No access request '{rid}' on {repo.repo_id}: list the requests to see their ids.") from None
+    return int(tail, 16)
 
 
 def _current(conn, repo: RepoRecord, *, serialise: bool = True) -> RepoRecord:  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ from starlette.requests import Request
 
 from inhouse.errors import BadRequest
 
-MAX_DB_INT = 2**63 - 1  # the largest id a database row can have (SQLite and PostgreSQL BIGINT)
+MAX_ID = 2**31 - 1  # the largest row id or number an INTEGER column holds (PostgreSQL refuses a larger one)
+MAX_DB_INT = 2**63 - 1  # the largest value of a BIGINT column (the audit log's sequence numbers)
 MAX_OFFSET = 10**12  # further than any listing reaches: a larger cursor or page is refused, not looked for
 _MAX_DIGITS = 40  # longer numbers are refused before Python converts them
 

@@ -17,7 +17,7 @@ from inhouse.errors import BadRequest, Unauthorized
 from inhouse.services import users as service
 from inhouse.storage.db.records import TokenRecord
 from inhouse.web.context import Ctx
-from inhouse.web.params import MAX_DB_INT, json_number, parse_int
+from inhouse.web.params import MAX_ID, json_number, parse_int
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import Router
 
@@ -69,7 +69,7 @@ async def create_token(ctx: Ctx) -> Response:
 
 async def revoke_token(ctx: Ctx) -> Response:
     await _caller_name(ctx)
-    token_id = parse_int(ctx.params["id"], "token id (from GET /api/tokens)", low=1, high=MAX_DB_INT)
+    token_id = parse_int(ctx.params["id"], "token id (from GET /api/tokens)", low=1, high=MAX_ID)
     await ctx.run(service.revoke_token, ctx.stores, token_id, by=await ctx.principal())
     return json_response({"success": True})
 

@@ -12,7 +12,7 @@ from inhouse.storage.db.discussions import DiscussionRecord
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import load_repo, moved_aware
-from inhouse.web.params import MAX_DB_INT, MAX_OFFSET, parse_int, query_int
+from inhouse.web.params import MAX_ID, MAX_OFFSET, parse_int, query_int
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, Router
 
@@ -41,7 +41,7 @@ async def create(ctx: Ctx) -> Response:
 @moved_aware
 async def detail(ctx: Ctx) -> Response:
     repo = await load_repo(ctx)
-    num = parse_int(ctx.params["num"], "discussion number", low=1, high=MAX_DB_INT)
+    num = parse_int(ctx.params["num"], "discussion number", low=1, high=MAX_ID)
     det = await ctx.run(service.get, ctx.stores, repo, num)
     d = det.discussion
     out = _summary(d, repo)
