@@ -106,7 +106,8 @@ def _ask_access(srv: LiveServer, token: str, repo_id: str, fields: dict[str, str
     assert r.status_code == 200, r.text
 
 
-def _fill_with_v0_1_0(inst: Install, old_src: Path, tmp_path: Path) -> None:
+def _fill_with_v0_1_0(inst: Install, old_src: Path, tmp_path: Path) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    """Fills the installation with inhouse 0.1.0; returns what its server listed and its audit log."""
     def old(*args: str) -> str:
         return inst.cli(*args, src=old_src).stdout
 
@@ -157,11 +158,11 @@ def _fill_with_v0_1_0(inst: Install, old_src: Path, tmp_path: Path) -> None:
         _ask_access(srv, t["dave"], GATED, {"company": "Elsewhere"})
 
         assert _download(srv, t["bob"], SECRET, "weights.bin", tmp_path / "old-cache") == f[SECRET, "weights.bin"]
-        inst.before = _snapshot(srv, t)  # type: ignore[attr-defined]
+        before = _snapshot(srv, t)
     finally:
         srv.close()  # signs an audit checkpoint at shutdown
     assert old("audit", "verify").startswith("OK: ")
-    inst.audit_before = _audit(inst, old_src)  # type: ignore[attr-defined]
+    return before, _audit(inst, old_src)
 
 
 def _download(srv: LiveServer, token: str | None, repo_id: str, path: str, cache: Path, **kw: Any) -> bytes:
@@ -201,9 +202,7 @@ def _audit(inst: Install, src: Path | None = None) -> list[tuple[Any, ...]]:
 
 def test_v0_1_0_data_upgrades_in_place_with_nothing_lost(install: Install, old_src: Path, tmp_path: Path) -> None:
     inst = install
-    _fill_with_v0_1_0(inst, old_src, tmp_path)
-    before: dict[str, Any] = inst.before  # type: ignore[attr-defined]
-    audit_before: list[tuple[Any, ...]] = inst.audit_before  # type: ignore[attr-defined]
+    before, audit_before = _fill_with_v0_1_0(inst, old_src, tmp_path)
     command = upgrade_command(inst.settings)
     assert command == (f"inhouse db upgrade --database-url {inst.database_url}" if inst.database_url
                        else f"inhouse db upgrade --data {inst.data}")
