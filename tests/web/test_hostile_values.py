@@ -78,6 +78,8 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/cas/v1/xorb-grants/{hash}"),
     ("POST", "/cas/v2/shards"),
     ("POST", "/cas/v1/telemetry"),
+    ("POST", "/cas/u/{cache}/v1/shards"),  # the per-user CAS URL of write tokens
+    ("GET", "/cas/u/{cache}/v1/chunks/default/{hash}"),
     ("POST", "/api/organizations"),
     ("GET", "/api/organizations/{org}/overview"),
     ("GET", "/api/organizations/{org}/members"),
@@ -157,7 +159,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     assert _request(server, "GET", f"/api/organizations/{org}/resource-groups/g1", token).status == 200
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
               "num": "1", "status": "pending", "org": org, "user": members[0], "group": "g1", "id": str(spare.id),
-              "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID}
+              "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef"}
     yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2"})
 
 
@@ -207,7 +209,7 @@ def test_the_table_names_every_route() -> None:
     web_api.register_all(router)
     values = {"ns": "ns", "name": "name", "rev": "main", "path": "a.txt", "branch": "b", "tag": "t", "num": "1",
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
-              "size": "5", "n": "1", "hash": OID}
+              "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef"}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
@@ -289,10 +291,11 @@ def test_fuzzed_json_bodies(world: World, route: tuple[str, str], doc: object) -
 
 # one field at a time ---------------------------------------------------------------------------------------------
 
-LEAF_VALUES: list[object] = ["x" * 5000, "y" * 256, "\u202eevil", "", 10**30, -1, 1e308, True, None, [], {}]
+LEAF_VALUES: list[object] = ["x" * 5000, "y" * 256, "\u202eevil", "a\u0000b", "\ud800", "", 10**30, -1, 1e308, True,
+                             None, [], {}]
 
 
-def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
     """Bodies each endpoint accepts, so that a single hostile field reaches the code that reads that field."""
     repo = f"{v['ns']}/{v['name']}"
     lfs = {"operation": "download", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
@@ -321,6 +324,18 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, dict]]:  # type: ig
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/members/{user}", {"role": "read"}),
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/repos", {"name": repo, "type": "model"}),
         ("POST", "/api/tokens", {"role": "read", "name": "n", "expiresInDays": 1, "user": v["ns"]}),
+        # NDJSON commits (a list: one line per item): one that commits, one naming a large file never uploaded
+        ("POST", "/api/models/{ns}/{name}/commit/b1", [
+            {"key": "header", "value": {"summary": "s", "description": "d"}},
+            {"key": "file", "value": {"path": "n.txt", "content": "eA==", "encoding": "base64"}},
+            {"key": "deletedFile", "value": {"path": "gone.txt"}},
+            {"key": "deletedFolder", "value": {"path": "gone/"}}]),
+        ("POST", "/api/models/{ns}/{name}/commit/b1?create_pr=1", [
+            {"key": "header", "value": {"summary": "a pull request", "description": "d"}},
+            {"key": "file", "value": {"path": "pr.txt", "content": "eA==", "encoding": "base64"}}]),
+        ("POST", "/api/models/{ns}/{name}/commit/b1", [
+            {"key": "header", "value": {"summary": "s", "parentCommit": "abcdef1"}},
+            {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": OID, "size": 5}}]),
     ]
 
 
@@ -352,8 +367,15 @@ def test_each_field_of_a_valid_body_made_hostile(world: World) -> None:
         target = _fill(template, world.values)
         for leaf in _leaves(body):
             for value in LEAF_VALUES:
-                raw = json.dumps(_replaced(body, leaf, value)).encode()
-                _check(_request(world.server, method, target, world.token, raw),
+                doc = _replaced(body, leaf, value)
+                ndjson = "/commit/" in template
+                if ndjson:
+                    lines = doc if isinstance(doc, list) else [doc]
+                    raw = b"\n".join(json.dumps(line).encode() for line in lines)
+                else:
+                    raw = json.dumps(doc).encode()
+                _check(_request(world.server, method, target, world.token, raw,
+                                "application/x-ndjson" if ndjson else "application/json"),
                        f"{method} {target} {'.'.join(map(str, leaf))}={str(value)[:30]}")
 
 

@@ -19,7 +19,8 @@ def iso(ts: float | None) -> str | None:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    # a lone surrogate (echoed from a request in an error message) becomes the JSON escape \udXXX, not a 500
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace")
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 

@@ -9,7 +9,6 @@ line, and the number of operations are capped, each with a 413 that says what to
 from __future__ import annotations
 
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.names import check_path
 from inhouse.services import commits as commit_service
 from inhouse.web.context import Ctx
+from inhouse.web.jsonbody import parse_json
 
 OFF_LOOP_BYTES = 256 * 1024  # complete lines holding more than this together are parsed in a worker thread
 
@@ -49,10 +49,12 @@ class _Parser:
         try:
             text = raw.decode("utf-8")
             del raw  # the line's bytes go before JSON makes its strings
-            return json.loads(text)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            return parse_json(text)  # depth, NaN/Infinity, NUL and lone surrogates refused (web/jsonbody.py)
+        except UnicodeDecodeError:
             raise BadRequest(f"Line {self.line_no} of the commit is not valid JSON: send one JSON object per "
                              "line.") from None
+        except BadRequest as e:
+            raise BadRequest(f"Line {self.line_no} of the commit: {e.message}") from None
 
     def _add(self, item: Any, n: int) -> None:
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
