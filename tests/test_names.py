@@ -153,3 +153,20 @@ def test_labels_people_read_are_bounded_and_visible() -> None:
     for bad in ("x" * 201, "ci\u202etoken", "a\x00", "a\u200bb"):
         with pytest.raises(BadRequest):
             check_label(bad, "token name")
+
+
+def test_each_code_point_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a character is gets computed once per code point and kept, so a path costs a lookup per distinct
+    character however often it is sent (the cost of checking a commit follows its size, not its alphabet)."""
+    import inhouse.names as names
+
+    calls: list[str] = []
+    real = names._classify
+    monkeypatch.setattr(names, "_classify", lambda c: calls.append(c) or real(c))
+    path = "".join(chr(cp) for cp in range(0x4E00, 0x4E00 + 500)) + "/" + "模型" * 200
+    check_path(path)
+    first = len(calls)
+    assert first <= len(set(path))
+    check_path(path)
+    check_path(path)
+    assert len(calls) == first

@@ -21,7 +21,9 @@ fooled by them or when git on some operating system would treat them as its own 
 
 from __future__ import annotations
 
+import array
 import re
+import threading
 import unicodedata
 
 from inhouse.errors import BadRequest, InvalidPath, InvalidRepoId
@@ -56,11 +58,6 @@ _HFS_IGNORED = frozenset(
 _SEPARATOR_LOOKALIKES = {"\u2044": "/", "\u2215": "/", "\u2571": "/", "\u29F8": "/", "\u2216": "\\",
                          "\u29F5": "\\", "\u29F9": "\\"}
 _EAST_ASIAN = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
-_REFUSED_CATEGORIES = {
-    "Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "a lone surrogate",
-    "Co": "a private-use character", "Cn": "an unassigned code point", "Zl": "a line separator",
-    "Zp": "a paragraph separator", "Zs": "a space other than U+0020",
-}
 
 
 def char_name(c: str) -> str:
@@ -69,20 +66,59 @@ def char_name(c: str) -> str:
     return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}"
 
 
-def _ignorable(cp: int) -> bool:
-    return any(lo <= cp <= hi for lo, hi in _IGNORABLE)
+# What a code point is, for the checks below: looked up once per code point and kept in a 2-byte cell (2.2 MB at
+# most), so that checking a path costs a set() of its characters and a lookup per distinct one, whatever the
+# caller sends. A cell holds 1 + (reason << 11 | looks_like_ascii << 10 | script); 0 means not looked up yet.
+# It is a memo of a pure function of the code point (Unicode data), so every app in the process may share it.
+_REASONS: tuple[str | None, ...] = (
+    None, "a control character", "an invisible formatting character", "a lone surrogate", "a private-use character",
+    "an unassigned code point", "a line separator", "a paragraph separator", "a space other than U+0020",
+    "an invisible character",
+)
+_CATEGORY_REASON = {"Cc": 1, "Cf": 2, "Cs": 3, "Co": 4, "Cn": 5, "Zl": 6, "Zp": 7, "Zs": 8}
+_NOT_A_LETTER, _MARK = 0, 1  # script ids: 0 separates words, 1 (a combining mark) joins them, 2… are scripts
+_SCRIPT_NAMES: list[str] = ["", "MARK"]
+_SCRIPT_IDS: dict[str, int] = {"": 0, "MARK": 1}
+_CELLS = array.array("H", bytes(2 * 0x110000))
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SCRIPTS_LOCK = threading.Lock()  # two threads meeting new scripts at once must not get the same id
+
+
+def _classify(c: str) -> int:
+    cp = ord(c)
+    cat = unicodedata.category(c)
+    reason = 0
+    if c != " ":
+        reason = _CATEGORY_REASON.get(cat, 0)
+        if not reason and (any(lo <= cp <= hi for lo, hi in _IGNORABLE) or cp == 0x2800):
+            reason = 9
+    looks_like_ascii = cp > 0x7F and (c in _SEPARATOR_LOOKALIKES or unicodedata.normalize("NFKC", c).isascii())
+    script = _NOT_A_LETTER
+    if cat[0] == "M":
+        script = _MARK
+    elif cat[0] == "L":
+        words = unicodedata.name(c, "").split(" ")
+        first = words[1] if words[0] in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1 else words[0]
+        first = {"CJK": "HAN", "IDEOGRAPHIC": "HAN", "KATAKANA-HIRAGANA": "KATAKANA", "MICRO": "GREEK"}.get(
+            first, first)
+        with _SCRIPTS_LOCK:
+            script = _SCRIPT_IDS.setdefault(first, len(_SCRIPT_IDS))
+            if script == len(_SCRIPT_NAMES):
+                _SCRIPT_NAMES.append(first)
+    return 1 + (reason << 11 | int(looks_like_ascii) << 10 | script)
+
+
+def _cell(c: str) -> int:
+    cp = ord(c)
+    value = _CELLS[cp]
+    if not value:
+        value = _CELLS[cp] = _classify(c)
+    return value - 1
 
 
 def unsafe_char(c: str) -> str | None:
     """Why `c` may not appear in a name or path (control, invisible, separator-like …), or None when it may."""
-    if c == " ":
-        return None
-    cat = unicodedata.category(c)
-    if cat in _REFUSED_CATEGORIES:
-        return _REFUSED_CATEGORIES[cat]
-    if _ignorable(ord(c)) or c == "\u2800":
-        return "an invisible character"
-    return None
+    return _REASONS[_cell(c) >> 11]
 
 
 def shown(text: str, limit: int = 200) -> str:
@@ -91,64 +127,79 @@ def shown(text: str, limit: int = 200) -> str:
     return out + ("…" if len(text) > limit else "")
 
 
-def _first_unsafe(text: str) -> tuple[str, str] | None:
+def _cells(text: str) -> dict[str, int]:
+    """The cell of each distinct character of `text`."""
+    return {c: _cell(c) for c in set(text)}
+
+
+def _first(text: str, chars: list[str]) -> str:
+    return min(chars, key=text.index)
+
+
+def _first_unsafe(text: str, cells: dict[str, int] | None = None) -> tuple[str, str] | None:
     if text.isascii():  # the usual case, checked quickly
-        bad = next((c for c in text if c < " " or c == "\x7f"), None)
-        return (bad, "a control character") if bad is not None else None
-    for c in text:
-        why = unsafe_char(c)
-        if why is not None:
-            return c, why
-    return None
+        m = _ASCII_CONTROL.search(text)
+        return (m.group(), "a control character") if m else None
+    cells = _cells(text) if cells is None else cells
+    found = [c for c, v in cells.items() if v >> 11]
+    if not found:
+        return None
+    c = _first(text, found)
+    return c, _REASONS[cells[c] >> 11] or ""
 
 
 def _lookalike(c: str) -> str | None:
     """The ASCII text a non-ASCII character stands in for ('ｃ' → 'c', '∕' → '/'), or None."""
-    if c.isascii():
+    if not _cell(c) & (1 << 10):
         return None
-    if c in _SEPARATOR_LOOKALIKES:
-        return _SEPARATOR_LOOKALIKES[c]
-    folded = unicodedata.normalize("NFKC", c)
-    return folded if folded.isascii() else None
+    return _SEPARATOR_LOOKALIKES.get(c) or unicodedata.normalize("NFKC", c)
 
 
-def _script(c: str) -> str | None:
-    """The script of a letter, from its Unicode name ('LATIN SMALL LETTER E' → 'LATIN'); None for non-letters."""
-    if not unicodedata.category(c).startswith("L"):
-        return None
-    words = unicodedata.name(c, "").split(" ")
-    first = words[0]
-    if first in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
-        first = words[1]
-    return {"CJK": "HAN", "IDEOGRAPHIC": "HAN", "KATAKANA-HIRAGANA": "KATAKANA", "MICRO": "GREEK"}.get(first, first)
+def _first_lookalike(text: str, cells: dict[str, int]) -> str | None:
+    found = [c for c, v in cells.items() if v & (1 << 10)]
+    return _first(text, found) if found else None
 
 
-def mixed_scripts(segment: str) -> tuple[str, str, str] | None:
+def mixed_scripts(segment: str, cells: dict[str, int] | None = None) -> tuple[str, str, str] | None:
     """(word, script, script) for the first word of `segment` whose letters mix scripts where that is a spoofing
     risk ('mоdel' with a Cyrillic 'о'), or None. A word is a run of letters and combining marks: 'файл.txt' is two
     words, each in one script, and fine."""
     if segment.isascii():
         return None
-    for word in _words(segment):
-        scripts = sorted({s for s in map(_script, word) if s})
-        if len(scripts) < 2 or set(scripts) <= _EAST_ASIAN | {"LATIN"}:
-            continue
-        others = [s for s in scripts if s != "LATIN"]
-        return (word, "LATIN", others[0]) if "LATIN" in scripts else (word, scripts[0], scripts[1])
+    scripts = {c: v & 0x3FF for c, v in (_cells(segment) if cells is None else cells).items()}
+    if not _risky({s for s in scripts.values() if s > _MARK}):
+        return None
+    # each letter becomes a character naming its script, marks vanish (they join), anything else splits words
+    table = {ord(c): (None if s == _MARK else " " if s == _NOT_A_LETTER else chr(0xF0000 + s))
+             for c, s in scripts.items()}
+    at = 0
+    for coded in segment.translate(table).split():
+        ids = {ord(ch) - 0xF0000 for ch in set(coded)}
+        if _risky(ids):
+            names = sorted(_SCRIPT_NAMES[i] for i in ids)
+            word = _word_at(segment, coded, at)
+            others = [n for n in names if n != "LATIN"]
+            return (word, "LATIN", others[0]) if "LATIN" in names else (word, names[0], names[1])
+        at += 1
     return None
 
 
-def _words(text: str) -> list[str]:
-    words, current = [], []
-    for c in text:
-        if unicodedata.category(c)[0] in "LM":
-            current.append(c)
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return words
+def _risky(ids: set[int]) -> bool:
+    names = {_SCRIPT_NAMES[i] for i in ids}
+    return len(names) > 1 and not names <= _EAST_ASIAN | {"LATIN"}
+
+
+def _word_at(segment: str, coded: str, index: int) -> str:
+    """The `index`-th word of `segment`, as it was written (for the error message)."""
+    words, current = [], ""
+    for c in segment + ".":
+        if _cell(c) & 0x3FF == _NOT_A_LETTER:
+            if any(_cell(ch) & 0x3FF > _MARK for ch in current):  # marks alone make no word
+                words.append(current)
+            current = ""
+        else:
+            current += c
+    return words[index] if index < len(words) else coded
 
 
 def is_git_dir_name(segment: str) -> bool:
@@ -214,7 +265,8 @@ def check_path(path: str) -> str:
         raise InvalidPath("Empty file path: give the path of the file inside the repo, e.g. 'config.json'.")
     if len(path) > MAX_PATH_LEN:
         raise InvalidPath(f"File path is longer than {MAX_PATH_LEN} characters.")
-    bad = _first_unsafe(path)
+    cells = None if path.isascii() else _cells(path)
+    bad = _first_unsafe(path, cells)
     if bad is not None:
         c, why = bad
         raise InvalidPath(f"Invalid path '{shown(path)}': it contains {why} ({char_name(c)}), which file names may "
@@ -223,26 +275,30 @@ def check_path(path: str) -> str:
         raise InvalidPath(f"Invalid path '{path}': use forward slashes; backslashes are not allowed.")
     if path.startswith("/"):
         raise InvalidPath(f"Invalid path '{path}': paths are relative to the repo root; remove the leading '/'.")
-    if not path.isascii():
+    if cells is not None:
         if not unicodedata.is_normalized("NFC", path):
             raise InvalidPath(f"Invalid path '{path}': it is not in Unicode NFC form (e.g. an accent stored as a "
                               "separate combining character); send unicodedata.normalize('NFC', path) instead.")
-        for c in path:
-            stands_for = _lookalike(c)
-            if stands_for is not None:
-                raise InvalidPath(f"Invalid path '{path}': '{c}' ({char_name(c)}) looks like '{stands_for}'; use "
-                                  f"'{stands_for}' instead.")
-    for seg in path.split("/"):
-        if seg in ("", ".", ".."):
-            raise InvalidPath(f"Invalid path '{path}': empty, '.' and '..' segments are not allowed.")
-        if is_git_dir_name(seg):
-            raise InvalidPath(f"Invalid path '{path}': '{seg}' is git's own '.git' folder on some systems (any case, "
-                              "trailing dots or spaces, 'git~1', ':' streams); '.git' folders cannot be committed.")
-        mixed = mixed_scripts(seg)
-        if mixed is not None:
-            word, one, other = mixed
-            raise InvalidPath(f"Invalid path '{path}': '{word}' mixes {one.title()} and {other.title()} letters, a "
-                              "way to make a name look like another; write each word in one script.")
+        alike = _first_lookalike(path, cells)
+        if alike is not None:
+            stands_for = _lookalike(alike)
+            raise InvalidPath(f"Invalid path '{path}': '{alike}' ({char_name(alike)}) looks like '{stands_for}'; "
+                              f"use '{stands_for}' instead.")
+    segments = path.split("/")
+    if "" in segments or "." in segments or ".." in segments:
+        raise InvalidPath(f"Invalid path '{path}': empty, '.' and '..' segments are not allowed.")
+    low = path.lower()
+    if ".g" in low or "git~1" in low:  # the segments are looked at one by one only when one might be '.git'
+        for seg in segments:
+            if is_git_dir_name(seg):
+                raise InvalidPath(f"Invalid path '{path}': '{seg}' is git's own '.git' folder on some systems (any "
+                                  "case, trailing dots or spaces, 'git~1', ':' streams); '.git' folders cannot be "
+                                  "committed.")
+    mixed = mixed_scripts(path, cells)  # '/' separates words as any non-letter does
+    if mixed is not None:
+        word, one, other = mixed
+        raise InvalidPath(f"Invalid path '{path}': '{word}' mixes {one.title()} and {other.title()} letters, a "
+                          "way to make a name look like another; write each word in one script.")
     return path
 
 
