@@ -121,7 +121,8 @@ def test_delete_and_missing_objects(store: LocalBlobStore) -> None:
         list(store.read(oid))
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 63 + "/", "a" * 65])
+@pytest.mark.parametrize("bad", ["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 63 + "/", "a" * 65,
+                                 "a" * 64 + "\n"])
 def test_object_ids_are_checked_before_touching_the_disk(store: LocalBlobStore, bad: str) -> None:
     with pytest.raises(IntegrityError, match="sha256 object id"):
         check_oid(bad)
@@ -130,3 +131,11 @@ def test_object_ids_are_checked_before_touching_the_disk(store: LocalBlobStore, 
             call(bad)
     with pytest.raises(IntegrityError):
         list(store.read(bad))
+
+
+def test_xorb_hashes_with_a_trailing_newline_are_refused() -> None:
+    from inhouse.storage.blobs.xorbs import check_hash_hex
+
+    assert check_hash_hex("a" * 64) == "a" * 64
+    with pytest.raises(ValueError):
+        check_hash_hex("a" * 64 + "\n")

@@ -15,7 +15,7 @@ _OID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_oid(oid: str) -> str:
-    if not _OID.match(oid):
+    if not _OID.fullmatch(oid):
         raise IntegrityError(f"'{oid}' is not a sha256 object id: expected 64 lowercase hex characters.")
     return oid
 

@@ -32,7 +32,7 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_hash_hex(text: str) -> str:
-    if not _HEX.match(text):
+    if not _HEX.fullmatch(text):
         raise ValueError(f"not a Xet hash in hex form: {text[:80]!r}")
     return text
 
@@ -107,7 +107,7 @@ class XorbStore:
             if not sub.is_dir():
                 continue
             for p in sub.iterdir():
-                if _HEX.match(p.name):
+                if _HEX.fullmatch(p.name):
                     try:
                         yield p.name, p.stat().st_mtime
                     except FileNotFoundError:
