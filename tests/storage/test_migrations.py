@@ -193,3 +193,23 @@ def test_the_migrations_ship_in_the_package() -> None:
             patterns = package_data.get(package, [])
             assert any(fnmatch.fnmatch(path.name, p) for p in patterns), \
                 f"{path.name} is not in [tool.setuptools.package-data] {package!r}"
+
+
+def test_revision_0003_drops_group_rows_of_repos_moved_to_another_owner(database_url: str) -> None:
+    """Before 0.2 a repo moved to another owner stayed in its old organisation's resource group, whose members kept
+    their role on it; 0003 removes such rows and keeps every group's own repos."""
+    migrate(database_url, "0002")
+    for i, (name, kind) in enumerate([("org-a", "org"), ("org-b", "org")], 1):
+        execute(database_url, "INSERT INTO users (id, name, fullname, kind, is_admin, created_at) "
+                "VALUES (:i, :n, '', :k, false, 0)", i=i, n=name, k=kind)
+    execute(database_url, "INSERT INTO resource_groups (id, org_id, name, description, created_at) "
+            "VALUES (1, 1, 'team', '', 0)")
+    for repo_id, owner, ns in [(1, 1, "org-a"), (2, 2, "org-b")]:  # repo 2 was moved from org-a to org-b
+        execute(database_url, "INSERT INTO repos (id, type, namespace, name, owner_id, private, created_at, "
+                "last_modified, tags, downloads, likes, next_discussion) "
+                "VALUES (:i, 'model', :ns, :n, :o, true, 0, 0, '[]', 0, 0, 1)", i=repo_id, ns=ns, n=f"r{repo_id}", o=owner)
+        execute(database_url, "INSERT INTO resource_group_repos (repo_id, group_id) VALUES (:i, 1)", i=repo_id)
+
+    migrate(database_url, "0003")
+
+    assert [tuple(r) for r in execute(database_url, "SELECT repo_id, group_id FROM resource_group_repos")] == [(1, 1)]
