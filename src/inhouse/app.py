@@ -10,12 +10,11 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from inhouse.config import Settings
-from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.errors import InhouseError, MethodNotAllowed, NotFound, RequestTimeout
 from inhouse.services import audit as audit_service
 from inhouse.services.largefiles import lfs as lfs_service
-from inhouse.services.largefiles import xet_convert
 from inhouse.services.context import Stores
+from inhouse.services.runtime import Runtime
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.web.body_timeout import BodyTimeout
 from inhouse.web.context import Ctx
@@ -30,17 +29,19 @@ log = logging.getLogger("inhouse")
 
 
 class InhouseApp:
-    """The ASGI application. Build it with `create_app`; the CLI and the tests build it the same way."""
+    """The ASGI application. Build it with `create_app`; the CLI and the tests build it the same way.
+
+    It owns its runtime (`self.runtime`, also `self.stores.runtime`): every cache, registry and background thread
+    of this app, started and stopped by its lifespan, so that two apps in one process share nothing."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.stores = Stores.open(settings)
+        self.runtime = Runtime(settings)
+        self.stores = Stores.open(settings, self.runtime)
         lfs_service.clean_stale_parts(self.stores)
         self.signer = Signer(load_or_create_secret(settings.data_dir, settings.secret_key))
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.hosts = None if settings.public_url else AllowedHosts(settings.allowed_hosts)
-        self.auth_throttle = FailedAuthThrottle(limit=settings.auth_failure_limit,
-                                                window_s=settings.auth_failure_window_s)
         self.router = Router()
         web_hub.register_all(self.router)
         web_api.register_all(self.router)
@@ -66,12 +67,13 @@ class InhouseApp:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     checkpoints = asyncio.create_task(self._checkpoint_every_interval())
-                    xet_convert.start(self.stores)  # LFS blobs → xorbs, in the background
+                    # the prehash executor, and the converter (LFS blobs → xorbs), which looks at every blob left
+                    await asyncio.to_thread(self.runtime.start, self.stores)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if checkpoints is not None:
                         checkpoints.cancel()
-                    await asyncio.to_thread(xet_convert.stop, self.stores)
+                    await asyncio.to_thread(self.runtime.stop)
                     await self._checkpoint()  # a last signed head at shutdown
                     self.stores.close()
                     await send({"type": "lifespan.shutdown.complete"})
@@ -94,8 +96,7 @@ class InhouseApp:
                 if other:
                     raise MethodNotAllowed(f"Method {method} is not allowed on {path}; see the API reference in the README.")
                 raise NotFound(f"Nothing is served at {path}; see the API reference in the README.")
-            response = await handler(Ctx(request, params, self.stores, self.signer, request_id,
-                                         throttle=self.auth_throttle))
+            response = await handler(Ctx(request, params, self.stores, self.signer, request_id))
         except InhouseError as err:
             response = error_response(err, request_id, head=method == "HEAD")
             if isinstance(err, RequestTimeout):

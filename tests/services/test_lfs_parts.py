@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from inhouse.errors import BadRequest, IntegrityError
 from inhouse.services.largefiles import lfs as lfs_service
-from inhouse.services.largefiles import lfs_parts
+from inhouse.services.largefiles.lfs_parts import JoinedParts
 
 PART = 64
 
@@ -33,8 +33,8 @@ async def _stream(data: bytes, fail_after: int | None = None) -> AsyncIterator[b
         raise Disconnect()  # the connection dropped before the request ended
 
 
-def put(d: Path, n: int, data: bytes, fail_after: int | None = None) -> str:
-    return anyio.run(lfs_parts.write, d, n, PART, _stream(data, fail_after))
+def put(joins: JoinedParts, d: Path, n: int, data: bytes, fail_after: int | None = None) -> str:
+    return anyio.run(joins.write, d, n, PART, _stream(data, fail_after))
 
 
 def joined(d: Path, count: int) -> bytes:
@@ -49,104 +49,109 @@ def parts_of(data: bytes) -> list[bytes]:
 def d(tmp_path: Path) -> Path:
     p = tmp_path / "mp-upload"
     p.mkdir()
-    yield p
-    lfs_parts._TRACKED.pop(p, None)
+    return p
 
 
-def test_parts_in_order_are_joined_in_part_1_and_hashed_once(d: Path) -> None:
+@pytest.fixture
+def joins() -> JoinedParts:
+    """What one app's runtime follows (`stores.runtime.lfs_parts`)."""
+    return JoinedParts()
+
+
+def test_parts_in_order_are_joined_in_part_1_and_hashed_once(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 3 + 10)
     parts = parts_of(data)
-    etags = [put(d, n, p) for n, p in enumerate(parts, 1)]
+    etags = [put(joins, d, n, p) for n, p in enumerate(parts, 1)]
     assert (d / "part-1").read_bytes() == data
     assert all((d / f"part-{n}").stat().st_size == 0 for n in (2, 3, 4))
     assert etags[-1] == hashlib.sha256(data).hexdigest()
-    assert lfs_parts.take(d, 4, len(data)) == hashlib.sha256(data).hexdigest()
-    assert lfs_parts.take(d, 4, len(data)) is None  # taken once
+    assert joins.take(d, 4, len(data)) == hashlib.sha256(data).hexdigest()
+    assert joins.take(d, 4, len(data)) is None  # taken once
 
 
-def test_out_of_order_parts_are_files_of_their_own_and_completion_hashes_them(d: Path) -> None:
+def test_out_of_order_parts_are_files_of_their_own_and_completion_hashes_them(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 3)
     parts = parts_of(data)
     for n in (1, 3, 2):
-        put(d, n, parts[n - 1])
+        put(joins, d, n, parts[n - 1])
     assert joined(d, 3) == data
-    assert lfs_parts.take(d, 3, len(data)) is None
+    assert joins.take(d, 3, len(data)) is None
 
 
-def test_a_retried_part_replaces_the_first_attempt(d: Path) -> None:
+def test_a_retried_part_replaces_the_first_attempt(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 3)
     parts = parts_of(data)
-    put(d, 1, parts[0])
-    put(d, 2, os.urandom(PART))  # the client sends part 2 again (its answer was lost), with other bytes
-    put(d, 2, parts[1])
-    put(d, 3, parts[2])
+    put(joins, d, 1, parts[0])
+    put(joins, d, 2, os.urandom(PART))  # the client sends part 2 again (its answer was lost), with other bytes
+    put(joins, d, 2, parts[1])
+    put(joins, d, 3, parts[2])
     assert joined(d, 3) == data
-    assert lfs_parts.take(d, 3, len(data)) == hashlib.sha256(data).hexdigest()
+    assert joins.take(d, 3, len(data)) == hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize("again", [1, 2])
-def test_rewriting_an_earlier_part_keeps_the_later_ones(d: Path, again: int) -> None:
+def test_rewriting_an_earlier_part_keeps_the_later_ones(joins: JoinedParts, d: Path, again: int) -> None:
     data = bytearray(os.urandom(PART * 4))
     parts = parts_of(bytes(data))
     for n, p in enumerate(parts, 1):
-        put(d, n, p)
+        put(joins, d, n, p)
     new = os.urandom(PART)
     data[(again - 1) * PART:again * PART] = new
-    put(d, again, new)
+    put(joins, d, again, new)
     assert joined(d, 4) == bytes(data)
-    assert lfs_parts.take(d, 4, len(data)) is None  # later parts were not sent again: hash at completion
+    assert joins.take(d, 4, len(data)) is None  # later parts were not sent again: hash at completion
 
 
-def test_a_part_cut_off_half_way_leaves_nothing_joined_and_can_be_sent_again(d: Path) -> None:
+def test_a_part_cut_off_half_way_leaves_nothing_joined_and_can_be_sent_again(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 3)
     parts = parts_of(data)
-    put(d, 1, parts[0])
+    put(joins, d, 1, parts[0])
     with pytest.raises(Disconnect):
-        put(d, 2, parts[1], fail_after=32)
+        put(joins, d, 2, parts[1], fail_after=32)
     assert (d / "part-1").read_bytes() == parts[0]
     assert not (d / "part-2").exists()
     assert sorted(p.name for p in d.iterdir()) == ["part-1"]
-    put(d, 2, parts[1])
-    put(d, 3, parts[2])
-    assert lfs_parts.take(d, 3, len(data)) == hashlib.sha256(data).hexdigest()
+    put(joins, d, 2, parts[1])
+    put(joins, d, 3, parts[2])
+    assert joins.take(d, 3, len(data)) == hashlib.sha256(data).hexdigest()
 
 
-def test_a_first_part_cut_off_leaves_the_folder_empty(d: Path) -> None:
+def test_a_first_part_cut_off_leaves_the_folder_empty(joins: JoinedParts, d: Path) -> None:
     with pytest.raises(Disconnect):
-        put(d, 1, os.urandom(PART), fail_after=32)
+        put(joins, d, 1, os.urandom(PART), fail_after=32)
     assert list(d.iterdir()) == []
 
 
-def test_a_part_over_the_limit_is_refused_and_leaves_nothing_joined(d: Path) -> None:
+def test_a_part_over_the_limit_is_refused_and_leaves_nothing_joined(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 2)
-    put(d, 1, data[:PART])
+    put(joins, d, 1, data[:PART])
     with pytest.raises(IntegrityError):
-        put(d, 2, os.urandom(PART + 1))
-    put(d, 2, data[PART:])
-    assert lfs_parts.take(d, 2, len(data)) == hashlib.sha256(data).hexdigest()
+        put(joins, d, 2, os.urandom(PART + 1))
+    put(joins, d, 2, data[PART:])
+    assert joins.take(d, 2, len(data)) == hashlib.sha256(data).hexdigest()
 
 
-def test_a_part_file_replaced_by_another_process_is_never_vouched_for(d: Path) -> None:
+def test_a_part_file_replaced_by_another_process_is_never_vouched_for(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 2)
     parts = parts_of(data)
-    put(d, 1, parts[0])
-    put(d, 2, parts[1])
+    put(joins, d, 1, parts[0])
+    put(joins, d, 2, parts[1])
     other = d / "other"
     other.write_bytes(b"")
     os.replace(other, d / "part-2")  # e.g. a second server process received part 2 again
-    assert lfs_parts.take(d, 2, len(data)) is None
+    assert joins.take(d, 2, len(data)) is None
 
 
-def test_part_1_replaced_behind_the_process_is_followed_no_more(d: Path) -> None:
+def test_part_1_replaced_behind_the_process_is_followed_no_more(joins: JoinedParts, d: Path) -> None:
     data = os.urandom(PART * 2)
     parts = parts_of(data)
-    put(d, 1, parts[0])
+    put(joins, d, 1, parts[0])
     other = d / "other"
     other.write_bytes(parts[0])
     os.replace(other, d / "part-1")
-    put(d, 2, parts[1])
+    put(joins, d, 2, parts[1])
     assert joined(d, 2) == data
-    assert lfs_parts.take(d, 2, len(data)) is None
+    assert joins.take(d, 2, len(data)) is None
 
 
 # Any sequence of whole, cut-off, and wrong writes, in any order: the concatenation is what was last sent whole
@@ -160,32 +165,30 @@ _ops = st.lists(
 @given(ops=_ops, last_size=st.integers(1, PART))
 def test_any_sequence_of_part_writes_keeps_the_concatenation_right(tmp_path_factory, ops, last_size) -> None:
     d = tmp_path_factory.mktemp("mp")
-    try:
-        data = os.urandom(PART * 3 + last_size)
-        parts = parts_of(data)
-        current: dict[int, bytes] = {}
-        for n, kind in ops:
-            if kind == "good":
-                put(d, n, parts[n - 1])
-                current[n] = parts[n - 1]
-            elif kind == "bad":
-                wrong = os.urandom(len(parts[n - 1]))
-                put(d, n, wrong)
-                current[n] = wrong
-            else:
-                with pytest.raises(Disconnect):
-                    put(d, n, parts[n - 1], fail_after=len(parts[n - 1]) // 2)
-                if n >= 2 and n in current and (d / f"part-{n}").exists() is False:
-                    del current[n]  # a cut-off rewrite of a joined part loses the earlier copy of that part
-        present = {n for n in range(1, 5) if (d / f"part-{n}").exists()}
-        assert present == set(current)
-        if present == {1, 2, 3, 4}:
-            expected = b"".join(current[n] for n in range(1, 5))
-            assert joined(d, 4) == expected
-            vouched = lfs_parts.take(d, 4, len(data))
-            assert vouched in (None, hashlib.sha256(expected).hexdigest())
-    finally:
-        lfs_parts._TRACKED.pop(d, None)
+    joins = JoinedParts()
+    data = os.urandom(PART * 3 + last_size)
+    parts = parts_of(data)
+    current: dict[int, bytes] = {}
+    for n, kind in ops:
+        if kind == "good":
+            put(joins, d, n, parts[n - 1])
+            current[n] = parts[n - 1]
+        elif kind == "bad":
+            wrong = os.urandom(len(parts[n - 1]))
+            put(joins, d, n, wrong)
+            current[n] = wrong
+        else:
+            with pytest.raises(Disconnect):
+                put(joins, d, n, parts[n - 1], fail_after=len(parts[n - 1]) // 2)
+            if n >= 2 and n in current and (d / f"part-{n}").exists() is False:
+                del current[n]  # a cut-off rewrite of a joined part loses the earlier copy of that part
+    present = {n for n in range(1, 5) if (d / f"part-{n}").exists()}
+    assert present == set(current)
+    if present == {1, 2, 3, 4}:
+        expected = b"".join(current[n] for n in range(1, 5))
+        assert joined(d, 4) == expected
+        vouched = joins.take(d, 4, len(data))
+        assert vouched in (None, hashlib.sha256(expected).hexdigest())
 
 
 # how many parts, and of what size -----------------------------------------------------------------------------------

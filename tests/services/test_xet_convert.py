@@ -104,17 +104,35 @@ def test_converter_thread_picks_up_what_an_earlier_run_left(stores: Stores) -> N
     repo = make_repo(stores)
     blobs = {store(stores, repo, random_bytes(500_000 + i, 10 + i)): i for i in range(3)}
     empty = store(stores, repo, b"")
-    conv = xet_convert.Converter(stores)
-    conv.start()
+    stores.runtime.start(stores)  # as the app's lifespan does
     try:
-        assert conv.wait_idle(60)
+        assert stores.runtime.converter.wait_idle(60)
     finally:
-        conv.stop()
+        stores.runtime.stop()
+    assert not stores.runtime.converter.running
     with stores.db.read() as conn:
         assert set(xet_store.xet_hashes_of(conn, list(blobs))) == set(blobs)
     assert all(stores.blobs.local_path(oid) is None for oid in blobs)
     assert stores.blobs.local_path(empty) is not None  # nothing to chunk: an empty file stays a blob
     assert b"".join(xet_content.read_lfs(stores, empty)) == b""
+
+
+def test_an_upload_is_converted_by_the_started_runtime_and_left_for_later_without_one(stores: Stores) -> None:
+    """lfs.store_stream hands the blob to its app's converter; with no started runtime (the CLI) it stays a blob
+    until a runtime starts on these stores and finds it."""
+    repo = make_repo(stores)
+    later = store(stores, repo, random_bytes(400_000, 20))
+    assert not stores.runtime.converter.running and stores.blobs.local_path(later) is not None
+    stores.runtime.start(stores)
+    try:
+        now = store(stores, repo, random_bytes(400_000, 21))
+        assert stores.runtime.converter.wait_idle(60)
+    finally:
+        stores.runtime.stop()
+    with stores.db.read() as conn:
+        assert set(xet_store.xet_hashes_of(conn, [later, now])) == {later, now}
+    after = store(stores, repo, random_bytes(400_000, 22))  # stopped: submit does nothing, the blob stays
+    assert stores.blobs.local_path(after) is not None
 
 
 def test_available_while_converted_after_the_readers_snapshot(stores: Stores) -> None:

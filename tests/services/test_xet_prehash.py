@@ -1,12 +1,15 @@
 """The SHA-256 of a Xet upload taken while its xorbs arrive (`xet_prehash`): used when the shard names the
 uploader's xorbs whole and in the order they came, and then just as strict as reading the file back; any other
-shape of upload is read back as before. On SQLite and PostgreSQL."""
+shape of upload is read back as before. On SQLite and PostgreSQL. The chains and their thread are the runtime's
+(`stores.runtime.prehash`), started here as the app's lifespan does; `used` counts the files that took a chain's
+hash."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -15,7 +18,6 @@ from inhouse.access.identity import principal_by_token_id
 from inhouse.errors import IntegrityError
 from inhouse.services import repos as repo_service
 from inhouse.services import users
-from inhouse.services.largefiles import xet_prehash
 from inhouse.services.largefiles import xet as xet_service
 from inhouse.services.context import Stores
 from inhouse.services.largefiles.xet_tokens import CasCaller, XetGrant
@@ -34,6 +36,18 @@ from inhouse.storage.xet import (
     serialize_shard,
 )
 from tests.support.data import random_bytes
+
+
+@pytest.fixture
+def stores(stores: Stores) -> Iterator[Stores]:
+    """The stores of conftest.py, with their runtime started as the app's lifespan starts it."""
+    stores.runtime.start(stores)
+    yield stores
+    stores.runtime.stop()
+
+
+def used(stores: Stores) -> int:
+    return stores.runtime.prehash.used
 
 
 def writer(stores: Stores, name: str = "w") -> CasCaller:
@@ -84,10 +98,10 @@ def test_xorbs_in_file_order_are_hashed_as_they_arrive(stores: Stores) -> None:
     caller = writer(stores)
     built = Built(random_bytes(1_500_000, 1), per_xorb=6)
     assert len(built.xorbs) >= 3
-    before = xet_prehash.used
+    before = used(stores)
     send_xorbs(stores, caller, built)
     assert xet_service.upload_shard(stores, caller, built.shard) == 1
-    assert xet_prehash.used == before + 1  # the chain's hash was taken: no read-back
+    assert used(stores) == before + 1  # the chain's hash was taken: no read-back
     assert stored_sha256(stores, built) == hashlib.sha256(built.data).hexdigest()
 
 
@@ -95,10 +109,10 @@ def test_a_wrong_claimed_sha256_is_refused_on_the_fast_path_too(stores: Stores) 
     caller = writer(stores)
     built = Built(random_bytes(900_000, 2), per_xorb=5, sha256=hashlib.sha256(b"something else").digest())
     send_xorbs(stores, caller, built)
-    before = xet_prehash.used
+    before = used(stores)
     with pytest.raises(IntegrityError) as e:
         xet_service.upload_shard(stores, caller, built.shard)
-    assert xet_prehash.used == before + 1 and "claims sha256" in e.value.message
+    assert used(stores) == before + 1 and "claims sha256" in e.value.message
     assert stored_sha256(stores, built) is None
 
 
@@ -108,17 +122,17 @@ def test_any_other_order_is_read_back_and_still_checked(stores: Stores) -> None:
     assert len(built.xorbs) >= 3
     order = list(range(len(built.xorbs)))
     order[0], order[1] = order[1], order[0]  # two xorbs arrived swapped (parallel uploads)
-    before = xet_prehash.used
+    before = used(stores)
     send_xorbs(stores, caller, built, order)
     assert xet_service.upload_shard(stores, caller, built.shard) == 1
-    assert xet_prehash.used == before  # the chain did not match: the file was read back
+    assert used(stores) == before  # the chain did not match: the file was read back
     assert stored_sha256(stores, built) == hashlib.sha256(built.data).hexdigest()
 
     # a second file from the same uploader starts a fresh chain after the shard, and takes it again
     again = Built(random_bytes(700_000, 4), per_xorb=4)
     send_xorbs(stores, caller, again)
     assert xet_service.upload_shard(stores, caller, again.shard) == 1
-    assert xet_prehash.used == before + 1
+    assert used(stores) == before + 1
     assert stored_sha256(stores, again) == hashlib.sha256(again.data).hexdigest()
 
 
@@ -130,10 +144,10 @@ def test_another_uploaders_xorbs_do_not_join_the_chain(stores: Stores) -> None:
             send_xorbs(stores, alice, a, [i])
         if i < len(b.xorbs):
             send_xorbs(stores, bob, b, [i])
-    before = xet_prehash.used
+    before = used(stores)
     assert xet_service.upload_shard(stores, alice, a.shard) == 1
     assert xet_service.upload_shard(stores, bob, b.shard) == 1
-    assert xet_prehash.used == before + 2
+    assert used(stores) == before + 2
     assert stored_sha256(stores, a) == hashlib.sha256(a.data).hexdigest()
     assert stored_sha256(stores, b) == hashlib.sha256(b.data).hexdigest()
 
@@ -153,8 +167,35 @@ def test_a_last_xorb_that_overtook_the_one_before_only_reads_back_the_tail(store
         return real(stores_, file, xorbs, hasher)
 
     monkeypatch.setattr(xet_service.xet_content, "file_sha256", spy)
-    before = xet_prehash.used
+    before = used(stores)
     send_xorbs(stores, caller, built, [*range(n - 2), n - 1, n - 2])
     assert xet_service.upload_shard(stores, caller, built.shard) == 1
-    assert xet_prehash.used == before + 1 and read_back == [2]  # only the two swapped xorbs were read back
+    assert used(stores) == before + 1 and read_back == [2]  # only the two swapped xorbs were read back
     assert stored_sha256(stores, built) == hashlib.sha256(built.data).hexdigest()
+
+
+def test_a_runtime_that_was_not_started_follows_no_chain_and_still_checks(stores: Stores) -> None:
+    """What the CLI and services without an app get: no thread, every file read back (and checked)."""
+    stores.runtime.stop()
+    assert not stores.runtime.started
+    caller = writer(stores)
+    built = Built(random_bytes(900_000, 8), per_xorb=5)
+    send_xorbs(stores, caller, built)
+    assert len(stores.runtime.prehash) == 0
+    assert xet_service.upload_shard(stores, caller, built.shard) == 1
+    assert used(stores) == 0
+    assert stored_sha256(stores, built) == hashlib.sha256(built.data).hexdigest()
+
+
+def test_stopping_drops_the_chains_and_joins_the_thread(stores: Stores) -> None:
+    caller = writer(stores)
+    built = Built(random_bytes(900_000, 9), per_xorb=5)
+    send_xorbs(stores, caller, built)
+    assert len(stores.runtime.prehash) == 1
+    hashing = [t for t in threading.enumerate() if t.name.startswith("inhouse-xet-prehash")]
+    assert hashing
+    stores.runtime.stop()
+    assert len(stores.runtime.prehash) == 0
+    assert not any(t.is_alive() for t in hashing)  # joined, not left behind
+    assert xet_service.upload_shard(stores, caller, built.shard) == 1  # read back, and checked
+    assert used(stores) == 0

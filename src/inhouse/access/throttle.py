@@ -8,6 +8,9 @@ count (otherwise an attacker holding one valid token could interleave it with gu
 
 Memory is bounded: at most `max_clients` addresses are tracked; windows that ended are dropped first, then the
 oldest. IPv6 addresses are counted per /64, the block one subscriber usually gets.
+
+Each app has its own, in its runtime (`stores.runtime.auth_throttle`, services/runtime.py): the counts of one
+server process, never shared with another app built in the same process.
 """
 
 from __future__ import annotations

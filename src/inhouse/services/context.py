@@ -1,9 +1,11 @@
-"""The parts every service works with, wired once by the composition root."""
+"""The parts every service works with, wired once by the composition root: the stores, and the runtime (the
+state the app keeps in memory, services/runtime.py)."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from inhouse.audit.log import AuditLog
 from inhouse.config import Settings
@@ -14,6 +16,9 @@ from inhouse.storage.db.migrations.runner import display_url
 from inhouse.storage.git.store import ObjectStore
 from inhouse.storage.private import private_dir
 
+if TYPE_CHECKING:
+    from inhouse.services.runtime import Runtime
+
 
 @dataclass
 class Stores:
@@ -23,9 +28,15 @@ class Stores:
     blobs: LocalBlobStore
     audit: AuditLog
     xorbs: XorbStore
+    runtime: Runtime
 
     @classmethod
-    def open(cls, settings: Settings) -> "Stores":
+    def open(cls, settings: Settings, runtime: Runtime | None = None) -> "Stores":
+        """The stores of `settings`. `runtime` is the app's (create_app passes it); without one (the CLI, tests)
+        they get a runtime of their own that is never started: caches work, background threads do not run."""
+        # runtime.py holds parts of services that take Stores, so it is imported here, not at the top
+        from inhouse.services.runtime import Runtime
+
         private_dir(settings.data_dir)  # 0700; an existing folder open to others is made private
         db = Database(settings.resolved_database_url)
         try:  # an empty database is created; one at an older (or newer) schema revision is refused, never upgraded
@@ -38,9 +49,12 @@ class Stores:
         audit = AuditLog(settings.data_dir, enabled=settings.audit_enabled)
         xorbs = XorbStore(settings.data_dir / "xet")
         xorbs.clean_tmp()
-        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit, xorbs)
+        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit, xorbs,
+                   runtime if runtime is not None else Runtime(settings))
 
     def close(self) -> None:
+        """Stops the runtime's threads (when the app's lifespan did not already) and closes the database."""
+        self.runtime.stop()
         self.db.dispose()
 
 

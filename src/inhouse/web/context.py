@@ -9,7 +9,6 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from inhouse.access.identity import Principal, authenticate
-from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.names import SINGULAR, check_repo_type
 from inhouse.services.context import Stores
@@ -21,10 +20,9 @@ T = TypeVar("T")
 
 
 class Ctx:
-    def __init__(self, request: Request, params: dict[str, str], stores: Stores, signer: Signer, request_id: str,
-                 *, throttle: FailedAuthThrottle | None = None):
+    def __init__(self, request: Request, params: dict[str, str], stores: Stores, signer: Signer, request_id: str):
         self.request = request
-        self.throttle = throttle
+        self.throttle = stores.runtime.auth_throttle  # the app's: failed token checks per client address
         self.raw = params
         self.params = {k: unquote_strict(v) for k, v in params.items()}  # 400 for %00 or invalid UTF-8
         check_query(request)

@@ -15,7 +15,7 @@ from inhouse.access.identity import Principal, principal_by_token_id
 from inhouse.access.policy import Action
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, EntryNotFound, InhouseError, IntegrityError, RepoNotFound
-from inhouse.services.largefiles import lfs_parts, xet_content, xet_convert
+from inhouse.services.largefiles import xet_content
 from inhouse.services.largefiles.xet import paths_at
 from inhouse.services.context import Stores
 from inhouse.services.repos import authorize_audited
@@ -74,7 +74,7 @@ def _paths(stores: Stores, commit: str | None, oid: str) -> list[str]:
 def _link(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:
     with stores.db.write() as conn:
         lfs_store.record_object(conn, repo.id, oid, size, time.time())
-    xet_convert.submit(stores, oid)  # verified and linked: the background converter moves it into xorbs
+    stores.runtime.converter.submit(oid)  # verified and linked: the app's background converter moves it into xorbs
 
 
 def _write_within(up: LocalUpload, chunk: bytes, size: int, oid: str) -> None:
@@ -161,7 +161,7 @@ def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, pa
                 while data := fh.read(1 << 20):
                     yield data
 
-    joined_sha256 = lfs_parts.take(d, expected, size)
+    joined_sha256 = stores.runtime.lfs_parts.take(d, expected, size)
     try:
         if joined_sha256 == oid:  # the parts were joined and hashed as they arrived: publish part-1 as it is
             stores.blobs.adopt(files[0], oid, size)
@@ -181,7 +181,7 @@ async def write_part(stores: Stores, repo: RepoRecord, oid: str, size: int, numb
         raise BadRequest(f"Part number {number} is out of range 1..{expected}.")
     d = part_dir(stores, repo, oid, size)
     d.mkdir(parents=True, exist_ok=True)
-    return await lfs_parts.write(d, number, part_size, chunks)
+    return await stores.runtime.lfs_parts.write(d, number, part_size, chunks)
 
 
 def verify(stores: Stores, repo: RepoRecord, oid: str, size: int) -> None:

@@ -5,7 +5,8 @@ object's bytes. Parts that arrive one after the other, in order (what huggingfac
 part-1 while they stream in and hashed once on the way; each leaves an empty part-N file as its marker. Completing
 such an upload is then an fsync and a rename. Whatever this process did not see in order — parts in parallel or
 out of order, a second server process, a restart — ends in the general path: completion reads the concatenation
-and hashes it, so the announced sha256 is verified either way.
+and hashes it, so the announced sha256 is verified either way. What this app followed is in its runtime
+(`JoinedParts`, `stores.runtime.lfs_parts`).
 """
 
 from __future__ import annotations
@@ -51,45 +52,76 @@ class _Joined:
         return st.st_ino == self.inodes[0] and st.st_size == self.ends[-1]
 
 
-_TRACKED: dict[Path, _Joined] = {}
+class JoinedParts:
+    """The uploads in flight whose parts one app joined in part-1 as they arrived (at most `max_tracked`, the
+    oldest dropped first: its completion then hashes the parts)."""
 
+    def __init__(self, max_tracked: int = MAX_TRACKED):
+        self.max_tracked = max_tracked
+        self._runs: dict[Path, _Joined] = {}
 
-async def write(d: Path, number: int, limit: int, chunks: AsyncIterator[bytes]) -> str:
-    """Stores part `number` of the upload in folder `d`; returns its ETag (a sha256 over the part, or over parts
-    1..number when they were joined)."""
-    run = _TRACKED.get(d)
-    if run is not None and (run.busy or not run.holds(d)):
-        if not run.busy:
-            del _TRACKED[d]  # part-1 was replaced behind this process's back: stop following the upload
-        return await _own_file(d, number, limit, chunks)
-    if number == 1:
-        if run is not None:
-            _detach(d, run, 1)  # part 1 again: the parts joined after it become files of their own
-        return await _first(d, limit, chunks)
-    if run is None or number > run.done + 1:
-        return await _own_file(d, number, limit, chunks)
-    if number <= run.done:  # a retry (its answer was lost?): rewrite it in place, keep the later parts apart
-        _detach(d, run, number)
-        os.truncate(d / "part-1", run.ends[number - 2])
-        run.rewind(number - 1)
-        (d / f"part-{number}").unlink(missing_ok=True)
-    return await _append(d, run, number, limit, chunks)
+    def __len__(self) -> int:
+        return len(self._runs)
 
+    async def write(self, d: Path, number: int, limit: int, chunks: AsyncIterator[bytes]) -> str:
+        """Stores part `number` of the upload in folder `d`; returns its ETag (a sha256 over the part, or over
+        parts 1..number when they were joined)."""
+        run = self._runs.get(d)
+        if run is not None and (run.busy or not run.holds(d)):
+            if not run.busy:
+                del self._runs[d]  # part-1 was replaced behind this process's back: stop following the upload
+            return await _own_file(d, number, limit, chunks)
+        if number == 1:
+            if run is not None:
+                _detach(d, run, 1)  # part 1 again: the parts joined after it become files of their own
+            return await self._first(d, limit, chunks)
+        if run is None or number > run.done + 1:
+            return await _own_file(d, number, limit, chunks)
+        if number <= run.done:  # a retry (its answer was lost?): rewrite it in place, keep the later parts apart
+            _detach(d, run, number)
+            os.truncate(d / "part-1", run.ends[number - 2])
+            run.rewind(number - 1)
+            (d / f"part-{number}").unlink(missing_ok=True)
+        return await _append(d, run, number, limit, chunks)
 
-def take(d: Path, expected: int, size: int) -> str | None:
-    """The sha256 of the upload in `d` when all `expected` parts were joined in part-1 (`size` bytes) and hashed
-    on arrival, and no file changed since; otherwise None (then hash the parts). Stops following the upload."""
-    run = _TRACKED.pop(d, None)
-    if run is None or run.busy or run.done != expected or run.ends[-1] != size:
-        return None
-    for k, inode in enumerate(run.inodes, 1):
+    def take(self, d: Path, expected: int, size: int) -> str | None:
+        """The sha256 of the upload in `d` when all `expected` parts were joined in part-1 (`size` bytes) and
+        hashed on arrival, and no file changed since; otherwise None (then hash the parts). Stops following the
+        upload."""
+        run = self._runs.pop(d, None)
+        if run is None or run.busy or run.done != expected or run.ends[-1] != size:
+            return None
+        for k, inode in enumerate(run.inodes, 1):
+            try:
+                st = os.stat(d / f"part-{k}")
+            except FileNotFoundError:
+                return None
+            if st.st_ino != inode or st.st_size != (size if k == 1 else 0):
+                return None
+        return str(run.hasher.hexdigest())
+
+    async def _first(self, d: Path, limit: int, chunks: AsyncIterator[bytes]) -> str:
+        run = _Joined(hashlib.sha256(), busy=True)
+        if len(self._runs) >= self.max_tracked:
+            self._runs.pop(next(iter(self._runs)))
+        self._runs[d] = run
+        tmp = _tmp(d, 1)
         try:
-            st = os.stat(d / f"part-{k}")
-        except FileNotFoundError:
-            return None
-        if st.st_ino != inode or st.st_size != (size if k == 1 else 0):
-            return None
-    return str(run.hasher.hexdigest())
+            with open(tmp, "wb") as f:
+                written = await _receive(f, run.hasher, limit, chunks)
+                inode = os.fstat(f.fileno()).st_ino
+            os.replace(tmp, d / "part-1")
+        except BaseException:
+            if self._runs.get(d) is run:
+                del self._runs[d]
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+            run.busy = False
+        run.ends.append(written)
+        run.states.append(run.hasher.copy())
+        run.inodes.append(inode)
+        return str(run.hasher.hexdigest())
 
 
 def _tmp(d: Path, number: int) -> Path:
@@ -118,30 +150,6 @@ async def _own_file(d: Path, number: int, limit: int, chunks: AsyncIterator[byte
     finally:
         tmp.unlink(missing_ok=True)
     return h.hexdigest()
-
-
-async def _first(d: Path, limit: int, chunks: AsyncIterator[bytes]) -> str:
-    run = _Joined(hashlib.sha256(), busy=True)
-    if len(_TRACKED) >= MAX_TRACKED:
-        _TRACKED.pop(next(iter(_TRACKED)))
-    _TRACKED[d] = run
-    tmp = _tmp(d, 1)
-    try:
-        with open(tmp, "wb") as f:
-            written = await _receive(f, run.hasher, limit, chunks)
-            inode = os.fstat(f.fileno()).st_ino
-        os.replace(tmp, d / "part-1")
-    except BaseException:
-        if _TRACKED.get(d) is run:
-            del _TRACKED[d]
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
-        run.busy = False
-    run.ends.append(written)
-    run.states.append(run.hasher.copy())
-    run.inodes.append(inode)
-    return str(run.hasher.hexdigest())
 
 
 async def _append(d: Path, run: _Joined, number: int, limit: int, chunks: AsyncIterator[bytes]) -> str:

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -178,7 +176,7 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
 
 
 def _uploader(stores: Stores, caller: CasCaller) -> xet_prehash.ChainKey:
-    return xet_prehash.chain_key(stores, caller.repo.id, caller.principal.token_id)
+    return xet_prehash.chain_key(caller.repo.id, caller.principal.token_id)
 
 
 def _publish_xorb(stores: Stores, caller: CasCaller, info: XorbInfo, upload: XorbUpload) -> bool:
@@ -250,7 +248,7 @@ def upload_shard(stores: Stores, caller: CasCaller, body: bytes, cache_key: str 
         files = [_verified_file(stores, f, known_files.get(f.file_hash.to_hex()), records, uploader)
                  for f in shard.files]
     finally:
-        xet_prehash.forget(uploader)  # the uploader's next file starts a new chain
+        xet_prehash.forget(stores, uploader)  # the uploader's next file starts a new chain
     return _register(stores, caller, shard, files, records)
 
 
@@ -417,16 +415,10 @@ def note_read(stores: Stores, caller: CasCaller, sha256: str, file_hex: str) -> 
         details={"via": "xet", "sha256": sha256, "xet_hash": file_hex, "paths": paths[:20]}))
 
 
-_PATHS_CACHE: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
-_PATHS_LOCK = threading.Lock()
-
-
 def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
-    """The paths of the large file `sha256` in the tree of `commit` (sorted; a small LRU per commit)."""
-    with _PATHS_LOCK:
-        found = _PATHS_CACHE.get(commit)
-        if found is not None:
-            _PATHS_CACHE.move_to_end(commit)
+    """The paths of the large file `sha256` in the tree of `commit` (sorted; a small LRU per commit, in the app's
+    runtime)."""
+    found = stores.runtime.commit_paths.get(commit)
     if found is None:
         found = {}
         with stores.db.read() as conn:
@@ -435,10 +427,7 @@ def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
             for entry in describe(stores, conn, items):
                 if entry.lfs is not None:
                     found.setdefault(entry.lfs.oid, []).append(entry.path)
-        with _PATHS_LOCK:
-            _PATHS_CACHE[commit] = found
-            while len(_PATHS_CACHE) > 64:
-                _PATHS_CACHE.popitem(last=False)
+        stores.runtime.commit_paths.put(commit, found)
     return sorted(found.get(sha256, []))
 
 

@@ -204,11 +204,12 @@ def pending(stores: Stores) -> list[str]:
 
 
 class Converter:
-    """The background thread of one server process. `submit` after an LFS upload; `start` also picks up
-    whatever an earlier run left behind, and looks again every RESCAN_S seconds (retrying failures)."""
+    """The background thread of one app (`stores.runtime.converter`). `start(stores)` starts it, and it picks up
+    whatever an earlier run left behind, and looks again every RESCAN_S seconds (retrying failures); `submit`
+    queues a blob after an LFS upload (nothing happens while it is not started: the blob waits for the next
+    start); `stop` finishes the conversion under way and joins the thread."""
 
-    def __init__(self, stores: Stores):
-        self.stores = stores
+    def __init__(self) -> None:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._queued: set[str] = set()
         self._lock = threading.Lock()
@@ -216,42 +217,59 @@ class Converter:
         self._idle = threading.Event()
         self._idle.set()
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="inhouse-xet-convert", daemon=True)
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, stores: Stores) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._queue = queue.Queue()
+            self._thread = threading.Thread(target=self._run, args=(stores, self._queue),
+                                            name="inhouse-xet-convert", daemon=True)
             self._thread.start()
-            for oid in pending(self.stores):
-                self.submit(oid)
+        for oid in pending(stores):
+            self.submit(oid)
 
     def submit(self, oid: str) -> None:
         with self._lock:
-            if oid in self._queued:
+            if self._thread is None or oid in self._queued:
                 return
             self._queued.add(oid)
             self._idle.clear()
-        self._queue.put(oid)
+            self._queue.put(oid)
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            while True:  # what is still queued waits for the next start (which finds every blob on disk)
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
             self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+            self._queued.clear()
+            self._idle.set()
+        thread.join(timeout)
 
     def wait_idle(self, timeout: float) -> bool:
         return self._idle.wait(timeout)
 
-    def _run(self) -> None:
+    def _run(self, stores: Stores, jobs: queue.Queue[str | None]) -> None:
         last_scan = time.monotonic()
         while True:
             try:
-                oid = self._queue.get(timeout=RESCAN_S)
+                oid = jobs.get(timeout=RESCAN_S)
             except queue.Empty:
                 oid = ""
             if oid is None:
                 return
             if oid:
                 try:
-                    convert(self.stores, oid)
+                    convert(stores, oid)
                 except Exception:
                     log.exception("could not convert LFS object %s into xorbs", oid)
                 with self._lock:
@@ -260,29 +278,5 @@ class Converter:
                         self._idle.set()
             if time.monotonic() - last_scan >= RESCAN_S:
                 last_scan = time.monotonic()
-                for blob in pending(self.stores):
+                for blob in pending(stores):
                     self.submit(blob)
-
-
-_running: dict[int, Converter] = {}
-
-
-def start(stores: Stores) -> Converter:
-    conv = _running.get(id(stores))
-    if conv is None:
-        conv = _running[id(stores)] = Converter(stores)
-        conv.start()
-    return conv
-
-
-def stop(stores: Stores) -> None:
-    conv = _running.pop(id(stores), None)
-    if conv is not None:
-        conv.stop()
-
-
-def submit(stores: Stores, oid: str) -> None:
-    """Queues the conversion of a freshly stored LFS blob in this process's converter, if one runs."""
-    conv = _running.get(id(stores))
-    if conv is not None:
-        conv.submit(oid)

@@ -3,8 +3,8 @@
 `xet-read-token` / `xet-write-token` (web/hub/xet.py) hand them out after the permission check; the CAS
 endpoints (web/hub/cas.py) take them as `Authorization: Bearer …` and turn them back into a `CasCaller`: the
 repo, the access level, and the principal of the Hub token that asked for it. That principal is re-checked on
-every CAS call (cached for PRINCIPAL_CACHE_S seconds), so revoking the Hub token or losing access to the repo also stops the
-Xet token that was derived from it.
+every CAS call (cached for PRINCIPAL_CACHE_S seconds, in the app's runtime: `stores.runtime.cas_callers`), so
+revoking the Hub token or losing access to the repo also stops the Xet token that was derived from it.
 
 A write token comes with the CAS URL its client should use, `/cas/u/<key>` with a key of the token's user. hf_xet
 keeps one cache per CAS URL (the shards of its uploads, the dedup answers it was given) and dedups new uploads
@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -36,6 +35,7 @@ TOKEN_TTL_S = 3600
 PREFIX = "xet1"
 READ, WRITE = "read", "write"
 PRINCIPAL_CACHE_S = 2.0  # how long a checked caller is reused: a revoked hub token stops working after this
+MAX_CACHED_CALLERS = 4096  # checked callers (and, apart, xorb-link callers) kept; the least recently used go first
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,6 @@ def parse(signer: Signer, token: str | None) -> XetGrant:
     return grant
 
 
-_cache: dict[tuple[str, str], tuple[float, CasCaller]] = {}
-_cache_lock = threading.Lock()
-
-
 def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: bool,
            ip: str | None = None, request_id: str | None = None) -> CasCaller:
     """Who is calling the CAS, for which repo; raises unless the token allows this kind of call."""
@@ -156,11 +152,9 @@ def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: 
         raise Forbidden("This Xet token was issued for reading: uploads need a token from "
                         "/api/{models|datasets|spaces}/NS/NAME/xet-write-token/REV, which needs write access.")
     key = (token or "", ip or "")
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and now - hit[0] < PRINCIPAL_CACHE_S:
-        return replace(hit[1], principal=replace(hit[1].principal, request_id=request_id))
+    hit = stores.runtime.cas_callers.get(key)
+    if hit is not None:
+        return replace(hit, principal=replace(hit.principal, request_id=request_id))
     principal = principal_by_token_id(stores.db, grant.token_id, ip=ip, request_id=request_id)
     with stores.db.read() as conn:
         repo = repo_store.repo_by_id(conn, grant.repo_pk)
@@ -168,14 +162,8 @@ def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: 
         raise NotFound("The repo this Xet token was issued for no longer exists.")
     authorize(stores.db, principal, Action(grant.action), repo)
     found = CasCaller(repo, principal, grant)
-    with _cache_lock:
-        if len(_cache) > 4096:
-            _cache.clear()
-        _cache[key] = (now, found)
+    stores.runtime.cas_callers.put(key, found)
     return found
-
-
-_links: dict[tuple[int | None, int], float] = {}
 
 
 def check_link(stores: Stores, token_id: int | None, repo_pk: int) -> None:
@@ -183,10 +171,7 @@ def check_link(stores: Stores, token_id: int | None, repo_pk: int) -> None:
     download from repo `repo_pk`: revoking that token or losing access stops the links it was given, as it stops
     its Xet token (checked at most every PRINCIPAL_CACHE_S seconds per token and repo)."""
     key = (token_id, repo_pk)
-    now = time.monotonic()
-    with _cache_lock:
-        seen = _links.get(key)
-    if seen is not None and now - seen < PRINCIPAL_CACHE_S:
+    if stores.runtime.xorb_links.get(key):
         return
     principal = principal_by_token_id(stores.db, token_id)
     with stores.db.read() as conn:
@@ -194,7 +179,4 @@ def check_link(stores: Stores, token_id: int | None, repo_pk: int) -> None:
     if repo is None:
         raise NotFound("The repo this xorb link was issued for no longer exists.")
     authorize(stores.db, principal, Action.DOWNLOAD, repo)
-    with _cache_lock:
-        if len(_links) > 4096:
-            _links.clear()
-        _links[key] = now
+    stores.runtime.xorb_links.put(key, True)
