@@ -120,8 +120,8 @@ def parse(signer: Signer, token: str | None) -> XetGrant:
         raise Unauthorized("The CAS needs a Xet access token (Authorization: Bearer …); ask the hub for one at "
                            "/api/{models|datasets|spaces}/NS/NAME/xet-read-token/REV.")
     parts = token.split(".")
-    if len(parts) != 4 or parts[0] != PREFIX or not parts[2].isdigit():
-        raise Unauthorized(_INVALID)
+    if len(parts) != 4 or parts[0] != PREFIX or not (parts[2].isascii() and parts[2].isdigit()) or len(parts[2]) > 12:
+        raise Unauthorized(_INVALID)  # str.isdigit() alone admits '¹²', which int() refuses (a 500)
     _, payload, exp_text, sig = parts
     exp = int(exp_text)
     if exp <= time.time():
