@@ -89,6 +89,7 @@ class InhouseApp:
         path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else scope["path"]
         method = scope["method"]
         handler, params, other = self.router.match(method, path)
+        ctx: Ctx | None = None  # the error handler builds redirects and URLs from it
         try:
             if self.hosts is not None:
                 self.hosts.check(scope)
@@ -96,9 +97,10 @@ class InhouseApp:
                 if other:
                     raise MethodNotAllowed(f"Method {method} is not allowed on {path}; see the API reference in the README.")
                 raise NotFound(f"Nothing is served at {path}; see the API reference in the README.")
-            response = await handler(Ctx(request, params, self.stores, self.signer, request_id))
+            ctx = Ctx(request, params, self.stores, self.signer, request_id)
+            response = await handler(ctx)
         except InhouseError as err:
-            response = error_response(err, request_id, head=method == "HEAD")
+            response = error_response(err, request_id, head=method == "HEAD", ctx=ctx)
             if isinstance(err, RequestTimeout):
                 response.headers["Connection"] = "close"  # the rest of a stalled body is not waited for
         except Exception:  # noqa: BLE001 - the last line of defence: log it, answer 500 with the request id

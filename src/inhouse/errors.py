@@ -1,6 +1,8 @@
-"""Error kinds. Services raise these; the one HTTP handler maps them to a status and headers.
+"""Error kinds. Services raise these with facts (a commit, a size, a new repo id); the one HTTP handler
+(web/responses.py) maps each kind to a status and turns its facts into headers.
 
 InhouseError
+ ├── RepoMoved (307)                          asked for by an old name: carries the repo's id now
  ├── BadRequest (400 BadRequest)
  │    ├── InvalidPath (422 InvalidPath)
  │    └── InvalidRepoId (400 InvalidRepoId)
@@ -9,14 +11,15 @@ InhouseError
  ├── NotFound (404 NotFound)
  │    ├── RepoNotFound (404/401 RepoNotFound)
  │    ├── RevisionNotFound (404 RevisionNotFound)
- │    └── EntryNotFound (404 EntryNotFound)
+ │    └── EntryNotFound (404 EntryNotFound)     carries the commit that was looked in
  ├── GatedRepo (401/403 GatedRepo)
  ├── MethodNotAllowed (405 MethodNotAllowed)
  ├── Conflict (409 Conflict)
+ │    └── RepoExists (409 Conflict)           carries the existing repo's type and id
  ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
  ├── RequestTimeout (408 RequestTimeout)     the request body stopped arriving
  ├── PayloadTooLarge (413 PayloadTooLarge)
- ├── RangeNotSatisfiable (416 RangeNotSatisfiable)
+ ├── RangeNotSatisfiable (416 RangeNotSatisfiable) carries the size of what the range was asked of
  ├── TooManyRequests (429 TooManyRequests)    too many failed token checks; carries retry_after_s
  ├── IntegrityError (400 IntegrityError)      uploaded bytes do not match the announced hash/size
  └── SchemaMismatch (503 SchemaMismatch)      the database's schema is not this code's: `inhouse db upgrade`
@@ -31,14 +34,23 @@ class InhouseError(Exception):
     status: int = 500
     code: str = "InternalError"
 
-    def __init__(self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None,
-                 body: dict[str, object] | None = None):
+    def __init__(self, message: str, *, status: int | None = None):
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
-        self.headers: dict[str, str] = dict(headers or {})
-        self.body: dict[str, object] = dict(body or {})  # extra keys of the JSON error body, next to "error"
+
+
+class RepoMoved(InhouseError):
+    """The repo was asked for by a name it had before a move; `repo_id` is its "namespace/name" now. Raised only
+    once the caller was allowed to see it, so a new name is never told to someone who may not see the repo."""
+
+    status = 307
+    code = "RepoMoved"
+
+    def __init__(self, repo_id: str):
+        super().__init__(f"This repository is now {repo_id}: use that name.")
+        self.repo_id = repo_id
 
 
 class BadRequest(InhouseError):
@@ -73,9 +85,9 @@ class NotFound(InhouseError):
 class RepoNotFound(NotFound):
     code = "RepoNotFound"
 
-    def __init__(self, message: str = "Repository not found", *, anonymous: bool = False, **kw: object):
+    def __init__(self, message: str = "Repository not found", *, anonymous: bool = False):
         # Anonymous callers get 401 so that the client suggests logging in; the code stays RepoNotFound.
-        super().__init__(message, status=401 if anonymous else 404, **kw)  # type: ignore[arg-type]
+        super().__init__(message, status=401 if anonymous else 404)
 
 
 class RevisionNotFound(NotFound):
@@ -83,7 +95,14 @@ class RevisionNotFound(NotFound):
 
 
 class EntryNotFound(NotFound):
+    """No file at that path; `commit` is the commit that was looked in, when there was one (clients remember the
+    path as absent at that commit)."""
+
     code = "EntryNotFound"
+
+    def __init__(self, message: str, *, commit: str | None = None):
+        super().__init__(message)
+        self.commit = commit
 
 
 class GatedRepo(InhouseError):
@@ -99,6 +118,15 @@ class MethodNotAllowed(InhouseError):
 class Conflict(InhouseError):
     status = 409
     code = "Conflict"
+
+
+class RepoExists(Conflict):
+    """A repo of that type and id exists already (huggingface_hub's create_repo(exist_ok=True) reads its URL)."""
+
+    def __init__(self, message: str, *, repo_type: str, repo_id: str):
+        super().__init__(message)
+        self.repo_type = repo_type
+        self.repo_id = repo_id
 
 
 class PreconditionFailed(InhouseError):
@@ -117,8 +145,14 @@ class PayloadTooLarge(InhouseError):
 
 
 class RangeNotSatisfiable(InhouseError):
+    """No byte of the asked range lies in the `size` bytes there are."""
+
     status = 416
     code = "RangeNotSatisfiable"
+
+    def __init__(self, message: str, *, size: int):
+        super().__init__(message)
+        self.size = size
 
 
 class TooManyRequests(InhouseError):

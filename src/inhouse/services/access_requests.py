@@ -3,7 +3,8 @@
 A request is pending, accepted or rejected. On an `auto`-gated repo a request is accepted when it is made; on a
 `manual` one it waits for an admin. Asking again never undoes an admin's rejection. Cancelling sends a request back
 to pending, which (like a rejection) takes the user's download access away on their next request. Every change is
-audited in the transaction that makes it.
+audited in the transaction that makes it, and so is each listing of a repo's requests (repo.access_requests: they
+name users and hold their answers). Each use case finds the repo for the caller itself (`repo_access.load`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import time
 from typing import Any
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize
+from inhouse.access.policy import Action
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, NotFound, Unauthorized
+from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import orgs as store
 from inhouse.storage.db import repos as repo_store
@@ -70,9 +73,9 @@ def _fields(fields: Any) -> dict[str, Any]:
     return fields
 
 
-def ask(stores: Stores, p: Principal, repo: RepoRecord, *, fields: Any = None) -> str:
-    """The caller asks for access to a gated repo; returns the request's status afterwards."""
-    authorize(stores.db, p, Action.READ, repo)
+def ask(stores: Stores, p: Principal, name: RepoName, *, fields: Any = None) -> tuple[RepoRecord, str]:
+    """The caller asks for access to a gated repo; returns the repo and the request's status afterwards."""
+    repo = repo_access.load(stores, p, name)
     if p.anonymous or p.user_id is None:
         raise Unauthorized(f"Log in to ask for access to {repo.repo_id}: pass a token of your account.")
     answers = _fields(fields)
@@ -87,18 +90,21 @@ def ask(stores: Stores, p: Principal, repo: RepoRecord, *, fields: Any = None) -
             store.upsert_access(conn, repo.id, p.user_id, status, now, fields=answers)
         stores.audit.record(conn, p, Event("access_request.create", repo, details={
             "user": p.name, "status": status, "previous": before, "gated": current.gated, "fields": answers}))
-    return status
+    return repo, status
 
 
-def listing(stores: Stores, p: Principal, repo: RepoRecord, status: str, *, offset: int = 0,
-            limit: int | None = None) -> list[AccessRequest]:
-    """The repo's requests with this status, oldest first: `limit` of them from `offset` (all when None)."""
+def listing(stores: Stores, p: Principal, name: RepoName, status: str, *, offset: int = 0,
+            limit: int | None = None) -> tuple[RepoRecord, list[AccessRequest]]:
+    """The repo's requests with this status, oldest first: `limit` of them from `offset` (all when None), for the
+    repo's admins; audited as repo.access_requests."""
     if status not in STATUSES:
         raise NotFound(f"Unknown access-request list '{status}': use pending, accepted or rejected.")
-    authorize(stores.db, p, Action.MANAGE_ACCESS, repo)
+    repo = repo_access.load(stores, p, name, Action.MANAGE_ACCESS)
     with stores.db.read() as conn:
         _current(conn, repo, serialise=False)
-        return store.list_access(conn, repo.id, status, offset=offset, limit=limit)
+    repo_access.audit_read(stores, p, repo, "repo.access_requests", details={"status": status, "offset": offset})
+    with stores.db.read() as conn:
+        return repo, store.list_access(conn, repo.id, status, offset=offset, limit=limit)
 
 
 def _target(conn, repo: RepoRecord, user: Any, rid: Any) -> UserRecord:  # type: ignore[no-untyped-def]
@@ -119,7 +125,7 @@ def _target(conn, repo: RepoRecord, user: Any, rid: Any) -> UserRecord:  # type:
     return found
 
 
-def handle(stores: Stores, p: Principal, repo: RepoRecord, *, status: Any, user: Any = None, rid: Any = None,
+def handle(stores: Stores, p: Principal, name: RepoName, *, status: Any, user: Any = None, rid: Any = None,
            reason: Any = None) -> None:
     """Moves an existing request to `status`: accepted, rejected (with an optional reason) or pending (cancel)."""
     if status not in STATUSES:
@@ -128,7 +134,7 @@ def handle(stores: Stores, p: Principal, repo: RepoRecord, *, status: Any, user:
         raise BadRequest("'rejectionReason' is a string, and only when rejecting a request.")
     if isinstance(reason, str) and len(reason) > MAX_REASON:
         raise BadRequest(f"The rejection reason has {len(reason)} characters; keep it to {MAX_REASON}.")
-    authorize(stores.db, p, Action.MANAGE_ACCESS, repo)
+    repo = repo_access.load(stores, p, name, Action.MANAGE_ACCESS)
     now = time.time()
     with stores.db.write() as conn:
         current = _current(conn, repo)
@@ -147,9 +153,9 @@ def handle(stores: Stores, p: Principal, repo: RepoRecord, *, status: Any, user:
         stores.audit.record(conn, p, Event(f"access_request.{action}", repo, details=details))
 
 
-def grant(stores: Stores, p: Principal, repo: RepoRecord, *, user: Any) -> str:
+def grant(stores: Stores, p: Principal, name: RepoName, *, user: Any) -> str:
     """Gives `user` access without a request of theirs; returns the request id."""
-    authorize(stores.db, p, Action.MANAGE_ACCESS, repo)
+    repo = repo_access.load(stores, p, name, Action.MANAGE_ACCESS)
     if not isinstance(user, str) or not user:
         raise BadRequest("Pass the name of the user to grant access to as 'user'.")
     now = time.time()

@@ -13,7 +13,9 @@ from inhouse.errors import BadRequest, Conflict, EntryNotFound, InhouseError, Pr
 from inhouse.names import check_folder, check_path
 from inhouse.audit.log import Event
 from inhouse.services import cards
+from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as disc_store
 from inhouse.storage.db import lfs as lfs_store
@@ -210,6 +212,24 @@ def authorize_commit(stores: Stores, principal: Principal, repo: RepoRecord, *, 
     if not (ref.startswith("refs/heads/") or (is_pr_ref and _pr_number(revision) is not None)):
         raise RevisionNotFound(f"Invalid rev id: {revision}: commits go to a branch or to refs/pr/N.")
     return ref
+
+
+@dataclass(frozen=True)
+class CommitTarget:
+    """Where a caller was found allowed to commit: the repo and the full ref (see `begin`)."""
+
+    repo: RepoRecord
+    ref: str
+
+
+def begin(stores: Stores, principal: Principal, name: RepoName, *, revision: str, create_pr: bool = False
+          ) -> CommitTarget:
+    """Settles who may commit where before a byte of the commit is read: the repo the request names, found for
+    the commit's action (a refusal on a private or gated repo audited), and the pull-request rule
+    (`authorize_commit`). `commit` checks it all again in its own call."""
+    repo = repo_access.load(stores, principal, name, commit_action(revision, create_pr=create_pr),
+                             follow_moves=False)
+    return CommitTarget(repo, authorize_commit(stores, principal, repo, revision=revision, create_pr=create_pr))
 
 
 def commit(

@@ -1,4 +1,7 @@
-"""Discussions and pull requests: what the upload paths and the safetensors-conversion probe need."""
+"""Discussions and pull requests: what the upload paths and the safetensors-conversion probe need.
+
+Each use case finds the repo for the caller (`repo_access.load`); reading a discussion or the list of them on a private or
+gated repo is audited (discussion.read, discussion.list)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import time
 from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize
+from inhouse.access.policy import Action
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, NotFound
+from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as store
 from inhouse.storage.db import repos as repo_store
@@ -26,9 +31,17 @@ class DiscussionDetail:
     head: str | None  # the PR ref's commit
 
 
-def create(stores: Stores, p: Principal, repo: RepoRecord, *, title: str, description: str,
-           pull_request: bool) -> DiscussionRecord:
-    authorize(stores.db, p, Action.PROPOSE, repo)
+@dataclass(frozen=True)
+class DiscussionPage:
+    repo: RepoRecord
+    items: list[DiscussionRecord]
+    count: int  # all that match, on every page
+
+
+def create(stores: Stores, p: Principal, name: RepoName, *, title: str, description: str,
+           pull_request: bool) -> tuple[RepoRecord, DiscussionRecord]:
+    """Opens a discussion or an (empty) pull request, for a caller who may propose changes; the repo and it."""
+    repo = repo_access.load(stores, p, name, Action.PROPOSE, follow_moves=False)
     title = title.strip()
     if not 3 <= len(title) <= 200:
         raise BadRequest("A discussion title needs 3 to 200 characters.")
@@ -49,7 +62,25 @@ def create(stores: Stores, p: Principal, repo: RepoRecord, *, title: str, descri
         stores.audit.record(conn, p, Event("pull_request.create" if pull_request else "discussion.create", repo,
                                            revision=f"refs/pr/{num}" if pull_request else None,
                                            details={"num": num, "title": title}))
-        return d
+        return repo, d
+
+
+def read(stores: Stores, p: Principal, name: RepoName, num: int) -> tuple[RepoRecord, DiscussionDetail]:
+    """A discussion or pull request with its events, for a caller who may see the repo; audited as discussion.read
+    on a private or gated repo."""
+    repo = repo_access.load(stores, p, name)
+    repo_access.audit_read(stores, p, repo, "discussion.read", details={"num": num})
+    return repo, get(stores, repo, num)
+
+
+def list_for(stores: Stores, p: Principal, name: RepoName, *, page: int, kind: str | None, status: str | None,
+             author: str | None) -> DiscussionPage:
+    """A page of the repo's discussions, for a caller who may see it; audited as discussion.list on a private or
+    gated repo."""
+    repo = repo_access.load(stores, p, name)
+    repo_access.audit_read(stores, p, repo, "discussion.list", details={"page": page})
+    items, count = list_page(stores, repo, page=page, kind=kind, status=status, author=author)
+    return DiscussionPage(repo, items, count)
 
 
 def get(stores: Stores, repo: RepoRecord, num: int) -> DiscussionDetail:

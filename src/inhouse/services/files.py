@@ -1,16 +1,27 @@
-"""Reading a revision: trees, paths, file content and metadata, history."""
+"""Reading a revision: trees, paths, file content and metadata, history.
+
+The use cases (`download`, `tree`, `paths_info`, `commits`) each find the repo for the caller (authorized, a
+refusal on a private or gated repo audited), audit the read of a private or gated repo, and do the work; the
+functions below them (`list_tree`, `open_file`, `history`, …) take a repo already checked.
+"""
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action
 from inhouse.errors import EntryNotFound
+from inhouse.services import repo_access
+from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
@@ -76,7 +87,7 @@ def list_tree(stores: Stores, repo: RepoRecord, revision: str | None, path: str,
         return res, describe(stores, conn, items)
 
 
-def paths_info(stores: Stores, repo: RepoRecord, revision: str | None, paths: list[str]
+def entries_at(stores: Stores, repo: RepoRecord, revision: str | None, paths: list[str]
                ) -> tuple[Resolved, list[FileEntry]]:
     with stores.db.read() as conn:
         res = resolve(conn, repo, revision)
@@ -115,7 +126,7 @@ def open_file(stores: Stores, repo: RepoRecord, revision: str | None, path: str)
         root = root_tree(stores, conn, res.commit)
         e = find_entry(stores.objects, conn, root, path)
         if e is None or e.is_tree:
-            raise EntryNotFound("Entry not found", headers={"X-Repo-Commit": res.commit})
+            raise EntryNotFound("Entry not found", commit=res.commit)
         _, body = stores.objects.get(conn, e.sha)
         ptr = LfsPointer.parse(body)
         xet_hash = xet_store.xet_hashes_of(conn, [ptr.oid]).get(ptr.oid) if ptr is not None else None
@@ -173,3 +184,77 @@ def last_commits(stores: Stores, commit: str, paths: list[str], *, max_commits: 
             max_entries=settings.last_commit_max_tree_entries if max_tree_entries is None else max_tree_entries,
         )
     return {p: CommitView(sha, found.commits[sha]) for p, sha in found.changed_in.items()}
+
+
+# use cases: one call each finds the repo for the caller, authorizes, audits the read, and does the work ------------
+
+@dataclass(frozen=True)
+class Download:
+    """A file opened for a download (or its metadata), with the bytes [start, end) to send."""
+
+    repo: RepoRecord
+    file: FileHandle
+    start: int
+    end: int
+    partial: bool  # a range was asked for and is answered (206)
+
+
+def download(stores: Stores, principal: Principal, name: RepoName, revision: str, path: str, *,
+             content: bool = True, byte_range: ByteRange | None = None) -> Download:
+    """A file at a revision, for a caller who may download from the repo: its content (`content`, audited as
+    file.download) or only its metadata (a HEAD, audited as file.metadata) on a private or gated repo, at the
+    commit the revision named. `byte_range` is checked against the file's size (RangeNotSatisfiable)."""
+    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
+    handle = open_file(stores, repo, revision, path)
+    repo_access.audit_read(stores, principal, repo, "file.download" if content else "file.metadata",
+                            revision=handle.commit, path=path)
+    if byte_range is None:
+        return Download(repo, handle, 0, handle.size, False)
+    start, end = byte_range.span(handle.size)
+    if start == end:  # an empty file: nothing to cut, it is sent whole
+        return Download(repo, handle, 0, handle.size, False)
+    return Download(repo, handle, start, end, True)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of files: the entries from `offset`, their last commits (when asked for), and whether more
+    follow."""
+
+    entries: list[FileEntry]
+    last: dict[str, CommitView]
+    more: bool
+
+
+def tree(stores: Stores, principal: Principal, name: RepoName, revision: str, path: str, *, recursive: bool,
+         expand: bool, offset: int, limit: int) -> Listing:
+    """A page of a folder's entries at a revision (audited as repo.tree on a private or gated repo); with `expand`,
+    each entry's last commit."""
+    repo = repo_access.load(stores, principal, name)
+    repo_access.audit_read(stores, principal, repo, "repo.tree", revision=revision)
+    res, entries = list_tree(stores, repo, revision, path, recursive=recursive)
+    chunk = entries[offset : offset + limit]
+    last = last_commits(stores, res.commit, [e.path for e in chunk]) if expand and chunk else {}
+    return Listing(chunk, last, offset + limit < len(entries))
+
+
+def paths_info(stores: Stores, principal: Principal, name: RepoName, revision: str, paths: list[str], *,
+               expand: bool) -> Listing:
+    """The entries at these paths (audited as repo.paths_info on a private or gated repo); with `expand`, each
+    entry's last commit."""
+    repo = repo_access.load(stores, principal, name)
+    repo_access.audit_read(stores, principal, repo, "repo.paths_info", revision=revision)
+    res, entries = entries_at(stores, repo, revision, paths)
+    last = last_commits(stores, res.commit, [e.path for e in entries]) if expand and entries else {}
+    return Listing(entries, last, False)
+
+
+def commits(stores: Stores, principal: Principal, name: RepoName, revision: str, *, offset: int, limit: int
+            ) -> tuple[list[CommitView], bool]:
+    """A page of the history at a revision, newest first (audited as repo.commits on a private or gated repo), and
+    whether more follow."""
+    repo = repo_access.load(stores, principal, name)
+    repo_access.audit_read(stores, principal, repo, "repo.commits", revision=revision)
+    _, it = history(stores, repo, revision)
+    items = list(itertools.islice(it, offset, offset + limit + 1))
+    return items[:limit], len(items) > limit

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from inhouse.access.identity import Principal
 from inhouse.services import cards
+from inhouse.services import repo_access
 from inhouse.services.context import Stores
 from inhouse.services.files import FileEntry, describe
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.lfs_pointer import LfsPointer
@@ -52,3 +55,12 @@ def view_at(stores: Stores, repo: RepoRecord, revision: str | None, *, with_file
                     card, tags, pipe, lib = f.card_data, f.tags, f.pipeline_tag, f.library_name
     used = sum(e.size for e in files) if files is not None else None
     return RepoView(repo, res.commit, files, card, tags, pipe, lib, used)
+
+
+def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, with_files: bool
+         ) -> RepoView:
+    """`model_info` / `dataset_info`: the repo at a revision (the default branch when None), for a caller who may
+    see it; audited as repo.info on a private or gated repo."""
+    repo = repo_access.load(stores, principal, name)
+    repo_access.audit_read(stores, principal, repo, "repo.info", revision=revision)
+    return view_at(stores, repo, revision, with_files=with_files)

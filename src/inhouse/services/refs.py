@@ -6,11 +6,13 @@ import time
 from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize
+from inhouse.access.policy import Action
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, RevisionNotFound
 from inhouse.names import check_ref_name
+from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH, resolve
 from inhouse.storage.db import repos as store
 from inhouse.storage.db.records import RepoRecord
@@ -22,6 +24,14 @@ class RefList:
     tags: list[tuple[str, str]]
     converts: list[tuple[str, str]]
     pull_requests: list[tuple[str, str]]  # (ref, target)
+
+
+def read_refs(stores: Stores, p: Principal, name: RepoName) -> RefList:
+    """The repo's branches, tags, conversions and pull requests, for a caller who may see it; audited as repo.refs
+    on a private or gated repo."""
+    repo = repo_access.load(stores, p, name)
+    repo_access.audit_read(stores, p, repo, "repo.refs")
+    return list_refs(stores, repo)
 
 
 def list_refs(stores: Stores, repo: RepoRecord) -> RefList:
@@ -41,9 +51,9 @@ def list_refs(stores: Stores, repo: RepoRecord) -> RefList:
     return out
 
 
-def create_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str,
+def create_branch(stores: Stores, p: Principal, name: RepoName, branch: str,
                   starting_point: str | None = None) -> str:
-    authorize(stores.db, p, Action.WRITE, repo)
+    repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     check_ref_name(branch, "branch")
     with stores.db.write() as conn:
         ref = f"refs/heads/{branch}"
@@ -56,8 +66,8 @@ def create_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str,
         return target
 
 
-def delete_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str) -> None:
-    authorize(stores.db, p, Action.WRITE, repo)
+def delete_branch(stores: Stores, p: Principal, name: RepoName, branch: str) -> None:
+    repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     if branch == DEFAULT_BRANCH:
         raise BadRequest(f"Cannot delete refs/heads/{DEFAULT_BRANCH}: it is the default branch.")
     with stores.db.write() as conn:
@@ -66,9 +76,9 @@ def delete_branch(stores: Stores, p: Principal, repo: RepoRecord, branch: str) -
         stores.audit.record(conn, p, Event("branch.delete", repo, revision=f"refs/heads/{branch}"))
 
 
-def create_tag(stores: Stores, p: Principal, repo: RepoRecord, revision: str, tag: str,
+def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag: str,
                message: str | None = None) -> str:
-    authorize(stores.db, p, Action.WRITE, repo)
+    repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     check_ref_name(tag, "tag")
     with stores.db.write() as conn:
         target = resolve(conn, repo, revision).commit
@@ -80,8 +90,8 @@ def create_tag(stores: Stores, p: Principal, repo: RepoRecord, revision: str, ta
         return target
 
 
-def delete_tag(stores: Stores, p: Principal, repo: RepoRecord, tag: str) -> None:
-    authorize(stores.db, p, Action.WRITE, repo)
+def delete_tag(stores: Stores, p: Principal, name: RepoName, tag: str) -> None:
+    repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     with stores.db.write() as conn:
         if not store.delete_ref(conn, repo.id, f"refs/tags/{tag}"):
             raise RevisionNotFound(f"Invalid rev id: {tag}")

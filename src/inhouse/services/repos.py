@@ -1,17 +1,20 @@
-"""Repo lifecycle: create (with the initial .gitattributes commit), find, settings, move, delete, list."""
+"""Repo lifecycle: create (with the initial .gitattributes commit), settings, move, delete, list. Finding the repo
+a request names for a caller is services/repo_access.py."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, authorize, authorize_create, can_see
+from inhouse.access.policy import Action, authorize_create, can_see
 from inhouse.audit.log import Event
-from inhouse.errors import BadRequest, Conflict, InhouseError, RepoNotFound
+from inhouse.errors import BadRequest, Conflict, RepoExists, RepoNotFound
 from inhouse.names import check_repo_id, check_repo_type
 from inhouse.services.commits import AddFile, write_commit, signature_for
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import Found, RepoName, authorize_audited, find, load
+
+__all__ = ["Found", "RepoName", "authorize_audited", "find", "load"]  # where callers have found them
 from inhouse.services.gitattributes import default_gitattributes
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import orgs as org_store
@@ -22,36 +25,6 @@ from inhouse.storage.db.records import RepoRecord
 VISIBILITIES = ("public", "private")
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
 GATED = ("auto", "manual")
-
-
-@dataclass(frozen=True)
-class Found:
-    repo: RepoRecord
-    moved: bool  # asked for by an old name: answer with a redirect to the new one
-
-
-def find(stores: Stores, principal: Principal, repo_type: str, namespace: str, name: str,
-         action: Action = Action.READ) -> Found:
-    """The repo, if it exists and the caller may do `action` on it; otherwise RepoNotFound (or Forbidden)."""
-    with stores.db.read() as conn:
-        hit = store.find_repo(conn, repo_type, namespace, name)
-    if hit is None:
-        raise RepoNotFound(anonymous=principal.anonymous)
-    repo, moved = hit
-    authorize_audited(stores, principal, action, repo)
-    return Found(repo, moved)
-
-
-def authorize_audited(stores: Stores, principal: Principal, action: Action, repo: RepoRecord) -> None:
-    """`authorize`; a refusal on a private or gated repo is audited (attempts on protected artifacts are evidence
-    too)."""
-    try:
-        authorize(stores.db, principal, action, repo)
-    except InhouseError as e:
-        if repo.private or repo.gated:
-            stores.audit.record_now(stores.db, principal, Event(f"access.{action.value}", repo, outcome="denied",
-                                                                details={"error": e.code}))
-        raise
 
 
 def _owner(conn, namespace: str):  # type: ignore[no-untyped-def]
@@ -71,7 +44,8 @@ def create(stores: Stores, principal: Principal, *, repo_type: str | None, names
         owner = _owner(conn, namespace)
         authorize_create(principal, namespace, owner_id=owner.id, owner_kind=owner.kind)
         if store.name_taken(conn, repo_type, namespace, name):
-            raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
+            raise RepoExists(f"You already created this {repo_type} repo: {namespace}/{name}", repo_type=repo_type,
+                             repo_id=f"{namespace}/{name}")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
                                     private=private, now=now, created_by=principal.user_id)
         repo = store.repo_by_id(conn, repo_id)
@@ -122,9 +96,10 @@ def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: s
         return store.repo_by_id(conn, found.repo.id)  # type: ignore[return-value]
 
 
-def update_settings(stores: Stores, principal: Principal, repo: RepoRecord, *, private: bool | None = None,
+def update_settings(stores: Stores, principal: Principal, name: RepoName, *, private: bool | None = None,
                     gated: str | bool | None = None) -> RepoRecord:
-    authorize(stores.db, principal, Action.MANAGE, repo)
+    """Changes visibility and gating; admins of the repo only (a refusal on a private or gated repo is audited)."""
+    repo = load(stores, principal, name, Action.MANAGE, follow_moves=False)
     values: dict[str, object] = {}
     if private is not None:
         values["private"] = bool(private)
@@ -140,13 +115,6 @@ def update_settings(stores: Stores, principal: Principal, repo: RepoRecord, *, p
             store.update_repo(conn, repo.id, **values)
             stores.audit.record(conn, principal, Event("repo.settings", repo, details=dict(values)))
         return store.repo_by_id(conn, repo.id)  # type: ignore[return-value]
-
-
-def note_read(stores: Stores, principal: Principal, repo: RepoRecord, action: str, *,
-              revision: str | None = None, path: str | None = None) -> None:
-    """Reads of private and gated artifacts are audited (who, which token, what, from where)."""
-    if repo.private or repo.gated:
-        stores.audit.record_now(stores.db, principal, Event(action, repo, revision=revision, path=path))
 
 
 def search(stores: Stores, principal: Principal, *, repo_type: str, search: list[str], author: str | None,

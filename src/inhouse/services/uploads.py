@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inhouse.access.identity import Principal
+from inhouse.services import repo_access
+from inhouse.services.commits import commit_action
 from inhouse.services.context import Stores
 from inhouse.services.gitattributes import LfsRules, should_upload_as_lfs
 from inhouse.services.gitignore import GitIgnore
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.lfs_pointer import LfsPointer
@@ -28,8 +32,18 @@ class Answer:
     oid: str | None  # the remote file's id in the same terms (sha1 for regular, sha256 for lfs), None if absent
 
 
-def preupload(stores: Stores, repo: RepoRecord, revision: str, asks: list[Ask], git_ignore: str | None,
-              *, create_pr: bool = False) -> list[Answer]:
+def preupload(stores: Stores, principal: Principal, name: RepoName, revision: str, asks: list[Ask],
+              git_ignore: str | None, *, create_pr: bool = False) -> list[Answer]:
+    """How each file should go up, for a caller who may commit what it prepares (write to the branch, or propose:
+    `create_pr` or refs/pr/N); a refusal on a private or gated repo is audited. The answer is about the caller's
+    own upload, whose commit is audited, so it is not audited as a read."""
+    repo = repo_access.load(stores, principal, name, commit_action(revision, create_pr=create_pr),
+                             follow_moves=False)
+    return answer(stores, repo, revision, asks, git_ignore)
+
+
+def answer(stores: Stores, repo: RepoRecord, revision: str, asks: list[Ask], git_ignore: str | None
+           ) -> list[Answer]:
     with stores.db.read() as conn:
         root = stores.objects.commit(conn, resolve(conn, repo, revision).commit).tree
 

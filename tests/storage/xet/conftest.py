@@ -24,6 +24,8 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
+from inhouse.errors import BadRequest
+from inhouse.errors import RangeNotSatisfiable as RangeError
 from inhouse.storage.xet import (
     FileInfo,
     MerkleHash,
@@ -37,10 +39,10 @@ from inhouse.storage.xet import (
     check_shard_references,
     check_xorb_entry,
     eligible_chunk_hashes,
-    parse_range_header,
     parse_shard,
     plan_reconstruction,
 )
+from inhouse.web.ranges import parse_ranges
 
 
 @dataclass
@@ -137,14 +139,14 @@ class _Handler(BaseHTTPRequestHandler):
         if info is None:
             self._send(404, b"{}")
             return
-        try:
-            header = self.headers.get("Range")
-            byte_range = parse_range_header(header, info.size) if header else None
+        try:  # the server's own Range parser (web/ranges.py), as the real CAS parses it
+            wanted = parse_ranges(self.headers.get("Range"), max_parts=1)
+            byte_range = wanted[0].span(info.size) if wanted else None
             plan = plan_reconstruction(info.segments, layouts, byte_range)
-        except RangeNotSatisfiable:
+        except (RangeNotSatisfiable, RangeError):
             self._send(416, b"{}")
             return
-        except XetFormatError as exc:
+        except (XetFormatError, BadRequest) as exc:
             self._fail(str(exc))
             return
 

@@ -11,7 +11,6 @@ from inhouse.storage.xet import (
     XetFormatError,
     XorbLayout,
     build_xorb,
-    parse_range_header,
     plan_reconstruction,
 )
 from inhouse.storage.xet.xorb import iter_chunk_data
@@ -110,30 +109,3 @@ def test_range_errors_and_empty_file() -> None:
         plan_reconstruction(SEGMENTS, {})
     with pytest.raises(XetFormatError, match="byte count"):
         plan_reconstruction([FileSegment(XORB_A.hash, 0, 2, 5)], LAYOUTS)
-
-
-@pytest.mark.parametrize(
-    ("header", "size", "expected"),
-    [
-        ("bytes=0-99", 1000, (0, 100)),
-        ("bytes=10-", 1000, (10, 1000)),
-        ("bytes=900-5000", 1000, (900, 1000)),
-        ("bytes=-100", 1000, (900, 1000)),
-        ("bytes=-5000", 1000, (0, 1000)),
-        ("bytes=0-", 0, (0, 0)),
-    ],
-)
-def test_parse_range_header(header: str, size: int, expected: tuple[int, int]) -> None:
-    assert parse_range_header(header, size) == expected
-
-
-@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-2000", "bytes=-0"])
-def test_unsatisfiable_range(header: str) -> None:
-    with pytest.raises(RangeNotSatisfiable):
-        parse_range_header(header, 1000)
-
-
-@pytest.mark.parametrize("header", ["bytes=5-1", "items=0-1", "bytes=0-1,5-6", "bytes=-", "bytes=a-b"])
-def test_malformed_range(header: str) -> None:
-    with pytest.raises(XetFormatError):
-        parse_range_header(header, 1000)

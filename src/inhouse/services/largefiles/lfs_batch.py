@@ -18,8 +18,9 @@ from inhouse.access.policy import Action
 from inhouse.errors import BadRequest, InhouseError, PayloadTooLarge
 from inhouse.services.context import Stores
 from inhouse.services.largefiles import xet_content
+from inhouse.services import repo_access
 from inhouse.services.largefiles.lfs import MAX_PARTS, part_count, part_size_for
-from inhouse.services.repos import authorize_audited
+from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db.records import RepoRecord
@@ -52,6 +53,7 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class BatchAnswer:
+    repo: RepoRecord  # the repo the request named (its links are signed for it)
     operation: str
     items: list[BatchItem]
     commit: str | None = None  # downloads from private/gated repos: the commit the ref named (the audit's revision)
@@ -111,11 +113,14 @@ def _checked(obj: object, *, upload: bool, max_bytes: int) -> tuple[str, int] | 
     return oid, size
 
 
-def batch(stores: Stores, p: Principal, repo: RepoRecord, req: BatchRequest) -> BatchAnswer:
-    """What to do with each object of a checked request; the caller may upload to (propose) or download `repo`."""
+def batch(stores: Stores, p: Principal, name: RepoName, req: BatchRequest) -> BatchAnswer:
+    """What to do with each object of a checked request, for a caller who may upload to (propose) or download
+    from the repo `name` names (a refusal on a private or gated repo is audited). A download batch of a private or
+    gated repo is audited as lfs.batch (it tells which objects the repo holds; each download through its links is
+    audited again as file.download)."""
     upload = req.operation == "upload"
     # uploading only stores bytes; committing them is checked against the target branch or pull request
-    authorize_audited(stores, p, Action.PROPOSE if upload else Action.DOWNLOAD, repo)
+    repo = repo_access.load(stores, p, name, Action.PROPOSE if upload else Action.DOWNLOAD, follow_moves=False)
     settings = stores.settings
     budget = MAX_PART_LINKS
     items: list[BatchItem] = []
@@ -152,4 +157,7 @@ def batch(stores: Stores, p: Principal, repo: RepoRecord, req: BatchRequest) -> 
                 commit = resolve(conn, repo, req.ref).commit
             except InhouseError:
                 commit = None  # an unknown ref: the downloads are still audited, by object id
-    return BatchAnswer(req.operation, items, commit)
+    if not upload:
+        repo_access.audit_read(stores, p, repo, "lfs.batch", revision=commit, details={
+            "operation": req.operation, "objects": len(req.objects), "ref": req.ref})
+    return BatchAnswer(repo, req.operation, items, commit)

@@ -46,8 +46,10 @@ from inhouse.errors import (
 )
 from inhouse.errors import RangeNotSatisfiable as RangeError
 from inhouse.services.largefiles import xet_content, xet_prehash, xet_tokens
+from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.context import Stores
 from inhouse.services.files import describe
+from inhouse.services.repo_access import authorize_audited
 from inhouse.services.signing import Signer
 from inhouse.services.largefiles.xet_tokens import CasCaller
 from inhouse.storage.db import lfs as lfs_store
@@ -66,7 +68,6 @@ from inhouse.storage.xet import (
     check_shard_references,
     eligible_chunk_hashes,
     is_dedup_key_hash,
-    parse_range_header,
     parse_shard,
     plan_reconstruction,
 )
@@ -376,26 +377,26 @@ def dedup(stores: Stores, caller: CasCaller, chunk_hex: str) -> bytes:
 UrlFor = Callable[[MerkleHash, Sequence[FetchRange]], str]
 
 
-def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, range_header: str | None, version: int,
+def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, byte_range: ByteRange | None, version: int,
                    url_for: UrlFor) -> dict:  # type: ignore[type-arg]
-    """Where the bytes of a file the token's repo holds are (and signed URLs for them), for a caller who may
-    download from that repo, whatever kind of token brought it here (a write token issued to propose a change to
-    a gated repo does not read its files). Reads of private and gated repos are audited."""
+    """Where the bytes of a file the token's repo holds are (and signed URLs for them; all of it, or `byte_range`
+    of it), for a caller who may download from that repo, whatever kind of token brought it here (a write token
+    issued to propose a change to a gated repo does not read its files: refused, and audited as a refused download
+    on a private or gated repo). Reads of private and gated repos are audited."""
     file_hex = parse_hash(file_hex, "file").to_hex()
-    authorize(stores.db, caller.principal, Action.DOWNLOAD, caller.repo)
+    authorize_audited(stores, caller.principal, Action.DOWNLOAD, caller.repo)
     with stores.db.read() as conn:
         file = xet_store.file_by_hash(conn, file_hex)
         held = file is not None and lfs_store.repo_has_object(conn, caller.repo.id, file.sha256)
         records = xet_store.get_xorbs(conn, file.xorb_hashes()) if file is not None and held else {}
     if file is None or not held:
         raise NotFound(f"File {file_hex} is not stored in {caller.repo.repo_id}.")
+    span = byte_range.span(file.size) if byte_range is not None else None  # RangeError, with the file's size
     try:
-        byte_range = parse_range_header(range_header, file.size) if range_header else None
         plan = plan_reconstruction(file.segments, {MerkleHash.from_hex(h): r.layout() for h, r in records.items()},
-                                   byte_range)
+                                   span)
     except RangeNotSatisfiable as exc:
-        raise RangeError(f"{exc}; ask for bytes inside the file.",
-                         headers={"Content-Range": f"bytes */{file.size}"}) from None
+        raise RangeError(f"{exc}; ask for bytes inside the file.", size=file.size) from None
     except XetFormatError as exc:
         raise BadRequest(f"Cannot answer this reconstruction: {exc}.") from None
     note_read(stores, caller, file.sha256, file_hex)
@@ -506,8 +507,7 @@ def open_xorb_ranges(stores: Stores, signer: Signer, link: XorbLink,
     ranges = allowed if wanted is None else merge_ranges(wanted)
     for a, b in ranges:
         if b >= rec.stored_bytes or not any(lo <= a and b <= hi for lo, hi in allowed):
-            raise RangeError(f"Bytes {a}-{b} are outside what this link allows.",
-                             headers={"Content-Range": f"bytes */{rec.stored_bytes}"})
+            raise RangeError(f"Bytes {a}-{b} are outside what this link allows.", size=rec.stored_bytes)
     return XorbRead(rec.stored_bytes, ranges)
 
 

@@ -27,7 +27,6 @@ from .reconstruction import (
     RangeNotSatisfiable,
     Reconstruction,
     XorbLayout,
-    parse_range_header,
     plan_reconstruction,
 )
 from .shard import (
@@ -81,7 +80,6 @@ __all__ = [
     "extract_chunk_range",
     "is_dedup_key_hash",
     "iter_chunks",
-    "parse_range_header",
     "parse_shard",
     "plan_reconstruction",
     "serialize_shard",

@@ -17,7 +17,6 @@ caller's business.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from .xorb import XorbInfo
 
 
 class RangeNotSatisfiable(XetFormatError):
-    """The requested range starts at or past the end of the file (HTTP 416)."""
+    """The requested byte range starts at or past the end of the file."""
 
 
 @dataclass(frozen=True)
@@ -134,36 +133,6 @@ def _term_json(term: Term) -> dict[str, Any]:
         "unpacked_length": term.unpacked_length,
         "range": {"start": term.chunk_start, "end": term.chunk_end},
     }
-
-
-_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
-
-
-def parse_range_header(value: str, file_size: int) -> tuple[int, int]:
-    """Parse a single-range ``Range: bytes=a-b`` header into ``[start, end)``.
-
-    Supports ``a-b`` (inclusive end, clamped to the file), ``a-`` and the
-    suffix form ``-n``. Raises :class:`RangeNotSatisfiable` when the range
-    starts at or past the end of the file (``bytes=0-`` of an empty file is
-    allowed and gives ``(0, 0)``, as xet-core does), :class:`XetFormatError`
-    when the header is malformed.
-    """
-    match = _RANGE_RE.match(value)
-    if not match or match.groups() == ("", ""):
-        raise XetFormatError(f"unsupported Range header: {value!r}")
-    first, last = match.groups()
-    if first == "":
-        length = int(last)
-        if length == 0 or file_size == 0:
-            raise RangeNotSatisfiable(f"range {value!r} is empty for a {file_size}-byte file")
-        return max(0, file_size - length), file_size
-    start = int(first)
-    if last != "" and int(last) < start:
-        raise XetFormatError(f"Range header end is before its start: {value!r}")
-    if start >= file_size and not start == file_size == 0:
-        raise RangeNotSatisfiable(f"range starts at {start}, the file has {file_size} bytes")
-    end = file_size if last == "" else min(int(last) + 1, file_size)
-    return start, end
 
 
 def plan_reconstruction(

@@ -6,13 +6,12 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from inhouse.access.policy import Action
 from inhouse.errors import BadRequest
 from inhouse.services import access_requests as service
 from inhouse.storage.db.orgs import AccessRequest
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link
+from inhouse.web.hub.common import cursor, next_link, repo_name
 from inhouse.web.jsonbody import parse_json
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, WEB_REPO, Router
@@ -35,19 +34,16 @@ def _entry(repo: RepoRecord, r: AccessRequest) -> dict[str, object]:
 
 
 async def _ask(ctx: Ctx, fields: object) -> Response:
-    repo = await load_repo(ctx)
-    status = await ctx.run(service.ask, ctx.stores, await ctx.principal(), repo, fields=fields)
+    repo, status = await ctx.run(service.ask, ctx.stores, await ctx.principal(), repo_name(ctx), fields=fields)
     return json_response({"status": status, "repo": {"name": repo.repo_id, "type": repo.type}})
 
 
-@moved_aware
 async def ask(ctx: Ctx) -> Response:
     """POST /api/{t}/{repo}/user-access-request with an optional JSON body {"fields": {...}}."""
     body = await ctx.json_object(required=False)
     return await _ask(ctx, body.get("fields"))
 
 
-@moved_aware
 async def ask_form(ctx: Ctx) -> Response:
     """POST /{repo}/ask-access: the Hub's web form (url-encoded answers, or the same JSON as the API route)."""
     raw = await ctx.body(ctx.settings.max_json_bytes)
@@ -64,30 +60,24 @@ async def ask_form(ctx: Ctx) -> Response:
     return await _ask(ctx, fields)
 
 
-@moved_aware
 async def listing(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, Action.MANAGE_ACCESS)
     start = cursor(ctx)
-    items = await ctx.run(service.listing, ctx.stores, await ctx.principal(), repo, ctx.params["status"],
-                          offset=start, limit=PAGE + 1)
+    repo, items = await ctx.run(service.listing, ctx.stores, await ctx.principal(), repo_name(ctx),
+                                ctx.params["status"], offset=start, limit=PAGE + 1)
     headers = {"Link": next_link(ctx, start + PAGE)} if len(items) > PAGE else {}
     return json_response([_entry(repo, r) for r in items[:PAGE]], headers=headers)
 
 
-@moved_aware
 async def handle(ctx: Ctx) -> Response:
     body = await ctx.json_object()
-    repo = await load_repo(ctx, Action.MANAGE_ACCESS)
-    await ctx.run(service.handle, ctx.stores, await ctx.principal(), repo, status=body.get("status"),
+    await ctx.run(service.handle, ctx.stores, await ctx.principal(), repo_name(ctx), status=body.get("status"),
                   user=body.get("user"), rid=body.get("requestId"), reason=body.get("rejectionReason"))
     return json_response({"success": True})
 
 
-@moved_aware
 async def grant(ctx: Ctx) -> Response:
     body = await ctx.json_object()
-    repo = await load_repo(ctx, Action.MANAGE_ACCESS)
-    rid = await ctx.run(service.grant, ctx.stores, await ctx.principal(), repo, user=body.get("user"))
+    rid = await ctx.run(service.grant, ctx.stores, await ctx.principal(), repo_name(ctx), user=body.get("user"))
     return json_response({"success": True, "requestId": rid, "status": "accepted"})
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from starlette.responses import Response
 
@@ -11,7 +10,7 @@ from inhouse.errors import BadRequest
 from inhouse.services import files as file_service
 from inhouse.services import refs as ref_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import cursor, load_repo, moved_aware, next_link, note_read
+from inhouse.web.hub.common import cursor, next_link, repo_name
 from inhouse.web.hub.render import commit_json, entry_json
 from inhouse.web.jsonbody import parse_json
 from inhouse.web.params import query_int
@@ -25,28 +24,18 @@ MAX_COMMITS_PAGE = 1000  # a larger ?limit= gets this many
 MAX_PATHS = 1000
 
 
-@moved_aware
 async def tree(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
-    await note_read(ctx, repo, "repo.tree", revision=split_revision(ctx.raw["rest"])[0])
     rev, path = split_revision(ctx.raw["rest"])
-    recursive = ctx.query_bool("recursive")
     expand = ctx.query_bool("expand")
-    res, entries = await ctx.run(file_service.list_tree, ctx.stores, repo, rev, path, recursive=recursive)
     page = TREE_PAGE_EXPANDED if expand else TREE_PAGE
     start = cursor(ctx)
-    chunk = entries[start : start + page]
-    last = {}
-    if expand and chunk:
-        last = await ctx.run(file_service.last_commits, ctx.stores, res.commit, [e.path for e in chunk])
-    headers = {"Link": next_link(ctx, start + page)} if start + page < len(entries) else {}
-    return json_response([entry_json(e, last.get(e.path)) for e in chunk], headers=headers)
+    listing = await ctx.run(file_service.tree, ctx.stores, await ctx.principal(), repo_name(ctx), rev, path,
+                            recursive=ctx.query_bool("recursive"), expand=expand, offset=start, limit=page)
+    headers = {"Link": next_link(ctx, start + page)} if listing.more else {}
+    return json_response([entry_json(e, listing.last.get(e.path)) for e in listing.entries], headers=headers)
 
 
-@moved_aware
 async def paths_info(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
-    await note_read(ctx, repo, "repo.paths_info", revision=ctx.params["rev"])
     ctype = ctx.request.headers.get("content-type", "")
     raw = await ctx.body(ctx.settings.max_json_bytes)
     if "json" in ctype:
@@ -61,18 +50,13 @@ async def paths_info(ctx: Ctx) -> Response:
         raise BadRequest("'paths' must be a list of file paths.")
     if len(paths) > MAX_PATHS:
         raise BadRequest(f"At most {MAX_PATHS} paths per request; split the request.")
-    res, entries = await ctx.run(file_service.paths_info, ctx.stores, repo, ctx.params["rev"], paths)
-    last = {}
-    if expand and entries:
-        last = await ctx.run(file_service.last_commits, ctx.stores, res.commit, [e.path for e in entries])
-    return json_response([entry_json(e, last.get(e.path)) for e in entries])
+    listing = await ctx.run(file_service.paths_info, ctx.stores, await ctx.principal(), repo_name(ctx),
+                            ctx.params["rev"], paths, expand=expand)
+    return json_response([entry_json(e, listing.last.get(e.path)) for e in listing.entries])
 
 
-@moved_aware
 async def refs(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
-    await note_read(ctx, repo, "repo.refs", revision=None)
-    r = await ctx.run(ref_service.list_refs, ctx.stores, repo)
+    r = await ctx.run(ref_service.read_refs, ctx.stores, await ctx.principal(), repo_name(ctx))
     body = {
         "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": t} for n, t in r.branches],
         "converts": [{"name": n, "ref": f"refs/convert/{n}", "targetCommit": t} for n, t in r.converts],
@@ -84,58 +68,43 @@ async def refs(ctx: Ctx) -> Response:
     return json_response(body)
 
 
-@moved_aware
 async def commits(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
-    await note_read(ctx, repo, "repo.commits", revision=ctx.params["rev"])
     formatted = "formatted" in ctx.query_list("expand")
     start = cursor(ctx)
     limit = query_int(ctx.request, "limit", default=COMMITS_PAGE, low=1, high=MAX_COMMITS_PAGE, clamp=True)
-
-    def page():  # type: ignore[no-untyped-def]
-        _, it = file_service.history(ctx.stores, repo, ctx.params["rev"])
-        return list(itertools.islice(it, start, start + limit + 1))
-
-    items = await ctx.run(page)
-    headers = {}
-    if len(items) > limit:
-        items = items[:limit]
-        headers["Link"] = next_link(ctx, start + limit)
+    items, more = await ctx.run(file_service.commits, ctx.stores, await ctx.principal(), repo_name(ctx),
+                                ctx.params["rev"], offset=start, limit=limit)
+    headers = {"Link": next_link(ctx, start + limit)} if more else {}
     return json_response([commit_json(c, formatted) for c in items], headers=headers)
 
 
 async def branch(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, follow_moves=False)
     p = await ctx.principal()
     name = ctx.params["branch"]
     if ctx.request.method == "DELETE":
-        await ctx.run(ref_service.delete_branch, ctx.stores, p, repo, name)
+        await ctx.run(ref_service.delete_branch, ctx.stores, p, repo_name(ctx), name)
         return json_response({"success": True})
     body = await ctx.json_object(required=False)
     start = body.get("startingPoint")
     if start is not None and not isinstance(start, str):
         raise BadRequest("'startingPoint' must be a revision (branch, tag or commit sha).")
-    await ctx.run(ref_service.create_branch, ctx.stores, p, repo, name, start)
+    await ctx.run(ref_service.create_branch, ctx.stores, p, repo_name(ctx), name, start)
     return json_response({"success": True})
 
 
 async def create_tag(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, follow_moves=False)
-    p = await ctx.principal()
     body = await ctx.json_object()
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise BadRequest("'tag' is required: the name of the tag to create.")
     msg = body.get("message")
-    await ctx.run(ref_service.create_tag, ctx.stores, p, repo, ctx.params["rev"], tag,
+    await ctx.run(ref_service.create_tag, ctx.stores, await ctx.principal(), repo_name(ctx), ctx.params["rev"], tag,
                   msg if isinstance(msg, str) else None)
     return json_response({"success": True})
 
 
 async def delete_tag(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, follow_moves=False)
-    p = await ctx.principal()
-    await ctx.run(ref_service.delete_tag, ctx.stores, p, repo, ctx.params["rev"])
+    await ctx.run(ref_service.delete_tag, ctx.stores, await ctx.principal(), repo_name(ctx), ctx.params["rev"])
     return json_response({"success": True})
 
 

@@ -26,6 +26,7 @@ from inhouse.services.largefiles import xet_tokens
 from inhouse.storage.xet.shard import MAX_SHARD_SIZE
 from inhouse.web.context import Ctx
 from inhouse.web.hub.xet import cas_url
+from inhouse.web.ranges import parse_ranges
 from inhouse.web.responses import json_response
 from inhouse.web.routing import Router
 
@@ -35,28 +36,19 @@ HASH = r"(?P<hash>[0-9a-fA-F]{64})"
 MAX_TELEMETRY_BYTES = 1 << 20
 #: ranges one Range header may list (hf_xet asks for the ranges a URL was signed for, a handful)
 MAX_RANGE_PARTS = 1024
-_MAX_OFFSET_DIGITS = 18
 
 
-def parse_byte_ranges(header: str | None) -> list[tuple[int, int]] | None:
-    """`Range: bytes=a-b[,c-d…]` as inclusive (start, end) pairs, in the order given; None without the header.
-    Only explicit ranges: this is how hf_xet asks for the spans a xorb URL names."""
-    if header is None:
+def xorb_ranges(header: str | None) -> list[tuple[int, int]] | None:
+    """The inclusive (start, end) pairs a xorb-data request asks for, in the order given; None without a Range
+    header. Only explicit ranges (bytes=START-END[,…]): this is how hf_xet asks for the spans a xorb URL names."""
+    ranges = parse_ranges(header, max_parts=MAX_RANGE_PARTS)
+    if ranges is None:
         return None
-    unit, sep, spec = header.partition("=")
-    if not sep or unit.strip().lower() != "bytes":
-        raise BadRequest("Only byte ranges are served: Range: bytes=START-END[,START-END…].")
-    parts = spec.split(",", MAX_RANGE_PARTS)
-    if len(parts) > MAX_RANGE_PARTS:
-        raise BadRequest(f"A Range header may list at most {MAX_RANGE_PARTS} ranges; ask for the ranges the "
-                         "xorb link names.")
     out = []
-    for part in parts:
-        a, sep, b = part.strip().partition("-")
-        if (not sep or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit())
-                or len(a) > _MAX_OFFSET_DIGITS or len(b) > _MAX_OFFSET_DIGITS or int(b) < int(a)):
-            raise BadRequest(f"Invalid byte range '{part.strip()[:40]}': use bytes=START-END.")
-        out.append((int(a), int(b)))
+    for r in ranges:
+        if r.first is None or r.last is None:
+            raise BadRequest("Ask a xorb link for explicit byte ranges: Range: bytes=START-END[,START-END…].")
+        out.append((r.first, r.last))
     return out
 
 
@@ -94,8 +86,9 @@ async def reconstruction(ctx: Ctx) -> Response:
     def url_for(xorb_hash, ranges):  # type: ignore[no-untyped-def]
         return xet_service.xorb_url(ctx.signer, base, xorb_hash, ranges, caller)
 
+    wanted = parse_ranges(ctx.request.headers.get("range"), max_parts=1)  # hf_xet asks for one range, if any
     body = await ctx.run(xet_service.reconstruction, ctx.stores, caller, ctx.params["hash"].lower(),
-                         ctx.request.headers.get("range"), int(ctx.params["v"]), url_for)
+                         wanted[0] if wanted else None, int(ctx.params["v"]), url_for)
     return json_response(body)
 
 
@@ -103,7 +96,7 @@ async def xorb_data(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     xorb_hex = ctx.params["hash"].lower()
     link = xet_service.XorbLink(xorb_hex, q.get("r"), q.get("p"), q.get("t"), q.get("exp"), q.get("sig"))
-    wanted = parse_byte_ranges(ctx.request.headers.get("range"))
+    wanted = xorb_ranges(ctx.request.headers.get("range"))
     read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, link, wanted)
     stores = ctx.stores
     if len(read.ranges) == 1:

@@ -11,7 +11,7 @@ from inhouse.services import discussions as service
 from inhouse.storage.db.discussions import DiscussionRecord
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.common import repo_name
 from inhouse.web.params import MAX_ID, MAX_OFFSET, parse_int, query_int
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import API_REPO, Router
@@ -26,23 +26,19 @@ def _summary(d: DiscussionRecord, repo: RepoRecord) -> dict[str, Any]:
 
 
 async def create(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, follow_moves=False)
     body = await ctx.json_object()
     title, desc = body.get("title"), body.get("description") or ""
     if not isinstance(title, str) or not isinstance(desc, str):
         raise BadRequest("'title' (and optional 'description') must be strings.")
-    p = await ctx.principal()
-    d = await ctx.run(service.create, ctx.stores, p, repo, title=title, description=desc,
-                      pull_request=body.get("pullRequest") is True)
+    repo, d = await ctx.run(service.create, ctx.stores, await ctx.principal(), repo_name(ctx), title=title,
+                            description=desc, pull_request=body.get("pullRequest") is True)
     return json_response({"num": d.num, "pullRequest": d.is_pr,
                           "url": f"{ctx.base_url}/{repo.url_path}/discussions/{d.num}"})
 
 
-@moved_aware
 async def detail(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
     num = parse_int(ctx.params["num"], "discussion number", low=1, high=MAX_ID)
-    det = await ctx.run(service.get, ctx.stores, repo, num)
+    repo, det = await ctx.run(service.read, ctx.stores, await ctx.principal(), repo_name(ctx), num)
     d = det.discussion
     out = _summary(d, repo)
     out["events"] = [{
@@ -59,14 +55,12 @@ async def detail(ctx: Ctx) -> Response:
     return json_response(out)
 
 
-@moved_aware
 async def listing(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
     q = ctx.request.query_params
     page = query_int(ctx.request, "p", default=0, low=0, high=MAX_OFFSET // service.PAGE)
-    items, count = await ctx.run(service.list_page, ctx.stores, repo, page=page, kind=q.get("type"),
-                                 status=q.get("status"), author=q.get("author"))
-    return json_response({"discussions": [_summary(d, repo) for d in items], "count": count,
+    found = await ctx.run(service.list_for, ctx.stores, await ctx.principal(), repo_name(ctx), page=page,
+                          kind=q.get("type"), status=q.get("status"), author=q.get("author"))
+    return json_response({"discussions": [_summary(d, found.repo) for d in found.items], "count": found.count,
                           "start": page * service.PAGE, "numClosedDiscussions": 0})
 
 

@@ -16,17 +16,16 @@ from starlette.responses import Response, StreamingResponse
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
-from inhouse.errors import BadRequest, InhouseError
+from inhouse.errors import BadRequest
 from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.largefiles import lfs_batch
 from inhouse.services.signing import Signer
 from inhouse.storage.db.records import RepoRecord
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo
-from inhouse.web.responses import json_response
+from inhouse.web.hub.common import repo_name
+from inhouse.web.responses import LFS_JSON, json_response
 from inhouse.web.routing import WEB_REPO, Router
 
-LFS_JSON = "application/vnd.git-lfs+json"
 TRANSFER = r"/api/lfs-transfer/(?P<pk>\d+)/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)"
 
 
@@ -75,23 +74,18 @@ def _render(links: _Links, answer: lfs_batch.BatchAnswer, upload_ttl_s: int) -> 
                 upload = links.action(it.oid, it.size, "", upload_ttl_s)
             o["actions"] = {"upload": upload, "verify": verify}
         out.append(o)
-    return json_response({"transfer": "basic", "objects": out, "hash_algo": "sha256"},
-                         headers={"Content-Type": LFS_JSON})
+    return json_response({"transfer": "basic", "objects": out, "hash_algo": "sha256"}, media_type=LFS_JSON)
 
 
 async def batch(ctx: Ctx) -> Response:
-    try:
-        repo = await load_repo(ctx, Action.READ, follow_moves=False)
-        req = lfs_batch.parse_request(await ctx.json_object())
-        p = await ctx.principal()
-        answer = await ctx.run(lfs_batch.batch, ctx.stores, p, repo, req)
-        links = _Links(ctx.signer, ctx.base_url, repo, p, answer.commit)
-        # up to MAX_PART_LINKS signatures and the JSON holding them: off the event loop
-        return await ctx.run(_render, links, answer, ctx.settings.upload_url_ttl_s)
-    except InhouseError as e:  # the LFS error format: {"message": …} (next to the Hub's "error")
-        e.body.setdefault("message", e.message)
-        e.headers.setdefault("Content-Type", LFS_JSON)
-        raise
+    """Errors come in the LFS format ({"message": …}, next to the Hub's "error") to clients that accept LFS JSON,
+    as git-lfs and huggingface_hub do (web/responses.py)."""
+    req = lfs_batch.parse_request(await ctx.json_object())
+    p = await ctx.principal()
+    answer = await ctx.run(lfs_batch.batch, ctx.stores, p, repo_name(ctx), req)
+    links = _Links(ctx.signer, ctx.base_url, answer.repo, p, answer.commit)
+    # up to MAX_PART_LINKS signatures and the JSON holding them: off the event loop
+    return await ctx.run(_render, links, answer, ctx.settings.upload_url_ttl_s)
 
 
 def _signed(ctx: Ctx, suffix: str) -> tuple[int, str, int, int | None, str | None]:

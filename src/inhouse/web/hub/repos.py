@@ -6,14 +6,13 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from inhouse.access.policy import Action
-from inhouse.errors import BadRequest, Conflict, Unauthorized
-from inhouse.names import PLURAL, SINGULAR, URL_PREFIX, check_repo_type
+from inhouse.errors import BadRequest, Unauthorized
+from inhouse.names import PLURAL, SINGULAR, check_repo_type
 from inhouse.services import info as info_service
 from inhouse.services import repos as repo_service
 from inhouse.services import users as user_service
 from inhouse.web.context import Ctx
-from inhouse.web.hub.common import load_repo, moved_aware, note_read
+from inhouse.web.hub.common import repo_name
 from inhouse.web.hub.render import info_json
 from inhouse.web.params import MAX_OFFSET, query_int
 from inhouse.web.responses import json_response
@@ -48,14 +47,9 @@ async def create_repo(ctx: Ctx) -> Response:
     private = body.get("private") is True or visibility in ("private", "protected")
     p = await ctx.principal()
     namespace = org if isinstance(org, str) else None
-    try:
-        repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"),
-                             namespace=namespace, name=name, private=private)
-    except Conflict as err:
-        # Like the Hub, a 409 names the existing repo: create_repo(exist_ok=True) returns RepoUrl(body["url"]).
-        prefix = URL_PREFIX.get(body.get("type") or "model", "")
-        err.body["url"] = f"{ctx.base_url}/{prefix}{namespace or p.name}/{name}"
-        raise
+    # Like the Hub, a 409 (RepoExists) names the existing repo: create_repo(exist_ok=True) reads its "url".
+    repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"), namespace=namespace,
+                         name=name, private=private)
     url = f"{ctx.base_url}/{repo.url_path}"
     return json_response({"url": url, "name": repo.repo_id, "id": str(repo.id)})
 
@@ -88,27 +82,23 @@ async def move_repo(ctx: Ctx) -> Response:
 
 async def update_settings(ctx: Ctx) -> Response:
     body = await ctx.json_object()
-    repo = await load_repo(ctx, Action.READ, follow_moves=False)
     private = body.get("private")
     visibility = body.get("visibility")
     if visibility is not None:
         if visibility not in ("public", "private", "protected"):
             raise BadRequest("'visibility' must be \"public\" or \"private\".")
         private = visibility != "public"
-    p = await ctx.principal()
-    await ctx.run(repo_service.update_settings, ctx.stores, p, repo,
+    await ctx.run(repo_service.update_settings, ctx.stores, await ctx.principal(), repo_name(ctx),
                   private=private if isinstance(private, bool) else None, gated=body.get("gated"))
     return json_response({"success": True})
 
 
-@moved_aware
 async def repo_info(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx)
-    await note_read(ctx, repo, "repo.info", revision=ctx.params.get("rev"))
     expand = ctx.query_list("expand")
     blobs = ctx.query_bool("blobs")
     with_files = not expand or "siblings" in expand or "usedStorage" in expand
-    view = await ctx.run(info_service.view_at, ctx.stores, repo, ctx.params.get("rev"), with_files=with_files)
+    view = await ctx.run(info_service.read, ctx.stores, await ctx.principal(), repo_name(ctx),
+                         ctx.params.get("rev"), with_files=with_files)
     return json_response(info_json(view, ctx.base_url, blobs=blobs, expand=expand))
 
 

@@ -3,60 +3,23 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 from urllib.parse import quote
 
 from starlette.responses import Response, StreamingResponse
 
-from inhouse.errors import RangeNotSatisfiable
 from inhouse.services import files as file_service
-from inhouse.services import repos as repo_service
 from inhouse.web.context import Ctx
-from inhouse.access.policy import Action
-from inhouse.web.hub.common import load_repo, moved_aware
+from inhouse.web.hub.common import repo_name
+from inhouse.web.ranges import single_range
 from inhouse.web.routing import WEB_REPO, Router, split_revision
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, end) for a single satisfiable range; None to send the whole file; 416 when unsatisfiable."""
-    if not header:
-        return None
-    m = _RANGE.match(header.strip())
-    if m is None:
-        return None  # multiple ranges or another unit: answer with the whole file, as RFC 9110 allows
-    a, b = m.group(1), m.group(2)
-    if a == "" and b == "":
-        return None
-    if a == "":
-        n = int(b)
-        if n == 0:
-            raise RangeNotSatisfiable("The requested range is empty.", headers={"Content-Range": f"bytes */{size}"})
-        return max(0, size - n), size
-    start = int(a)
-    end = min(int(b) + 1, size) if b else size
-    if start >= size or (b and int(b) < start):
-        raise RangeNotSatisfiable(
-            f"The requested range starts at byte {start} but the file has {size} bytes.",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return start, end
-
-
-@moved_aware
 async def resolve(ctx: Ctx) -> Response:
-    repo = await load_repo(ctx, Action.DOWNLOAD)
     rev, path = split_revision(ctx.raw["rest"])
-    principal = await ctx.principal()
-    action = "file.download" if ctx.request.method == "GET" else "file.metadata"
-
-    def open_and_note() -> file_service.FileHandle:  # one trip to a worker thread, not two (audited reads)
-        handle = file_service.open_file(ctx.stores, repo, rev, path)
-        repo_service.note_read(ctx.stores, principal, repo, action, revision=handle.commit, path=path)
-        return handle
-
-    handle = await ctx.run(open_and_note)
+    get = ctx.request.method == "GET"
+    dl = await ctx.run(file_service.download, ctx.stores, await ctx.principal(), repo_name(ctx), rev, path,
+                       content=get, byte_range=single_range(ctx.request.headers.get("range")))
+    handle, repo = dl.file, dl.repo
     name = path.rsplit("/", 1)[-1]
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):
@@ -81,19 +44,16 @@ async def resolve(ctx: Ctx) -> Response:
         headers["X-Xet-Refresh-Route"] = route
         headers["Link"] = f'<{ctx.base_url}{route}>; rel="xet-auth"'
     status = 200
-    start, end = 0, handle.size
-    rng = parse_range(ctx.request.headers.get("range"), handle.size)
-    if rng is not None:
-        start, end = rng
+    if dl.partial:
         status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{handle.size}"
-    headers["Content-Length"] = str(end - start)
-    if ctx.request.method == "HEAD":
+        headers["Content-Range"] = f"bytes {dl.start}-{dl.end - 1}/{handle.size}"
+    headers["Content-Length"] = str(dl.end - dl.start)
+    if not get:
         return Response(None, status_code=status, headers=headers, media_type=ctype)
     if handle.lfs is None:
         assert handle.content is not None
-        return Response(handle.content[start:end], status_code=status, headers=headers, media_type=ctype)
-    return StreamingResponse(file_service.read_range(ctx.stores, handle, start, end), status_code=status,
+        return Response(handle.content[dl.start:dl.end], status_code=status, headers=headers, media_type=ctype)
+    return StreamingResponse(file_service.read_range(ctx.stores, handle, dl.start, dl.end), status_code=status,
                              headers=headers, media_type=ctype)
 
 

@@ -14,7 +14,7 @@ from inhouse.services import commits as commit_service
 from inhouse.services import uploads as upload_service
 from inhouse.web.context import Ctx
 from inhouse.web.hub.commit_body import read_commit_body
-from inhouse.web.hub.common import load_repo
+from inhouse.web.hub.common import repo_name
 from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router
 
@@ -23,8 +23,6 @@ MAX_PREUPLOAD_FILES = 1000
 
 async def preupload(ctx: Ctx) -> Response:
     create_pr = ctx.query_bool("create_pr")
-    repo = await load_repo(ctx, commit_service.commit_action(ctx.params["rev"], create_pr=create_pr),
-                           follow_moves=False)
     body = await ctx.json_object()
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
@@ -42,8 +40,9 @@ async def preupload(ctx: Ctx) -> Response:
             raise BadRequest(f"The sample of '{f['path']}' is not valid base64.") from None
         asks.append(upload_service.Ask(check_path(f["path"]), size, sample))
     git_ignore = body.get("gitIgnore")
-    answers = await ctx.run(upload_service.preupload, ctx.stores, repo, ctx.params["rev"], asks,
-                            git_ignore if isinstance(git_ignore, str) else None, create_pr=create_pr)
+    answers = await ctx.run(upload_service.preupload, ctx.stores, await ctx.principal(), repo_name(ctx),
+                            ctx.params["rev"], asks, git_ignore if isinstance(git_ignore, str) else None,
+                            create_pr=create_pr)
     return json_response({"files": [
         {"path": a.path, "uploadMode": a.mode, "shouldIgnore": a.ignore, "oid": a.oid} for a in answers
     ], "commitOid": None})
@@ -53,9 +52,9 @@ async def commit(ctx: Ctx) -> Response:
     create_pr = ctx.query_bool("create_pr")
     revision = ctx.params["rev"]
     # Who calls, and whether they may commit there, is settled before a byte of the body is read.
-    repo = await load_repo(ctx, commit_service.commit_action(revision, create_pr=create_pr), follow_moves=False)
     p = await ctx.principal()
-    await ctx.run(commit_service.authorize_commit, ctx.stores, p, repo, revision=revision, create_pr=create_pr)
+    target = await ctx.run(commit_service.begin, ctx.stores, p, repo_name(ctx), revision=revision,
+                           create_pr=create_pr)
     header, ops = await read_commit_body(ctx, max_bytes=ctx.settings.max_commit_bytes,
                                          max_ops=ctx.settings.max_commit_operations)
     summary = header.get("summary") or ""
@@ -64,10 +63,10 @@ async def commit(ctx: Ctx) -> Response:
     if not isinstance(summary, str) or not isinstance(description, str) or (
             parent is not None and not isinstance(parent, str)):
         raise BadRequest("'summary', 'description' and 'parentCommit' must be strings.")
-    result = await ctx.run(commit_service.commit, ctx.stores, p, repo, revision=revision, ops=ops,
+    result = await ctx.run(commit_service.commit, ctx.stores, p, target.repo, revision=revision, ops=ops,
                            summary=summary, description=description, parent_commit=parent or None,
                            create_pr=create_pr)
-    base = f"{ctx.base_url}/{repo.url_path}"
+    base = f"{ctx.base_url}/{target.repo.url_path}"
     return json_response({
         "success": True, "commitOid": result.oid, "commitUrl": f"{base}/commit/{result.oid}",
         "commitMessage": summary, "hookOutput": "",
