@@ -15,7 +15,7 @@ InhouseError
  ├── GatedRepo (401/403 GatedRepo)
  ├── MethodNotAllowed (405 MethodNotAllowed)
  ├── Conflict (409 Conflict)
- │    └── RepoExists (409 Conflict)           carries the existing repo's type and id
+ │    └── RepoExists (409 Conflict)           carries the existing repo's web path
  ├── PreconditionFailed (412 PreconditionFailed) the branch moved under a commit
  ├── RequestTimeout (408 RequestTimeout)     the request body stopped arriving
  ├── PayloadTooLarge (413 PayloadTooLarge)
@@ -121,12 +121,12 @@ class Conflict(InhouseError):
 
 
 class RepoExists(Conflict):
-    """A repo of that type and id exists already (huggingface_hub's create_repo(exist_ok=True) reads its URL)."""
+    """A repo of that type and id exists already (huggingface_hub's create_repo(exist_ok=True) reads its URL).
+    `url_path` is its web path: 'ns/name' for a model, 'datasets/ns/name' for a dataset."""
 
-    def __init__(self, message: str, *, repo_type: str, repo_id: str):
+    def __init__(self, message: str, *, url_path: str):
         super().__init__(message)
-        self.repo_type = repo_type
-        self.repo_id = repo_id
+        self.url_path = url_path
 
 
 class PreconditionFailed(InhouseError):

@@ -28,11 +28,6 @@ import unicodedata
 
 from inhouse.errors import BadRequest, InvalidPath, InvalidRepoId
 
-REPO_TYPES = ("model", "dataset", "space")
-PLURAL = {"model": "models", "dataset": "datasets", "space": "spaces"}
-SINGULAR = {v: k for k, v in PLURAL.items()}
-URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,96}")
 RESERVED_NAMESPACES = frozenset(
     {"api", "datasets", "spaces", "models", "kernels", "docs", "login", "logout", "join", "settings", "static",
@@ -213,13 +208,6 @@ def is_git_dir_name(segment: str) -> bool:
         if low.startswith(stem) and all(c in ". " for c in low[len(stem):].split(":", 1)[0]):
             return True
     return "".join(c for c in low if ord(c) not in _HFS_IGNORED) == ".git"
-
-
-def check_repo_type(repo_type: str | None) -> str:
-    t = repo_type or "model"
-    if t not in REPO_TYPES:
-        raise BadRequest(f"Invalid repo type '{t}': use one of {', '.join(REPO_TYPES)}.")
-    return t
 
 
 def check_name_part(part: str, what: str = "name") -> str:

@@ -26,6 +26,7 @@ from inhouse.errors import (
     Unauthorized,
 )
 from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import RepoType
 
 ORG, OTHER_ORG, OWNER, STRANGER = 10, 11, 20, 30
 GROUP, OTHER_GROUP = 100, 101
@@ -33,7 +34,7 @@ ALL = (Action.READ, Action.DOWNLOAD, Action.PROPOSE, Action.WRITE, Action.MANAGE
 
 
 def repo(*, private: bool = False, gated: str | None = None, owner_id: int = ORG, namespace: str = "acme",
-         name: str = "bert", type: str = "model", group: int | None = None) -> RepoRecord:
+         name: str = "bert", type: RepoType = RepoType.MODEL, group: int | None = None) -> RepoRecord:
     return RepoRecord(id=1, type=type, namespace=namespace, name=name, owner_id=owner_id, private=private,
                       gated=gated, created_at=0.0, last_modified=0.0, head_sha=None, card_data=None,
                       resource_group_id=group)
@@ -178,7 +179,7 @@ ADMIN = {ORG: "admin"}
 def test_org_scope_covers_every_repo_of_the_org_and_no_other() -> None:
     p = who(role="fine-grained", orgs={ORG: "admin", OTHER_ORG: "admin"}, scopes=[scope("org", "acme", "repo.write")])
     assert allowed(p, repo(private=True, name="a")) == set(ALL)
-    assert allowed(p, repo(private=True, name="b", type="dataset")) == set(ALL)
+    assert allowed(p, repo(private=True, name="b", type=RepoType.DATASET)) == set(ALL)
     other = repo(private=True, owner_id=OTHER_ORG, namespace="globex")
     assert outcome(p, Action.READ, other) == ("RepoNotFound", 404)
 
@@ -188,9 +189,9 @@ def test_repo_scope_covers_that_repo_only() -> None:
     assert allowed(p, repo(private=True)) == set(ALL)
     assert outcome(p, Action.READ, repo(private=True, name="gpt")) == ("RepoNotFound", 404)
     # "acme/bert" names the model; the dataset acme/bert is "datasets/acme/bert"
-    assert outcome(p, Action.READ, repo(private=True, type="dataset")) == ("RepoNotFound", 404)
+    assert outcome(p, Action.READ, repo(private=True, type=RepoType.DATASET)) == ("RepoNotFound", 404)
     d = who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "datasets/acme/bert", "repo.write")])
-    assert allowed(d, repo(private=True, type="dataset")) == set(ALL)
+    assert allowed(d, repo(private=True, type=RepoType.DATASET)) == set(ALL)
     assert outcome(d, Action.READ, repo(private=True)) == ("RepoNotFound", 404)
     # the plural form names a model too
     m = who(role="fine-grained", orgs=ADMIN, scopes=[scope("repo", "models/acme/bert", "repo.content.read")])

@@ -24,6 +24,7 @@ from inhouse.services import users as user_service
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
+from inhouse.vocabulary import RepoType
 from tests.support.live import LiveServer
 
 KINDS = ("public", "private", "gated-auto", "gated-manual")
@@ -139,7 +140,7 @@ def _org(server: LiveServer, members: dict[str, str]) -> str:
 def _set_gate(server: LiveServer, repo_id: str, user: str, status: str) -> None:
     ns, name = repo_id.split("/")
     with server.stores.db.write() as conn:
-        hit = repo_store.find_repo(conn, "model", ns, name)
+        hit = repo_store.find_repo(conn, RepoType.MODEL, ns, name)
         found = user_store.user_by_name(conn, user)
         assert hit is not None and found is not None
         org_store.upsert_access(conn, hit[0].id, found.id, status, time.time())

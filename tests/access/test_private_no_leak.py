@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from inhouse.services import users as user_service
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as user_store
+from inhouse.vocabulary import RepoType
 from tests.support.live import LiveServer
 
 CALLERS = ("anonymous", "outsider write token", "outsider read token", "member token scoped to another repo")
@@ -95,7 +96,7 @@ def vault(server: LiveServer) -> Vault:
     with server.stores.db.read() as conn:
         from inhouse.storage.db import repos as repo_store
 
-        hit = repo_store.find_repo(conn, "model", org, name)
+        hit = repo_store.find_repo(conn, RepoType.MODEL, org, name)
         assert hit is not None
         pk = hit[0].id
 

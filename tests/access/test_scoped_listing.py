@@ -6,6 +6,7 @@ import uuid
 
 from inhouse.access.identity import authenticate
 from inhouse.services import orgs, repos, users
+from inhouse.vocabulary import RepoType
 
 
 def test_scoped_token_lists_the_repo_it_may_see_even_behind_many_hidden_ones(server):
@@ -17,7 +18,7 @@ def test_scoped_token_lists_the_repo_it_may_see_even_behind_many_hidden_ones(ser
     admin_p = authenticate(stores.db, f"Bearer {server.make_token(admin)}")  # now an org admin
     names = [f"m{i:02d}" for i in range(12)]
     for n in names:
-        repos.create(stores, admin_p, repo_type="model", namespace=org, name=n, private=True)
+        repos.create(stores, admin_p, repo_type=RepoType.MODEL, namespace=org, name=n, private=True)
     target = f"{org}/{names[0]}"  # the oldest: last in the default newest-first order
     _, secret = users.create_token(stores, admin, role="fine-grained", scopes=[
         {"type": "repo", "name": target, "permissions": ["repo.content.read"]}])

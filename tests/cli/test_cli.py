@@ -18,6 +18,7 @@ from inhouse.errors import Unauthorized
 from inhouse.services import repos
 from inhouse.services.context import Stores
 from inhouse.storage.db.schema import audit_log
+from inhouse.vocabulary import RepoType
 
 
 def inhouse(data: Path, *args: str, ok: bool = True, db: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -117,8 +118,8 @@ def test_orgs_members_and_groups(data: Path) -> None:
     stores = _stores(data)
     try:
         alice = authenticate(stores.db, f"Bearer {secret}")
-        repos.create(stores, alice, repo_type="model", namespace="acme", name="bert", private=True)
-        repos.create(stores, alice, repo_type="dataset", namespace="acme", name="corpus", private=True)
+        repos.create(stores, alice, repo_type=RepoType.MODEL, namespace="acme", name="bert", private=True)
+        repos.create(stores, alice, repo_type=RepoType.DATASET, namespace="acme", name="corpus", private=True)
     finally:
         stores.close()
 

@@ -123,11 +123,6 @@ def test_unclosed_block_warns_with_a_hint() -> None:
     assert "closing" in report.warnings[0]
 
 
-def test_unknown_repo_type() -> None:
-    report = validate_card("---\na: 1\n---\n", "modle")
-    assert report.errors and "model, dataset, space" in report.errors[0]
-
-
 VALID_MODEL_INDEX = """---
 license: apache-2.0
 model-index:

@@ -17,6 +17,7 @@ from huggingface_hub import CommitOperationAdd
 from huggingface_hub.errors import HfHubHTTPError
 
 from inhouse.storage.db import repos as repo_store
+from inhouse.vocabulary import RepoType
 from tests.support.live import LiveServer
 
 N = 8
@@ -85,7 +86,7 @@ def test_concurrent_commits_without_parent_all_land(live: LiveServer):
     with live.stores.db.read() as conn:
         for newer, older in zip(history, history[1:]):
             assert live.stores.objects.commit(conn, newer).parents == (older,)
-        repo, _ = repo_store.find_repo(conn, "model", ns, name)  # type: ignore[misc]
+        repo, _ = repo_store.find_repo(conn, RepoType.MODEL, ns, name)  # type: ignore[misc]
         assert repo_store.get_ref(conn, repo.id, "refs/heads/main") == history[0]
     for r in range(2):
         for i in range(N):

@@ -17,6 +17,7 @@ from inhouse.services.gitattributes import (
     should_upload_as_lfs,
 )
 from inhouse.services.globs import MAX_PATTERNS
+from inhouse.vocabulary import RepoType
 
 MODEL_RULES = LfsRules.parse(DEFAULT_GITATTRIBUTES)
 DATASET_RULES = LfsRules.parse(DATASET_GITATTRIBUTES)
@@ -32,13 +33,11 @@ def test_default_file_format() -> None:
 
 
 def test_default_gitattributes_by_repo_type() -> None:
-    assert default_gitattributes("model") == DEFAULT_GITATTRIBUTES
-    assert default_gitattributes("space") == DEFAULT_GITATTRIBUTES
-    assert default_gitattributes("dataset") == DATASET_GITATTRIBUTES
+    assert default_gitattributes(RepoType.MODEL) == DEFAULT_GITATTRIBUTES
+    assert default_gitattributes(RepoType.SPACE) == DEFAULT_GITATTRIBUTES
+    assert default_gitattributes(RepoType.DATASET) == DATASET_GITATTRIBUTES
     assert DATASET_GITATTRIBUTES.startswith("*.7z ")
     assert "# Video files - compressed\n*.mp4 " in DATASET_GITATTRIBUTES
-    with pytest.raises(ValueError, match="model, dataset, space"):
-        default_gitattributes("models")
 
 
 MODEL_PATTERN_EXTS = (
@@ -167,8 +166,8 @@ def test_attr_cases_agree_with_git(tmp_path: Path) -> None:
     assert disagreements == []
 
 
-@pytest.mark.parametrize("repo_type", ["model", "dataset"])
-def test_defaults_agree_with_git(tmp_path: Path, repo_type: str) -> None:
+@pytest.mark.parametrize("repo_type", [RepoType.MODEL, RepoType.DATASET])
+def test_defaults_agree_with_git(tmp_path: Path, repo_type: RepoType) -> None:
     text = default_gitattributes(repo_type)
     rules = LfsRules.parse(text)
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

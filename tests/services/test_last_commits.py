@@ -30,6 +30,7 @@ from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.last_change import last_changes
 from inhouse.storage.git.objects import Commit, Signature
 from inhouse.storage.git.trees import TreeEditor, find_entry
+from inhouse.vocabulary import RepoType
 
 # ---------------------------------------------------------------------------------------------------------------
 # The straightforward algorithm last_commits used to run: every pending path looked up in every commit and its
@@ -73,7 +74,7 @@ def _principal(stores: Stores) -> Principal:
 
 
 def _repo(stores: Stores, p: Principal) -> RepoRecord:
-    return repos.create(stores, p, repo_type="model", namespace=None, name=f"r{uuid.uuid4().hex[:8]}")
+    return repos.create(stores, p, repo_type=RepoType.MODEL, namespace=None, name=f"r{uuid.uuid4().hex[:8]}")
 
 
 def _head(stores: Stores, repo: RepoRecord) -> str:

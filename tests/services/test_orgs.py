@@ -20,6 +20,7 @@ from inhouse.services import orgs, repos, users
 from inhouse.services.context import Stores
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import repos as repo_store
+from inhouse.vocabulary import RepoType
 
 
 @pytest.fixture
@@ -176,16 +177,16 @@ def test_resource_groups_grant_a_role_on_their_repos_only(stores: Stores) -> Non
     org, _, p = _org(stores)
     dev = _user(stores)
     orgs.set_member(stores, org, dev, "read", by=p)
-    in_group = repos.create(stores, p, repo_type="model", namespace=org, name="in-group", private=True)
-    outside = repos.create(stores, p, repo_type="model", namespace=org, name="outside", private=True)
-    data = repos.create(stores, p, repo_type="dataset", namespace=org, name="data")
+    in_group = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=org, name="in-group", private=True)
+    outside = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=org, name="outside", private=True)
+    data = repos.create(stores, p, repo_type=RepoType.DATASET, namespace=org, name="data")
     group = orgs.create_group(stores, org, "research", description="the research team", by=p)
     assert group.description == "the research team"
     with pytest.raises(Conflict):
         orgs.create_group(stores, org, "research", by=p)
     orgs.set_group_member(stores, org, "research", dev, "write", by=p)
     orgs.add_group_repo(stores, org, "research", in_group.repo_id, by=p)
-    orgs.add_group_repo(stores, org, "research", data.repo_id, repo_type="dataset", by=p)
+    orgs.add_group_repo(stores, org, "research", data.repo_id, repo_type=RepoType.DATASET, by=p)
 
     def record(repo):  # type: ignore[no-untyped-def]
         with stores.db.read() as conn:
@@ -232,7 +233,7 @@ def test_group_rules(stores: Stores) -> None:
     orgs.create_group(stores, org, "team", by=p)
     with pytest.raises(BadRequest, match="not a member"):
         orgs.set_group_member(stores, org, "team", stranger, "write", by=p)
-    foreign = repos.create(stores, po, repo_type="model", namespace=other_org, name="theirs")
+    foreign = repos.create(stores, po, repo_type=RepoType.MODEL, namespace=other_org, name="theirs")
     with pytest.raises(BadRequest, match="does not belong"):
         orgs.add_group_repo(stores, org, "team", foreign.repo_id, by=p)
     with pytest.raises(NotFound):
@@ -305,7 +306,7 @@ def test_org_lifecycle_on_both_backends(database_url: str, tmp_path: Path) -> No
         org, admin, p = _org(stores)
         dev = _user(stores)
         orgs.set_member(stores, org, dev, "contributor", by=p)
-        repo = repos.create(stores, _as(stores, dev), repo_type="model", namespace=org, name="m")
+        repo = repos.create(stores, _as(stores, dev), repo_type=RepoType.MODEL, namespace=org, name="m")
         orgs.create_group(stores, org, "g", by=p)
         orgs.set_group_member(stores, org, "g", dev, "admin", by=p)
         orgs.add_group_repo(stores, org, "g", repo.repo_id, by=p)

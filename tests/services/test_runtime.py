@@ -25,6 +25,7 @@ from inhouse.services import users
 from inhouse.services.context import Stores
 from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.runtime import Runtime, TtlCache
+from inhouse.vocabulary import RepoType
 from tests.support.data import random_bytes
 from tests.support.xet_cas import make_upload
 
@@ -100,7 +101,7 @@ def owner(stores: Stores, name: str) -> tuple[str, Any]:
     users.create_user(stores, name)
     token, secret = users.create_token(stores, name, role="write")
     p = principal_by_token_id(stores.db, token.id)
-    return secret, repo_service.create(stores, p, repo_type="model", namespace=name, name="m")
+    return secret, repo_service.create(stores, p, repo_type=RepoType.MODEL, namespace=name, name="m")
 
 
 def bearer(token: str) -> dict[str, str]:

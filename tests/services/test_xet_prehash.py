@@ -35,6 +35,7 @@ from inhouse.storage.xet import (
     compute_verification_hash,
     serialize_shard,
 )
+from inhouse.vocabulary import RepoType
 from tests.support.data import random_bytes
 
 
@@ -54,7 +55,7 @@ def writer(stores: Stores, name: str = "w") -> CasCaller:
     users.create_user(stores, name)
     token, _ = users.create_token(stores, name, role="write")
     p = principal_by_token_id(stores.db, token.id)
-    repo = repo_service.create(stores, p, repo_type="model", namespace=name, name="m")
+    repo = repo_service.create(stores, p, repo_type=RepoType.MODEL, namespace=name, name="m")
     return CasCaller(repo, p, XetGrant(repo.id, "write", "write", token.id, int(time.time()) + 3600))
 
 

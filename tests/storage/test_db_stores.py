@@ -20,6 +20,7 @@ from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
+from inhouse.vocabulary import RepoType
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40
@@ -40,7 +41,8 @@ def _user(db: Database, name: str, *, admin: bool = False) -> int:
                                       kind="user", is_admin=admin, now=1000.0).id
 
 
-def _repo(db: Database, owner_id: int, namespace: str, name: str, *, type: str = "model", private: bool = False,
+def _repo(db: Database, owner_id: int, namespace: str, name: str, *, type: RepoType = RepoType.MODEL,
+          private: bool = False,
           now: float = 1000.0) -> int:
     with db.write() as conn:
         return repo_store.insert_repo(conn, type=type, namespace=namespace, name=name, owner_id=owner_id,
@@ -165,23 +167,23 @@ def test_write_transaction_rolls_back_entirely_on_error(db: Database) -> None:
 def test_repo_insert_find_update_and_name_taken(db: Database) -> None:
     uid = _user(db, "alice")
     rid = _repo(db, uid, "alice", "Bert", now=50.0)
-    dsid = _repo(db, uid, "alice", "Bert", type="dataset", now=51.0)  # same name, other type: allowed
+    dsid = _repo(db, uid, "alice", "Bert", type=RepoType.DATASET, now=51.0)  # same name, other type: allowed
     assert rid != dsid
     with db.read() as conn:
         rec = repo_store.repo_by_id(conn, rid)
         assert rec is not None
-        assert (rec.type, rec.namespace, rec.name, rec.owner_id, rec.private) == ("model", "alice", "Bert", uid, False)
+        assert (rec.type, rec.namespace, rec.name, rec.owner_id, rec.private) == (RepoType.MODEL, "alice", "Bert", uid, False)
         assert (rec.created_at, rec.last_modified, rec.head_sha, rec.card_data, rec.tags) == (50.0, 50.0, None, None, [])
         assert (rec.downloads, rec.likes, rec.gated) == (0, 0, None)
         assert rec.repo_id == "alice/Bert" and rec.url_path == "alice/Bert"
-        assert repo_store.find_repo(conn, "model", "alice", "Bert") == (rec, False)
-        assert repo_store.find_repo(conn, "model", "alice", "bert") is None  # lookups are exact
-        ds = repo_store.find_repo(conn, "dataset", "alice", "Bert")
+        assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "Bert") == (rec, False)
+        assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "bert") is None  # lookups are exact
+        ds = repo_store.find_repo(conn, RepoType.DATASET, "alice", "Bert")
         assert ds is not None and ds[0].id == dsid and ds[0].url_path == "datasets/alice/Bert"
-        assert repo_store.find_repo(conn, "space", "alice", "Bert") is None
-        assert repo_store.name_taken(conn, "model", "ALICE", "bert") is True  # taken ignores case
-        assert repo_store.name_taken(conn, "model", "alice", "other") is False
-        assert repo_store.name_taken(conn, "space", "alice", "Bert") is False
+        assert repo_store.find_repo(conn, RepoType.SPACE, "alice", "Bert") is None
+        assert repo_store.name_taken(conn, RepoType.MODEL, "ALICE", "bert") is True  # taken ignores case
+        assert repo_store.name_taken(conn, RepoType.MODEL, "alice", "other") is False
+        assert repo_store.name_taken(conn, RepoType.SPACE, "alice", "Bert") is False
         assert repo_store.repo_by_id(conn, 999_999) is None
     with db.write() as conn:
         repo_store.update_repo(conn, rid, card_data={"license": "mit", "tags": ["x"]}, tags=["x", "text"],
@@ -231,23 +233,23 @@ def test_move_leaves_an_alias_and_moving_back_reclaims_the_name(db: Database) ->
         rec = repo_store.repo_by_id(conn, rid)
         repo_store.move_repo(conn, rec, "mover", "two")  # type: ignore[arg-type]
     with db.read() as conn:
-        now_at = repo_store.find_repo(conn, "model", "mover", "two")
+        now_at = repo_store.find_repo(conn, RepoType.MODEL, "mover", "two")
         assert now_at is not None and now_at[0].id == rid and now_at[1] is False
-        old = repo_store.find_repo(conn, "model", "mover", "one")
+        old = repo_store.find_repo(conn, RepoType.MODEL, "mover", "one")
         assert old is not None and old[0].id == rid and old[0].name == "two" and old[1] is True
-        assert repo_store.name_taken(conn, "model", "mover", "one") is False  # an alias does not hold the name
+        assert repo_store.name_taken(conn, RepoType.MODEL, "mover", "one") is False  # an alias does not hold the name
     with db.write() as conn:  # two → three → one: the alias "one" must give way to the real repo
         repo_store.move_repo(conn, repo_store.repo_by_id(conn, rid), "mover", "three")  # type: ignore[arg-type]
         repo_store.move_repo(conn, repo_store.repo_by_id(conn, rid), "mover", "one")  # type: ignore[arg-type]
     with db.read() as conn:
-        assert repo_store.find_repo(conn, "model", "mover", "one") == (repo_store.repo_by_id(conn, rid), False)
+        assert repo_store.find_repo(conn, RepoType.MODEL, "mover", "one") == (repo_store.repo_by_id(conn, rid), False)
         for stale in ("two", "three"):
-            hit = repo_store.find_repo(conn, "model", "mover", stale)
+            hit = repo_store.find_repo(conn, RepoType.MODEL, "mover", stale)
             assert hit is not None and hit[1] is True and hit[0].name == "one"
     # a new repo may take an old name; the real repo wins over the alias
     other = _repo(db, uid, "mover", "two")
     with db.read() as conn:
-        assert repo_store.find_repo(conn, "model", "mover", "two") == (repo_store.repo_by_id(conn, other), False)
+        assert repo_store.find_repo(conn, RepoType.MODEL, "mover", "two") == (repo_store.repo_by_id(conn, other), False)
 
 
 def test_delete_repo_removes_refs_aliases_and_row(db: Database) -> None:
@@ -266,8 +268,8 @@ def test_delete_repo_removes_refs_aliases_and_row(db: Database) -> None:
         repo_store.delete_repo(conn, rid)
     with db.read() as conn:
         assert repo_store.repo_by_id(conn, rid) is None
-        assert repo_store.find_repo(conn, "model", "del", "a") is None
-        assert repo_store.find_repo(conn, "model", "del", "b") is None
+        assert repo_store.find_repo(conn, RepoType.MODEL, "del", "a") is None
+        assert repo_store.find_repo(conn, RepoType.MODEL, "del", "b") is None
         assert repo_store.list_refs(conn, rid) == []
         assert repo_store.repo_has_commit(conn, rid, SHA_A) is False
         assert lfs_store.repo_has_object(conn, rid, "0" * 64) is False
@@ -275,7 +277,7 @@ def test_delete_repo_removes_refs_aliases_and_row(db: Database) -> None:
     # the name is free again
     _repo(db, uid, "del", "a")
     with db.read() as conn:
-        again = repo_store.find_repo(conn, "model", "del", "a")
+        again = repo_store.find_repo(conn, RepoType.MODEL, "del", "a")
         assert again is not None and again[1] is False and repo_store.list_refs(conn, again[0].id) == []
 
 
@@ -291,7 +293,7 @@ def test_search_repos_visibility_filters_sort_and_paging(db: Database) -> None:
         "bob/my_model": _repo(db, bob, "bob", "my_model", now=40.0),
         "bob/my-model": _repo(db, bob, "bob", "my-model", now=50.0),
     }
-    ds = _repo(db, bob, "bob", "bert-data", type="dataset", now=60.0)
+    ds = _repo(db, bob, "bob", "bert-data", type=RepoType.DATASET, now=60.0)
     with db.write() as conn:
         repo_store.update_repo(conn, ids["alice/bert-base"], tags=["text", "en"], downloads=100, likes=1)
         repo_store.update_repo(conn, ids["bob/GPT-mini"], pipeline_tag="text-generation", downloads=5, likes=9)
@@ -299,7 +301,7 @@ def test_search_repos_visibility_filters_sort_and_paging(db: Database) -> None:
         repo_store.update_repo(conn, ids["bob/my-model"], tags=["textual", "x-y", 'say "hi"\\'])
 
     def names(**kw: Any) -> list[str]:
-        args: dict[str, Any] = {"type": "model", "visible_to": None, "is_admin": False, **kw}
+        args: dict[str, Any] = {"type": RepoType.MODEL, "visible_to": None, "is_admin": False, **kw}
         with db.read() as conn:
             return [r.repo_id for r in repo_store.search_repos(conn, **args)]
 
@@ -310,7 +312,7 @@ def test_search_repos_visibility_filters_sort_and_paging(db: Database) -> None:
     assert names(is_admin=True) == public[:3] + ["alice/secret", "alice/bert-base"]
     assert names(descending=False) == list(reversed(public))
     with db.read() as conn:
-        assert [r.id for r in repo_store.search_repos(conn, type="dataset", visible_to=None, is_admin=False)] == [ds]
+        assert [r.id for r in repo_store.search_repos(conn, type=RepoType.DATASET, visible_to=None, is_admin=False)] == [ds]
     # search: case-insensitive substring of "namespace/name", several terms all apply
     assert names(search=["BERT"]) == ["alice/bert-base"]
     assert names(search=["bob/"]) == ["bob/my-model", "bob/my_model", "bob/GPT-mini"]
@@ -346,8 +348,8 @@ def test_search_repos_ties_are_broken_by_id(db: Database) -> None:
     a = _repo(db, uid, "tie", "a", now=1.0)
     b = _repo(db, uid, "tie", "b", now=1.0)
     with db.read() as conn:
-        down = [r.id for r in repo_store.search_repos(conn, type="model", visible_to=None, is_admin=False)]
-        up = [r.id for r in repo_store.search_repos(conn, type="model", visible_to=None, is_admin=False,
+        down = [r.id for r in repo_store.search_repos(conn, type=RepoType.MODEL, visible_to=None, is_admin=False)]
+        up = [r.id for r in repo_store.search_repos(conn, type=RepoType.MODEL, visible_to=None, is_admin=False,
                                                     descending=False)]
     assert down == [b, a] and up == [a, b]
 

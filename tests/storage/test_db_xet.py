@@ -13,6 +13,7 @@ from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.xet import FileSegment, MerkleHash, build_xorb
 from inhouse.storage.xet.reconstruction import XorbLayout
+from inhouse.vocabulary import RepoType
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def _repo(db: Database, name: str) -> int:
     with db.write() as conn:
         uid = user_store.insert_user(conn, name=name, fullname="", email=None, kind="user", is_admin=False,
                                      now=1.0).id
-        return repo_store.insert_repo(conn, type="model", namespace=name, name="r", owner_id=uid, private=False,
+        return repo_store.insert_repo(conn, type=RepoType.MODEL, namespace=name, name="r", owner_id=uid, private=False,
                                       now=1.0)
 
 

@@ -25,6 +25,7 @@ from inhouse.storage.db.schema import tokens as tokens_table
 from inhouse.storage.db.schema import xet_files
 from inhouse.storage.xet import CompressionScheme, MerkleHash, parse_shard, serialize_shard
 from inhouse.storage.xet.dedup import find_chunk
+from inhouse.vocabulary import RepoType
 from tests.support.data import random_bytes
 from tests.support.live import LiveServer
 from tests.support.xet_cas import (
@@ -161,7 +162,7 @@ def test_tokens_are_scoped_to_their_repo_and_access_level(cas_server: LiveServer
     rejected(post_shard(server, tok_a, stolen.shard), 400, "IntegrityError", "does not hold")
     with server.stores.db.read() as conn:
         assert xet_store.repos_holding(conn, [up_b.xorb_hash])[up_b.xorb_hash] == {
-            repo_store.find_repo(conn, "model", *b.repo_id.split("/"))[0].id}
+            repo_store.find_repo(conn, RepoType.MODEL, *b.repo_id.split("/"))[0].id}
     # and the dedup query does not tell A that B holds that chunk
     first_chunk = up_b.chunk_hashes[0].to_hex()
     rejected(httpx.get(f"{server.url}/cas/v1/chunks/default/{first_chunk}", headers=bearer(tok_a)), 404,
@@ -200,7 +201,7 @@ def test_forged_expired_and_revoked_tokens_are_refused(cas_server: LiveServer) -
 
     signer = Signer(load_or_create_secret(server.data_dir))
     with server.stores.db.read() as conn:
-        repo, _ = repo_store.find_repo(conn, "model", *a.repo_id.split("/"))
+        repo, _ = repo_store.find_repo(conn, RepoType.MODEL, *a.repo_id.split("/"))
         token_id = conn.execute(select(tokens_table.c.id).where(tokens_table.c.user_id == repo.owner_id)).scalar()
     expired, _ = xet_tokens.issue(signer, Principal(user_id=repo.owner_id, token_id=token_id), repo,
                                   xet_tokens.WRITE, xet_tokens.Action.WRITE, ttl_s=-5)
@@ -213,7 +214,7 @@ def test_forged_expired_and_revoked_tokens_are_refused(cas_server: LiveServer) -
     assert post_xorb(server, xtok, up.xorb_hash, up.xorb).status_code == 200
     with server.stores.db.read() as conn:
         tid = conn.execute(select(tokens_table.c.id).where(tokens_table.c.user_id == repo_store.find_repo(
-            conn, "model", *other.repo_id.split("/"))[0].owner_id)).scalar()
+            conn, RepoType.MODEL, *other.repo_id.split("/"))[0].owner_id)).scalar()
     users.revoke_token(server.stores, tid)
     time.sleep(xet_tokens.PRINCIPAL_CACHE_S + 0.5)  # the CAS re-checks the hub token that often
     rejected(post_shard(server, xtok, up.shard), 401, "Unauthorized")

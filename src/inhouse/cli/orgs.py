@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from inhouse.access.policy import ROLES
+from inhouse.vocabulary import RepoType
 
 
 def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -171,5 +172,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         g.add_argument("org")
         g.add_argument("group")
         g.add_argument("repo_id", metavar="REPO_ID", help="org/name")
-        g.add_argument("--type", default="model", choices=["model", "dataset", "space"])
+        g.add_argument("--type", type=RepoType, default=RepoType.MODEL, choices=list(RepoType))
         g.set_defaults(func=func)

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from inhouse.vocabulary import RepoType
+
 __all__ = [
     "CardFacts",
     "CardReport",
@@ -35,8 +37,6 @@ __all__ = [
     "split_front_matter",
     "validate_card",
 ]
-
-REPO_TYPES = ("model", "dataset", "space")
 
 MISSING_METADATA_WARNING = "Empty or missing yaml metadata in repo card"
 
@@ -349,16 +349,13 @@ def _warn_unknown(values: Iterable[str], known: frozenset[str], what: str, key: 
             warnings.append(f'"{key}": {v!r} is not a known {what}.')
 
 
-def validate_card(text: str, repo_type: str) -> CardReport:
+def validate_card(text: str, repo_type: RepoType) -> CardReport:
     """Validate a README.md like the Hub's `/api/validate-yaml`.
 
     Errors (invalid YAML, wrong shapes) mean the card must be fixed; warnings (no
     metadata, unknown license or task id) are advice.
     """
     report = CardReport()
-    if repo_type not in REPO_TYPES:
-        report.errors.append(f"Unknown repoType {repo_type!r}: expected one of {', '.join(REPO_TYPES)}.")
-        return report
     meta, _body, error = split_front_matter(text)
     if error:
         report.errors.append(error)
@@ -403,7 +400,7 @@ def validate_card(text: str, repo_type: str) -> CardReport:
     if "model-index" in meta:
         _check_model_index(meta["model-index"], errors)
 
-    if repo_type == "model":
+    if repo_type == RepoType.MODEL:
         for key in ("datasets", "base_model", "metrics"):
             _str_or_str_list(meta, key, errors)
         _optional_str(meta, "library_name", errors)
@@ -415,7 +412,7 @@ def validate_card(text: str, repo_type: str) -> CardReport:
         if "widget" in meta and meta["widget"] is not None and not isinstance(meta["widget"], list):
             errors.append(f'"widget" must be a list of examples, but it is {_type_name(meta["widget"])}.')
 
-    elif repo_type == "dataset":
+    elif repo_type == RepoType.DATASET:
         lists = {
             key: _str_or_str_list(meta, key, errors)
             for key in ("task_categories", "task_ids", "size_categories", "annotations_creators",
@@ -504,7 +501,7 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return out
 
 
-def card_facts(metadata: dict[str, Any] | None, repo_type: str) -> CardFacts:
+def card_facts(metadata: dict[str, Any] | None, repo_type: RepoType) -> CardFacts:
     """Derive cardData and the Hub's tags from card metadata (tolerates invalid shapes).
 
     Tags, in order, deduplicated:
@@ -531,7 +528,7 @@ def card_facts(metadata: dict[str, Any] | None, repo_type: str) -> CardFacts:
     languages = _strings(meta.get("language"))
 
     derived: list[str] = []
-    if repo_type == "dataset":
+    if repo_type == RepoType.DATASET:
         for key in ("task_categories", "task_ids", "annotations_creators", "language_creators",
                     "multilinguality", "source_datasets"):  # fmt: skip
             derived += [f"{key}:{v}" for v in _strings(meta.get(key))]
@@ -539,7 +536,7 @@ def card_facts(metadata: dict[str, Any] | None, repo_type: str) -> CardFacts:
         derived += [f"license:{v}" for v in licenses]
         derived += [f"size_categories:{v}" for v in _strings(meta.get("size_categories"))]
         derived += tags
-    elif repo_type == "space":
+    elif repo_type == RepoType.SPACE:
         if isinstance(meta.get("sdk"), str):
             derived.append(meta["sdk"])
         derived += tags

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from inhouse.errors import PayloadTooLarge
 from inhouse.services.globs import MAX_PATTERNS, GlobSet, normalize_repo_path
+from inhouse.vocabulary import RepoType
 
 __all__ = [
     "DEFAULT_GITATTRIBUTES",
@@ -79,14 +80,9 @@ DEFAULT_GITATTRIBUTES: str = _render(_MODEL_PATTERNS)
 #: The `.gitattributes` the Hub writes into a new dataset repository.
 DATASET_GITATTRIBUTES: str = _render(_DATASET_PATTERNS, _DATASET_MEDIA_SECTIONS)
 
-_REPO_TYPES = ("model", "dataset", "space")
-
-
-def default_gitattributes(repo_type: str) -> str:
-    """The initial `.gitattributes` for a new repo of `repo_type` ("model", "dataset", "space")."""
-    if repo_type not in _REPO_TYPES:
-        raise ValueError(f"Unknown repo type {repo_type!r}: expected one of {', '.join(_REPO_TYPES)}.")
-    return DATASET_GITATTRIBUTES if repo_type == "dataset" else DEFAULT_GITATTRIBUTES
+def default_gitattributes(repo_type: RepoType) -> str:
+    """The initial `.gitattributes` for a new repo of `repo_type`."""
+    return DATASET_GITATTRIBUTES if repo_type == RepoType.DATASET else DEFAULT_GITATTRIBUTES
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -237,7 +233,7 @@ class LfsRules:
         return cls(rules, kept, what=what)
 
     @classmethod
-    def default(cls, repo_type: str = "model") -> LfsRules:
+    def default(cls, repo_type: RepoType = RepoType.MODEL) -> LfsRules:
         return cls.parse(default_gitattributes(repo_type))
 
     def filter_of(self, path: str) -> str | bool | None:

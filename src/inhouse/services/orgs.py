@@ -17,13 +17,14 @@ from inhouse.access.identity import Principal
 from inhouse.access.policy import ROLES, OrgAction, can_see, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, NotFound, RepoNotFound
-from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part, check_repo_type, split_repo_id
+from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part, split_repo_id
 from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.orgs import GroupRecord, Member
 from inhouse.storage.db.records import RepoRecord, UserRecord
+from inhouse.vocabulary import RepoType
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,10 @@ def _check(conn: Connection, by: Principal | None, action: OrgAction, org: UserR
     decide_org(by, action, org.name, role=role)
 
 
-def _org_repo(conn: Connection, org: UserRecord, repo_type: str | None, repo_id: str,
+def _org_repo(conn: Connection, org: UserRecord, repo_type: RepoType, repo_id: str,
               by: Principal | None) -> RepoRecord:
     """One of the org's repos, by its id (or an old id it was moved from). A repo the caller may not see is
     answered exactly as a missing one: same error, same message, whether it exists, where it went or not."""
-    repo_type = check_repo_type(repo_type)
     namespace, name = split_repo_id(repo_id)
     hit = repo_store.find_repo(conn, repo_type, namespace, name)
     if hit is None or (by is not None and hit[0].owner_id != org.id and not can_see(by, hit[0])):
@@ -269,7 +269,8 @@ def remove_group_member(stores: Stores, org_name: str, group_name: str, user_nam
             "org": org.name, "group": group.name, "user": user.name}))
 
 
-def add_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: str, *, repo_type: str | None = None,
+def add_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: str, *,
+                   repo_type: RepoType = RepoType.MODEL,
                    by: Principal | None = None) -> RepoRecord:
     """Puts one of the org's repos into the group; a repo is in at most one group, so it leaves its old one."""
     with stores.db.write() as conn:
@@ -287,7 +288,7 @@ def add_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: str,
 
 
 def remove_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: str, *,
-                      repo_type: str | None = None, by: Principal | None = None) -> None:
+                      repo_type: RepoType = RepoType.MODEL, by: Principal | None = None) -> None:
     with stores.db.write() as conn:
         org = _org(conn, org_name)
         _check(conn, by, OrgAction.MANAGE, org)

@@ -18,13 +18,14 @@ from inhouse.names import check_revision
 from inhouse.services.context import Stores
 from inhouse.storage.db import repos as store
 from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import RepoType
 
 
 @dataclass(frozen=True)
 class RepoName:
     """A repo as a request names it: its type, and the namespace and name it is asked for by (maybe old ones)."""
 
-    type: str
+    type: RepoType
     namespace: str
     name: str
 
@@ -35,7 +36,7 @@ class Found:
     moved: bool  # asked for by an old name: answer with a redirect to the new one
 
 
-def find(stores: Stores, principal: Principal, repo_type: str, namespace: str, name: str,
+def find(stores: Stores, principal: Principal, repo_type: RepoType, namespace: str, name: str,
          action: Action = Action.READ) -> Found:
     """The repo, if it exists and the caller may do `action` on it; otherwise RepoNotFound (or Forbidden)."""
     with stores.db.read() as conn:

@@ -9,7 +9,7 @@ from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize_create, can_see
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, RepoExists, RepoNotFound
-from inhouse.names import check_repo_id, check_repo_type
+from inhouse.names import check_repo_id
 from inhouse.services.commits import AddFile, write_commit, signature_for
 from inhouse.services.context import Stores
 from inhouse.services.repo_access import Found, RepoName, authorize_audited, find, load
@@ -21,6 +21,7 @@ from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import RepoType
 
 VISIBILITIES = ("public", "private")
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
@@ -34,9 +35,8 @@ def _owner(conn, namespace: str):  # type: ignore[no-untyped-def]
     return owner
 
 
-def create(stores: Stores, principal: Principal, *, repo_type: str | None, namespace: str | None, name: str,
+def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespace: str | None, name: str,
            private: bool = False) -> RepoRecord:
-    repo_type = check_repo_type(repo_type)
     namespace = namespace or principal.name or ""
     check_repo_id(namespace, name)
     now = time.time()
@@ -44,8 +44,8 @@ def create(stores: Stores, principal: Principal, *, repo_type: str | None, names
         owner = _owner(conn, namespace)
         authorize_create(principal, namespace, owner_id=owner.id, owner_kind=owner.kind)
         if store.name_taken(conn, repo_type, namespace, name):
-            raise RepoExists(f"You already created this {repo_type} repo: {namespace}/{name}", repo_type=repo_type,
-                             repo_id=f"{namespace}/{name}")
+            raise RepoExists(f"You already created this {repo_type} repo: {namespace}/{name}",
+                             url_path=f"{repo_type.url_prefix}{namespace}/{name}")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
                                     private=private, now=now, created_by=principal.user_id)
         repo = store.repo_by_id(conn, repo_id)
@@ -62,8 +62,7 @@ def create(stores: Stores, principal: Principal, *, repo_type: str | None, names
         return store.repo_by_id(conn, repo_id)  # type: ignore[return-value]
 
 
-def delete(stores: Stores, principal: Principal, repo_type: str | None, namespace: str, name: str) -> None:
-    repo_type = check_repo_type(repo_type)
+def delete(stores: Stores, principal: Principal, repo_type: RepoType, namespace: str, name: str) -> None:
     found = find(stores, principal, repo_type, namespace, name, Action.MANAGE)
     if found.moved:
         raise RepoNotFound(anonymous=principal.anonymous)
@@ -72,8 +71,7 @@ def delete(stores: Stores, principal: Principal, repo_type: str | None, namespac
         stores.audit.record(conn, principal, Event("repo.delete", found.repo))
 
 
-def move(stores: Stores, principal: Principal, repo_type: str | None, from_id: str, to_id: str) -> RepoRecord:
-    repo_type = check_repo_type(repo_type)
+def move(stores: Stores, principal: Principal, repo_type: RepoType, from_id: str, to_id: str) -> RepoRecord:
     src = from_id.split("/")
     dst = to_id.split("/")
     if len(src) != 2 or len(dst) != 2:
@@ -117,7 +115,7 @@ def update_settings(stores: Stores, principal: Principal, name: RepoName, *, pri
         return store.repo_by_id(conn, repo.id)  # type: ignore[return-value]
 
 
-def search(stores: Stores, principal: Principal, *, repo_type: str, search: list[str], author: str | None,
+def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search: list[str], author: str | None,
            tags: list[str], sort: str, descending: bool, limit: int, offset: int) -> list[RepoRecord]:
     def query(lim: int, off: int) -> list[RepoRecord]:
         with stores.db.read() as conn:

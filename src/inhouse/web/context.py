@@ -10,9 +10,9 @@ from starlette.requests import Request
 
 from inhouse.access.identity import Principal, authenticate
 from inhouse.errors import BadRequest, PayloadTooLarge
-from inhouse.names import SINGULAR, check_repo_type
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer
+from inhouse.vocabulary import RepoType
 from inhouse.web.jsonbody import parse_json
 from inhouse.web.params import check_query, unquote_strict
 
@@ -49,11 +49,10 @@ class Ctx:
         return f"{self.request.url.scheme}://{host}"
 
     @property
-    def repo_type(self) -> str:
-        if "plural" in self.params:
-            return SINGULAR[self.params["plural"]]
-        prefix = self.params.get("prefix")
-        return check_repo_type(SINGULAR[prefix] if prefix else "model")
+    def repo_type(self) -> RepoType:
+        """The type the route's `/api/{plural}/` or `/{prefix}/` names (the router admits only the three)."""
+        plural = self.params.get("plural") or self.params.get("prefix")
+        return RepoType.from_plural(plural) if plural else RepoType.MODEL
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Runs blocking service code off the event loop."""

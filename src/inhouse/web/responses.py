@@ -17,7 +17,6 @@ from inhouse.errors import (
     RepoMoved,
     TooManyRequests,
 )
-from inhouse.names import URL_PREFIX
 
 if TYPE_CHECKING:
     from inhouse.web.context import Ctx
@@ -56,7 +55,7 @@ def error_response(err: InhouseError, request_id: str, *, head: bool = False, ct
         return Response(b"", status_code=err.status, headers=headers)
     body: dict[str, Any] = {"error": err.message}
     if isinstance(err, RepoExists) and ctx is not None:
-        body["url"] = f"{ctx.base_url}/{URL_PREFIX.get(err.repo_type, '')}{err.repo_id}"
+        body["url"] = f"{ctx.base_url}/{err.url_path}"
     accept = ctx.request.headers.get("accept", "") if ctx is not None else ""
     if LFS_JSON in accept:
         return json_response({**body, "message": err.message}, err.status, headers, media_type=LFS_JSON)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from inhouse.names import PLURAL, URL_PREFIX
+from inhouse.vocabulary import RepoType
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TokenRecord:
 @dataclass(frozen=True)
 class RepoRecord:
     id: int
-    type: str
+    type: RepoType
     namespace: str
     name: str
     owner_id: int
@@ -62,18 +62,18 @@ class RepoRecord:
 
     @property
     def plural(self) -> str:
-        return PLURAL[self.type]
+        return self.type.plural
 
     @property
     def url_path(self) -> str:
         """The web path of the repo: 'ns/name' for models, 'datasets/ns/name' for datasets."""
-        return f"{URL_PREFIX[self.type]}{self.repo_id}"
+        return f"{self.type.url_prefix}{self.repo_id}"
 
     @classmethod
     def from_row(cls, row: Any) -> "RepoRecord":
         m = row._mapping
         return cls(
-            id=m["id"], type=m["type"], namespace=m["namespace"], name=m["name"], owner_id=m["owner_id"],
+            id=m["id"], type=RepoType(m["type"]), namespace=m["namespace"], name=m["name"], owner_id=m["owner_id"],
             private=bool(m["private"]), gated=m["gated"], created_at=m["created_at"],
             last_modified=m["last_modified"], head_sha=m["head_sha"],
             card_data=json.loads(m["card_data"]) if m["card_data"] else None,

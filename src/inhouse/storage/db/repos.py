@@ -10,12 +10,13 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos, resource_group_repos
+from inhouse.vocabulary import RepoType
 
 
-def insert_repo(conn: Connection, *, type: str, namespace: str, name: str, owner_id: int, private: bool,
+def insert_repo(conn: Connection, *, type: RepoType, namespace: str, name: str, owner_id: int, private: bool,
                 now: float, created_by: int | None = None) -> int:
     return int(conn.execute(
-        insert(repos).values(type=type, namespace=namespace, name=name, owner_id=owner_id, private=private,
+        insert(repos).values(type=type.value, namespace=namespace, name=name, owner_id=owner_id, private=private,
                              created_by=created_by,
                              gated=None, created_at=now, last_modified=now, tags="[]", downloads=0, likes=0,
                              next_discussion=1).returning(repos.c.id)
@@ -33,16 +34,16 @@ def repo_by_id(conn: Connection, repo_id: int) -> RepoRecord | None:
     return RepoRecord.from_row(row) if row else None
 
 
-def find_repo(conn: Connection, type: str, namespace: str, name: str) -> tuple[RepoRecord, bool] | None:
+def find_repo(conn: Connection, type: RepoType, namespace: str, name: str) -> tuple[RepoRecord, bool] | None:
     """The repo named so, or the repo that was moved away from that name (then the flag is True)."""
     row = conn.execute(
-        _select().where(repos.c.type == type, repos.c.namespace == namespace, repos.c.name == name)
+        _select().where(repos.c.type == type.value, repos.c.namespace == namespace, repos.c.name == name)
     ).first()
     if row is not None:
         return RepoRecord.from_row(row), False
     alias = conn.execute(
         select(repo_aliases.c.repo_id).where(
-            repo_aliases.c.type == type, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name
+            repo_aliases.c.type == type.value, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name
         )
     ).first()
     if alias is not None:
@@ -52,10 +53,10 @@ def find_repo(conn: Connection, type: str, namespace: str, name: str) -> tuple[R
     return None
 
 
-def name_taken(conn: Connection, type: str, namespace: str, name: str) -> bool:
+def name_taken(conn: Connection, type: RepoType, namespace: str, name: str) -> bool:
     row = conn.execute(
         select(repos.c.id).where(
-            repos.c.type == type, func.lower(repos.c.namespace) == namespace.lower(),
+            repos.c.type == type.value, func.lower(repos.c.namespace) == namespace.lower(),
             func.lower(repos.c.name) == name.lower(),
         )
     ).first()
@@ -70,8 +71,8 @@ def delete_repo(conn: Connection, repo_id: int) -> None:
 
 def move_repo(conn: Connection, rec: RepoRecord, namespace: str, name: str) -> None:
     conn.execute(delete(repo_aliases).where(
-        repo_aliases.c.type == rec.type, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name))
-    conn.execute(insert(repo_aliases).values(type=rec.type, namespace=rec.namespace, name=rec.name, repo_id=rec.id))
+        repo_aliases.c.type == rec.type.value, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name))
+    conn.execute(insert(repo_aliases).values(type=rec.type.value, namespace=rec.namespace, name=rec.name, repo_id=rec.id))
     conn.execute(update(repos).where(repos.c.id == rec.id).values(namespace=namespace, name=name))
 
 
@@ -93,12 +94,12 @@ def next_discussion_number(conn: Connection, repo_id: int) -> int:
 
 
 def search_repos(
-    conn: Connection, *, type: str, visible_to: int | None, is_admin: bool, org_ids: Sequence[int] = (),
+    conn: Connection, *, type: RepoType, visible_to: int | None, is_admin: bool, org_ids: Sequence[int] = (),
     group_ids: Sequence[int] = (), search: Sequence[str] = (),
     author: str | None = None, tags: Sequence[str] = (), sort: str = "last_modified", descending: bool = True,
     limit: int = 1000, offset: int = 0,
 ) -> list[RepoRecord]:
-    q = _select().where(repos.c.type == type)
+    q = _select().where(repos.c.type == type.value)
     if not is_admin:
         q = q.where(or_(
             repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1),

@@ -25,6 +25,7 @@ from inhouse.errors import BadRequest
 from inhouse.services import orgs as service
 from inhouse.storage.db.orgs import Member
 from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import RepoType
 from inhouse.web.context import Ctx
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import Router
@@ -128,11 +129,9 @@ async def remove_group_member(ctx: Ctx) -> Response:
     return json_response({"success": True})
 
 
-async def _group_repo_args(ctx: Ctx) -> tuple[str, str | None]:
+async def _group_repo_args(ctx: Ctx) -> tuple[str, RepoType]:
     body = await ctx.json_object()
-    repo_type = body.get("type")
-    if repo_type is not None and not isinstance(repo_type, str):
-        raise BadRequest("'type' must be \"model\", \"dataset\" or \"space\".")
+    repo_type = RepoType.parse(body.get("type"))
     return _str(body, "name", f"{ctx.params['org']}/my-model"), repo_type
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from inhouse.services.files import CommitView, FileEntry
 from inhouse.services.info import RepoView
+from inhouse.vocabulary import RepoType
 from inhouse.web.responses import iso
 
 
@@ -40,7 +41,7 @@ def info_json(v: RepoView, base_url: str, *, blobs: bool, expand: list[str]) -> 
         "gated": r.gated or False, "disabled": False, "downloads": r.downloads, "downloadsAllTime": r.downloads,
         "likes": r.likes, "tags": v.tags, "cardData": v.card_data, "usedStorage": v.used_storage,
     }
-    if r.type == "model":
+    if r.type is RepoType.MODEL:
         d["modelId"] = r.repo_id
         d["pipeline_tag"] = v.pipeline_tag
         d["library_name"] = v.library_name

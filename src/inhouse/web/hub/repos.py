@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
 from inhouse.errors import BadRequest, Unauthorized
-from inhouse.names import PLURAL, SINGULAR, check_repo_type
 from inhouse.services import info as info_service
 from inhouse.services import repos as repo_service
 from inhouse.services import users as user_service
+from inhouse.vocabulary import RepoType
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import repo_name
 from inhouse.web.hub.render import info_json
@@ -47,19 +48,20 @@ async def create_repo(ctx: Ctx) -> Response:
     private = body.get("private") is True or visibility in ("private", "protected")
     p = await ctx.principal()
     namespace = org if isinstance(org, str) else None
+    repo_type = RepoType.parse(body.get("type"))
     # Like the Hub, a 409 (RepoExists) names the existing repo: create_repo(exist_ok=True) reads its "url".
-    repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=body.get("type"), namespace=namespace,
+    repo = await ctx.run(repo_service.create, ctx.stores, p, repo_type=repo_type, namespace=namespace,
                          name=name, private=private)
     url = f"{ctx.base_url}/{repo.url_path}"
     return json_response({"url": url, "name": repo.repo_id, "id": str(repo.id)})
 
 
-def _repo_from_body(body: dict) -> tuple[str | None, str | None, str]:  # type: ignore[type-arg]
+def _repo_from_body(body: dict[str, Any]) -> tuple[RepoType, str | None, str]:
     name = body.get("name")
     if not isinstance(name, str):
         raise BadRequest("'name' is required.")
     org = body.get("organization")
-    return body.get("type"), org if isinstance(org, str) else None, name
+    return RepoType.parse(body.get("type")), org if isinstance(org, str) else None, name
 
 
 async def delete_repo(ctx: Ctx) -> Response:
@@ -76,7 +78,7 @@ async def move_repo(ctx: Ctx) -> Response:
     if not isinstance(src, str) or not isinstance(dst, str):
         raise BadRequest("'fromRepo' and 'toRepo' are required, as 'namespace/name'.")
     p = await ctx.principal()
-    repo = await ctx.run(repo_service.move, ctx.stores, p, body.get("type"), src, dst)
+    repo = await ctx.run(repo_service.move, ctx.stores, p, RepoType.parse(body.get("type")), src, dst)
     return json_response({"url": f"{ctx.base_url}/{repo.url_path}"})
 
 
@@ -103,7 +105,7 @@ async def repo_info(ctx: Ctx) -> Response:
 
 
 async def list_repos(ctx: Ctx) -> Response:
-    repo_type = check_repo_type(SINGULAR[ctx.params["plural"]])
+    repo_type = ctx.repo_type
     q = ctx.request.query_params
     page = query_int(ctx.request, "limit", default=PAGE_SIZE, low=1, high=PAGE_SIZE, clamp=True)
     offset = query_int(ctx.request, "cursor", default=0, low=0, high=MAX_OFFSET)
@@ -121,7 +123,7 @@ async def list_repos(ctx: Ctx) -> Response:
     if len(repos) > page:
         repos = repos[:page]
         params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + page))]
-        headers["Link"] = f'<{ctx.base_url}/api/{PLURAL[repo_type]}?{urlencode(params)}>; rel="next"'
+        headers["Link"] = f'<{ctx.base_url}/api/{repo_type.plural}?{urlencode(params)}>; rel="next"'
     expand = ctx.query_list("expand")
     items = [info_json(info_service.view_from_record(r), ctx.base_url, blobs=False, expand=expand) for r in repos]
     return json_response(items, headers=headers)

@@ -12,6 +12,7 @@ from inhouse.names import check_path
 from inhouse.services import cards
 from inhouse.services import commits as commit_service
 from inhouse.services import uploads as upload_service
+from inhouse.vocabulary import RepoType
 from inhouse.web.context import Ctx
 from inhouse.web.hub.commit_body import read_commit_body
 from inhouse.web.hub.common import repo_name
@@ -78,9 +79,9 @@ async def validate_yaml(ctx: Ctx) -> Response:
     try:
         body = await ctx.json_object()
         content = body.get("content")
-        repo_type = body.get("repoType") or "model"
-        if not isinstance(content, str) or repo_type not in ("model", "dataset", "space"):
+        if not isinstance(content, str):
             raise BadRequest("Send {\"content\": <README text>, \"repoType\": \"model\"|\"dataset\"|\"space\"}.")
+        repo_type = RepoType.parse(body.get("repoType"))
     except BadRequest as e:
         return json_response({"errors": [{"message": e.message}], "warnings": []}, 400)
     report = await ctx.run(cards.validate_card, content, repo_type)
