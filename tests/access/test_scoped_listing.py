@@ -12,10 +12,10 @@ from inhouse.vocabulary import RepoType
 def test_scoped_token_lists_the_repo_it_may_see_even_behind_many_hidden_ones(server):
     stores = server.stores
     admin = server.make_user()
-    admin_p = authenticate(stores.db, f"Bearer {server.make_token(admin)}")
+    admin_p = authenticate(stores.db, server.make_token(admin))
     org = f"o{uuid.uuid4().hex[:8]}"
     orgs.create_org(stores, org, by=admin_p)
-    admin_p = authenticate(stores.db, f"Bearer {server.make_token(admin)}")  # now an org admin
+    admin_p = authenticate(stores.db, server.make_token(admin))  # now an org admin
     names = [f"m{i:02d}" for i in range(12)]
     for n in names:
         repos.create(stores, admin_p, repo_type=RepoType.MODEL, namespace=org, name=n, private=True)

@@ -57,7 +57,7 @@ def test_tokens_create_list_revoke(data: Path) -> None:
                      "--scope", "org:acme:repo.content.read").stdout.strip()
     stores = _stores(data)
     try:
-        p = authenticate(stores.db, f"Bearer {scoped}")
+        p = authenticate(stores.db, scoped)
         assert p.role == "fine-grained" and p.name == "alice"
         assert list(p.scopes) == [
             {"type": "repo", "name": "alice/bert", "permissions": ["repo.content.read", "repo.write"]},
@@ -75,7 +75,7 @@ def test_tokens_create_list_revoke(data: Path) -> None:
 
         inhouse(data, "tokens", "revoke", lines[0][0])
         with pytest.raises(Unauthorized):
-            authenticate(stores.db, f"Bearer {secret}")
+            authenticate(stores.db, secret)
         assert "revoked" in inhouse(data, "tokens", "list", "--user", "alice").stdout.splitlines()[0]
         assert [a for a, _ in _actions(stores) if a.startswith("token.")] == ["token.create", "token.create",
                                                                                "token.revoke"]
@@ -117,7 +117,7 @@ def test_orgs_members_and_groups(data: Path) -> None:
     secret = inhouse(data, "tokens", "create", "--user", "alice", "--role", "write").stdout.strip()
     stores = _stores(data)
     try:
-        alice = authenticate(stores.db, f"Bearer {secret}")
+        alice = authenticate(stores.db, secret)
         repos.create(stores, alice, repo_type=RepoType.MODEL, namespace="acme", name="bert", private=True)
         repos.create(stores, alice, repo_type=RepoType.DATASET, namespace="acme", name="corpus", private=True)
     finally:

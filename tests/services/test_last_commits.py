@@ -70,7 +70,7 @@ def _principal(stores: Stores) -> Principal:
     name = f"u{uuid.uuid4().hex[:8]}"
     users.create_user(stores, name)
     _, secret = users.create_token(stores, name, role="write")
-    return authenticate(stores.db, f"Bearer {secret}", ip="127.0.0.1", request_id=uuid.uuid4().hex)
+    return authenticate(stores.db, secret, ip="127.0.0.1", request_id=uuid.uuid4().hex)
 
 
 def _repo(stores: Stores, p: Principal) -> RepoRecord:

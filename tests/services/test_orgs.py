@@ -40,7 +40,7 @@ def _user(stores: Stores, *, admin: bool = False) -> str:
 
 def _as(stores: Stores, user: str, role: str = "write", scopes: list[dict] | None = None) -> Principal:  # type: ignore[type-arg]
     _, secret = users.create_token(stores, user, role=role, scopes=scopes)
-    return authenticate(stores.db, f"Bearer {secret}", ip="127.0.0.1", request_id=uuid.uuid4().hex)
+    return authenticate(stores.db, secret, ip="127.0.0.1", request_id=uuid.uuid4().hex)
 
 
 def _audit(stores: Stores, action: str) -> list[dict]:  # type: ignore[type-arg]
@@ -273,13 +273,13 @@ def test_tokens_owned_by_users_managed_by_their_owner_or_a_site_admin(stores: St
     # a read or scoped token cannot mint a stronger token, nor revoke
     with pytest.raises(Forbidden, match="write token"):
         users.create_token(stores, alice, role="write", by=_as(stores, alice, "read"))
-    scoped = authenticate(stores.db, f"Bearer {secret}")
+    scoped = authenticate(stores.db, secret)
     with pytest.raises(Forbidden, match="write token"):
         users.revoke_token(stores, pa.token_id, by=scoped)  # type: ignore[arg-type]
     # revocation by the owner takes effect on the next authentication
     users.revoke_token(stores, tok.id, by=pa)
     with pytest.raises(Unauthorized):
-        authenticate(stores.db, f"Bearer {secret}")
+        authenticate(stores.db, secret)
     # a site admin manages anyone's
     site = _as(stores, _user(stores, admin=True))
     _, bob_secret = users.create_token(stores, bob, role="read", by=site)
@@ -295,7 +295,7 @@ def test_last_use_is_recorded(stores: Stores) -> None:
     alice = _user(stores)
     tok, secret = users.create_token(stores, alice, role="read")
     assert users.list_tokens(stores, alice)[0].last_used_at is None
-    authenticate(stores.db, f"Bearer {secret}")
+    authenticate(stores.db, secret)
     [t] = users.list_tokens(stores, alice)
     assert t.id == tok.id and t.last_used_at is not None and t.last_used_at >= tok.created_at
 

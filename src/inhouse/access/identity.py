@@ -1,8 +1,8 @@
-"""Who is calling: a Principal built from the Authorization header (Bearer token, or Basic for git clients)."""
+"""Who is calling: a Principal built from the token secret a request presented (web/credentials.py reads it from
+the Authorization header), or from the id of the token a derived credential was issued to."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -52,43 +52,27 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def token_from_header(header: str | None) -> str | None:
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        return value or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise Unauthorized(INVALID_CREDENTIALS) from None
-        _, _, password = decoded.partition(":")
-        return password or None
-    raise Unauthorized(INVALID_CREDENTIALS)
-
-
-def authenticate(db: Database, header: str | None, *, ip: str | None = None, request_id: str | None = None,
-                 throttle: FailedAuthThrottle | None = None) -> Principal:
-    """The caller behind `header`; anonymous when there is none. Unknown, revoked or expired tokens fail, and
-    count against `ip` in `throttle`, which refuses (429) an address that failed too often, before any check."""
-    if not header:
+def authenticate(db: Database, secret: str | None, *, malformed: bool = False, ip: str | None = None,
+                 request_id: str | None = None, throttle: FailedAuthThrottle | None = None) -> Principal:
+    """The caller whose token secret is `secret`; anonymous when there is none. Unknown, revoked or expired tokens
+    fail, and so do `malformed` credentials (presented, but not a token this server reads: an unknown scheme, bad
+    Basic encoding); failures count against `ip` in `throttle`, which refuses (429) an address that failed too
+    often, before any check."""
+    if secret is None and not malformed:
         return Principal(ip=ip, request_id=request_id)
     if throttle is None:
-        return _authenticate(db, header, ip=ip, request_id=request_id)
+        return _authenticate(db, secret, ip=ip, request_id=request_id)
     throttle.check(ip)
     try:
-        return _authenticate(db, header, ip=ip, request_id=request_id)
+        return _authenticate(db, secret, ip=ip, request_id=request_id)
     except Unauthorized:
         throttle.failed(ip)
         raise
 
 
-def _authenticate(db: Database, header: str, *, ip: str | None, request_id: str | None) -> Principal:
-    secret = token_from_header(header)
-    if secret is None:
-        return Principal(ip=ip, request_id=request_id)
+def _authenticate(db: Database, secret: str | None, *, ip: str | None, request_id: str | None) -> Principal:
+    if secret is None:  # malformed credentials
+        raise Unauthorized(INVALID_CREDENTIALS)
     with db.read() as conn:
         found = user_store.token_by_hash(conn, hash_token(secret))
         if found is None:

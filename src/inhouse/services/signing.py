@@ -30,24 +30,25 @@ def load_or_create_secret(data_dir: Path, configured: str = "") -> bytes:
 
 
 class Signer:
+    """Signs messages until an expiry, and checks such signatures. What a message says, and how a signed capability
+    travels (a URL, a token), is up to its users: services/largefiles/lfs_grants.py, xet.py, xet_tokens.py."""
+
     def __init__(self, key: bytes):
         self._key = key
 
     def sign(self, message: str, ttl_s: int) -> tuple[int, str]:
+        """(expiry, signature): `message` signed until `ttl_s` seconds from now."""
         exp = int(time.time()) + ttl_s
         return exp, self._mac(message, exp)
 
     def _mac(self, message: str, exp: int) -> str:
         return hmac.new(self._key, f"{message}|{exp}".encode(), hashlib.sha256).hexdigest()
 
-    def verify(self, message: str, exp: str | None, sig: str | None) -> None:
-        """Raises Forbidden unless `sig` signs `message` until `exp` and `exp` has not passed. The expiry is
-        checked first, so that an old link says it expired (the caller learns nothing it did not send)."""
-        text = exp or ""
-        if not (text.isascii() and text.isdigit()) or len(text) > 12:
-            raise Forbidden("This link is malformed: request a new one through the LFS batch API.")
-        exp_i = int(text)
-        if exp_i < time.time():
-            raise Forbidden("This link has expired: request a new one through the LFS batch API.")
-        if not sig or not hmac.compare_digest(self._mac(message, exp_i), sig):
-            raise Forbidden("This link is not valid: request a new one through the LFS batch API.")
+    def verify(self, message: str, exp: int, sig: str, *, renew: str) -> None:
+        """Raises Forbidden unless `sig` signs `message` until `exp` and `exp` has not passed; its message ends
+        with `renew`, what the holder does next. The expiry is checked first, so that an old link says it expired
+        (the caller learns nothing it did not send)."""
+        if exp < time.time():
+            raise Forbidden(f"This link has expired: {renew}.")
+        if not (sig.isascii() and hmac.compare_digest(self._mac(message, exp), sig)):  # compare_digest: ASCII only
+            raise Forbidden(f"This link is not valid: {renew}.")

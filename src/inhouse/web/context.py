@@ -13,6 +13,7 @@ from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer
 from inhouse.vocabulary import RepoType
+from inhouse.web.credentials import Credentials, read_credentials
 from inhouse.web.jsonbody import parse_json
 from inhouse.web.params import check_query, unquote_strict
 
@@ -58,11 +59,17 @@ class Ctx:
         """Runs blocking service code off the event loop."""
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
+    @property
+    def credentials(self) -> Credentials:
+        """What the request presented in its Authorization header (web/credentials.py)."""
+        return read_credentials(self.request.headers.get("authorization"))
+
     async def principal(self) -> Principal:
         if self._principal is None:
             client = self.request.client
+            presented = self.credentials
             self._principal = await self.run(
-                authenticate, self.stores.db, self.request.headers.get("authorization"),
+                authenticate, self.stores.db, presented.secret, malformed=presented.malformed,
                 ip=client.host if client else None, request_id=self.request_id, throttle=self.throttle,
             )
         return self._principal

@@ -1,5 +1,6 @@
-"""Large files over the Git LFS protocol: the callers of signed transfer links, streamed verified uploads,
-multipart parts, downloads (audited for private and gated repos). The batch decision is in lfs_batch."""
+"""Large files over the Git LFS protocol: the callers of signed transfer grants, streamed verified uploads,
+multipart parts, downloads (audited for private and gated repos). The batch decision is in lfs_batch, the grants
+in lfs_grants."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from pathlib import Path
 import anyio
 
 from inhouse.access.identity import Principal, principal_by_token_id
-from inhouse.access.policy import Action
 from inhouse.audit.log import Event
-from inhouse.errors import BadRequest, EntryNotFound, InhouseError, IntegrityError, RepoNotFound
-from inhouse.services.largefiles import xet_content
+from inhouse.errors import BadRequest, EntryNotFound, Forbidden, InhouseError, IntegrityError, RepoNotFound
+from inhouse.services.largefiles import lfs_grants, xet_content
+from inhouse.services.largefiles.lfs_grants import LfsGrant, Transfer
 from inhouse.services.largefiles.xet import paths_at
 from inhouse.services.context import Stores
 from inhouse.services.repos import authorize_audited
+from inhouse.services.signing import Signer
 from inhouse.storage.blobs.local import LocalUpload, check_oid
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
@@ -29,34 +31,38 @@ DOWNLOAD_LINK_TTL_S = 3600  # how long a signed download link works (each use re
 _PART_DIR = re.compile(r"^mp-[0-9a-f]{64}-\d+-\d+$")
 
 
-def link_caller(stores: Stores, token_id: int | None, repo_pk: int, action: Action, *, ip: str | None = None,
+def link_caller(stores: Stores, signer: Signer, grant: LfsGrant, *, ip: str | None = None,
                 request_id: str | None = None) -> tuple[RepoRecord, Principal]:
-    """The repo a signed transfer link was issued for and the caller it acts for: the Hub token that asked for it
-    (anonymous for None), checked again on every use. A revoked or expired token fails as a bad token does (401);
-    a caller who lost access to the repo (left the organisation) gets the answer of a missing repo; refusals on
-    private and gated repos are audited."""
-    principal = principal_by_token_id(stores.db, token_id, ip=ip, request_id=request_id)
+    """The repo a transfer grant was signed for and the caller it acts for, once its signature holds (Forbidden
+    otherwise): the Hub token that asked for it (anonymous for None), checked again on every use. A revoked or
+    expired token fails as a bad token does (401); a caller who lost access to the repo (left the organisation) gets
+    the answer of a missing repo; refusals on private and gated repos are audited."""
+    lfs_grants.check(signer, grant)
+    principal = principal_by_token_id(stores.db, grant.token_id, ip=ip, request_id=request_id)
     with stores.db.read() as conn:
-        repo = repo_store.repo_by_id(conn, repo_pk)
+        repo = repo_store.repo_by_id(conn, grant.repo_pk)
     if repo is None:
         raise RepoNotFound(anonymous=principal.anonymous)
-    authorize_audited(stores, principal, action, repo)
+    authorize_audited(stores, principal, grant.transfer.action, repo)
     return repo, principal
 
 
-def open_download(stores: Stores, token_id: int | None, repo_pk: int, oid: str, commit: str | None, *,
-                  ip: str | None = None, request_id: str | None = None) -> Iterator[bytes]:
-    """The GET of a signed download link: re-checks the caller, audits the read of a private or gated repo (as a
-    resolve GET is), and returns the object's bytes."""
-    repo, principal = link_caller(stores, token_id, repo_pk, Action.DOWNLOAD, ip=ip, request_id=request_id)
+def open_download(stores: Stores, signer: Signer, grant: LfsGrant, *, ip: str | None = None,
+                  request_id: str | None = None) -> Iterator[bytes]:
+    """The use of a download grant: checks it and, again, its caller, audits the read of a private or gated repo
+    (as a resolve GET is), and returns the object's bytes."""
+    if grant.transfer is not Transfer.DOWNLOAD:
+        raise Forbidden(f"This link does not download: {lfs_grants.RENEW}.")
+    repo, principal = link_caller(stores, signer, grant, ip=ip, request_id=request_id)
+    oid = grant.oid
     with stores.db.read() as conn:
         held = lfs_store.repo_has_object(conn, repo.id, oid)
     if not held:
         raise EntryNotFound(f"Object {oid} is not stored in {repo.repo_id} any more; ask the batch API again.")
     if repo.private or repo.gated:
-        paths = _paths(stores, commit, oid)
+        paths = _paths(stores, grant.commit, oid)
         stores.audit.record_now(stores.db, principal, Event(
-            "file.download", repo, revision=commit, path=paths[0] if paths else None,
+            "file.download", repo, revision=grant.commit, path=paths[0] if paths else None,
             details={"via": "lfs", "sha256": oid, "paths": paths[:20]}))
     return xet_content.read_lfs(stores, oid)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
@@ -19,9 +19,11 @@ from inhouse.errors import BadRequest, InhouseError, PayloadTooLarge
 from inhouse.services.context import Stores
 from inhouse.services.largefiles import xet_content
 from inhouse.services import repo_access
-from inhouse.services.largefiles.lfs import MAX_PARTS, part_count, part_size_for
+from inhouse.services.largefiles.lfs import DOWNLOAD_LINK_TTL_S, MAX_PARTS, part_count, part_size_for
+from inhouse.services.largefiles.lfs_grants import Granter, LfsGrant, Transfer
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
+from inhouse.services.signing import Signer
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db.records import RepoRecord
 
@@ -43,12 +45,24 @@ class BatchRequest:
 
 
 @dataclass(frozen=True)
+class ObjectGrants:
+    """The signed transfer grants of one object of an answer, all valid for `ttl_s` seconds from when it was made."""
+
+    ttl_s: int
+    download: LfsGrant | None = None
+    upload: LfsGrant | None = None  # the whole object in one request or, with `parts`, the completion
+    verify: LfsGrant | None = None
+    parts: tuple[LfsGrant, ...] = ()
+
+
+@dataclass(frozen=True)
 class BatchItem:
     oid: str
     size: int
     action: str | None  # upload | download | None (nothing to do, or an error)
     error: tuple[int, str] | None = None
     part_size: int | None = None  # uploads in parts: the size of each part (all but the last)
+    grants: ObjectGrants | None = None  # with an action: what the client may do, signed
 
 
 @dataclass(frozen=True)
@@ -113,11 +127,11 @@ def _checked(obj: object, *, upload: bool, max_bytes: int) -> tuple[str, int] | 
     return oid, size
 
 
-def batch(stores: Stores, p: Principal, name: RepoName, req: BatchRequest) -> BatchAnswer:
-    """What to do with each object of a checked request, for a caller who may upload to (propose) or download
-    from the repo `name` names (a refusal on a private or gated repo is audited). A download batch of a private or
-    gated repo is audited as lfs.batch (it tells which objects the repo holds; each download through its links is
-    audited again as file.download)."""
+def batch(stores: Stores, signer: Signer, p: Principal, name: RepoName, req: BatchRequest) -> BatchAnswer:
+    """What to do with each object of a checked request, and the grants to do it (signed for the caller's Hub token),
+    for a caller who may upload to (propose) or download from the repo `name` names (a refusal on a private or
+    gated repo is audited). A download batch of a private or gated repo is audited as lfs.batch (it tells which
+    objects the repo holds; each download through its grants is audited again as file.download)."""
     upload = req.operation == "upload"
     # uploading only stores bytes; committing them is checked against the target branch or pull request
     repo = repo_access.load(stores, p, name, Action.PROPOSE if upload else Action.DOWNLOAD, follow_moves=False)
@@ -160,4 +174,26 @@ def batch(stores: Stores, p: Principal, name: RepoName, req: BatchRequest) -> Ba
     if not upload:
         repo_access.audit_read(stores, p, repo, "lfs.batch", revision=commit, details={
             "operation": req.operation, "objects": len(req.objects), "ref": req.ref})
+    granter = Granter(signer, repo.id, p.token_id, commit)
+    # signed after the reads: at most MAX_PART_LINKS part grants in all, and two more per object
+    items = [_granted(granter, it, settings.upload_url_ttl_s) for it in items]
     return BatchAnswer(repo, req.operation, items, commit)
+
+
+def _granted(granter: Granter, it: BatchItem, upload_ttl_s: int) -> BatchItem:
+    """`it` with the grants its action needs: a download; or an upload (one request, or parts and their completion)
+    and its verification."""
+    if it.action == "download":
+        ttl = DOWNLOAD_LINK_TTL_S
+        return replace(it, grants=ObjectGrants(ttl, download=granter.grant(it.oid, it.size, Transfer.DOWNLOAD, ttl)))
+    if it.action != "upload":
+        return it
+    ttl = upload_ttl_s
+    verify = granter.grant(it.oid, it.size, Transfer.VERIFY, ttl)
+    if it.part_size is None:
+        return replace(it, grants=ObjectGrants(ttl, upload=granter.grant(it.oid, it.size, Transfer.UPLOAD, ttl),
+                                               verify=verify))
+    parts = tuple(granter.grant(it.oid, it.size, Transfer.PART, ttl, part=n)
+                  for n in range(1, part_count(it.size, it.part_size) + 1))
+    return replace(it, grants=ObjectGrants(ttl, upload=granter.grant(it.oid, it.size, Transfer.COMPLETE, ttl),
+                                           verify=verify, parts=parts))

@@ -79,6 +79,8 @@ from inhouse.storage.xet.xorb import MAX_XORB_SERIALIZED, XorbInfo
 log = logging.getLogger("inhouse.xet")
 
 XORB_URL_TTL_S = 3600
+#: the largest shard `upload_shard` takes, in bytes (the web layer reads no more of a request body)
+MAX_SHARD_BYTES = MAX_SHARD_SIZE
 MAX_DEDUP_XORBS = 8
 #: how long a client may dedup against a dedup answer (its footer's key expiry), and so how long the user may name
 #: its xorbs without still being able to download a repo holding them (plus DEDUP_ANSWER_GRACE_S)
@@ -374,15 +376,13 @@ def dedup(stores: Stores, caller: CasCaller, chunk_hex: str) -> bytes:
 
 # reconstruction ------------------------------------------------------------------------------------------------------
 
-UrlFor = Callable[[MerkleHash, Sequence[FetchRange]], str]
-
-
-def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, byte_range: ByteRange | None, version: int,
-                   url_for: UrlFor) -> dict:  # type: ignore[type-arg]
-    """Where the bytes of a file the token's repo holds are (and signed URLs for them; all of it, or `byte_range`
-    of it), for a caller who may download from that repo, whatever kind of token brought it here (a write token
-    issued to propose a change to a gated repo does not read its files: refused, and audited as a refused download
-    on a private or gated repo). Reads of private and gated repos are audited."""
+def reconstruction(stores: Stores, signer: Signer, caller: CasCaller, file_hex: str, byte_range: ByteRange | None,
+                   version: int, link: Callable[[XorbGrant], str]) -> dict:  # type: ignore[type-arg]
+    """Where the bytes of a file the token's repo holds are (all of it, or `byte_range` of it), with a signed grant
+    for each xorb's ranges that `link` lays out as the URL to fetch them, for a caller who may download from that
+    repo, whatever kind of token brought it here (a write token issued to propose a change to a gated repo does not
+    read its files: refused, and audited as a refused download on a private or gated repo). Reads of private and
+    gated repos are audited."""
     file_hex = parse_hash(file_hex, "file").to_hex()
     authorize_audited(stores, caller.principal, Action.DOWNLOAD, caller.repo)
     with stores.db.read() as conn:
@@ -400,6 +400,10 @@ def reconstruction(stores: Stores, caller: CasCaller, file_hex: str, byte_range:
     except XetFormatError as exc:
         raise BadRequest(f"Cannot answer this reconstruction: {exc}.") from None
     note_read(stores, caller, file.sha256, file_hex)
+
+    def url_for(xorb_hash: MerkleHash, ranges: Sequence[FetchRange]) -> str:
+        return link(grant_xorb(signer, xorb_hash, ranges, caller))
+
     return plan.to_v2(url_for) if version == 2 else plan.to_v1(url_for)
 
 
@@ -434,35 +438,36 @@ def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
 
 # signed xorb byte ranges ---------------------------------------------------------------------------------------------
 
-def xorb_url(signer: Signer, base: str, xorb_hash: MerkleHash, ranges: Sequence[FetchRange],
-             caller: CasCaller) -> str:
-    """A URL for these byte ranges of a xorb, for an hour, bound to the caller's Hub token and repo (checked again
-    when it is used)."""
-    spans = ",".join(f"{r.byte_start}-{r.byte_end}" for r in ranges)
-    hex_ = xorb_hash.to_hex()
-    repo, token = str(caller.repo.id), "" if caller.grant.token_id is None else str(caller.grant.token_id)
-    exp, sig = signer.sign(f"xorb|{hex_}|{spans}|{repo}|{token}", XORB_URL_TTL_S)
-    return f"{base}/xorb-data/{hex_}?r={spans}&p={repo}&t={token}&exp={exp}&sig={sig}"
-
-
 @dataclass(frozen=True)
-class XorbLink:
-    """The parts of a signed xorb URL, as the client sent them."""
+class XorbGrant:
+    """The right to read these byte ranges of a xorb, for the Hub token that read the reconstruction (None:
+    anonymous) while it may download from the repo it was read from, until `exp`. The web layer lays it out as a
+    URL (web/hub/cas.py) and reads it back; `sig` signs all the rest."""
 
     xorb_hex: str
-    spans: str | None
-    repo: str | None
-    token: str | None
-    exp: str | None
-    sig: str | None
+    spans: tuple[tuple[int, int], ...]  # inclusive byte ranges of the stored xorb
+    repo_pk: int
+    token_id: int | None
+    exp: int
+    sig: str
 
 
-def _signed_spans(text: str) -> list[tuple[int, int]]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.append((int(a), int(b)))
-    return out
+def _xorb_message(xorb_hex: str, spans: Sequence[tuple[int, int]], repo_pk: int, token_id: int | None) -> str:
+    text = ",".join(f"{a}-{b}" for a, b in spans)
+    return f"xorb|{xorb_hex}|{text}|{repo_pk}|{'' if token_id is None else token_id}"
+
+
+def grant_xorb(signer: Signer, xorb_hash: MerkleHash, ranges: Sequence[FetchRange], caller: CasCaller) -> XorbGrant:
+    """A grant for these byte ranges of a xorb, for an hour, bound to the caller's Hub token and repo (checked again
+    when it is used)."""
+    spans = tuple((r.byte_start, r.byte_end) for r in ranges)
+    hex_, repo, token = xorb_hash.to_hex(), caller.repo.id, caller.grant.token_id
+    exp, sig = signer.sign(_xorb_message(hex_, spans, repo, token), XORB_URL_TTL_S)
+    return XorbGrant(hex_, spans, repo, token, exp, sig)
+
+
+XORB_LINK_INVALID = ("This xorb link is not valid or has expired: ask the CAS for the file's reconstruction again "
+                     "(the client does this by itself).")
 
 
 def merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -482,21 +487,20 @@ class XorbRead:
     ranges: list[tuple[int, int]]  # inclusive, sorted, disjoint, each inside what the URL allows
 
 
-def open_xorb_ranges(stores: Stores, signer: Signer, link: XorbLink,
+def open_xorb_ranges(stores: Stores, signer: Signer, grant: XorbGrant,
                      wanted: Sequence[tuple[int, int]] | None) -> XorbRead:
-    """Checks a signed xorb URL (and that its caller may still download from its repo) and the inclusive byte
-    ranges asked for (None: all the URL allows); the ranges to send. Overlapping or adjacent asks are merged, so
-    no byte goes out twice and never more than the signed ranges cover."""
-    xorb_hex = parse_hash(link.xorb_hex, "xorb").to_hex()
+    """Checks a xorb grant's signature (and that its caller may still download from its repo) and the inclusive
+    byte ranges asked for (None: all the grant allows); the ranges to send. Overlapping or adjacent asks are merged,
+    so no byte goes out twice and never more than the signed ranges cover."""
+    xorb_hex = parse_hash(grant.xorb_hex, "xorb").to_hex()
     try:
-        signer.verify(f"xorb|{xorb_hex}|{link.spans or ''}|{link.repo or ''}|{link.token or ''}", link.exp, link.sig)
+        signer.verify(_xorb_message(xorb_hex, grant.spans, grant.repo_pk, grant.token_id), grant.exp, grant.sig,
+                      renew="ask the CAS for the reconstruction again")
     except InhouseError:
-        raise Forbidden("This xorb link is not valid or has expired: ask the CAS for the file's reconstruction "
-                        "again (the client does this by itself).") from None
-    # signed by this server, so well formed
-    allowed = merge_ranges(_signed_spans(link.spans or ""))
+        raise Forbidden(XORB_LINK_INVALID) from None
+    allowed = merge_ranges(grant.spans)
     try:
-        xet_tokens.check_link(stores, int(link.token) if link.token else None, int(link.repo or "0"))
+        xet_tokens.check_link(stores, grant.token_id, grant.repo_pk)
     except InhouseError:
         raise Forbidden("This xorb link is no longer valid: the token it was issued for was revoked or lost access "
                         "to the repo. Ask for the file again with a valid token.") from None

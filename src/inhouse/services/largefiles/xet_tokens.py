@@ -1,7 +1,7 @@
 """Xet access tokens: short-lived, signed capabilities scoped to one repo and one access level.
 
 `xet-read-token` / `xet-write-token` (web/hub/xet.py) hand them out after the permission check; the CAS
-endpoints (web/hub/cas.py) take them as `Authorization: Bearer …` and turn them back into a `CasCaller`: the
+endpoints (web/hub/cas.py) take them as the request's bearer token and turn them back into a `CasCaller`: the
 repo, the access level, and the principal of the Hub token that asked for it. That principal is re-checked on
 every CAS call (cached for PRINCIPAL_CACHE_S seconds, in the app's runtime: `stores.runtime.cas_callers`), so
 revoking the Hub token or losing access to the repo also stops the Xet token that was derived from it.
@@ -21,7 +21,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 
-from inhouse.access.identity import Principal, principal_by_token_id, token_from_header
+from inhouse.access.identity import Principal, principal_by_token_id
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import Forbidden, InhouseError, NotFound, Unauthorized
 from inhouse.services.context import Stores
@@ -117,7 +117,7 @@ _INVALID = ("This Xet access token is not valid: ask the hub for a new one "
 def parse(signer: Signer, token: str | None) -> XetGrant:
     """The grant a token carries; Unauthorized when it is missing, forged, malformed or expired."""
     if not token:
-        raise Unauthorized("The CAS needs a Xet access token (Authorization: Bearer …); ask the hub for one at "
+        raise Unauthorized("The CAS needs a Xet access token, sent as a bearer token; ask the hub for one at "
                            "/api/{models|datasets|spaces}/NS/NAME/xet-read-token/REV.")
     parts = token.split(".")
     if len(parts) != 4 or parts[0] != PREFIX or not (parts[2].isascii() and parts[2].isdigit()) or len(parts[2]) > 12:
@@ -128,7 +128,7 @@ def parse(signer: Signer, token: str | None) -> XetGrant:
         raise Unauthorized("This Xet access token has expired: ask the hub for a new one (the client does this by "
                            "itself through the token refresh route).")
     try:
-        signer.verify(f"{PREFIX}|{payload}", exp_text, sig)
+        signer.verify(f"{PREFIX}|{payload}", exp, sig, renew="ask the hub for a new Xet token")
         data = json.loads(_unb64(payload))
         grant = XetGrant(int(data["r"]), str(data["a"]), str(data["c"]),
                          None if data.get("t") is None else int(data["t"]), exp,
@@ -140,13 +140,12 @@ def parse(signer: Signer, token: str | None) -> XetGrant:
     return grant
 
 
-def caller(stores: Stores, signer: Signer, authorization: str | None, *, write: bool,
+def caller(stores: Stores, signer: Signer, token: str | None, *, write: bool, malformed: bool = False,
            ip: str | None = None, request_id: str | None = None) -> CasCaller:
-    """Who is calling the CAS, for which repo; raises unless the token allows this kind of call."""
-    try:
-        token = token_from_header(authorization)
-    except InhouseError:
-        raise Unauthorized(_INVALID) from None
+    """Who is calling the CAS with Xet token `token` (None: none was presented, or with `malformed`, credentials
+    that are no token), for which repo; raises unless the token allows this kind of call."""
+    if malformed:
+        raise Unauthorized(_INVALID)
     grant = parse(signer, token)
     if write and grant.access != WRITE:
         raise Forbidden("This Xet token was issued for reading: uploads need a token from "

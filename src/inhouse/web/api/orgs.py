@@ -23,8 +23,7 @@ from starlette.responses import Response
 
 from inhouse.errors import BadRequest
 from inhouse.services import orgs as service
-from inhouse.storage.db.orgs import Member
-from inhouse.storage.db.records import RepoRecord
+from inhouse.services.records import Member, RepoRecord
 from inhouse.vocabulary import RepoType
 from inhouse.web.context import Ctx
 from inhouse.web.responses import iso, json_response

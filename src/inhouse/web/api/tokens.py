@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from inhouse.errors import BadRequest, Unauthorized
 from inhouse.services import users as service
-from inhouse.storage.db.records import TokenRecord
+from inhouse.services.records import TokenRecord
 from inhouse.web.context import Ctx
 from inhouse.web.params import MAX_ID, json_number, parse_int
 from inhouse.web.responses import iso, json_response

@@ -8,8 +8,7 @@ from starlette.responses import Response
 
 from inhouse.errors import BadRequest
 from inhouse.services import access_requests as service
-from inhouse.storage.db.orgs import AccessRequest
-from inhouse.storage.db.records import RepoRecord
+from inhouse.services.records import AccessRequest, RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import cursor, next_link, repo_name
 from inhouse.web.jsonbody import parse_json

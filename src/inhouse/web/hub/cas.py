@@ -15,15 +15,15 @@ Not offered (404, the client falls back): POST /v1/xorb-grants/… (direct objec
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 
 from starlette.responses import Response, StreamingResponse
 
-from inhouse.errors import BadRequest, NotFound
+from inhouse.errors import BadRequest, Forbidden, NotFound
 from inhouse.services.largefiles import xet as xet_service
 from inhouse.services.largefiles import xet_tokens
-from inhouse.storage.xet.shard import MAX_SHARD_SIZE
 from inhouse.web.context import Ctx
 from inhouse.web.hub.xet import cas_url
 from inhouse.web.ranges import parse_ranges
@@ -54,8 +54,10 @@ def xorb_ranges(header: str | None) -> list[tuple[int, int]] | None:
 
 async def _caller(ctx: Ctx, *, write: bool) -> xet_tokens.CasCaller:
     client = ctx.request.client
-    return await ctx.run(xet_tokens.caller, ctx.stores, ctx.signer, ctx.request.headers.get("authorization"),
-                         write=write, ip=client.host if client else None, request_id=ctx.request_id)
+    presented = ctx.credentials  # the Xet token, as a bearer token
+    return await ctx.run(xet_tokens.caller, ctx.stores, ctx.signer, presented.secret, write=write,
+                         malformed=presented.malformed, ip=client.host if client else None,
+                         request_id=ctx.request_id)
 
 
 async def upload_xorb(ctx: Ctx) -> Response:
@@ -68,7 +70,7 @@ async def upload_xorb(ctx: Ctx) -> Response:
 
 async def upload_shard(ctx: Ctx) -> Response:
     caller = await _caller(ctx, write=True)
-    body = await ctx.body(MAX_SHARD_SIZE)
+    body = await ctx.body(xet_service.MAX_SHARD_BYTES)
     result = await ctx.run(xet_service.upload_shard, ctx.stores, caller, body, ctx.params.get("cache"))
     return json_response({"result": result})
 
@@ -79,25 +81,46 @@ async def dedup(ctx: Ctx) -> Response:
     return Response(data, media_type="application/octet-stream")
 
 
+def xorb_link(cas: str, grant: xet_service.XorbGrant) -> str:
+    """The URL of a xorb grant, under the CAS URL `cas`."""
+    spans = ",".join(f"{a}-{b}" for a, b in grant.spans)
+    token = "" if grant.token_id is None else str(grant.token_id)
+    return f"{cas}/xorb-data/{grant.xorb_hex}?r={spans}&p={grant.repo_pk}&t={token}&exp={grant.exp}&sig={grant.sig}"
+
+
+_NUMBER = r"(?:0|[1-9][0-9]{0,18})"  # a whole number as this server writes it, below 10^19
+_SPANS = re.compile(rf"{_NUMBER}-{_NUMBER}(?:,{_NUMBER}-{_NUMBER})*")
+_ID = re.compile(_NUMBER)
+_EXPIRY = re.compile(r"[0-9]{1,12}")
+
+
+def xorb_grant(ctx: Ctx) -> xet_service.XorbGrant:
+    """The grant a xorb link states (whether this server signed it is checked by the service); Forbidden when it
+    does not read as one."""
+    q = ctx.request.query_params
+    spans, repo, token, exp = q.get("r", ""), q.get("p", ""), q.get("t", ""), q.get("exp", "")
+    if not (_SPANS.fullmatch(spans) and _ID.fullmatch(repo) and (not token or _ID.fullmatch(token))
+            and _EXPIRY.fullmatch(exp)):
+        raise Forbidden(xet_service.XORB_LINK_INVALID)
+    pairs = tuple((int(a), int(b)) for a, _, b in (span.partition("-") for span in spans.split(",")))
+    return xet_service.XorbGrant(ctx.params["hash"].lower(), pairs, int(repo), int(token) if token else None,
+                                 int(exp), q.get("sig", ""))
+
+
 async def reconstruction(ctx: Ctx) -> Response:
     caller = await _caller(ctx, write=False)
-    base = cas_url(ctx)
-
-    def url_for(xorb_hash, ranges):  # type: ignore[no-untyped-def]
-        return xet_service.xorb_url(ctx.signer, base, xorb_hash, ranges, caller)
-
+    cas = cas_url(ctx)
     wanted = parse_ranges(ctx.request.headers.get("range"), max_parts=1)  # hf_xet asks for one range, if any
-    body = await ctx.run(xet_service.reconstruction, ctx.stores, caller, ctx.params["hash"].lower(),
-                         wanted[0] if wanted else None, int(ctx.params["v"]), url_for)
+    body = await ctx.run(xet_service.reconstruction, ctx.stores, ctx.signer, caller, ctx.params["hash"].lower(),
+                         wanted[0] if wanted else None, int(ctx.params["v"]), lambda g: xorb_link(cas, g))
     return json_response(body)
 
 
 async def xorb_data(ctx: Ctx) -> Response:
-    q = ctx.request.query_params
     xorb_hex = ctx.params["hash"].lower()
-    link = xet_service.XorbLink(xorb_hex, q.get("r"), q.get("p"), q.get("t"), q.get("exp"), q.get("sig"))
+    grant = xorb_grant(ctx)
     wanted = xorb_ranges(ctx.request.headers.get("range"))
-    read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, link, wanted)
+    read = await ctx.run(xet_service.open_xorb_ranges, ctx.stores, ctx.signer, grant, wanted)
     stores = ctx.stores
     if len(read.ranges) == 1:
         a, b = read.ranges[0]

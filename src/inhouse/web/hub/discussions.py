@@ -8,8 +8,7 @@ from starlette.responses import Response
 
 from inhouse.errors import BadRequest
 from inhouse.services import discussions as service
-from inhouse.storage.db.discussions import DiscussionRecord
-from inhouse.storage.db.records import RepoRecord
+from inhouse.services.records import DiscussionRecord, RepoRecord
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import repo_name
 from inhouse.web.params import MAX_ID, MAX_OFFSET, parse_int, query_int
