@@ -1,4 +1,6 @@
-"""The words the hub speaks, as types: what kind a repo is.
+"""The words the hub speaks, as types: what kind a repo is (RepoType), a member's role in an organisation or a
+resource group (Role), what an access token may do (TokenRole), and a fine-grained token's scopes (Scope: a
+ScopeKind, a name and Permissions).
 
 Each is a `StrEnum`, so a value is still the very string the JSON API, the CLI and the database hold ("model",
 "datasets/…"): nothing is migrated. The edges (web handlers, the CLI, the stores reading rows) turn strings into
@@ -7,7 +9,9 @@ these types once, with `parse`; everything inside takes and compares the types.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from inhouse.errors import BadRequest
 
@@ -47,3 +51,121 @@ class RepoType(StrEnum):
         if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
         raise BadRequest(f"Invalid repo type {str(value)[:100]!r}: use one of {_choices(cls)}.")
+
+
+class Role(StrEnum):
+    """A member's role in an organisation or a resource group, weakest first. On the org's repos (or the group's):
+    read reads, contributor also creates repos and writes to those it created, write writes, admin manages."""
+
+    READ = "read"
+    CONTRIBUTOR = "contributor"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """1 for read … 4 for admin. (Comparing the values themselves would compare strings.)"""
+        return _ROLE_RANK[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, value: object) -> Role:
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise BadRequest(f"Invalid role {str(value)[:100]!r}: use one of {_choices(cls)}.")
+
+
+_ROLE_RANK = {role: rank for rank, role in enumerate(Role, 1)}
+
+
+class TokenRole(StrEnum):
+    """What an access token may do, whatever its user's roles: read only reads, write does what the user's roles
+    allow, fine-grained only what its scopes list."""
+
+    READ = "read"
+    WRITE = "write"
+    FINE_GRAINED = "fine-grained"
+
+    @classmethod
+    def parse(cls, value: object) -> TokenRole:
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise BadRequest(f"Invalid token role {str(value)[:100]!r}: use one of {_choices(cls)}.")
+
+
+class Permission(StrEnum):
+    """What a fine-grained token's scope allows on the repos it covers (the Hub's permission names)."""
+
+    READ_CONTENT = "repo.content.read"
+    WRITE = "repo.write"
+    DISCUSS = "discussion.write"
+    MANAGE_ACCESS = "repo.access.write"
+
+    @property
+    def implied(self) -> frozenset[Permission]:
+        """This permission and those it includes: repo.write reads and discusses, repo.access.write reads."""
+        return _IMPLIED[self]
+
+
+_IMPLIED = {
+    Permission.READ_CONTENT: frozenset({Permission.READ_CONTENT}),
+    Permission.WRITE: frozenset({Permission.WRITE, Permission.READ_CONTENT, Permission.DISCUSS}),
+    Permission.DISCUSS: frozenset({Permission.DISCUSS}),
+    Permission.MANAGE_ACCESS: frozenset({Permission.MANAGE_ACCESS, Permission.READ_CONTENT}),
+}
+
+
+class ScopeKind(StrEnum):
+    """What a scope names: one repo ('acme/bert', 'datasets/acme/data'), or every repo of an org or a user."""
+
+    REPO = "repo"
+    ORG = "org"
+    USER = "user"
+
+
+NEEDS_A_SCOPE = ("A fine-grained token needs at least one scope, e.g. "
+                 '[{"type": "repo", "name": "acme/bert", "permissions": ["repo.content.read"]}].')
+MAX_SCOPES = 1000  # scopes of one token; each is checked on every request the token makes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One entry of a fine-grained token: `permissions` on what `kind` and `name` cover. Its JSON (API, database,
+    audit log) is {"type": kind, "name": name, "permissions": [sorted permission names]}."""
+
+    kind: ScopeKind
+    name: str
+    permissions: frozenset[Permission]
+
+    def allows(self, permission: Permission) -> bool:
+        """Does this scope grant `permission` (itself, or through one that includes it)?"""
+        return any(permission in held.implied for held in self.permissions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.kind.value, "name": self.name, "permissions": sorted(p.value for p in self.permissions)}
+
+    @classmethod
+    def parse(cls, value: object) -> Scope:
+        """One scope as JSON: {"type": "repo"|"org"|"user", "name": …, "permissions": [non-empty list]}."""
+        needs = f"Each scope needs a 'type' ({_choices(ScopeKind)}) and a 'name'."
+        if not isinstance(value, dict):
+            raise BadRequest(needs)
+        kind, name, perms = value.get("type"), value.get("name"), value.get("permissions")
+        if not isinstance(kind, str) or kind not in ScopeKind._value2member_map_ or not isinstance(name, str):
+            raise BadRequest(needs)
+        if not isinstance(perms, list) or not perms or any(
+                not isinstance(p, str) or p not in Permission._value2member_map_ for p in perms):
+            raise BadRequest(f"Scope permissions must be a non-empty list drawn from {_choices(Permission)}.")
+        return cls(ScopeKind(kind), name, frozenset(Permission(p) for p in perms))
+
+    @classmethod
+    def parse_list(cls, value: object) -> tuple[Scope, ...]:
+        """A fine-grained token's scopes as JSON: a non-empty list of scopes."""
+        if not value or not isinstance(value, list):
+            raise BadRequest(NEEDS_A_SCOPE)
+        if len(value) > MAX_SCOPES:
+            raise BadRequest(f"A token holds at most {MAX_SCOPES} scopes; name an org or a user to cover all their "
+                             "repos at once.")
+        return tuple(cls.parse(s) for s in value)

@@ -26,7 +26,7 @@ from inhouse.errors import (
     Unauthorized,
 )
 from inhouse.storage.db.records import RepoRecord
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role, Scope, TokenRole
 
 ORG, OTHER_ORG, OWNER, STRANGER = 10, 11, 20, 30
 GROUP, OTHER_GROUP = 100, 101
@@ -41,13 +41,16 @@ def repo(*, private: bool = False, gated: str | None = None, owner_id: int = ORG
 
 
 def who(*, user_id: int = STRANGER, role: str = "write", admin: bool = False, orgs: dict[int, str] | None = None,
-        groups: dict[int, str] | None = None, scopes: list[dict[str, Any]] | None = None) -> Principal:
-    return Principal(user_id=user_id, name=f"u{user_id}", is_admin=admin, token_id=1, token_name="t", role=role,
-                     scopes=tuple(scopes or ()), org_roles=orgs or {}, group_roles=groups or {})
+        groups: dict[int, str] | None = None, scopes: list[Scope] | None = None) -> Principal:
+    """A caller, with its token role and member roles named by their strings (as the API and the database do)."""
+    return Principal(user_id=user_id, name=f"u{user_id}", is_admin=admin, token_id=1, token_name="t",
+                     role=TokenRole(role), scopes=tuple(scopes or ()),
+                     org_roles={k: Role(v) for k, v in (orgs or {}).items()},
+                     group_roles={k: Role(v) for k, v in (groups or {}).items()})
 
 
-def scope(kind: str, name: str, *permissions: str) -> dict[str, Any]:
-    return {"type": kind, "name": name, "permissions": list(permissions)}
+def scope(kind: str, name: str, *permissions: str) -> Scope:
+    return Scope.parse({"type": kind, "name": name, "permissions": list(permissions)})
 
 
 ANONYMOUS = Principal()

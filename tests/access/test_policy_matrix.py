@@ -24,7 +24,7 @@ from inhouse.services import users as user_service
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role, Scope, TokenRole
 from tests.support.live import LiveServer
 
 KINDS = ("public", "private", "gated-auto", "gated-manual")
@@ -133,7 +133,7 @@ def _org(server: LiveServer, members: dict[str, str]) -> str:
         for user, role in members.items():
             found = user_store.user_by_name(conn, user)
             assert found is not None
-            org_store.set_member(conn, org.id, found.id, role, now)
+            org_store.set_member(conn, org.id, found.id, Role(role), now)
     return name
 
 
@@ -166,11 +166,11 @@ def world(server: LiveServer) -> World:
 
         def token(repo_id: str) -> str:
             name = elsewhere if other else repo_id
-            return user_service.create_token(server.stores, admin, role="fine-grained", scopes=[
-                {"type": "repo", "name": name, "permissions": permissions}])[1]
+            return user_service.create_token(server.stores, admin, role=TokenRole.FINE_GRAINED, scopes=[
+                Scope.parse({"type": "repo", "name": name, "permissions": permissions})])[1]
         return token
 
-    revoked, revoked_secret = user_service.create_token(server.stores, admin, role="write", name="revoked")
+    revoked, revoked_secret = user_service.create_token(server.stores, admin, role=TokenRole.WRITE, name="revoked")
     user_service.revoke_token(server.stores, revoked.id)
     expired = server.make_token(admin, "write", expires_in_s=0.01)
     time.sleep(0.05)

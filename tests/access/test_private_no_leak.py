@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from inhouse.services import users as user_service
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as user_store
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role, Scope, TokenRole
 from tests.support.live import LiveServer
 
 CALLERS = ("anonymous", "outsider write token", "outsider read token", "member token scoped to another repo")
@@ -70,7 +70,7 @@ def vault(server: LiveServer) -> Vault:
         org_rec = user_store.insert_user(conn, name=org, fullname=org, email=None, kind="org", is_admin=False, now=now)
         owner_rec = user_store.user_by_name(conn, owner)
         assert owner_rec is not None
-        org_store.set_member(conn, org_rec.id, owner_rec.id, "admin", now)
+        org_store.set_member(conn, org_rec.id, owner_rec.id, Role.ADMIN, now)
     owner_token = server.make_token(owner, "write")
     api = server.api(owner_token)
 
@@ -102,9 +102,9 @@ def vault(server: LiveServer) -> Vault:
 
     # a member's fine-grained token, scoped (with every permission) to a public repo of the same org
     api.create_repo(f"{org}/public")
-    scoped = user_service.create_token(server.stores, owner, role="fine-grained", scopes=[
-        {"type": "repo", "name": f"{org}/public",
-         "permissions": ["repo.content.read", "repo.write", "discussion.write", "repo.access.write"]}])[1]
+    scoped = user_service.create_token(server.stores, owner, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": f"{org}/public",
+                     "permissions": ["repo.content.read", "repo.write", "discussion.write", "repo.access.write"]})])[1]
     tokens: dict[str, str | None] = {
         "anonymous": None,
         "outsider write token": server.make_token(outsider, "write"),

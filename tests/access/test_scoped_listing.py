@@ -6,7 +6,7 @@ import uuid
 
 from inhouse.access.identity import authenticate
 from inhouse.services import orgs, repos, users
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Scope, TokenRole
 
 
 def test_scoped_token_lists_the_repo_it_may_see_even_behind_many_hidden_ones(server):
@@ -20,8 +20,8 @@ def test_scoped_token_lists_the_repo_it_may_see_even_behind_many_hidden_ones(ser
     for n in names:
         repos.create(stores, admin_p, repo_type=RepoType.MODEL, namespace=org, name=n, private=True)
     target = f"{org}/{names[0]}"  # the oldest: last in the default newest-first order
-    _, secret = users.create_token(stores, admin, role="fine-grained", scopes=[
-        {"type": "repo", "name": target, "permissions": ["repo.content.read"]}])
+    _, secret = users.create_token(stores, admin, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": target, "permissions": ["repo.content.read"]})])
     api = server.api(secret)
     assert [m.id for m in api.list_models(author=org, limit=1)] == [target]
     assert [m.id for m in api.list_models(author=org)] == [target]

@@ -21,10 +21,11 @@ from inhouse.errors import BadRequest, Forbidden, Unauthorized
 from inhouse.services import audit as audit_service
 from inhouse.services.context import Stores
 from inhouse.storage.db.schema import audit_log
+from inhouse.vocabulary import TokenRole
 
-ALICE = Principal(user_id=1, name="alice", is_admin=True, token_id=7, token_name="laptop", role="write",
+ALICE = Principal(user_id=1, name="alice", is_admin=True, token_id=7, token_name="laptop", role=TokenRole.WRITE,
                   ip="10.0.0.1", request_id="r1")
-BOB = Principal(user_id=2, name="bob", token_id=8, token_name="bob", role="write", ip="10.0.0.2", request_id="r2")
+BOB = Principal(user_id=2, name="bob", token_id=8, token_name="bob", role=TokenRole.WRITE, ip="10.0.0.2", request_id="r2")
 
 
 def _fill(stores: Stores, n: int) -> None:
@@ -206,7 +207,7 @@ def test_reading_over_http_is_for_site_admins_and_is_audited(stores: Stores) -> 
         audit_service.read_page(stores, Principal(), audit_service.Filters(), after=0, limit=10)
     with pytest.raises(Forbidden, match="site admins"):
         audit_service.read_page(stores, BOB, audit_service.Filters(), after=0, limit=10)
-    scoped = Principal(user_id=1, name="alice", is_admin=True, token_id=9, token_name="ci", role="fine-grained")
+    scoped = Principal(user_id=1, name="alice", is_admin=True, token_id=9, token_name="ci", role=TokenRole.FINE_GRAINED)
     with pytest.raises(Forbidden, match="read or write token"):
         audit_service.stream(stores, scoped, audit_service.Filters())
     denied = [r for r in _rows(stores) if r["action"].startswith("audit.")]

@@ -59,7 +59,7 @@ def test_tokens_create_list_revoke(data: Path) -> None:
     try:
         p = authenticate(stores.db, scoped)
         assert p.role == "fine-grained" and p.name == "alice"
-        assert list(p.scopes) == [
+        assert [s.to_json() for s in p.scopes] == [
             {"type": "repo", "name": "alice/bert", "permissions": ["repo.content.read", "repo.write"]},
             {"type": "org", "name": "acme", "permissions": ["repo.content.read"]}]
 

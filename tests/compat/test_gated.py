@@ -25,6 +25,7 @@ from huggingface_hub.errors import (
 from inhouse.audit.verify import verify
 from inhouse.services import users as user_service
 from inhouse.storage.db import audit as audit_store
+from inhouse.vocabulary import Scope, TokenRole
 from tests.support.live import LiveServer
 
 CONFIG = b'{"model_type": "gated-test"}'
@@ -215,10 +216,10 @@ def test_who_may_review_requests(server: LiveServer, tmp_path: Path) -> None:
         list(read_api.list_pending_access_requests(repo_id))
     assert e.value.response.status_code == 403
     # a fine-grained token with repo.access.write on this repo can, one scoped to another repo cannot
-    _, scoped = user_service.create_token(server.stores, owner_name, role="fine-grained", scopes=[
-        {"type": "repo", "name": repo_id, "permissions": ["repo.access.write"]}])
-    _, elsewhere = user_service.create_token(server.stores, owner_name, role="fine-grained", scopes=[
-        {"type": "repo", "name": f"{owner_name}/other", "permissions": ["repo.access.write"]}])
+    _, scoped = user_service.create_token(server.stores, owner_name, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": repo_id, "permissions": ["repo.access.write"]})])
+    _, elsewhere = user_service.create_token(server.stores, owner_name, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": f"{owner_name}/other", "permissions": ["repo.access.write"]})])
     with pytest.raises(HfHubHTTPError) as e:
         list(server.api(elsewhere).list_pending_access_requests(repo_id))
     assert e.value.response.status_code == 403

@@ -30,7 +30,7 @@ from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.last_change import last_changes
 from inhouse.storage.git.objects import Commit, Signature
 from inhouse.storage.git.trees import TreeEditor, find_entry
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, TokenRole
 
 # ---------------------------------------------------------------------------------------------------------------
 # The straightforward algorithm last_commits used to run: every pending path looked up in every commit and its
@@ -69,7 +69,7 @@ def new(stores: Stores, head: str, paths: list[str], **budget: int) -> dict[str,
 def _principal(stores: Stores) -> Principal:
     name = f"u{uuid.uuid4().hex[:8]}"
     users.create_user(stores, name)
-    _, secret = users.create_token(stores, name, role="write")
+    _, secret = users.create_token(stores, name, role=TokenRole.WRITE)
     return authenticate(stores.db, secret, ip="127.0.0.1", request_id=uuid.uuid4().hex)
 
 

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from inhouse.services import orgs, repos, users
 from inhouse.services.context import Stores
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import repos as repo_store
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role, Scope, TokenRole
 
 
 @pytest.fixture
@@ -38,8 +39,10 @@ def _user(stores: Stores, *, admin: bool = False) -> str:
     return users.create_user(stores, _name(), admin=admin).name
 
 
-def _as(stores: Stores, user: str, role: str = "write", scopes: list[dict] | None = None) -> Principal:  # type: ignore[type-arg]
-    _, secret = users.create_token(stores, user, role=role, scopes=scopes)
+def _as(stores: Stores, user: str, role: str = "write", scopes: list[dict[str, Any]] | None = None) -> Principal:
+    """The principal of a new token of `user`, its role and scopes given as the API takes them."""
+    _, secret = users.create_token(stores, user, role=TokenRole.parse(role),
+                                   scopes=Scope.parse_list(scopes) if scopes else ())
     return authenticate(stores.db, secret, ip="127.0.0.1", request_id=uuid.uuid4().hex)
 
 
@@ -100,10 +103,10 @@ def test_who_may_create_an_org(stores: Stores) -> None:
 def test_members_add_change_remove_and_last_admin(stores: Stores) -> None:
     org, admin, p = _org(stores)
     bob, carol = _user(stores), _user(stores)
-    assert orgs.set_member(stores, org, bob, "write", by=p).role == "write"
-    orgs.set_member(stores, org, bob, "write", by=p)  # unchanged: no second record
-    orgs.set_member(stores, org, carol, "read", by=p)
-    orgs.set_member(stores, org, carol, "admin", by=p)
+    assert orgs.set_member(stores, org, bob, Role.WRITE, by=p).role == "write"
+    orgs.set_member(stores, org, bob, Role.WRITE, by=p)  # unchanged: no second record
+    orgs.set_member(stores, org, carol, Role.READ, by=p)
+    orgs.set_member(stores, org, carol, Role.ADMIN, by=p)
     assert {(m.name, m.role) for m in orgs.list_members(stores, org, by=p)} == {
         (admin, "admin"), (bob, "write"), (carol, "admin")}
     assert [e["details"] for e in _audit(stores, "org.member.add")] == [
@@ -116,23 +119,23 @@ def test_members_add_change_remove_and_last_admin(stores: Stores) -> None:
     with pytest.raises(Conflict, match="last admin"):
         orgs.remove_member(stores, org, carol, by=pc)
     with pytest.raises(Conflict, match="last admin"):
-        orgs.set_member(stores, org, carol, "write", by=pc)
+        orgs.set_member(stores, org, carol, Role.WRITE, by=pc)
     with pytest.raises(NotFound, match="not a member"):
         orgs.remove_member(stores, org, admin, by=pc)
     assert [e["details"]["user"] for e in _audit(stores, "org.member.remove")] == [admin]
     # the removed admin's next request has no org role any more
     assert _as(stores, admin).org_roles == {}
-    with pytest.raises(BadRequest, match="Invalid role"):
-        orgs.set_member(stores, org, bob, "owner", by=pc)
+    with pytest.raises(BadRequest, match="Invalid role"):  # what the API and the CLI parse a role with
+        orgs.set_member(stores, org, bob, Role.parse("owner"), by=pc)
 
 
 def test_only_admins_manage_and_only_members_see(stores: Stores) -> None:
     org, _, p = _org(stores)
     writer, outsider = _user(stores), _user(stores)
-    orgs.set_member(stores, org, writer, "write", by=p)
+    orgs.set_member(stores, org, writer, Role.WRITE, by=p)
     pw, po = _as(stores, writer), _as(stores, outsider)
     with pytest.raises(Forbidden, match="Only admins"):
-        orgs.set_member(stores, org, outsider, "read", by=pw)
+        orgs.set_member(stores, org, outsider, Role.READ, by=pw)
     with pytest.raises(Forbidden, match="Only admins"):
         orgs.create_group(stores, org, "team", by=pw)
     with pytest.raises(Forbidden, match="Only members"):
@@ -144,31 +147,31 @@ def test_only_admins_manage_and_only_members_see(stores: Stores) -> None:
     assert orgs.get_org(stores, org).num_members == 2  # the org itself is visible by name
     assert {m.name for m in orgs.list_members(stores, org, by=pw)} >= {writer}
     # an admin's read token may look but not change
-    admin_read = Principal(**{**p.__dict__, "role": "read"})
+    admin_read = Principal(**{**p.__dict__, "role": TokenRole.READ})
     assert orgs.list_members(stores, org, by=admin_read)
     with pytest.raises(Forbidden, match="cannot change organisations"):
-        orgs.set_member(stores, org, outsider, "read", by=admin_read)
+        orgs.set_member(stores, org, outsider, Role.READ, by=admin_read)
     # a member may leave on their own
     orgs.remove_member(stores, org, writer, by=pw)
     assert writer not in {m.name for m in orgs.list_members(stores, org, by=p)}
     # a site admin manages any org
     site = _as(stores, _user(stores, admin=True))
-    orgs.set_member(stores, org, outsider, "contributor", by=site)
+    orgs.set_member(stores, org, outsider, Role.CONTRIBUTOR, by=site)
     with pytest.raises(NotFound):
         orgs.list_members(stores, "no-such-org-" + uuid.uuid4().hex[:6], by=site)
     with pytest.raises(NotFound, match="No organisation"):
-        orgs.set_member(stores, outsider, writer, "read", by=site)  # a user is not an org
+        orgs.set_member(stores, outsider, writer, Role.READ, by=site)  # a user is not an org
 
 
 def test_fine_grained_token_scoped_to_the_org_can_manage_it(stores: Stores) -> None:
     org, admin, p = _org(stores)
     other_org, _, _ = _org(stores)
     scoped = _as(stores, admin, "fine-grained", [{"type": "org", "name": org, "permissions": ["repo.access.write"]}])
-    orgs.set_member(stores, org, _user(stores), "read", by=scoped)
+    orgs.set_member(stores, org, _user(stores), Role.READ, by=scoped)
     wrong = _as(stores, admin, "fine-grained", [{"type": "org", "name": other_org,
                                                  "permissions": ["repo.access.write"]}])
     with pytest.raises(Forbidden):
-        orgs.set_member(stores, org, _user(stores), "read", by=wrong)
+        orgs.set_member(stores, org, _user(stores), Role.READ, by=wrong)
     with pytest.raises(Forbidden):
         orgs.list_members(stores, org, by=wrong)
 
@@ -176,7 +179,7 @@ def test_fine_grained_token_scoped_to_the_org_can_manage_it(stores: Stores) -> N
 def test_resource_groups_grant_a_role_on_their_repos_only(stores: Stores) -> None:
     org, _, p = _org(stores)
     dev = _user(stores)
-    orgs.set_member(stores, org, dev, "read", by=p)
+    orgs.set_member(stores, org, dev, Role.READ, by=p)
     in_group = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=org, name="in-group", private=True)
     outside = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=org, name="outside", private=True)
     data = repos.create(stores, p, repo_type=RepoType.DATASET, namespace=org, name="data")
@@ -184,7 +187,7 @@ def test_resource_groups_grant_a_role_on_their_repos_only(stores: Stores) -> Non
     assert group.description == "the research team"
     with pytest.raises(Conflict):
         orgs.create_group(stores, org, "research", by=p)
-    orgs.set_group_member(stores, org, "research", dev, "write", by=p)
+    orgs.set_group_member(stores, org, "research", dev, Role.WRITE, by=p)
     orgs.add_group_repo(stores, org, "research", in_group.repo_id, by=p)
     orgs.add_group_repo(stores, org, "research", data.repo_id, repo_type=RepoType.DATASET, by=p)
 
@@ -232,7 +235,7 @@ def test_group_rules(stores: Stores) -> None:
     stranger = _user(stores)
     orgs.create_group(stores, org, "team", by=p)
     with pytest.raises(BadRequest, match="not a member"):
-        orgs.set_group_member(stores, org, "team", stranger, "write", by=p)
+        orgs.set_group_member(stores, org, "team", stranger, Role.WRITE, by=p)
     foreign = repos.create(stores, po, repo_type=RepoType.MODEL, namespace=other_org, name="theirs")
     with pytest.raises(BadRequest, match="does not belong"):
         orgs.add_group_repo(stores, org, "team", foreign.repo_id, by=p)
@@ -243,9 +246,9 @@ def test_group_rules(stores: Stores) -> None:
     with pytest.raises(BadRequest):
         orgs.create_group(stores, org, "bad name", by=p)
     # removing someone from the org removes their group roles too
-    orgs.set_member(stores, org, stranger, "read", by=p)
-    orgs.set_group_member(stores, org, "team", stranger, "admin", by=p)
-    orgs.set_group_member(stores, org, "team", stranger, "write", by=p)
+    orgs.set_member(stores, org, stranger, Role.READ, by=p)
+    orgs.set_group_member(stores, org, "team", stranger, Role.ADMIN, by=p)
+    orgs.set_group_member(stores, org, "team", stranger, Role.WRITE, by=p)
     assert _audit(stores, "group.member.role")[-1]["details"]["previous"] == "admin"
     orgs.remove_member(stores, org, stranger, by=p)
     assert orgs.get_group(stores, org, "team", by=p).members == []
@@ -255,8 +258,8 @@ def test_group_rules(stores: Stores) -> None:
 def test_tokens_owned_by_users_managed_by_their_owner_or_a_site_admin(stores: Stores) -> None:
     alice, bob = _user(stores), _user(stores)
     pa = _as(stores, alice)
-    tok, secret = users.create_token(stores, alice, role="fine-grained", name="ci", expires_in_s=3600,
-                                     scopes=[{"type": "repo", "name": f"{alice}/m", "permissions": ["repo.write"]}],
+    tok, secret = users.create_token(stores, alice, role=TokenRole.FINE_GRAINED, name="ci", expires_in_s=3600,
+                                     scopes=[Scope.parse({"type": "repo", "name": f"{alice}/m", "permissions": ["repo.write"]})],
                                      by=pa)
     assert secret.startswith("ih_") and tok.hint == secret[:7] and tok.expires_at is not None
     listed = users.list_tokens(stores, alice, by=pa)
@@ -267,12 +270,12 @@ def test_tokens_owned_by_users_managed_by_their_owner_or_a_site_admin(stores: St
     with pytest.raises(Forbidden):
         users.list_tokens(stores, alice, by=pb)
     with pytest.raises(Forbidden):
-        users.create_token(stores, alice, role="write", by=pb)
+        users.create_token(stores, alice, role=TokenRole.WRITE, by=pb)
     with pytest.raises(NotFound):
         users.revoke_token(stores, tok.id, by=pb)
     # a read or scoped token cannot mint a stronger token, nor revoke
     with pytest.raises(Forbidden, match="write token"):
-        users.create_token(stores, alice, role="write", by=_as(stores, alice, "read"))
+        users.create_token(stores, alice, role=TokenRole.WRITE, by=_as(stores, alice, "read"))
     scoped = authenticate(stores.db, secret)
     with pytest.raises(Forbidden, match="write token"):
         users.revoke_token(stores, pa.token_id, by=scoped)  # type: ignore[arg-type]
@@ -282,18 +285,18 @@ def test_tokens_owned_by_users_managed_by_their_owner_or_a_site_admin(stores: St
         authenticate(stores.db, secret)
     # a site admin manages anyone's
     site = _as(stores, _user(stores, admin=True))
-    _, bob_secret = users.create_token(stores, bob, role="read", by=site)
+    _, bob_secret = users.create_token(stores, bob, role=TokenRole.READ, by=site)
     assert len(users.list_tokens(stores, bob, by=site)) == 2
     # organisations have no tokens
     org, _, _ = _org(stores)
     with pytest.raises(BadRequest, match="organisation"):
-        users.create_token(stores, org, role="write")
+        users.create_token(stores, org, role=TokenRole.WRITE)
     assert [e["details"]["token_id"] for e in _audit(stores, "token.revoke")] == [tok.id]
 
 
 def test_last_use_is_recorded(stores: Stores) -> None:
     alice = _user(stores)
-    tok, secret = users.create_token(stores, alice, role="read")
+    tok, secret = users.create_token(stores, alice, role=TokenRole.READ)
     assert users.list_tokens(stores, alice)[0].last_used_at is None
     authenticate(stores.db, secret)
     [t] = users.list_tokens(stores, alice)
@@ -305,10 +308,10 @@ def test_org_lifecycle_on_both_backends(database_url: str, tmp_path: Path) -> No
     try:
         org, admin, p = _org(stores)
         dev = _user(stores)
-        orgs.set_member(stores, org, dev, "contributor", by=p)
+        orgs.set_member(stores, org, dev, Role.CONTRIBUTOR, by=p)
         repo = repos.create(stores, _as(stores, dev), repo_type=RepoType.MODEL, namespace=org, name="m")
         orgs.create_group(stores, org, "g", by=p)
-        orgs.set_group_member(stores, org, "g", dev, "admin", by=p)
+        orgs.set_group_member(stores, org, "g", dev, Role.ADMIN, by=p)
         orgs.add_group_repo(stores, org, "g", repo.repo_id, by=p)
         with stores.db.read() as conn:
             rec = repo_store.repo_by_id(conn, repo.id)
@@ -316,7 +319,7 @@ def test_org_lifecycle_on_both_backends(database_url: str, tmp_path: Path) -> No
         authorize(stores.db, _as(stores, dev), Action.MANAGE, rec)
         with pytest.raises(Conflict, match="last admin"):
             orgs.remove_member(stores, org, admin, by=p)
-        orgs.set_member(stores, org, dev, "admin", by=p)
+        orgs.set_member(stores, org, dev, Role.ADMIN, by=p)
         orgs.remove_member(stores, org, admin, by=_as(stores, dev))
         assert [(m.name, m.role) for m in orgs.list_members(stores, org, by=_as(stores, dev))] == [(dev, "admin")]
         orgs.delete_group(stores, org, "g", by=_as(stores, dev))

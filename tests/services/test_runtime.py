@@ -25,7 +25,7 @@ from inhouse.services import users
 from inhouse.services.context import Stores
 from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.runtime import Runtime, TtlCache
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, TokenRole
 from tests.support.data import random_bytes
 from tests.support.xet_cas import make_upload
 
@@ -99,7 +99,7 @@ async def running(app: InhouseApp) -> AsyncIterator[httpx.AsyncClient]:
 def owner(stores: Stores, name: str) -> tuple[str, Any]:
     """A user with a write token and a model repo; (the token, the repo)."""
     users.create_user(stores, name)
-    token, secret = users.create_token(stores, name, role="write")
+    token, secret = users.create_token(stores, name, role=TokenRole.WRITE)
     p = principal_by_token_id(stores.db, token.id)
     return secret, repo_service.create(stores, p, repo_type=RepoType.MODEL, namespace=name, name="m")
 

@@ -17,13 +17,13 @@ from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.xet import chunk_boundaries, compute_chunk_hash, compute_file_hash
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, TokenRole
 from tests.support.data import random_bytes
 
 
 def make_repo(stores: Stores, name: str = "r") -> RepoRecord:
     users.create_user(stores, f"u{name}")
-    token, _ = users.create_token(stores, f"u{name}", role="write")
+    token, _ = users.create_token(stores, f"u{name}", role=TokenRole.WRITE)
     p = principal_by_token_id(stores.db, token.id)
     return repo_service.create(stores, p, repo_type=RepoType.MODEL, namespace=f"u{name}", name=name)
 

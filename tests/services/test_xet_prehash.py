@@ -35,7 +35,7 @@ from inhouse.storage.xet import (
     compute_verification_hash,
     serialize_shard,
 )
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, TokenRole
 from tests.support.data import random_bytes
 
 
@@ -53,7 +53,7 @@ def used(stores: Stores) -> int:
 
 def writer(stores: Stores, name: str = "w") -> CasCaller:
     users.create_user(stores, name)
-    token, _ = users.create_token(stores, name, role="write")
+    token, _ = users.create_token(stores, name, role=TokenRole.WRITE)
     p = principal_by_token_id(stores.db, token.id)
     repo = repo_service.create(stores, p, repo_type=RepoType.MODEL, namespace=name, name="m")
     return CasCaller(repo, p, XetGrant(repo.id, "write", "write", token.id, int(time.time()) + 3600))

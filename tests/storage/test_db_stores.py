@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy.exc
+from sqlalchemy import select
 
 from inhouse.storage.db import discussions as disc_store
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
-from inhouse.vocabulary import RepoType
+from inhouse.storage.db.schema import tokens
+from inhouse.vocabulary import RepoType, Scope, TokenRole
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40
@@ -120,9 +122,9 @@ def test_user_by_name_ci_does_not_treat_underscore_as_a_wildcard(db: Database) -
 def test_tokens_lifecycle(db: Database) -> None:
     uid = _user(db, "tok")
     with db.write() as conn:
-        t1 = user_store.insert_token(conn, user_id=uid, name="laptop", role="write", token_hash="h" * 64,
+        t1 = user_store.insert_token(conn, user_id=uid, name="laptop", role=TokenRole.WRITE, token_hash="h" * 64,
                                      hint="hf_abc", now=10.0, expires_at=None)
-        t2 = user_store.insert_token(conn, user_id=uid, name="ci", role="read", token_hash="g" * 64, hint="hf_def",
+        t2 = user_store.insert_token(conn, user_id=uid, name="ci", role=TokenRole.READ, token_hash="g" * 64, hint="hf_def",
                                      now=11.0, expires_at=99.5)
     with db.read() as conn:
         found = user_store.token_by_hash(conn, "h" * 64)
@@ -144,13 +146,33 @@ def test_tokens_lifecycle(db: Database) -> None:
         assert user_store.token_by_id(conn, t2.id).revoked_at is None  # type: ignore[union-attr]
 
 
+def test_token_roles_and_scopes_keep_their_stored_strings(db: Database) -> None:
+    """The typed role and scopes are written and read back as the same strings and JSON as before they were typed."""
+    uid = _user(db, "tok3")
+    scopes = (Scope.parse({"type": "repo", "name": "tok3/m", "permissions": ["repo.write", "repo.content.read"]}),
+              Scope.parse({"type": "org", "name": "acme", "permissions": ["discussion.write"]}))
+    with db.write() as conn:
+        t = user_store.insert_token(conn, user_id=uid, name="ci", role=TokenRole.FINE_GRAINED, token_hash="s" * 64,
+                                    hint="h", now=1.0, expires_at=None, scopes=scopes)
+        plain = user_store.insert_token(conn, user_id=uid, name="rw", role=TokenRole.WRITE, token_hash="t" * 64,
+                                        hint="h", now=1.0, expires_at=None)
+    with db.read() as conn:
+        rows = conn.execute(select(tokens.c.role, tokens.c.scopes).where(tokens.c.user_id == uid)
+                            .order_by(tokens.c.id)).all()
+        assert user_store.tokens_of(conn, uid) == [t, plain]
+    assert [tuple(r) for r in rows] == [
+        ("fine-grained", '[{"type": "repo", "name": "tok3/m", "permissions": ["repo.content.read", "repo.write"]}, '
+                         '{"type": "org", "name": "acme", "permissions": ["discussion.write"]}]'),
+        ("write", None)]
+
+
 def test_token_hashes_are_unique(db: Database) -> None:
     uid = _user(db, "tok2")
     with db.write() as conn:
-        user_store.insert_token(conn, user_id=uid, name="a", role="read", token_hash="z" * 64, hint="h", now=1.0,
+        user_store.insert_token(conn, user_id=uid, name="a", role=TokenRole.READ, token_hash="z" * 64, hint="h", now=1.0,
                                 expires_at=None)
     with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as conn:
-            user_store.insert_token(conn, user_id=uid, name="b", role="read", token_hash="z" * 64, hint="h",
+            user_store.insert_token(conn, user_id=uid, name="b", role=TokenRole.READ, token_hash="z" * 64, hint="h",
                                     now=1.0, expires_at=None)
 
 

@@ -21,6 +21,7 @@ from inhouse.services import users
 from inhouse.services.context import Stores, upgrade_command
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.migrations import runner
+from inhouse.vocabulary import TokenRole
 from tests.support.schema import as_made_by_v0_1_0, execute, migrate, schema_diff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def test_sqlite_revisions_that_copy_a_table_do_not_cascade_deletes(tmp_path: Pat
     stores = Stores.open(_settings(tmp_path, url))
     try:
         users.create_user(stores, "alice")
-        users.create_token(stores, "alice", role="write")
+        users.create_token(stores, "alice", role=TokenRole.WRITE)
     finally:
         stores.close()
     db = Database(url)

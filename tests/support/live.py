@@ -17,6 +17,7 @@ import httpx
 from inhouse.config import Settings
 from inhouse.services import users
 from inhouse.services.context import Stores
+from inhouse.vocabulary import TokenRole
 
 PG_ADMIN_URL = os.environ.get("INHOUSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -130,7 +131,7 @@ class LiveServer:
         return name
 
     def make_token(self, user: str, role: str = "write", expires_in_s: float | None = None) -> str:
-        return users.create_token(self.stores, user, role=role, expires_in_s=expires_in_s)[1]
+        return users.create_token(self.stores, user, role=TokenRole(role), expires_in_s=expires_in_s)[1]
 
     def api(self, token: str | None = None):  # type: ignore[no-untyped-def]
         from huggingface_hub import HfApi

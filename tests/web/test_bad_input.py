@@ -27,6 +27,7 @@ from inhouse.services import users as user_service
 from inhouse.services.cards import render_card_html
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.storage.git.lfs_pointer import LfsPointer
+from inhouse.vocabulary import TokenRole
 from tests.support.live import LiveServer
 
 # helpers -------------------------------------------------------------------------------------------------------------
@@ -473,7 +474,7 @@ def test_forged_revoked_and_expired_tokens_are_401(server, api, user, repo_id):
                                 repo_id)
     _assert_invalid_credentials(server, user[1] + "x", repo_id)  # a real token, one character off
 
-    tok, secret = user_service.create_token(server.stores, user[0], role="write")
+    tok, secret = user_service.create_token(server.stores, user[0], role=TokenRole.WRITE)
     assert server.api(secret).whoami()["name"] == user[0]
     user_service.revoke_token(server.stores, tok.id)
     _assert_invalid_credentials(server, secret, repo_id)

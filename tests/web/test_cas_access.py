@@ -15,6 +15,7 @@ import pytest
 
 from inhouse.services import users
 from inhouse.services.largefiles import xet_tokens
+from inhouse.vocabulary import TokenRole
 from tests.support.data import random_bytes
 from tests.support.live import LiveServer
 from tests.support.xet_cas import (
@@ -168,7 +169,7 @@ def test_a_xorb_link_stops_when_its_token_is_revoked(cas_server: LiveServer) -> 
     owner = account(server, private=True)
     up = make_upload(random_bytes(200_000, 86))
     store_file(server, owner, "p.bin", up)
-    tok, secret = users.create_token(server.stores, owner.name, role="read")
+    tok, secret = users.create_token(server.stores, owner.name, role=TokenRole.READ)
     reader = Account(owner.name, secret, owner.repo_id)
     url, start, end = signed_link(server, xet_token(server, reader, "read"), up)
     assert httpx.get(url).content == up.xorb[start : end + 1]

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from inhouse.web import api as web_api
 from inhouse.web import hub as web_hub
 from inhouse.web.routing import Router
+from inhouse.vocabulary import TokenRole
 from tests.support.live import LiveServer
 
 OID = "a" * 64
@@ -154,7 +155,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         _request(server, "PUT", f"/api/organizations/{org}/members/{m}", token, json.dumps({"role": "read"}).encode())
     for g in ("g1", "g2"):
         _request(server, "POST", f"/api/organizations/{org}/resource-groups", token, json.dumps({"name": g}).encode())
-    spare, _ = users.create_token(server.stores, admin, role="read", name="spare")
+    spare, _ = users.create_token(server.stores, admin, role=TokenRole.READ, name="spare")
     assert _request(server, "GET", f"/api/models/{repo_id}/tree/main/sub", token).status == 200
     assert _request(server, "GET", f"/api/organizations/{org}/resource-groups/g1", token).status == 200
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",

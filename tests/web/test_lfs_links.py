@@ -18,6 +18,7 @@ from huggingface_hub import HfApi
 
 from inhouse.services import orgs as org_service
 from inhouse.services import users as user_service
+from inhouse.vocabulary import Role, TokenRole
 from tests.support.live import LiveServer
 
 LFS_JSON = "application/vnd.git-lfs+json"
@@ -83,7 +84,7 @@ def test_links_expire_when_the_batch_answer_says(server: LiveServer, user: tuple
 def test_a_revoked_tokens_links_stop_working(server: LiveServer, user: tuple[str, str], api: HfApi, repo_id: str,
                                              lfs_only: None) -> None:
     data, oid = _lfs_file(api, repo_id, private=True)
-    tok, secret = user_service.create_token(server.stores, user[0], role="write", name="ci")
+    tok, secret = user_service.create_token(server.stores, user[0], role=TokenRole.WRITE, name="ci")
     download = _action(server, secret, repo_id, "download", oid, len(data))["href"]
     new = os.urandom(1000)
     new_oid = hashlib.sha256(new).hexdigest()
@@ -115,7 +116,7 @@ def test_the_link_of_a_user_who_left_the_org_answers_as_a_missing_repo(server: L
     org = f"o{uuid.uuid4().hex[:8]}"
     org_service.create_org(server.stores, org, admin=owner)
     leaver = server.make_user()
-    org_service.set_member(server.stores, org, leaver, "read")
+    org_service.set_member(server.stores, org, leaver, Role.READ)
     leaver_token = server.make_token(leaver, "read")
     owner_api = server.api(owner_token)
     kept, gone = f"{org}/kept-{uuid.uuid4().hex[:6]}", f"{org}/gone-{uuid.uuid4().hex[:6]}"
@@ -141,7 +142,7 @@ def test_lfs_downloads_of_private_and_gated_files_are_audited(server: LiveServer
     name, token = user
     private = f"{name}/p{uuid.uuid4().hex[:8]}"
     data, oid = _lfs_file(api, private, "weights/model.bin", private=True)
-    tok, secret = user_service.create_token(server.stores, name, role="read", name="puller")
+    tok, secret = user_service.create_token(server.stores, name, role=TokenRole.READ, name="puller")
     href = _action(server, secret, private, "download", oid, len(data), ref={"name": "refs/heads/main"})["href"]
     assert [e["action"] for e in _audit(server, private) if e["action"] == "file.download"] == []  # links only
     r = httpx.get(href, timeout=30)

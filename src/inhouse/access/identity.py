@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.errors import INVALID_CREDENTIALS, Unauthorized
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
+from inhouse.vocabulary import Role, Scope, TokenRole
 
 TOKEN_PREFIX = "ih_"
 LAST_USED_RESOLUTION_S = 60.0
@@ -29,20 +29,16 @@ class Principal:
     is_admin: bool = False
     token_id: int | None = None
     token_name: str | None = None
-    role: str | None = None  # read | write | fine-grained; None for anonymous
-    scopes: tuple[dict[str, Any], ...] = ()  # fine-grained tokens: [{"type","name","permissions"}]
-    org_roles: dict[int, str] = field(default_factory=dict)  # org user id -> role
-    group_roles: dict[int, str] = field(default_factory=dict)  # resource group id -> role
+    role: TokenRole | None = None  # None for anonymous
+    scopes: tuple[Scope, ...] = ()  # fine-grained tokens only
+    org_roles: dict[int, Role] = field(default_factory=dict)  # org user id -> role
+    group_roles: dict[int, Role] = field(default_factory=dict)  # resource group id -> role
     ip: str | None = None
     request_id: str | None = None
 
     @property
     def anonymous(self) -> bool:
         return self.user_id is None
-
-    @property
-    def can_write(self) -> bool:
-        return self.role in ("write", "fine-grained")
 
 
 ANONYMOUS = Principal()
@@ -87,7 +83,7 @@ def _authenticate(db: Database, secret: str | None, *, ip: str | None, request_i
             user_store.touch_token(conn, tok.id, now)
     return Principal(
         user_id=user.id, name=user.name, fullname=user.fullname, email=user.email, is_admin=user.is_admin,
-        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,
+        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tok.scopes, org_roles=orgs,
         group_roles=groups, ip=ip, request_id=request_id,
     )
 
@@ -107,6 +103,6 @@ def principal_by_token_id(db: Database, token_id: int | None, *, ip: str | None 
         orgs, groups = org_store.roles_of_user(conn, user.id)
     return Principal(
         user_id=user.id, name=user.name, fullname=user.fullname, email=user.email, is_admin=user.is_admin,
-        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tuple(tok.scopes or ()), org_roles=orgs,
+        token_id=tok.id, token_name=tok.name, role=tok.role, scopes=tok.scopes, org_roles=orgs,
         group_roles=groups, ip=ip, request_id=request_id,
     )

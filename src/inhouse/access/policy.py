@@ -16,16 +16,7 @@ from inhouse.errors import Forbidden, GatedRepo, RepoNotFound, Unauthorized
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.records import RepoRecord
-
-ROLES = ("read", "contributor", "write", "admin")
-RANK = {r: i for i, r in enumerate(ROLES, 1)}
-
-READ_CONTENT = "repo.content.read"
-WRITE = "repo.write"
-DISCUSS = "discussion.write"
-MANAGE_ACCESS = "repo.access.write"
-PERMISSIONS = (READ_CONTENT, WRITE, DISCUSS, MANAGE_ACCESS)
-_IMPLIES = {WRITE: {READ_CONTENT, DISCUSS}, MANAGE_ACCESS: {READ_CONTENT}}
+from inhouse.vocabulary import Permission, Role, ScopeKind, TokenRole
 
 
 class Action(str, Enum):
@@ -37,45 +28,40 @@ class Action(str, Enum):
     MANAGE_ACCESS = "manage_access"  # list, accept, reject, cancel and grant gated-access requests
 
 
-def repo_role(p: Principal, repo: RepoRecord) -> str | None:
+def repo_role(p: Principal, repo: RepoRecord) -> Role | None:
     if p.anonymous:
         return None
     if p.is_admin or p.user_id == repo.owner_id:
-        return "admin"
+        return Role.ADMIN
     roles = [p.org_roles.get(repo.owner_id)]
     if repo.resource_group_id is not None:
         roles.append(p.group_roles.get(repo.resource_group_id))
     held = [r for r in roles if r]
-    best = max(held, key=lambda r: RANK[r]) if held else None
-    if best == "contributor" and repo.created_by == p.user_id:
-        return "write"  # contributors write to the org repos they created, as on the Hub
+    best = max(held, key=lambda r: r.rank) if held else None
+    if best is Role.CONTRIBUTOR and repo.created_by == p.user_id:
+        return Role.WRITE  # contributors write to the org repos they created, as on the Hub
     return best
 
 
-def token_allows(p: Principal, repo: RepoRecord, permission: str) -> bool:
+def token_allows(p: Principal, repo: RepoRecord, permission: Permission) -> bool:
     """Does the caller's token carry `permission` for `repo`?"""
-    if p.role == "write":
+    if p.role is TokenRole.WRITE:
         return True
-    if p.role == "read":
-        return permission == READ_CONTENT
-    if p.role == "fine-grained":
+    if p.role is TokenRole.READ:
+        return permission is Permission.READ_CONTENT
+    if p.role is TokenRole.FINE_GRAINED:
         for scope in p.scopes:
-            kind, name = scope.get("type"), scope.get("name")
-            covered = (kind == "repo" and name in (repo.url_path, f"{repo.plural}/{repo.repo_id}")) or (
-                kind in ("org", "user") and name == repo.namespace)
-            if covered:
-                perms = set(scope.get("permissions") or ())
-                for held in list(perms):
-                    perms |= _IMPLIES.get(held, set())
-                if permission in perms:
-                    return True
+            covered = (scope.kind is ScopeKind.REPO and scope.name in (repo.url_path, f"{repo.plural}/{repo.repo_id}")
+                       ) or (scope.kind in (ScopeKind.ORG, ScopeKind.USER) and scope.name == repo.namespace)
+            if covered and scope.allows(permission):
+                return True
     return False
 
 
 def can_see(p: Principal, repo: RepoRecord) -> bool:
     if not repo.private:
         return True
-    return repo_role(p, repo) is not None and token_allows(p, repo, READ_CONTENT)
+    return repo_role(p, repo) is not None and token_allows(p, repo, Permission.READ_CONTENT)
 
 
 def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False,
@@ -89,7 +75,7 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
     if action is Action.READ:
         return
     if action is Action.DOWNLOAD:
-        if repo.gated and not gate_accepted and not (role and token_allows(p, repo, READ_CONTENT)):
+        if repo.gated and not gate_accepted and not (role and token_allows(p, repo, Permission.READ_CONTENT)):
             raise GatedRepo(
                 f"Access to {repo.type} {repo.repo_id} is restricted and you are not in the authorized list. "
                 + _gate_next_step(p, repo, gate_request),
@@ -102,29 +88,29 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
             "(`inhouse tokens create --user NAME --role write`)."
         )
     if action is Action.PROPOSE:
-        if not token_allows(p, repo, DISCUSS):
+        if not token_allows(p, repo, Permission.DISCUSS):
             raise Forbidden(f"Your token '{p.token_name}' cannot open discussions or pull requests on {repo.repo_id}.")
         if own_pull_request is not False:
             return
-        if role is None or RANK[role] < RANK["write"] or not token_allows(p, repo, WRITE):
+        if role is None or not role.at_least(Role.WRITE) or not token_allows(p, repo, Permission.WRITE):
             raise Forbidden(f"Only the author of a pull request and users with write access to {repo.repo_id} can "
                             "push to it: open your own pull request instead (create_pr=True).")
         return
     if action is Action.MANAGE_ACCESS:
-        if role != "admin":
+        if role is not Role.ADMIN:
             raise Forbidden(f"You need the admin role on {repo.repo_id} to review its access requests; ask an admin "
                             f"of '{repo.namespace}' for it.")
-        if not token_allows(p, repo, MANAGE_ACCESS):
+        if not token_allows(p, repo, Permission.MANAGE_ACCESS):
             raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot review access requests of {repo.repo_id}: "
                             "use a write token or a fine-grained token with repo.access.write on it.")
         return
-    needed = "admin" if action is Action.MANAGE else "write"
-    if role is None or RANK[role] < RANK[needed]:
+    needed = Role.ADMIN if action is Action.MANAGE else Role.WRITE
+    if role is None or not role.at_least(needed):
         raise Forbidden(
             f"You need the {needed} role on {repo.repo_id} to do this; ask an admin of '{repo.namespace}' for it"
-            + (", or open a pull request instead." if needed == "write" else ".")
+            + (", or open a pull request instead." if needed is Role.WRITE else ".")
         )
-    if not token_allows(p, repo, WRITE):
+    if not token_allows(p, repo, Permission.WRITE):
         raise Forbidden(
             f"Your token '{p.token_name}' ({p.role}) does not allow changing {repo.repo_id}: use a write token "
             "or a fine-grained token with repo.write on it."
@@ -164,14 +150,14 @@ def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind:
         allowed = True
     elif owner_kind == "org":
         role = p.org_roles.get(owner_id)
-        allowed = role is not None and RANK[role] >= RANK["contributor"]
+        allowed = role is not None and role.at_least(Role.CONTRIBUTOR)
     else:
         allowed = False
     if not allowed:
         raise Forbidden(f"You cannot create repos under '{namespace}': use your own namespace '{p.name}' "
                         "or ask an admin of that organisation for the contributor role.")
-    token_ok = p.role == "write" or (p.role == "fine-grained" and any(
-        s.get("type") in ("org", "user") and s.get("name") == namespace and WRITE in (s.get("permissions") or ())
+    token_ok = p.role is TokenRole.WRITE or (p.role is TokenRole.FINE_GRAINED and any(
+        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name == namespace and s.allows(Permission.WRITE)
         for s in p.scopes))
     if not token_ok:
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create repos under '{namespace}': "
@@ -187,22 +173,21 @@ class OrgAction(str, Enum):
     LEAVE = "leave"  # remove oneself
 
 
-def _token_covers_org(p: Principal, org: str, permission: str | None) -> bool:
+def _token_covers_org(p: Principal, org: str, permission: Permission | None) -> bool:
     """A write token covers every org; a fine-grained one an org it names (or, to view, a repo inside it)."""
-    if p.role == "write":
+    if p.role is TokenRole.WRITE:
         return True
-    if p.role == "read":
+    if p.role is TokenRole.READ:
         return permission is None
-    for s in p.scopes if p.role == "fine-grained" else ():
-        name = str(s.get("name") or "")
-        named = (s.get("type") == "org" and name == org) or (
-            permission is None and s.get("type") == "repo" and name.removeprefix("datasets/").split("/")[0] == org)
-        if named and (permission is None or permission in (s.get("permissions") or ())):
+    for s in p.scopes if p.role is TokenRole.FINE_GRAINED else ():
+        named = (s.kind is ScopeKind.ORG and s.name == org) or (
+            permission is None and s.kind is ScopeKind.REPO and s.name.removeprefix("datasets/").split("/")[0] == org)
+        if named and (permission is None or s.allows(permission)):
             return True
     return False
 
 
-def decide_org(p: Principal, action: OrgAction, org: str, *, role: str | None) -> None:
+def decide_org(p: Principal, action: OrgAction, org: str, *, role: Role | None) -> None:
     """Raises unless `p` may do `action` on organisation `org`, in which they hold `role` (None: not a member).
     Organisations are visible by name to everyone; their members and resource groups only to members."""
     if p.anonymous:
@@ -214,12 +199,12 @@ def decide_org(p: Principal, action: OrgAction, org: str, *, role: str | None) -
         if not _token_covers_org(p, org, None):
             raise Forbidden(f"Your token '{p.token_name}' is not scoped to '{org}': use a read or write token.")
         return
-    if action is OrgAction.MANAGE and not (p.is_admin or role == "admin"):
+    if action is OrgAction.MANAGE and not (p.is_admin or role is Role.ADMIN):
         raise Forbidden(f"Only admins of '{org}' can manage its members and resource groups; ask one of them "
                         f"(`GET /api/organizations/{org}/members` lists them).")
-    if not _token_covers_org(p, org, MANAGE_ACCESS):
+    if not _token_covers_org(p, org, Permission.MANAGE_ACCESS):
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change organisations: use a write token "
-                        f"or a fine-grained token with {MANAGE_ACCESS} on org '{org}'.")
+                        f"or a fine-grained token with {Permission.MANAGE_ACCESS} on org '{org}'.")
 
 
 def decide_tokens(p: Principal, owner_id: int, *, manage: bool) -> None:
@@ -230,7 +215,7 @@ def decide_tokens(p: Principal, owner_id: int, *, manage: bool) -> None:
         raise Unauthorized("Authentication required: pass a token in the Authorization header.")
     if not (p.is_admin or p.user_id == owner_id):
         raise Forbidden("You can only see and manage your own tokens; a site admin can manage anyone's.")
-    if manage and p.role != "write":
+    if manage and p.role is not TokenRole.WRITE:
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create or revoke tokens: use a write token.")
 
 
@@ -241,6 +226,6 @@ def decide_audit_read(p: Principal) -> None:
     if not p.is_admin:
         raise Forbidden("Only site admins can read the audit log; ask one, or use `inhouse audit export` on the "
                         "server.")
-    if p.role not in ("read", "write"):
+    if p.role not in (TokenRole.READ, TokenRole.WRITE):
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) is scoped to some repos or orgs; read the audit log "
                         "with a read or write token.")

@@ -13,6 +13,7 @@ from inhouse.cli import orgs as orgs_cli
 from inhouse.cli import storage as storage_cli
 from inhouse.config import Settings
 from inhouse.errors import BadRequest, InhouseError, NotFound
+from inhouse.vocabulary import Permission, Scope, ScopeKind, TokenRole
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -82,8 +83,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     from inhouse.services import users
 
-    scopes = [_parse_scope(s) for s in args.scope] if args.scope else None
-    if scopes and args.role != "fine-grained":
+    scopes = [_parse_scope(s) for s in args.scope]
+    if scopes and args.role is not TokenRole.FINE_GRAINED:
         raise BadRequest("--scope is for fine-grained tokens: add --role fine-grained.")
     _, secret = users.create_token(_stores(args), args.user, role=args.role, name=args.name, scopes=scopes,
                                    expires_in_s=args.expires_in_days * 86400 if args.expires_in_days else None)
@@ -91,13 +92,13 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_scope(text: str) -> dict[str, object]:
-    """TYPE:NAME:perm1,perm2 → {"type", "name", "permissions"} (names never hold ':')."""
+def _parse_scope(text: str) -> Scope:
+    """TYPE:NAME:perm1,perm2 (names never hold ':')."""
     parts = text.split(":")
     if len(parts) != 3 or not all(parts):
         raise BadRequest(f"Invalid --scope '{text}': use TYPE:NAME:PERMISSIONS, e.g. "
                          "repo:acme/bert:repo.content.read,repo.write or org:acme:repo.content.read.")
-    return {"type": parts[0], "name": parts[1], "permissions": [p for p in parts[2].split(",") if p]}
+    return Scope.parse({"type": parts[0], "name": parts[1], "permissions": [p for p in parts[2].split(",") if p]})
 
 
 def _when(ts: float | None) -> str:
@@ -110,7 +111,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
     now = time.time()
     for t in users.list_tokens(_stores(args), args.user):
         state = "revoked" if t.revoked_at else "expired" if t.expires_at and t.expires_at <= now else "active"
-        scopes = " ".join(f"{s['type']}:{s['name']}:{','.join(s['permissions'])}" for s in t.scopes or ()) or "-"
+        scopes = " ".join(f"{s.kind}:{s.name}:{','.join(sorted(s.permissions))}" for s in t.scopes) or "-"
         print(f"{t.id}\t{t.name}\t{t.role}\t{t.hint}…\t{state}\texpires={_when(t.expires_at)}"
               f"\tlast-used={_when(t.last_used_at)}\tscopes={scopes}")
     return 0
@@ -153,12 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                    required=True)
     tc = tokens_p.add_parser("create", parents=[common], help="create a token; prints it alone on stdout")
     tc.add_argument("--user", required=True)
-    tc.add_argument("--role", required=True, choices=["read", "write", "fine-grained"])
+    tc.add_argument("--role", required=True, type=TokenRole, choices=list(TokenRole))
     tc.add_argument("--name", default=None, help="a label to recognise the token by")
     tc.add_argument("--scope", action="append", default=[], metavar="TYPE:NAME:PERMS",
-                    help="fine-grained tokens: repeatable; TYPE repo|org|user, NAME e.g. acme/bert or "
-                         "datasets/acme/data or acme, PERMS comma-separated from repo.content.read, repo.write, "
-                         "discussion.write, repo.access.write")
+                    help=f"fine-grained tokens: repeatable; TYPE {'|'.join(ScopeKind)}, NAME e.g. acme/bert or "
+                         "datasets/acme/data or acme, PERMS comma-separated from "
+                         f"{', '.join(Permission)}")
     tc.add_argument("--expires-in-days", type=float, default=None)
     tc.set_defaults(func=cmd_tokens_create)
     tl = tokens_p.add_parser("list", parents=[common], help="list a user's tokens (never their secrets)")

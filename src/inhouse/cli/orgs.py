@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from inhouse.access.policy import ROLES
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role
 
 
 def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -131,7 +130,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ma = members.add_parser("add", parents=[common], help="add a member, or change a member's role")
     ma.add_argument("org")
     ma.add_argument("user")
-    ma.add_argument("--role", required=True, choices=ROLES)
+    ma.add_argument("--role", required=True, type=Role, choices=list(Role))
     ma.set_defaults(func=cmd_members_add)
     mr = members.add_parser("remove", parents=[common], help="remove a member (not the last admin)")
     mr.add_argument("org")
@@ -159,7 +158,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     gam.add_argument("org")
     gam.add_argument("group")
     gam.add_argument("user")
-    gam.add_argument("--role", required=True, choices=ROLES)
+    gam.add_argument("--role", required=True, type=Role, choices=list(Role))
     gam.set_defaults(func=cmd_groups_add_member)
     grm = groups.add_parser("remove-member", parents=[common], help="remove a member from a group")
     grm.add_argument("org")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import ROLES, OrgAction, can_see, decide_org
+from inhouse.access.policy import OrgAction, can_see, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, NotFound, RepoNotFound
 from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part, split_repo_id
@@ -24,7 +24,7 @@ from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.orgs import GroupRecord, Member
 from inhouse.storage.db.records import RepoRecord, UserRecord
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,6 @@ class GroupView:
     group: GroupRecord
     members: list[Member]
     repos: list[RepoRecord]
-
-
-def check_role(role: object) -> str:
-    if role not in ROLES:
-        raise BadRequest(f"Invalid role {role!r}: use one of {', '.join(ROLES)}.")
-    return role  # type: ignore[return-value]
 
 
 # lookups -----------------------------------------------------------------------------------------------------------
@@ -118,7 +112,7 @@ def create_org(stores: Stores, name: str, *, fullname: str = "", admin: str | No
         first = _user(conn, admin)
         org = user_store.insert_user(conn, name=name, fullname=fullname or name, email=None, kind="org",
                                      is_admin=False, now=now)
-        store.set_member(conn, org.id, first.id, "admin", now)
+        store.set_member(conn, org.id, first.id, Role.ADMIN, now)
         stores.audit.record(conn, by, Event("org.create", details={"org": name, "admin": first.name}))
         return org
 
@@ -142,19 +136,18 @@ def list_members(stores: Stores, org_name: str, *, by: Principal | None = None) 
         return store.members(conn, org.id)
 
 
-def set_member(stores: Stores, org_name: str, user_name: str, role: str, *,
+def set_member(stores: Stores, org_name: str, user_name: str, role: Role, *,
                by: Principal | None = None) -> Member:
     """Adds `user_name` to the organisation with `role`, or changes their role."""
-    role = check_role(role)
     with stores.db.write() as conn:
         org = _org(conn, org_name)
         store.lock_org(conn, org.id)
         _check(conn, by, OrgAction.MANAGE, org)
         user = _user(conn, user_name)
         before = store.member_role(conn, org.id, user.id)
-        if before == role:
+        if before is role:
             return Member(user.id, user.name, user.fullname, role)
-        if before == "admin":
+        if before is Role.ADMIN:
             _keep_an_admin(conn, org, user, "demote")
         store.set_member(conn, org.id, user.id, role, time.time())
         action = "org.member.add" if before is None else "org.member.role"
@@ -175,7 +168,7 @@ def remove_member(stores: Stores, org_name: str, user_name: str, *, by: Principa
         before = store.member_role(conn, org.id, user.id)
         if before is None:
             raise NotFound(f"'{user.name}' is not a member of '{org.name}'.")
-        if before == "admin":
+        if before is Role.ADMIN:
             _keep_an_admin(conn, org, user, "remove")
         store.remove_member(conn, org.id, user.id)
         stores.audit.record(conn, by, Event("org.member.remove", details={
@@ -183,7 +176,7 @@ def remove_member(stores: Stores, org_name: str, user_name: str, *, by: Principa
 
 
 def _keep_an_admin(conn: Connection, org: UserRecord, user: UserRecord, verb: str) -> None:
-    if not any(m.role == "admin" and m.user_id != user.id for m in store.members(conn, org.id)):
+    if not any(m.role is Role.ADMIN and m.user_id != user.id for m in store.members(conn, org.id)):
         raise Conflict(f"'{user.name}' is the last admin of '{org.name}' and cannot be {verb}d; make another member "
                        "admin first.")
 
@@ -234,10 +227,9 @@ def _view(conn: Connection, group: GroupRecord) -> GroupView:
     return GroupView(group, store.group_members(conn, group.id), sorted(repos, key=lambda r: r.url_path))
 
 
-def set_group_member(stores: Stores, org_name: str, group_name: str, user_name: str, role: str, *,
+def set_group_member(stores: Stores, org_name: str, group_name: str, user_name: str, role: Role, *,
                      by: Principal | None = None) -> Member:
     """Gives an org member `role` on every repo of the group (a role above their org role raises it there)."""
-    role = check_role(role)
     with stores.db.write() as conn:
         org = _org(conn, org_name)
         _check(conn, by, OrgAction.MANAGE, org)
@@ -247,7 +239,7 @@ def set_group_member(stores: Stores, org_name: str, group_name: str, user_name: 
             raise BadRequest(f"'{user.name}' is not a member of '{org.name}': add them to the organisation first "
                              f"(`inhouse orgs members add {org.name} {user.name} --role read`).")
         before = {m.user_id: m.role for m in store.group_members(conn, group.id)}.get(user.id)
-        if before != role:
+        if before is not role:
             store.set_group_member(conn, group.id, user.id, role)
             stores.audit.record(conn, by, Event(
                 "group.member.add" if before is None else "group.member.role",

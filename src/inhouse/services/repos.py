@@ -21,7 +21,7 @@ from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, TokenRole
 
 VISIBILITIES = ("public", "private")
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
@@ -125,7 +125,7 @@ def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search:
                 author=author, tags=tags, sort=sort, descending=descending, limit=lim, offset=off,
             )
 
-    if principal.role != "fine-grained":
+    if principal.role is not TokenRole.FINE_GRAINED:
         return query(limit, offset)
     # A scoped token sees fewer private repos than its user's memberships: filter, then page over what it sees,
     # so that pages are full and the cursor counts visible repos only.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from collections.abc import Sequence
 
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
-from inhouse.access.policy import PERMISSIONS, decide_tokens
+from inhouse.access.policy import decide_tokens
 from inhouse.errors import BadRequest, Conflict, NotFound
 from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part
 from inhouse.audit.log import Event
@@ -15,8 +15,8 @@ from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import users as store
 from inhouse.storage.db.records import TokenRecord, UserRecord
+from inhouse.vocabulary import NEEDS_A_SCOPE, Role, Scope, TokenRole
 
-ROLES = ("read", "write", "fine-grained")
 MAX_TOKEN_DAYS = 3650  # a token may live ten years at most; one that should never expire is made without expiry
 
 
@@ -48,13 +48,14 @@ def list_users(stores: Stores) -> list[UserRecord]:
         return store.list_users(conn)
 
 
-def create_token(stores: Stores, user_name: str, *, role: str, name: str | None = None,
-                 expires_in_s: float | None = None, scopes: list[dict[str, Any]] | None = None,
+def create_token(stores: Stores, user_name: str, *, role: TokenRole, name: str | None = None,
+                 expires_in_s: float | None = None, scopes: Sequence[Scope] = (),
                  by: Principal | None = None) -> tuple[TokenRecord, str]:
-    """Creates a token and returns it with its secret, which is shown once and stored only hashed."""
-    if role not in ROLES:
-        raise BadRequest(f"Invalid token role '{role}': use one of {', '.join(ROLES)}.")
-    scopes = check_scopes(scopes) if role == "fine-grained" else None
+    """Creates a token and returns it with its secret, which is shown once and stored only hashed. Only a
+    fine-grained token keeps `scopes`, and it needs at least one."""
+    scopes = tuple(scopes) if role is TokenRole.FINE_GRAINED else ()
+    if role is TokenRole.FINE_GRAINED and not scopes:
+        raise BadRequest(NEEDS_A_SCOPE)
     if name is not None:
         check_label(name, "token name")
     if expires_in_s is not None and not (0 < expires_in_s <= MAX_TOKEN_DAYS * 86400):  # NaN fails too
@@ -75,28 +76,13 @@ def create_token(stores: Stores, user_name: str, *, role: str, name: str | None 
             hint=secret[:7], now=now, expires_at=now + expires_in_s if expires_in_s else None, scopes=scopes,
         )
         stores.audit.record(conn, by, Event("token.create", details={
-            "user": user_name, "token_id": tok.id, "name": tok.name, "role": role, "scopes": scopes or [],
+            "user": user_name, "token_id": tok.id, "name": tok.name, "role": role.value,
+            "scopes": [s.to_json() for s in scopes],
             "expires_at": tok.expires_at}))
     return tok, secret
 
 
-def check_scopes(scopes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Validates fine-grained scopes: [{"type": "repo"|"org"|"user", "name": …, "permissions": […]}]."""
-    if not scopes or not isinstance(scopes, list):
-        raise BadRequest("A fine-grained token needs at least one scope, e.g. "
-                         '[{"type": "repo", "name": "acme/bert", "permissions": ["repo.content.read"]}].')
-    out = []
-    for s in scopes:
-        if not isinstance(s, dict) or s.get("type") not in ("repo", "org", "user") or not isinstance(s.get("name"), str):
-            raise BadRequest("Each scope needs a 'type' (repo, org or user) and a 'name'.")
-        perms = s.get("permissions")
-        if not isinstance(perms, list) or not perms or any(p not in PERMISSIONS for p in perms):
-            raise BadRequest(f"Scope permissions must be a non-empty list drawn from {', '.join(PERMISSIONS)}.")
-        out.append({"type": s["type"], "name": s["name"], "permissions": sorted(set(perms))})
-    return out
-
-
-def orgs_of(stores: Stores, p: Principal) -> list[tuple[str, str, str]]:
+def orgs_of(stores: Stores, p: Principal) -> list[tuple[str, str, Role]]:
     """(name, fullname, role) of the caller's organisations."""
     if p.user_id is None:
         return []

@@ -16,6 +16,7 @@ from inhouse.storage.db.schema import (
     resource_groups,
     users,
 )
+from inhouse.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Member:
     user_id: int
     name: str
     fullname: str
-    role: str
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -49,23 +50,23 @@ class AccessRequest:
 
 # membership --------------------------------------------------------------------------------------------------------
 
-def roles_of_user(conn: Connection, user_id: int) -> tuple[dict[int, str], dict[int, str]]:
+def roles_of_user(conn: Connection, user_id: int) -> tuple[dict[int, Role], dict[int, Role]]:
     """({org_id: role}, {resource_group_id: role}) for one user, loaded once per request."""
-    orgs = {r.org_id: r.role for r in conn.execute(
+    orgs = {r.org_id: Role(r.role) for r in conn.execute(
         select(org_members.c.org_id, org_members.c.role).where(org_members.c.user_id == user_id))}
-    groups = {r.group_id: r.role for r in conn.execute(
+    groups = {r.group_id: Role(r.role) for r in conn.execute(
         select(resource_group_members.c.group_id, resource_group_members.c.role)
         .where(resource_group_members.c.user_id == user_id))}
     return orgs, groups
 
 
-def orgs_of_user(conn: Connection, user_id: int) -> list[tuple[str, str, str]]:
+def orgs_of_user(conn: Connection, user_id: int) -> list[tuple[str, str, Role]]:
     """(name, fullname, role) of each organisation the user belongs to."""
     rows = conn.execute(
         select(users.c.name, users.c.fullname, org_members.c.role)
         .select_from(org_members.join(users, users.c.id == org_members.c.org_id))
         .where(org_members.c.user_id == user_id).order_by(users.c.name))
-    return [(r.name, r.fullname, r.role) for r in rows]
+    return [(r.name, r.fullname, Role(r.role)) for r in rows]
 
 
 def lock_org(conn: Connection, org_id: int) -> None:
@@ -79,21 +80,21 @@ def members(conn: Connection, org_id: int) -> list[Member]:
         select(users.c.id, users.c.name, users.c.fullname, org_members.c.role)
         .select_from(org_members.join(users, users.c.id == org_members.c.user_id))
         .where(org_members.c.org_id == org_id).order_by(users.c.name))
-    return [Member(r.id, r.name, r.fullname, r.role) for r in rows]
+    return [Member(r.id, r.name, r.fullname, Role(r.role)) for r in rows]
 
 
-def member_role(conn: Connection, org_id: int, user_id: int) -> str | None:
+def member_role(conn: Connection, org_id: int, user_id: int) -> Role | None:
     row = conn.execute(select(org_members.c.role).where(
         org_members.c.org_id == org_id, org_members.c.user_id == user_id)).first()
-    return row.role if row else None
+    return Role(row.role) if row else None
 
 
-def set_member(conn: Connection, org_id: int, user_id: int, role: str, now: float) -> None:
+def set_member(conn: Connection, org_id: int, user_id: int, role: Role, now: float) -> None:
     if member_role(conn, org_id, user_id) is None:
-        conn.execute(insert(org_members).values(org_id=org_id, user_id=user_id, role=role, created_at=now))
+        conn.execute(insert(org_members).values(org_id=org_id, user_id=user_id, role=role.value, created_at=now))
     else:
         conn.execute(update(org_members).where(org_members.c.org_id == org_id, org_members.c.user_id == user_id)
-                     .values(role=role))
+                     .values(role=role.value))
 
 
 def remove_member(conn: Connection, org_id: int, user_id: int) -> bool:
@@ -138,13 +139,13 @@ def group_members(conn: Connection, group_id: int) -> list[Member]:
         select(users.c.id, users.c.name, users.c.fullname, resource_group_members.c.role)
         .select_from(resource_group_members.join(users, users.c.id == resource_group_members.c.user_id))
         .where(resource_group_members.c.group_id == group_id).order_by(users.c.name))
-    return [Member(r.id, r.name, r.fullname, r.role) for r in rows]
+    return [Member(r.id, r.name, r.fullname, Role(r.role)) for r in rows]
 
 
-def set_group_member(conn: Connection, group_id: int, user_id: int, role: str) -> None:
+def set_group_member(conn: Connection, group_id: int, user_id: int, role: Role) -> None:
     conn.execute(delete(resource_group_members).where(resource_group_members.c.group_id == group_id,
                                                       resource_group_members.c.user_id == user_id))
-    conn.execute(insert(resource_group_members).values(group_id=group_id, user_id=user_id, role=role))
+    conn.execute(insert(resource_group_members).values(group_id=group_id, user_id=user_id, role=role.value))
 
 
 def remove_group_member(conn: Connection, group_id: int, user_id: int) -> bool:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Scope, TokenRole
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class TokenRecord:
     id: int
     user_id: int
     name: str
-    role: str
+    role: TokenRole
     hint: str
     created_at: float
     expires_at: float | None
     revoked_at: float | None
     last_used_at: float | None
-    scopes: list[dict[str, Any]] | None = None  # fine-grained tokens only
+    scopes: tuple[Scope, ...] = ()  # fine-grained tokens only
 
 
 @dataclass(frozen=True)

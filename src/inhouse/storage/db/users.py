@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from inhouse.storage.db.records import TokenRecord, UserRecord
 from inhouse.storage.db.schema import tokens, users
+from inhouse.vocabulary import Scope, TokenRole
 
 
 def _user(row: Any) -> UserRecord:
@@ -19,8 +20,8 @@ def _user(row: Any) -> UserRecord:
 def _token(row: Any) -> TokenRecord:
     m = row._mapping
     return TokenRecord(
-        m["id"], m["user_id"], m["name"], m["role"], m["hint"], m["created_at"], m["expires_at"], m["revoked_at"],
-        m["last_used_at"], json.loads(m["scopes"]) if m["scopes"] else None,
+        m["id"], m["user_id"], m["name"], TokenRole(m["role"]), m["hint"], m["created_at"], m["expires_at"],
+        m["revoked_at"], m["last_used_at"], tuple(Scope.parse(s) for s in json.loads(m["scopes"] or "[]")),
     )
 
 
@@ -52,11 +53,12 @@ def list_users(conn: Connection) -> list[UserRecord]:
     return [_user(r) for r in conn.execute(select(users).order_by(users.c.name))]
 
 
-def insert_token(conn: Connection, *, user_id: int, name: str, role: str, token_hash: str, hint: str, now: float,
-                 expires_at: float | None, scopes: list[dict[str, Any]] | None = None) -> TokenRecord:
+def insert_token(conn: Connection, *, user_id: int, name: str, role: TokenRole, token_hash: str, hint: str,
+                 now: float, expires_at: float | None, scopes: tuple[Scope, ...] = ()) -> TokenRecord:
+    stored = json.dumps([s.to_json() for s in scopes]) if scopes else None
     tid = conn.execute(
-        insert(tokens).values(user_id=user_id, name=name, role=role, token_hash=token_hash, hint=hint,
-                              created_at=now, expires_at=expires_at, scopes=json.dumps(scopes) if scopes else None).returning(tokens.c.id)
+        insert(tokens).values(user_id=user_id, name=name, role=role.value, token_hash=token_hash, hint=hint,
+                              created_at=now, expires_at=expires_at, scopes=stored).returning(tokens.c.id)
     ).scalar_one()
     return TokenRecord(tid, user_id, name, role, hint, now, expires_at, None, None, scopes)
 

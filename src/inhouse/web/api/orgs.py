@@ -24,7 +24,7 @@ from starlette.responses import Response
 from inhouse.errors import BadRequest
 from inhouse.services import orgs as service
 from inhouse.services.records import Member, RepoRecord
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Role
 from inhouse.web.context import Ctx
 from inhouse.web.responses import iso, json_response
 from inhouse.web.routing import Router
@@ -78,7 +78,7 @@ async def list_members(ctx: Ctx) -> Response:
 async def set_member(ctx: Ctx) -> Response:
     body = await ctx.json_object()
     m = await ctx.run(service.set_member, ctx.stores, ctx.params["org"], ctx.params["user"],
-                      _str(body, "role", "write"), by=await ctx.principal())
+                      Role.parse(_str(body, "role", "write")), by=await ctx.principal())
     return json_response(_member(m))
 
 
@@ -118,7 +118,7 @@ async def delete_group(ctx: Ctx) -> Response:
 async def set_group_member(ctx: Ctx) -> Response:
     body = await ctx.json_object()
     m = await ctx.run(service.set_group_member, ctx.stores, ctx.params["org"], ctx.params["group"],
-                      ctx.params["user"], _str(body, "role", "write"), by=await ctx.principal())
+                      ctx.params["user"], Role.parse(_str(body, "role", "write")), by=await ctx.principal())
     return json_response(_member(m))
 
 

@@ -19,6 +19,7 @@ from inhouse.services.records import TokenRecord
 from inhouse.web.context import Ctx
 from inhouse.web.params import MAX_ID, json_number, parse_int
 from inhouse.web.responses import iso, json_response
+from inhouse.vocabulary import Scope, TokenRole
 from inhouse.web.routing import Router
 
 
@@ -26,7 +27,8 @@ def token_json(t: TokenRecord, user: str) -> dict[str, Any]:
     now = time.time()
     state = ("revoked" if t.revoked_at is not None
              else "expired" if t.expires_at is not None and t.expires_at <= now else "active")
-    return {"id": str(t.id), "user": user, "name": t.name, "role": t.role, "hint": t.hint, "scopes": t.scopes,
+    return {"id": str(t.id), "user": user, "name": t.name, "role": t.role.value, "hint": t.hint,
+            "scopes": [s.to_json() for s in t.scopes] if t.role is TokenRole.FINE_GRAINED else None,
             "createdAt": iso(t.created_at), "expiresAt": iso(t.expires_at), "lastUsedAt": iso(t.last_used_at),
             "revokedAt": iso(t.revoked_at), "state": state}
 
@@ -54,15 +56,17 @@ async def create_token(ctx: Ctx) -> Response:
         raise BadRequest("'user' must be a user name.")
     if not isinstance(role, str):
         raise BadRequest("'role' is required: \"read\", \"write\" or \"fine-grained\".")
+    token_role = TokenRole.parse(role)
     if name is not None and not isinstance(name, str):
         raise BadRequest("'name' must be a string: a label to recognise the token by.")
     lifetime_s = None
     if days is not None:
         lifetime_s = json_number(days, "expiresInDays", low=0, high=service.MAX_TOKEN_DAYS) * 86400
-    if scopes is not None and role != "fine-grained":
+    if scopes is not None and token_role is not TokenRole.FINE_GRAINED:
         raise BadRequest("Only fine-grained tokens take 'scopes'; use \"role\": \"fine-grained\".")
-    tok, secret = await ctx.run(service.create_token, ctx.stores, user, role=role, name=name,
-                                expires_in_s=lifetime_s, scopes=scopes,
+    parsed = Scope.parse_list(scopes) if token_role is TokenRole.FINE_GRAINED else ()
+    tok, secret = await ctx.run(service.create_token, ctx.stores, user, role=token_role, name=name,
+                                expires_in_s=lifetime_s, scopes=parsed,
                                 by=await ctx.principal())
     return json_response({**token_json(tok, user), "token": secret})
 
