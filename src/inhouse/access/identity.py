@@ -41,8 +41,6 @@ class Principal:
         return self.user_id is None
 
 
-ANONYMOUS = Principal()
-
 
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -169,7 +169,7 @@ def after_branch_update(stores: Stores, conn: Connection, repo: RepoRecord, ref:
         _refresh_card(stores, conn, repo, sha)
 
 
-def _parent_matches(conn: Connection, repo: RepoRecord, parent: str, head: str) -> bool:
+def _parent_matches(parent: str, head: str) -> bool:
     if len(parent) < 5 or any(c not in "0123456789abcdef" for c in parent.lower()):
         raise BadRequest(f"Invalid parentCommit '{parent}': give the commit sha (at least 5 hex characters).")
     return head.startswith(parent.lower())
@@ -249,7 +249,7 @@ def commit(
                 head = repo_store.get_ref(conn, repo.id, ref)
                 if head is None:
                     raise RevisionNotFound(f"Invalid rev id: {revision}")
-                if parent_commit and not _parent_matches(conn, repo, parent_commit, head):
+                if parent_commit and not _parent_matches(parent_commit, head):
                     if create_pr and repo_store.repo_has_commit(conn, repo.id, parent_commit):
                         head = parent_commit  # a PR may start from an older commit of the branch
                     else:

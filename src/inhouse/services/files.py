@@ -49,7 +49,7 @@ class CommitView:
     commit: Commit
 
 
-def describe(stores: Stores, conn: Connection, items: list[tuple[str, TreeEntry]]) -> list[FileEntry]:
+def describe(conn: Connection, items: list[tuple[str, TreeEntry]]) -> list[FileEntry]:
     blob_shas = [e.sha for _, e in items if not e.is_tree]
     meta = small_bodies_and_sizes(conn, blob_shas)
     out: list[FileEntry] = []
@@ -84,7 +84,7 @@ def list_tree(stores: Stores, repo: RepoRecord, revision: str | None, path: str,
             raise EntryNotFound(f"Entry not found: '{path}' is not a folder at {revision or 'main'}")
         prefix = f"{path}/" if path else ""
         items = list(walk(stores.objects, conn, entry.sha, prefix, recursive))
-        return res, describe(stores, conn, items)
+        return res, describe(conn, items)
 
 
 def entries_at(stores: Stores, repo: RepoRecord, revision: str | None, paths: list[str]
@@ -102,7 +102,7 @@ def entries_at(stores: Stores, repo: RepoRecord, revision: str | None, paths: li
             e = find_entry(stores.objects, conn, root, p)
             if e is not None:
                 items.append((p, e))
-        return res, describe(stores, conn, items)
+        return res, describe(conn, items)
 
 
 @dataclass(frozen=True)

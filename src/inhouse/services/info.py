@@ -41,7 +41,7 @@ def view_at(stores: Stores, repo: RepoRecord, revision: str | None, *, with_file
         files = None
         if with_files:
             items = [(p, e) for p, e in walk(stores.objects, conn, root) if not e.is_tree]
-            files = describe(stores, conn, items)
+            files = describe(conn, items)
         if res.commit == repo.head_sha:
             card, tags, pipe, lib = repo.card_data, repo.tags, repo.pipeline_tag, repo.library_name
         else:

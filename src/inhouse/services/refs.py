@@ -76,8 +76,8 @@ def delete_branch(stores: Stores, p: Principal, name: RepoName, branch: str) -> 
         stores.audit.record(conn, p, Event("branch.delete", repo, revision=f"refs/heads/{branch}"))
 
 
-def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag: str,
-               message: str | None = None) -> str:
+def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag: str) -> str:
+    """A lightweight tag (the Hub client's tag message is not kept) on `revision`; returns the commit it names."""
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     check_ref_name(tag, "tag")
     with stores.db.write() as conn:

@@ -23,7 +23,6 @@ from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.vocabulary import RepoType, TokenRole
 
-VISIBILITIES = ("public", "private")
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
 GATED = ("auto", "manual")
 

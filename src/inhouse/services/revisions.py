@@ -20,10 +20,6 @@ class Resolved:
     ref: str | None  # full ref name when the revision named a ref
 
 
-def branch_ref(name: str) -> str:
-    return name if name.startswith("refs/") else f"refs/heads/{name}"
-
-
 def resolve(conn: Connection, repo: RepoRecord, revision: str | None) -> Resolved:
     rev = check_revision(revision or DEFAULT_BRANCH)
     candidates = [rev] if rev.startswith("refs/") else [f"refs/heads/{rev}", f"refs/tags/{rev}"]

@@ -173,12 +173,12 @@ async def upload_xorb(stores: Stores, caller: CasCaller, hash_hex: str, body: As
         upload.abort()
         raise
     inserted = await anyio.to_thread.run_sync(_publish_xorb, stores, caller, info, upload)
-    xet_prehash.note_xorb(stores, _uploader(stores, caller), hash_hex, info.num_chunks,
+    xet_prehash.note_xorb(stores, _uploader(caller), hash_hex, info.num_chunks,
                           sum(c.uncompressed_size for c in info.chunks))
     return inserted
 
 
-def _uploader(stores: Stores, caller: CasCaller) -> xet_prehash.ChainKey:
+def _uploader(caller: CasCaller) -> xet_prehash.ChainKey:
     return xet_prehash.chain_key(caller.repo.id, caller.principal.token_id)
 
 
@@ -246,7 +246,7 @@ def upload_shard(stores: Stores, caller: CasCaller, body: bytes, cache_key: str 
     except XetFormatError as exc:
         raise _rejected("shard", exc) from None
 
-    uploader = _uploader(stores, caller)
+    uploader = _uploader(caller)
     try:
         files = [_verified_file(stores, f, known_files.get(f.file_hash.to_hex()), records, uploader)
                  for f in shard.files]
@@ -429,7 +429,7 @@ def paths_at(stores: Stores, commit: str, sha256: str) -> list[str]:
         with stores.db.read() as conn:
             tree = stores.objects.commit(conn, commit).tree
             items = [(p, e) for p, e in walk(stores.objects, conn, tree) if not e.is_tree]
-            for entry in describe(stores, conn, items):
+            for entry in describe(conn, items):
                 if entry.lfs is not None:
                     found.setdefault(entry.lfs.oid, []).append(entry.path)
         stores.runtime.commit_paths.put(commit, found)

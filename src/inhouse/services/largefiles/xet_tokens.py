@@ -54,10 +54,6 @@ class CasCaller:
     principal: Principal
     grant: XetGrant
 
-    @property
-    def can_write(self) -> bool:
-        return self.grant.access == WRITE
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")

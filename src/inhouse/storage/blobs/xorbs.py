@@ -90,14 +90,6 @@ class XorbStore:
                 remaining -= len(data)
                 yield data
 
-    def read_exact(self, hash_hex: str, start: int, end: int) -> bytes:
-        with open(self.path(hash_hex), "rb") as f:
-            f.seek(start)
-            data = f.read(end - start)
-        if len(data) != end - start:
-            raise OSError(f"xorb {hash_hex} is shorter than expected")
-        return data
-
     def delete(self, hash_hex: str) -> None:
         self.path(hash_hex).unlink(missing_ok=True)
 

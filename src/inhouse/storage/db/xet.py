@@ -302,16 +302,6 @@ def delete_files(conn: Connection, file_hashes: Iterable[str]) -> None:
         conn.execute(delete(xet_files).where(xet_files.c.file_hash.in_(part)))
 
 
-def repo_holds_sha256(conn: Connection, repo_ids: Iterable[int], sha256: str) -> set[int]:
-    """Which of `repo_ids` hold the large file `sha256`."""
-    ids = list(repo_ids)
-    if not ids:
-        return set()
-    rows = conn.execute(select(repo_lfs_objects.c.repo_id).where(
-        repo_lfs_objects.c.oid == sha256, repo_lfs_objects.c.repo_id.in_(ids)))
-    return {int(r.repo_id) for r in rows}
-
-
 def repos_with_sha256(conn: Connection, sha256: str) -> list[int]:
     return [int(r.repo_id) for r in
             conn.execute(select(repo_lfs_objects.c.repo_id).where(repo_lfs_objects.c.oid == sha256))]

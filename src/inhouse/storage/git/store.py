@@ -108,14 +108,6 @@ class ObjectStore:
         self._commits.put(sha, c)
         return c
 
-    def find_by_prefix(self, conn: Connection, prefix: str, kind: str = "commit") -> list[str]:
-        rows = conn.execute(
-            select(git_objects.c.sha)
-            .where(git_objects.c.sha.like(prefix + "%"), git_objects.c.kind == kind)
-            .limit(2)
-        ).all()
-        return [r.sha for r in rows]
-
 
 def small_bodies_and_sizes(conn: Connection, shas: list[str], small: int = 256) -> dict[str, tuple[int, bytes | None]]:
     """sha → (size, body if the object is at most `small` bytes). One query per 500 shas."""

@@ -23,8 +23,6 @@ import secrets
 import time
 from collections.abc import Sequence
 
-from blake3 import blake3
-
 from .errors import XetFormatError
 from .hashing import HASH_LEN, MerkleHash, hmac_hash
 from .shard import CHUNK_FLAG_GLOBAL_DEDUP, Shard, XorbEntry, serialize_shard
@@ -68,22 +66,6 @@ def new_hmac_key() -> bytes:
         key = secrets.token_bytes(HASH_LEN)
         if any(key):
             return key
-
-
-def derive_hmac_key(secret: bytes, *context: str | bytes) -> bytes:
-    """A key derived from a server secret and a context (e.g. tenant, time window).
-
-    Lets a server rotate keys per tenant and period without storing them.
-    """
-    if len(secret) < 16:
-        raise XetFormatError("the server secret for dedup keys must be at least 16 bytes")
-    hasher = blake3(derive_key_context="inhouse xet global dedup hmac key v1")
-    hasher.update(len(secret).to_bytes(4, "little") + secret)
-    for part in context:
-        raw = part.encode("utf-8") if isinstance(part, str) else part
-        hasher.update(len(raw).to_bytes(4, "little") + raw)
-    key = hasher.digest()
-    return key if any(key) else bytes([1]) + key[1:]
 
 
 def build_dedup_response(

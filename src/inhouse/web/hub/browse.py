@@ -97,9 +97,7 @@ async def create_tag(ctx: Ctx) -> Response:
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise BadRequest("'tag' is required: the name of the tag to create.")
-    msg = body.get("message")
-    await ctx.run(ref_service.create_tag, ctx.stores, await ctx.principal(), repo_name(ctx), ctx.params["rev"], tag,
-                  msg if isinstance(msg, str) else None)
+    await ctx.run(ref_service.create_tag, ctx.stores, await ctx.principal(), repo_name(ctx), ctx.params["rev"], tag)
     return json_response({"success": True})
 
 

@@ -33,7 +33,7 @@ def commit_json(c: CommitView, formatted: bool = False) -> dict[str, Any]:
     return d
 
 
-def info_json(v: RepoView, base_url: str, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
+def info_json(v: RepoView, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
     r = v.repo
     d: dict[str, Any] = {
         "_id": str(r.id), "id": r.repo_id, "author": r.namespace, "sha": v.sha,

@@ -101,7 +101,7 @@ async def repo_info(ctx: Ctx) -> Response:
     with_files = not expand or "siblings" in expand or "usedStorage" in expand
     view = await ctx.run(info_service.read, ctx.stores, await ctx.principal(), repo_name(ctx),
                          ctx.params.get("rev"), with_files=with_files)
-    return json_response(info_json(view, ctx.base_url, blobs=blobs, expand=expand))
+    return json_response(info_json(view, blobs=blobs, expand=expand))
 
 
 async def list_repos(ctx: Ctx) -> Response:
@@ -125,7 +125,7 @@ async def list_repos(ctx: Ctx) -> Response:
         params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + page))]
         headers["Link"] = f'<{ctx.base_url}/api/{repo_type.plural}?{urlencode(params)}>; rel="next"'
     expand = ctx.query_list("expand")
-    items = [info_json(info_service.view_from_record(r), ctx.base_url, blobs=False, expand=expand) for r in repos]
+    items = [info_json(info_service.view_from_record(r), blobs=False, expand=expand) for r in repos]
     return json_response(items, headers=headers)
 
 
