@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 
@@ -75,10 +76,10 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data_dir / 'inhouse.db').resolve()}"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
         """Defaults, then INHOUSE_* variables, then explicit keyword overrides (those that are not None)."""
         env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for name, f in cls.__dataclass_fields__.items():
             raw = env.get(f"INHOUSE_{name.upper()}")
             if raw is None:
@@ -94,5 +95,5 @@ class Settings:
                 values[name] = raw
         for k, v in overrides.items():
             if v is not None:
-                values[k] = Path(v) if k == "data_dir" else v  # type: ignore[arg-type]
-        return replace(cls(), **values)  # type: ignore[arg-type]
+                values[k] = Path(v) if k == "data_dir" else v
+        return replace(cls(), **values)

@@ -135,9 +135,9 @@ def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
               own_pull_request: bool | None = None) -> None:
     """`decide`, after loading the one fact that needs the database: the caller's gated-access request."""
     request = None
-    if action is Action.DOWNLOAD and repo.gated and not p.anonymous and repo_role(p, repo) is None:
+    if action is Action.DOWNLOAD and repo.gated and p.user_id is not None and repo_role(p, repo) is None:
         with db.read() as conn:
-            request = org_store.access_decision(conn, repo.id, p.user_id)  # type: ignore[arg-type]
+            request = org_store.access_decision(conn, repo.id, p.user_id)
     decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted", gate_request=request,
            own_pull_request=own_pull_request)
 

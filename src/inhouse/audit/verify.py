@@ -167,10 +167,10 @@ def _diagnose(key: bytes, rows: list[dict[str, Any]], pinned: list[Checkpoint]) 
         if orig[i] is not None:
             continue
         s = stored[i]
-        succ = [orig[j] for j in by_prev.get(r["hash"], ()) if orig[j] is not None]
+        succ = [o for j in by_prev.get(r["hash"], ()) if (o := orig[j]) is not None]
         slot: int | None = None
         if succ:
-            slot = succ[0] - 1  # type: ignore[operator]
+            slot = succ[0] - 1
         elif r["hash"] in pinned_hash:
             slot = pinned_hash[r["hash"]]
         if slot is None:
@@ -207,8 +207,10 @@ def _diagnose(key: bytes, rows: list[dict[str, Any]], pinned: list[Checkpoint]) 
             continue
         shift = stored[i] - o
         k = i
-        while (k + 1 < n and k + 1 not in done and orig[k + 1] is not None
-               and stored[k + 1] - orig[k + 1] == shift and stored[k + 1] == stored[k] + 1):  # type: ignore[operator]
+        while k + 1 < n and k + 1 not in done:
+            nxt = orig[k + 1]
+            if nxt is None or stored[k + 1] - nxt != shift or stored[k + 1] != stored[k] + 1:
+                break
             k += 1
         done.update(range(i, k + 1))
         if k == i:
@@ -243,11 +245,13 @@ def _candidates(r: dict[str, Any], seq: int, orig: list[int | None], by_hash: di
     if r["prev_hash"] == GENESIS:
         yield 1
     pred = by_hash.get(r["prev_hash"])
-    if pred is not None and orig[pred] is not None:
-        yield orig[pred] + 1  # type: ignore[operator]
+    before = orig[pred] if pred is not None else None
+    if before is not None:
+        yield before + 1
     for j in by_prev.get(r["hash"], ()):
-        if orig[j] is not None:
-            yield orig[j] - 1  # type: ignore[operator]
+        after = orig[j]
+        if after is not None:
+            yield after - 1
     for delta in range(1, WINDOW + 1):
         yield seq - delta
         yield seq + delta

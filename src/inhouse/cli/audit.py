@@ -7,9 +7,13 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inhouse.services.context import Stores  # at run time it is imported by the command, as the services are
 
 
-def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _stores(args: argparse.Namespace) -> Stores:
     from inhouse.cli.main import _stores as open_stores
 
     return open_stores(args)
@@ -69,7 +73,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     audit_p = sub.add_parser("audit", help="verify, export and checkpoint the audit log").add_subparsers(
         dest="audit_command", required=True)
     v = audit_p.add_parser("verify", parents=[common], help="check the hash chain and the signed checkpoints; "

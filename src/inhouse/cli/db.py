@@ -75,7 +75,7 @@ def cmd_current(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     db_p = sub.add_parser("db", help="the database's schema revision, and upgrading it in place").add_subparsers(
         dest="db_command", required=True)
     db_p.add_parser("upgrade", parents=[common], help="bring the database to this inhouse's schema revision, in one "

@@ -12,7 +12,7 @@ Slow request bodies that a handler reads are cut off by the app itself (inhouse.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -66,8 +66,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # protocol and parser callbacks ------------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(cast(asyncio.Transport, transport))  # a stream transport, as uvicorn's own takes
         self._arm(self.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inhouse.cli import audit as audit_cli
 from inhouse.cli import db as db_cli
@@ -15,6 +16,9 @@ from inhouse.config import Settings
 from inhouse.errors import BadRequest, InhouseError, NotFound
 from inhouse.vocabulary import Permission, Scope, ScopeKind, TokenRole
 
+if TYPE_CHECKING:
+    from inhouse.services.context import Stores  # at run time it is imported by the command, as the services are
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
@@ -23,7 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _stores(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
+def _stores(args: argparse.Namespace, *, create: bool = False) -> Stores:
     """The stores of the data folder. Only `serve` and `users create` may start a new, empty one: any other
     command pointed at a folder that does not exist (a typo) fails instead of creating keys and a database."""
     from inhouse.services.context import Stores

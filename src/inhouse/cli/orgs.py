@@ -6,11 +6,15 @@ The CLI acts as the local operator (like a site admin); its changes are audited 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from inhouse.vocabulary import RepoType, Role
 
+if TYPE_CHECKING:
+    from inhouse.services.context import Stores  # at run time it is imported by the command, as the services are
 
-def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+
+def _stores(args: argparse.Namespace) -> Stores:
     from inhouse.cli.main import _stores as open_stores
 
     return open_stores(args)
@@ -114,7 +118,7 @@ def cmd_groups_remove_repo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     orgs_p = sub.add_parser("orgs", help="manage organisations, members and resource groups").add_subparsers(
         dest="orgs_command", required=True)
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inhouse.services.context import Stores  # at run time it is imported by the command, as the services are
 
 
-def _stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _stores(args: argparse.Namespace) -> Stores:
     from inhouse.cli.main import _stores as open_stores
 
     return open_stores(args)
@@ -59,7 +63,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     storage_p = sub.add_parser("storage", help="large-file storage: garbage collection and usage").add_subparsers(
         dest="storage_command", required=True)
     gc = storage_p.add_parser("gc", parents=[common], help="delete xorbs, Xet files and LFS blobs that no ref of "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
 from inhouse.audit.log import Event
@@ -45,7 +47,7 @@ def _user_of_request_id(repo: RepoRecord, rid: str) -> int:
     return int(tail, 16)
 
 
-def _current(conn, repo: RepoRecord, *, serialise: bool = True) -> RepoRecord:  # type: ignore[no-untyped-def]
+def _current(conn: Connection, repo: RepoRecord, *, serialise: bool = True) -> RepoRecord:
     """The repo as it is now (gating may have changed since the request found it), and gated.
 
     Every change here reads a request's status, decides, then writes it; two of them at once (a double-submitted
@@ -107,7 +109,7 @@ def listing(stores: Stores, p: Principal, name: RepoName, status: str, *, offset
         return repo, store.list_access(conn, repo.id, status, offset=offset, limit=limit)
 
 
-def _target(conn, repo: RepoRecord, user: Any, rid: Any) -> UserRecord:  # type: ignore[no-untyped-def]
+def _target(conn: Connection, repo: RepoRecord, user: object, rid: object) -> UserRecord:
     if (user is None) == (rid is None):
         raise BadRequest("Name the request with exactly one of 'user' (a user name) or 'requestId'.")
     if user is not None:

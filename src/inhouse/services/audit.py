@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import Principal
 from inhouse.access.policy import decide_audit_read
 from inhouse.audit.checkpoints import Checkpoint
@@ -119,7 +121,7 @@ def read_page(stores: Stores, who: Principal, filters: Filters, *, after: int,
     return page, (page[-1]["seq"] if len(rows) > limit else None)
 
 
-def _scan(conn, filters: Filters, after: int, batch: int = BATCH):  # type: ignore[no-untyped-def]
+def _scan(conn: Connection, filters: Filters, after: int, batch: int = BATCH) -> Iterator[dict[str, Any]]:
     return store.scan(conn, actor=filters.actor, repo=filters.repo, action=filters.action, since=filters.since,
                       until=filters.until, after_seq=after, batch=batch)
 

@@ -15,7 +15,7 @@ import base64
 import datetime as _dt
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -584,11 +584,19 @@ def _markdown() -> Callable[[str], str]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError("Rendering cards needs the 'markdown-it-py' package: pip install markdown-it-py") from exc
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.enable(["table", "strikethrough"])
-    md.validateLink = is_safe_url  # type: ignore[method-assign]
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
-    def link_open(renderer, tokens, idx, options, env):  # type: ignore[no-untyped-def]
+    class SafeLinks(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return is_safe_url(url)
+
+    md = SafeLinks("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+
+    def link_open(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                  env: EnvType) -> str:
         href = tokens[idx].attrGet("href") or ""
         if re.match(r"(?i)^(https?:)?//", str(href)):
             tokens[idx].attrSet("rel", "nofollow noopener noreferrer")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 from inhouse.errors import PayloadTooLarge
 from inhouse.services.globs import MAX_PATTERNS, GlobSet, normalize_repo_path
@@ -87,8 +88,12 @@ def default_gitattributes(repo_type: RepoType) -> str:
 
 # --- parsing -------------------------------------------------------------------------
 
-_UNSPECIFIED = object()  # the value of `!filter`
-_State = object  # a str value, True (set), False (unset) or _UNSPECIFIED
+class _Unspecified(Enum):
+    UNSPECIFIED = "unspecified"  # the value of `!filter`
+
+
+_UNSPECIFIED = _Unspecified.UNSPECIFIED
+_State = str | bool | _Unspecified  # a value, True (set), False (unset) or _UNSPECIFIED
 
 #: git ignores `.gitattributes` lines this long or longer (attr.c, ATTR_MAX_LINE_LENGTH).
 MAX_LINE_BYTES = 2048
@@ -258,7 +263,7 @@ class LfsRules:
                 if name in assigned:
                     continue
                 if name == "filter":
-                    return None if state is _UNSPECIFIED else state  # type: ignore[return-value]
+                    return None if state is _UNSPECIFIED else state
                 assigned.add(name)
                 if state is True and name in self._macros:
                     stack.append(iter(reversed(self._macros[name])))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize_create, can_see
 from inhouse.audit.log import Event
@@ -20,18 +22,25 @@ from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as store
 from inhouse.storage.db import users as user_store
-from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.db.records import RepoRecord, UserRecord
 from inhouse.vocabulary import RepoType, TokenRole
 
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
 GATED = ("auto", "manual")
 
 
-def _owner(conn, namespace: str):  # type: ignore[no-untyped-def]
+def _owner(conn: Connection, namespace: str) -> UserRecord:
     owner = user_store.user_by_name(conn, namespace)
     if owner is None:
         raise BadRequest(f"There is no user or organisation named '{namespace}'.")
     return owner
+
+
+def _current(conn: Connection, repo_id: int) -> RepoRecord:
+    """The repo as this write transaction left it (the transaction holds its row, so it is there)."""
+    repo = store.repo_by_id(conn, repo_id)
+    assert repo is not None, repo_id
+    return repo
 
 
 def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespace: str | None, name: str,
@@ -47,8 +56,7 @@ def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespa
                              url_path=f"{repo_type.url_prefix}{namespace}/{name}")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
                                     private=private, now=now, created_by=principal.user_id)
-        repo = store.repo_by_id(conn, repo_id)
-        assert repo is not None
+        repo = _current(conn, repo_id)
         sha = write_commit(
             stores, conn, repo, base=None,
             ops=[AddFile(".gitattributes", default_gitattributes(repo_type).encode())],
@@ -58,7 +66,7 @@ def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespa
         store.update_repo(conn, repo_id, head_sha=sha)
         stores.audit.record(conn, principal, Event("repo.create", repo, revision="main",
                                                    details={"private": private, "commit": sha}))
-        return store.repo_by_id(conn, repo_id)  # type: ignore[return-value]
+        return _current(conn, repo_id)
 
 
 def delete(stores: Stores, principal: Principal, repo_type: RepoType, namespace: str, name: str) -> None:
@@ -90,7 +98,7 @@ def move(stores: Stores, principal: Principal, repo_type: RepoType, from_id: str
         if owner.id != found.repo.owner_id:  # a resource group holds only its own organisation's repos
             org_store.set_repo_group(conn, found.repo.id, None)
         stores.audit.record(conn, principal, Event("repo.move", found.repo, details={"to": to_id}))
-        return store.repo_by_id(conn, found.repo.id)  # type: ignore[return-value]
+        return _current(conn, found.repo.id)
 
 
 def update_settings(stores: Stores, principal: Principal, name: RepoName, *, private: bool | None = None,
@@ -111,7 +119,7 @@ def update_settings(stores: Stores, principal: Principal, name: RepoName, *, pri
         if values:
             store.update_repo(conn, repo.id, **values)
             stores.audit.record(conn, principal, Event("repo.settings", repo, details=dict(values)))
-        return store.repo_by_id(conn, repo.id)  # type: ignore[return-value]
+        return _current(conn, repo.id)
 
 
 def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search: list[str], author: str | None,

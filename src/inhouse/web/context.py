@@ -9,6 +9,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from inhouse.access.identity import Principal, authenticate
+from inhouse.config import Settings
 from inhouse.errors import BadRequest, PayloadTooLarge
 from inhouse.services.context import Stores
 from inhouse.services.signing import Signer
@@ -33,7 +34,7 @@ class Ctx:
         self._principal: Principal | None = None
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return self.stores.settings
 
     @property

@@ -161,7 +161,7 @@ def complete_multipart(stores: Stores, repo: RepoRecord, oid: str, size: int, pa
     if missing:
         raise BadRequest(f"Parts {', '.join(missing)} were never uploaded; upload them, then complete again.")
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for f in files:
             with open(f, "rb") as fh:
                 while data := fh.read(1 << 20):

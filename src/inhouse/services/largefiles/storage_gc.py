@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, select
 
@@ -167,7 +168,7 @@ def _sweep_files(stores: Stores, gone: list[str], cutoff: float, report: GcRepor
             report.blob_bytes_freed += size
 
 
-def _old(path, cutoff: float) -> bool:  # type: ignore[no-untyped-def]
+def _old(path: Path, cutoff: float) -> bool:
     try:
         return bool(path.stat().st_mtime < cutoff)
     except FileNotFoundError:

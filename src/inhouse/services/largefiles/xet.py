@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
@@ -72,7 +73,7 @@ from inhouse.storage.xet import (
     plan_reconstruction,
 )
 from inhouse.storage.xet.reconstruction import FetchRange
-from inhouse.storage.xet.shard import MAX_SHARD_SIZE
+from inhouse.storage.xet.shard import MAX_SHARD_SIZE, FileInfo, FileSegment, XorbEntry
 from inhouse.storage.blobs.xorbs import XorbUpload
 from inhouse.storage.xet.xorb import MAX_XORB_SERIALIZED, XorbInfo
 
@@ -215,7 +216,7 @@ class _NewFile:
     file_hash: str
     sha256: str
     size: int
-    segments: tuple
+    segments: tuple[FileSegment, ...]
 
 
 def upload_shard(stores: Stores, caller: CasCaller, body: bytes, cache_key: str | None = None) -> int:
@@ -266,7 +267,7 @@ def _missing_xorb_hint(stores: Stores, caller: CasCaller, cache_key: str | None)
     return "upload that xorb first"
 
 
-def _check_entry(entry, record: XorbRecord) -> None:  # type: ignore[no-untyped-def]
+def _check_entry(entry: XorbEntry, record: XorbRecord) -> None:
     if entry.hashes_and_sizes() != record.hashes_and_sizes():
         raise XetFormatError(f"its description of the chunks of xorb {record.hash} does not match the xorb")
     if entry.unpacked_bytes != record.unpacked_bytes:
@@ -277,7 +278,7 @@ def _check_entry(entry, record: XorbRecord) -> None:  # type: ignore[no-untyped-
                              f"not {record.stored_bytes}")
 
 
-def _verified_file(stores: Stores, f, known: XetFileRecord | None,  # type: ignore[no-untyped-def]
+def _verified_file(stores: Stores, f: FileInfo, known: XetFileRecord | None,
                    records: dict[str, XorbRecord], uploader: xet_prehash.ChainKey) -> _NewFile:
     """The file with its SHA-256 recomputed from the stored bytes: hashed as its xorbs arrived when they came in
     file order (`xet_prehash`), else read back now (or taken from the same file seen before)."""
@@ -377,7 +378,7 @@ def dedup(stores: Stores, caller: CasCaller, chunk_hex: str) -> bytes:
 # reconstruction ------------------------------------------------------------------------------------------------------
 
 def reconstruction(stores: Stores, signer: Signer, caller: CasCaller, file_hex: str, byte_range: ByteRange | None,
-                   version: int, link: Callable[[XorbGrant], str]) -> dict:  # type: ignore[type-arg]
+                   version: int, link: Callable[[XorbGrant], str]) -> dict[str, Any]:
     """Where the bytes of a file the token's repo holds are (all of it, or `byte_range` of it), with a signed grant
     for each xorb's ranges that `link` lays out as the URL to fetch them, for a caller who may download from that
     repo, whatever kind of token brought it here (a write token issued to propose a change to a gated repo does not

@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from inhouse.services.context import Stores
@@ -89,7 +90,7 @@ def _convert_once(stores: Stores, oid: str) -> str | None:
     chunks: list[tuple[MerkleHash, int]] = []
     total = 0
 
-    def pieces():  # type: ignore[no-untyped-def]
+    def pieces() -> Iterator[bytes]:
         with open(path, "rb") as f:
             while data := f.read(READ_PIECE):
                 yield data
@@ -167,24 +168,32 @@ def _learn(stores: Stores, chunk: MerkleHash, known: dict[MerkleHash, tuple[str,
 def _segments(refs: list[_Ref], new_hashes: list[str]) -> list[FileSegment]:
     """Runs of consecutive chunks of one xorb become one segment."""
     out: list[FileSegment] = []
-    run: list[object] | None = None  # [xorb, start, end, bytes]
+    run: _Run | None = None
     for r in refs:
-        if run is not None and run[0] == r.xorb and run[2] == r.index:
-            run[2] = r.index + 1
-            run[3] = int(run[3]) + r.size  # type: ignore[call-overload]
+        if run is not None and run.xorb == r.xorb and run.end == r.index:
+            run.end = r.index + 1
+            run.size += r.size
             continue
         if run is not None:
-            out.append(_segment(run, new_hashes))
-        run = [r.xorb, r.index, r.index + 1, r.size]
+            out.append(run.segment(new_hashes))
+        run = _Run(r.xorb, r.index, r.index + 1, r.size)
     if run is not None:
-        out.append(_segment(run, new_hashes))
+        out.append(run.segment(new_hashes))
     return out
 
 
-def _segment(run: list[object], new_hashes: list[str]) -> FileSegment:
-    xorb, start, end, n = run
-    hex_ = new_hashes[xorb] if isinstance(xorb, int) else str(xorb)
-    return FileSegment(MerkleHash.from_hex(hex_), int(start), int(end), int(n))  # type: ignore[call-overload]
+@dataclass
+class _Run:
+    """Consecutive chunks [start, end) of one xorb, `size` bytes unpacked."""
+
+    xorb: str | int  # as in _Ref
+    start: int
+    end: int
+    size: int
+
+    def segment(self, new_hashes: list[str]) -> FileSegment:
+        hex_ = new_hashes[self.xorb] if isinstance(self.xorb, int) else self.xorb
+        return FileSegment(MerkleHash.from_hex(hex_), self.start, self.end, self.size)
 
 
 def _link_holders(stores: Stores, oid: str, xorbs: set[str]) -> None:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from inhouse.storage.db.schema import discussion_events, discussions, users
 
@@ -41,7 +41,7 @@ def _disc(row: Any) -> DiscussionRecord:
                             m["status"], m["author"], m["created_at"], m["base_ref"], m["merge_commit"])
 
 
-def _select():  # type: ignore[no-untyped-def]
+def _select() -> Select[Any]:
     return select(discussions, users.c.name.label("author")).select_from(
         discussions.outerjoin(users, users.c.id == discussions.c.author_id))
 

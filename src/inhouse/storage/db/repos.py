@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
 
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos, resource_group_repos
@@ -23,7 +23,7 @@ def insert_repo(conn: Connection, *, type: RepoType, namespace: str, name: str, 
     ).scalar_one())
 
 
-def _select():  # type: ignore[no-untyped-def]
+def _select() -> Select[Any]:
     """Repos with the resource group they belong to (None for most)."""
     return select(repos, resource_group_repos.c.group_id.label("resource_group_id")).select_from(
         repos.outerjoin(resource_group_repos, resource_group_repos.c.repo_id == repos.c.id))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -87,8 +88,10 @@ def decode_segments(raw: bytes) -> tuple[FileSegment, ...]:
     return tuple(FileSegment(MerkleHash(h), a, b, n) for h, a, b, n in _SEGMENT.iter_unpack(raw))
 
 
-def _xorb(row) -> XorbRecord:  # type: ignore[no-untyped-def]
-    hashes, offsets, sizes = [], [], []
+def _xorb(row: Any) -> XorbRecord:
+    hashes: list[MerkleHash] = []
+    offsets: list[int] = []
+    sizes: list[int] = []
     for h, off, size in _CHUNK.iter_unpack(row.chunks):
         hashes.append(MerkleHash(h))
         offsets.append(off)
@@ -98,12 +101,12 @@ def _xorb(row) -> XorbRecord:  # type: ignore[no-untyped-def]
                       int(row.stored_bytes), float(row.created_at))
 
 
-def _file(row) -> XetFileRecord:  # type: ignore[no-untyped-def]
+def _file(row: Any) -> XetFileRecord:
     return XetFileRecord(row.file_hash, row.sha256, int(row.size), decode_segments(row.segments),
                          float(row.created_at))
 
 
-def _insert_ignore(conn: Connection, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+def _insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -224,7 +227,7 @@ def user_may_name(conn: Connection, user_id: int, hashes: Iterable[str], now: fl
     return out
 
 
-def _upsert_user_xorbs(conn: Connection, rows: list[dict], column: str) -> None:  # type: ignore[type-arg]
+def _upsert_user_xorbs(conn: Connection, rows: list[dict[str, Any]], column: str) -> None:
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for i in range(0, len(rows), _BATCH):
         stmt = insert(user_xorbs).values(rows[i : i + _BATCH])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 from threading import Lock
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,20 +19,23 @@ class ObjectMissing(LookupError):
     pass
 
 
-class _Lru:
+V = TypeVar("V")
+
+
+class _Lru(Generic[V]):
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.data: OrderedDict[str, object] = OrderedDict()
+        self.data: OrderedDict[str, V] = OrderedDict()
         self.lock = Lock()
 
-    def get(self, key: str) -> object | None:
+    def get(self, key: str) -> V | None:
         with self.lock:
             v = self.data.get(key)
             if v is not None:
                 self.data.move_to_end(key)
             return v
 
-    def put(self, key: str, value: object) -> None:
+    def put(self, key: str, value: V) -> None:
         with self.lock:
             self.data[key] = value
             self.data.move_to_end(key)
@@ -44,8 +48,8 @@ class ObjectStore:
 
     def __init__(self, dialect: str):
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        self._trees = _Lru(20_000)
-        self._commits = _Lru(20_000)
+        self._trees: _Lru[tuple[TreeEntry, ...]] = _Lru(20_000)
+        self._commits: _Lru[Commit] = _Lru(20_000)
 
     def put(self, conn: Connection, kind: str, body: bytes) -> str:
         sha = object_sha(kind, body)
@@ -89,7 +93,7 @@ class ObjectStore:
     def tree(self, conn: Connection, sha: str) -> tuple[TreeEntry, ...]:
         cached = self._trees.get(sha)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         kind, body = self.get(conn, sha)
         if kind != "tree":
             raise ObjectMissing(sha)
@@ -100,7 +104,7 @@ class ObjectStore:
     def commit(self, conn: Connection, sha: str) -> Commit:
         cached = self._commits.get(sha)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         kind, body = self.get(conn, sha)
         if kind != "commit":
             raise ObjectMissing(sha)
