@@ -178,3 +178,35 @@ def test_a_xorb_link_stops_when_its_token_is_revoked(cas_server: LiveServer) -> 
     users.revoke_token(server.stores, tok.id)
     time.sleep(xet_tokens.PRINCIPAL_CACHE_S + 0.5)
     rejected(httpx.get(url), 403, "Forbidden", "no longer valid")
+
+
+def test_a_refused_cas_caller_of_a_private_repo_is_audited(cas_server: LiveServer) -> None:
+    """A Xet read token outlives its holder's membership: the CAS refuses it then, and the refusal is evidence,
+    recorded like every denied attempt on a protected repo."""
+    import json
+
+    from inhouse.services import orgs as org_service
+    from inhouse.vocabulary import Role
+
+    server = cas_server
+    owner = server.make_user()
+    owner_token = server.make_token(owner, "write")
+    org = f"o{uuid.uuid4().hex[:8]}"
+    org_service.create_org(server.stores, org, admin=owner)
+    leaver = server.make_user()
+    org_service.set_member(server.stores, org, leaver, Role.READ)
+    repo_id = f"{org}/secret-{uuid.uuid4().hex[:6]}"
+    server.api(owner_token).create_repo(repo_id, private=True)
+    store_file(server, Account(owner, owner_token, repo_id), "w.bin", up := make_upload(random_bytes(300_000, 7)))
+    leaver_read = xet_token(server, Account(leaver, server.make_token(leaver, "read"), repo_id), "read")
+    assert reconstruction(server, leaver_read, up.file_hash).status_code == 200
+
+    org_service.remove_member(server.stores, org, leaver)
+    time.sleep(xet_tokens.PRINCIPAL_CACHE_S + 0.5)  # checked callers are reused that long
+    rejected(reconstruction(server, leaver_read, up.file_hash), 404, "RepoNotFound")
+
+    admin = server.make_user(admin=True)
+    r = httpx.get(f"{server.url}/api/audit", params={"repo": repo_id, "format": "jsonl"},
+                  headers={"Authorization": f"Bearer {server.make_token(admin, 'read')}"}, timeout=30)
+    denied = [e for e in map(json.loads, r.text.splitlines()) if e["outcome"] == "denied"]
+    assert [(e["action"], e["actor"]) for e in denied] == [("access.download", leaver)]

@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, replace
 
 from inhouse.access.identity import Principal, principal_by_token_id
-from inhouse.access.policy import Action, authorize
+from inhouse.access.policy import Action
 from inhouse.errors import Forbidden, InhouseError, NotFound, Unauthorized
 from inhouse.services.context import Stores
+from inhouse.services.repo_access import authorize_audited
 from inhouse.services.revisions import resolve
 from inhouse.services.signing import Signer
 from inhouse.storage.db import repos as repo_store
@@ -155,7 +156,7 @@ def caller(stores: Stores, signer: Signer, token: str | None, *, write: bool, ma
         repo = repo_store.repo_by_id(conn, grant.repo_pk)
     if repo is None:
         raise NotFound("The repo this Xet token was issued for no longer exists.")
-    authorize(stores.db, principal, Action(grant.action), repo)
+    authorize_audited(stores, principal, Action(grant.action), repo)  # a refusal on a protected repo is evidence
     found = CasCaller(repo, principal, grant)
     stores.runtime.cas_callers.put(key, found)
     return found
@@ -173,5 +174,5 @@ def check_link(stores: Stores, token_id: int | None, repo_pk: int) -> None:
         repo = repo_store.repo_by_id(conn, repo_pk)
     if repo is None:
         raise NotFound("The repo this xorb link was issued for no longer exists.")
-    authorize(stores.db, principal, Action.DOWNLOAD, repo)
+    authorize_audited(stores, principal, Action.DOWNLOAD, repo)
     stores.runtime.xorb_links.put(key, True)
