@@ -8,6 +8,7 @@ import pytest
 
 from inhouse.errors import BadRequest, InvalidPath, InvalidRepoId
 from inhouse.names import (
+    check_existing_path,
     check_name_part,
     check_path,
     check_ref_name,
@@ -170,3 +171,14 @@ def test_each_code_point_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> N
     check_path(path)
     check_path(path)
     assert len(calls) == first
+
+
+@pytest.mark.parametrize("path", ["..", "a/../b", "/etc/passwd", "a\\b", "a//b", "./a", "", "/", "a\x00b", "x" * 1025])
+def test_a_deletion_refuses_paths_of_the_wrong_shape(path: str) -> None:
+    with pytest.raises(InvalidPath):
+        check_existing_path(path)
+
+
+@pytest.mark.parametrize("path", [".GIT/config", "evil\u202etxt.exe", "e\u0301t\u00e9.txt", "old/", "a/b.txt"])
+def test_a_deletion_takes_names_the_naming_rules_refuse_now(path: str) -> None:
+    assert check_existing_path(path) == path

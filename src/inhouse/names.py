@@ -294,6 +294,24 @@ def check_folder(path: str) -> str:
     return check_path(path.rstrip("/"))
 
 
+def check_existing_path(path: str) -> str:
+    """A path that names what a repo may already hold, to delete it: only its shape is checked (relative, forward
+    slashes, no empty, '.' or '..' segment, no NUL, bounded length), not the naming rules of `check_path`, so that a
+    file committed under a name those rules now refuse (made before they existed) can still be removed. Deleting
+    never writes the name into a tree, and a name the repo does not hold is EntryNotFound."""
+    if not isinstance(path, str) or not path.strip("/"):
+        raise InvalidPath("Empty file path: give the path of the file or folder inside the repo to delete.")
+    if len(path) > MAX_PATH_LEN:
+        raise InvalidPath(f"File path is longer than {MAX_PATH_LEN} characters.")
+    if "\0" in path or "\\" in path or path.startswith("/"):
+        raise InvalidPath(f"Invalid path '{shown(path)}': give the path relative to the repo root, with forward "
+                          "slashes.")
+    segments = path.rstrip("/").split("/")
+    if "" in segments or "." in segments or ".." in segments:
+        raise InvalidPath(f"Invalid path '{shown(path)}': empty, '.' and '..' segments are not allowed.")
+    return path
+
+
 def check_ref_name(name: str, what: str = "branch") -> str:
     """A branch or tag name, following git's check-ref-format rules, without invisible or control characters."""
     bad = _first_unsafe(name) if isinstance(name, str) else None

@@ -127,6 +127,10 @@ BAD_PATHS = [
     "models\u2215config.json", "e\u0301t\u00e9.txt",
 ]
 
+# well-shaped paths (relative, forward slashes, no '.', '..' or empty segment) that only the naming rules refuse
+BADLY_NAMED = {p for p in BAD_PATHS if "\\" not in p and not p.startswith("/") and len(p) <= 1024 and "\x00" not in p
+               and not {"", ".", ".."} & set(p.split("/"))}
+
 
 @pytest.mark.parametrize("op", ["file", "lfsFile", "deletedFile"])
 def test_commit_with_bad_path_is_rejected_and_branch_does_not_move(server, api, user, repo_id, op):
@@ -141,10 +145,46 @@ def test_commit_with_bad_path_is_rejected_and_branch_does_not_move(server, api, 
         r = post_commit(server, user[1], repo_id, ndjson(header(), file_line("good.txt"), line))
         if "\x00" in path:  # no JSON string may hold a NUL, a path no more than any other (web/jsonbody.py)
             assert_error(r, 400, "BadRequest")
+        elif op == "deletedFile" and path in BADLY_NAMED:
+            # a deletion checks only the path's shape, so that a file committed under a name the rules refuse now
+            # can still be removed (test_a_file_named_before_the_rules_can_still_be_deleted); this repo holds none
+            assert_error(r, 404, "EntryNotFound")
         else:
             assert_error(r, 422, "InvalidPath")
         assert refs(server, user[1], repo_id) == before, path
     assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "keep.txt"]
+
+
+def test_a_file_named_before_the_rules_can_still_be_deleted(server, api, user, repo_id):
+    """inhouse 0.1.0 took names the path rules now refuse ('.GIT/config', a bidi override, a non-NFC accent): a repo
+    upgraded from it must be able to drop them, through the real client, alone or with their folder."""
+    from inhouse.services import commits as commit_service
+    from inhouse.services.repo_access import RepoName
+    from inhouse.storage.db import repos as repo_store
+    from inhouse.vocabulary import RepoType
+
+    api.create_repo(repo_id)
+    legacy = [".GIT/config", "evil\u202etxt.exe", "e\u0301t\u00e9.txt", "old/m\u043edel.bin"]
+    stores = server.stores
+    ns, name = repo_id.split("/")
+    with stores.db.write() as conn:  # written as 0.1.0 did, below today's checks
+        repo, _ = repo_store.find_repo(conn, RepoType.MODEL, ns, name)
+        head = repo_store.get_ref(conn, repo.id, "refs/heads/main")
+        sha = commit_service.write_commit(
+            stores, conn, repo, base=head, ops=[commit_service.AddFile(p, b"x") for p in legacy], message="old\n",
+            author=commit_service.Signature("old", "old@example.com", time.time()))
+        assert repo_store.compare_and_set_ref(conn, repo.id, "refs/heads/main", head, sha, time.time())
+    assert set(legacy) <= set(api.list_repo_files(repo_id))
+
+    from huggingface_hub import CommitOperationDelete
+
+    api.create_commit(repo_id, commit_message="drop them", operations=[
+        CommitOperationDelete(path_in_repo=".GIT/config"), CommitOperationDelete(path_in_repo="evil\u202etxt.exe"),
+        CommitOperationDelete(path_in_repo="e\u0301t\u00e9.txt"), CommitOperationDelete(path_in_repo="old/")])
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes"]
+    with pytest.raises(HfHubHTTPError) as e:  # what was never held is still not found, and nothing changes
+        api.delete_file("evil\u202etxt.exe", repo_id)
+    assert e.value.response.status_code == 404
 
 
 def test_real_client_backslash_path_gets_422(server, api, user, repo_id):
@@ -164,10 +204,14 @@ def test_real_client_backslash_path_gets_422(server, api, user, repo_id):
 def test_deleted_folder_with_traversal_is_rejected(server, api, user, repo_id):
     api.create_repo(repo_id)
     before = refs(server, user[1], repo_id)
-    for path in ["../", "/", "a/../", ".git/"]:
+    for path in ["../", "/", "a/../", "a//b/", "./"]:
         r = post_commit(server, user[1], repo_id,
                         ndjson(header(), {"key": "deletedFolder", "value": {"path": path}}))
         assert_error(r, 422, "InvalidPath")
+    # a well-shaped name is looked up (deleting a folder only checks the shape, see
+    # test_a_file_named_before_the_rules_can_still_be_deleted): no repo holds a '.git' folder
+    r = post_commit(server, user[1], repo_id, ndjson(header(), {"key": "deletedFolder", "value": {"path": ".git/"}}))
+    assert_error(r, 404, "EntryNotFound")
     assert refs(server, user[1], repo_id) == before
     assert ".gitattributes" in api.list_repo_files(repo_id)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, authorize
 from inhouse.errors import BadRequest, Conflict, EntryNotFound, InhouseError, PreconditionFailed, RevisionNotFound
-from inhouse.names import check_folder, check_path
+from inhouse.names import check_existing_path, check_path
 from inhouse.audit.log import Event
 from inhouse.services import cards
 from inhouse.services import repo_access
@@ -67,8 +67,8 @@ class _BranchMoved(Exception):
 
 def validate_operations(ops: list[Operation]) -> None:
     for op in ops:
-        if isinstance(op, DeleteFolder):
-            check_folder(op.path)
+        if isinstance(op, (DeleteFile, DeleteFolder)):
+            check_existing_path(op.path)  # a name the rules refuse now may still be removed
         else:
             check_path(op.path)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inhouse.errors import BadRequest, PayloadTooLarge
-from inhouse.names import check_path
+from inhouse.names import check_existing_path, check_path
 from inhouse.services import commits as commit_service
 from inhouse.web.context import Ctx
 from inhouse.web.jsonbody import parse_json
@@ -95,10 +95,10 @@ def _operation(key: Any, value: dict[str, Any], path: str, n: int) -> commit_ser
         check_path(path)
         return commit_service.AddLfsFile(path, oid.lower(), size)
     if key == "deletedFile":
-        check_path(path)
+        check_existing_path(path)
         return commit_service.DeleteFile(path)
     if key == "deletedFolder":
-        check_path(path.rstrip("/"))
+        check_existing_path(path)
         return commit_service.DeleteFolder(path)
     raise BadRequest(f"Line {n}: unknown key {key!r}; use header, file, lfsFile, deletedFile or deletedFolder.")
 
