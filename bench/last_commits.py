@@ -36,6 +36,7 @@ from inhouse.services.context import Stores  # noqa: E402
 from inhouse.storage.db import repos as repo_store  # noqa: E402
 from inhouse.storage.git.store import ObjectStore  # noqa: E402
 from inhouse.storage.git.trees import find_entry  # noqa: E402
+from inhouse.vocabulary import RepoType, TokenRole  # noqa: E402
 
 
 def old_last_commits(stores: Stores, head: str, paths: list[str], max_depth: int = 2000) -> dict[str, str]:
@@ -67,13 +68,13 @@ def new_last_commits(stores: Stores, head: str, paths: list[str]) -> dict[str, s
 def principal(stores: Stores) -> Principal:
     name = f"u{uuid.uuid4().hex[:8]}"
     users.create_user(stores, name)
-    _, secret = users.create_token(stores, name, role="write")
-    return authenticate(stores.db, f"Bearer {secret}", ip="127.0.0.1", request_id=uuid.uuid4().hex)
+    _, secret = users.create_token(stores, name, role=TokenRole.WRITE)
+    return authenticate(stores.db, secret, ip="127.0.0.1", request_id=uuid.uuid4().hex)
 
 
 def build(stores: Stores, p: Principal, paths: list[str], changes: list[str]) -> str:
     """A repo whose `paths` are added in one commit, then one of `changes` changed per commit; returns the head."""
-    repo = repos.create(stores, p, repo_type="model", namespace=None, name=f"r{uuid.uuid4().hex[:8]}")
+    repo = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=None, name=f"r{uuid.uuid4().hex[:8]}")
     commits.commit(stores, p, repo, revision="main", ops=[AddFile(x, b"0") for x in paths], summary="add all")
     t0 = time.perf_counter()
     for i, path in enumerate(changes):

@@ -33,17 +33,18 @@ def create_repos(srv, n: int, users: int, private: bool) -> list[str]:  # type: 
     """n repos spread over `users` namespaces, created through the repos service; returns their ids."""
     from inhouse.access.identity import authenticate
     from inhouse.services import repos as repo_service
+    from inhouse.vocabulary import RepoType
 
     principals = []
     for _ in range(users):
         name = srv.make_user()
-        principals.append(authenticate(srv.stores.db, f"Bearer {srv.make_token(name, 'write')}"))
+        principals.append(authenticate(srv.stores.db, srv.make_token(name, 'write')))
     ids = []
     t0 = time.perf_counter()
     for i in range(n):
         p = principals[i % users]
         name = f"{WORDS[i % len(WORDS)]}-{SIZES[(i // len(WORDS)) % len(SIZES)]}-{i:05d}"
-        repo = repo_service.create(srv.stores, p, repo_type="model", namespace=None, name=name, private=private)
+        repo = repo_service.create(srv.stores, p, repo_type=RepoType.MODEL, namespace=None, name=name, private=private)
         ids.append(repo.repo_id)
         if (i + 1) % 2000 == 0:
             print(f"  {i + 1} repos created ({(i + 1) / (time.perf_counter() - t0):.0f}/s)", flush=True)

@@ -195,7 +195,8 @@ def main() -> None:
     args = ap.parse_args()
 
     lines: list[str] = []
-    with workdir(args.workdir) as work, server(work / "data") as srv:
+    # the client reaches the server through the relay, on another port: the server must answer that Host
+    with workdir(args.workdir) as work, server(work / "data", {"INHOUSE_ALLOWED_HOSTS": "127.0.0.1"}) as srv:
         relay = CountingRelay(srv.port)
         try:
             user = srv.make_user()
