@@ -35,30 +35,8 @@ from inhouse.services.commits import AddFile  # noqa: E402
 from inhouse.services.context import Stores  # noqa: E402
 from inhouse.storage.db import repos as repo_store  # noqa: E402
 from inhouse.storage.git.store import ObjectStore  # noqa: E402
-from inhouse.storage.git.trees import find_entry  # noqa: E402
 from inhouse.vocabulary import RepoType, TokenRole  # noqa: E402
-
-
-def old_last_commits(stores: Stores, head: str, paths: list[str], max_depth: int = 2000) -> dict[str, str]:
-    """The algorithm services/files.last_commits ran before the one-walk version."""
-    out: dict[str, str] = {}
-    pending = set(paths)
-    with stores.db.read() as conn:
-        sha: str | None = head
-        depth = 0
-        while sha and pending and depth < max_depth:
-            c = stores.objects.commit(conn, sha)
-            parent = c.parents[0] if c.parents else None
-            ptree = stores.objects.commit(conn, parent).tree if parent else None
-            for p in list(pending):
-                here = find_entry(stores.objects, conn, c.tree, p)
-                before = find_entry(stores.objects, conn, ptree, p) if ptree else None
-                if (here.sha if here else None) != (before.sha if before else None):
-                    out[p] = sha
-                    pending.discard(p)
-            sha = parent
-            depth += 1
-    return out
+from tests.support.last_commits import old_last_commits  # noqa: E402
 
 
 def new_last_commits(stores: Stores, head: str, paths: list[str]) -> dict[str, str]:

@@ -29,33 +29,12 @@ from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.last_change import last_changes
 from inhouse.storage.git.objects import Commit, Signature
-from inhouse.storage.git.trees import TreeEditor, find_entry
+from inhouse.storage.git.trees import TreeEditor
 from inhouse.vocabulary import RepoType, TokenRole
+from tests.support.last_commits import old_last_commits
 
 # ---------------------------------------------------------------------------------------------------------------
-# The straightforward algorithm last_commits used to run: every pending path looked up in every commit and its
-# first parent. O(commits x paths x depth), but obviously right; it is the oracle.
-
-
-def reference(stores: Stores, head: str, paths: list[str], max_depth: int = 2000) -> dict[str, str]:
-    out: dict[str, str] = {}
-    pending = set(paths)
-    with stores.db.read() as conn:
-        sha: str | None = head
-        depth = 0
-        while sha and pending and depth < max_depth:
-            c = stores.objects.commit(conn, sha)
-            parent = c.parents[0] if c.parents else None
-            ptree = stores.objects.commit(conn, parent).tree if parent else None
-            for p in list(pending):
-                here = find_entry(stores.objects, conn, c.tree, p)
-                before = find_entry(stores.objects, conn, ptree, p) if ptree else None
-                if (here.sha if here else None) != (before.sha if before else None):
-                    out[p] = sha
-                    pending.discard(p)
-            sha = parent
-            depth += 1
-    return out
+reference = old_last_commits  # the oracle: tests/support/last_commits.py
 
 
 def new(stores: Stores, head: str, paths: list[str], **budget: int) -> dict[str, str]:
