@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,14 +27,6 @@ from inhouse.vocabulary import RepoType, Scope, TokenRole
 SHA_A = "a" * 40
 SHA_B = "b" * 40
 SHA_C = "c" * 40
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.create_schema()
-    yield database
-    database.dispose()
 
 
 def _user(db: Database, name: str, *, admin: bool = False) -> int:

@@ -3,22 +3,10 @@ uploaded or was named in a dedup answer (until when), their CAS URL key, and how
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.xet import build_xorb
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.create_schema()
-    yield database
-    database.dispose()
 
 
 def _user(db: Database, name: str) -> int:

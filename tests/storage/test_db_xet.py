@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
@@ -14,14 +10,6 @@ from inhouse.storage.db.engine import Database
 from inhouse.storage.xet import FileSegment, MerkleHash, build_xorb
 from inhouse.storage.xet.reconstruction import XorbLayout
 from inhouse.vocabulary import RepoType
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.create_schema()
-    yield database
-    database.dispose()
 
 
 def _repo(db: Database, name: str) -> int:
