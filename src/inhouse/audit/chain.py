@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from inhouse.storage.private import secret_file
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "ts", "actor", "token_id", "action", "repo", "revision", "path", "ip", "request_id", "outcome",
@@ -28,17 +29,5 @@ def entry_hash(key: bytes, prev_hash: str, entry: dict[str, Any]) -> str:
     return hmac.new(key, prev_hash.encode() + b"\n" + canonical(entry), hashlib.sha256).hexdigest()
 
 
-def _secret_file(path: Path, make: bytes) -> bytes:
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(make)
-    os.replace(tmp, path)
-    return path.read_bytes()
-
-
 def load_chain_key(data_dir: Path) -> bytes:
-    return _secret_file(data_dir / "audit" / "chain.key", secrets.token_hex(32).encode()).strip()
+    return secret_file(data_dir / "audit" / "chain.key", lambda: secrets.token_hex(32).encode()).strip()

@@ -16,6 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from inhouse.storage.private import secret_file
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -36,21 +38,16 @@ class CheckpointBook:
         self._key = self._load_key()
 
     def _load_key(self) -> Ed25519PrivateKey:
-        path = self.dir / "ed25519.key"
-        if not path.exists():
-            key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-            os.replace(tmp, path)
-            pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
-            (self.dir / "ed25519.pub").write_bytes(pub)
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        def generate() -> bytes:
+            return Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+        loaded = serialization.load_pem_private_key(secret_file(self.dir / "ed25519.key", generate), password=None)
         assert isinstance(loaded, Ed25519PrivateKey)
+        pub_path = self.dir / "ed25519.pub"
+        if not pub_path.exists():  # the public half, for whoever checks checkpoints without the private key
+            pub_path.write_bytes(loaded.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
         return loaded
 
     @property

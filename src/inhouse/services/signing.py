@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from pathlib import Path
 
 from inhouse.errors import Forbidden
+from inhouse.storage.private import secret_file
 
 
 def load_or_create_secret(data_dir: Path, configured: str = "") -> bytes:
     """The configured key, else the one kept in data_dir/secret.key (generated on first start, mode 0600)."""
     if configured:
         return configured.encode()
-    path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    os.replace(tmp, path)
-    return key
+    return secret_file(data_dir / "secret.key", lambda: secrets.token_hex(32).encode()).strip()
 
 
 class Signer:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("inhouse")
@@ -59,3 +61,27 @@ def private_dir(path: Path) -> None:
         st = child.lstat()
         if stat.S_ISREG(st.st_mode):
             _tighten(child, st)
+
+
+def secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of the secret kept at `path` (0600), made with `make` the first time. Processes starting
+    together (a server and a CLI command on a new data folder) all get the same secret: each writes its own
+    temporary file and links it into place, the first link wins, and the others read the winner's."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(make())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails when another process got there first: keep theirs
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes()
