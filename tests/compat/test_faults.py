@@ -79,17 +79,9 @@ def fault_server(tmp_path_factory: pytest.TempPathFactory):
     srv.close()
 
 
-def fresh_repo(server: LiveServer) -> tuple[str, str]:
-    name = server.make_user()
-    token = server.make_token(name, "write")
-    repo_id = f"{name}/r{uuid.uuid4().hex[:8]}"
-    server.api(token).create_repo(repo_id)
-    return repo_id, token
-
-
 def test_half_sent_lfs_put_then_disconnect_leaves_no_object_and_no_temp_file(fault_server):
     server = fault_server
-    repo_id, token = fresh_repo(server)
+    repo_id, token = server.make_repo()
     data = os.urandom(256 * 1024)
     oid = hashlib.sha256(data).hexdigest()
     href = lfs_upload_link(server, token, repo_id, oid, len(data))["href"]
@@ -113,7 +105,7 @@ def test_half_sent_lfs_put_then_disconnect_leaves_no_object_and_no_temp_file(fau
 
 def test_half_sent_multipart_part_leaves_no_part_behind(fault_server):
     server = fault_server
-    repo_id, token = fresh_repo(server)
+    repo_id, token = server.make_repo()
     data = os.urandom(3000)
     oid = hashlib.sha256(data).hexdigest()
     upload = lfs_upload_link(server, token, repo_id, oid, len(data), ("basic", "multipart"))
@@ -133,7 +125,7 @@ def test_cli_opening_the_data_folder_does_not_break_an_upload_in_flight(fault_se
     """An administrator running `inhouse users list` (or creating a token) while someone uploads must not delete
     the upload's temp file from under the running server."""
     server = fault_server
-    repo_id, token = fresh_repo(server)
+    repo_id, token = server.make_repo()
     data = os.urandom(128 * 1024)
     oid = hashlib.sha256(data).hexdigest()
     href = lfs_upload_link(server, token, repo_id, oid, len(data))["href"]
@@ -185,7 +177,7 @@ def test_sigkill_during_commits_loses_no_acknowledged_commit(tmp_path, database_
     commit a client was told succeeded is there."""
     server = LiveServer(tmp_path / "data", database_url=database_url).start()
     try:
-        repo_id, token = fresh_repo(server)
+        repo_id, token = server.make_repo()
         acked: list[tuple[str, bytes, str]] = []  # (path, content, commit oid) the client got a success for
         busy = [False] * 6  # which writers are inside a create_commit call
         lock = threading.Lock()

@@ -8,7 +8,6 @@ others get 412.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,14 +27,6 @@ def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path / "data", database_url=database_url).start()
     yield srv
     srv.close()
-
-
-def _repo(server: LiveServer) -> tuple[str, str]:
-    name = server.make_user()
-    token = server.make_token(name, "write")
-    repo_id = f"{name}/r{uuid.uuid4().hex[:8]}"
-    server.api(token).create_repo(repo_id)
-    return repo_id, token
 
 
 def _race(server: LiveServer, token: str, repo_id: str, parent: str | None, tag: str
@@ -66,7 +57,7 @@ def _race(server: LiveServer, token: str, repo_id: str, parent: str | None, tag:
 
 
 def test_concurrent_commits_without_parent_all_land(live: LiveServer):
-    repo_id, token = _repo(live)
+    repo_id, token = live.make_repo()
     api = live.api(token)
     initial = api.repo_info(repo_id).sha
     landed: list[str] = []
@@ -95,7 +86,7 @@ def test_concurrent_commits_without_parent_all_land(live: LiveServer):
 
 
 def test_concurrent_commits_on_the_same_parent_exactly_one_wins(live: LiveServer):
-    repo_id, token = _repo(live)
+    repo_id, token = live.make_repo()
     api = live.api(token)
     head = api.repo_info(repo_id).sha
     assert head is not None

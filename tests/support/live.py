@@ -133,6 +133,14 @@ class LiveServer:
     def make_token(self, user: str, role: str = "write", expires_in_s: float | None = None) -> str:
         return users.create_token(self.stores, user, role=TokenRole(role), expires_in_s=expires_in_s)[1]
 
+    def make_repo(self, *, private: bool = False) -> tuple[str, str]:
+        """(repo id, write token) of a new model repo owned by a fresh user."""
+        name = self.make_user()
+        token = self.make_token(name, "write")
+        repo_id = f"{name}/r{uuid.uuid4().hex[:8]}"
+        self.api(token).create_repo(repo_id, private=private)
+        return repo_id, token
+
     def api(self, token: str | None = None):  # type: ignore[no-untyped-def]
         from huggingface_hub import HfApi
 

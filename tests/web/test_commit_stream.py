@@ -125,11 +125,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def mine(small: LiveServer) -> tuple[str, str]:
     """(repo id, write token) of a fresh repo on the small server."""
-    name = small.make_user()
-    token = small.make_token(name, "write")
-    repo_id = f"{name}/r{uuid.uuid4().hex[:8]}"
-    small.api(token).create_repo(repo_id)
-    return repo_id, token
+    return small.make_repo()
 
 
 def test_a_bad_line_is_refused_before_the_rest_of_the_body_arrives(small: LiveServer, mine: tuple[str, str]):

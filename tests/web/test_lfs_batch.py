@@ -31,11 +31,7 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def owner(tight: LiveServer) -> tuple[str, str]:
     """(repo_id, write token) of a fresh repo on the tight server."""
-    name = tight.make_user()
-    token = tight.make_token(name, "write")
-    repo_id = f"{name}/r{uuid.uuid4().hex[:8]}"
-    tight.api(token).create_repo(repo_id)
-    return repo_id, token
+    return tight.make_repo()
 
 
 def _batch(srv: LiveServer, token: str, repo_id: str, body: Any) -> httpx.Response:
