@@ -169,3 +169,73 @@ class Scope:
             raise BadRequest(f"A token holds at most {MAX_SCOPES} scopes; name an org or a user to cover all their "
                              "repos at once.")
         return tuple(cls.parse(s) for s in value)
+
+
+class EvalTask(StrEnum):
+    """A task family an evaluation measures models on (the `task` of `POST /api/evaluations`, `inhouse eval`).
+    Each names the columns it reads (`EVAL_COLUMNS`) and, in the worker (inhouse.ml), the model heads that fit it
+    and the metrics its field uses."""
+
+    TEXT_CLASSIFICATION = "text-classification"
+    TOKEN_CLASSIFICATION = "token-classification"
+    QUESTION_ANSWERING = "question-answering"
+    SENTENCE_SIMILARITY = "sentence-similarity"
+    RETRIEVAL = "retrieval"
+    SUMMARIZATION = "summarization"
+    TRANSLATION = "translation"
+    TEXT_GENERATION = "text-generation"
+
+    @property
+    def generative(self) -> bool:
+        """Tasks whose models generate text (sequence-to-sequence or causal): no ONNX variant is offered."""
+        return self in (EvalTask.SUMMARIZATION, EvalTask.TRANSLATION, EvalTask.TEXT_GENERATION)
+
+    @classmethod
+    def parse(cls, value: object) -> EvalTask:
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise BadRequest(f"Invalid task {str(value)[:100]!r}: use one of {_choices(cls)}.")
+
+
+@dataclass(frozen=True)
+class EvalColumns:
+    """The column roles a task reads: `required` must all be mapped to dataset columns (by default a role reads the
+    column of the same name), `optional` may be. `one_of`: at least one of these groups must be complete (text
+    generation scores perplexity on `text`, exact match on `prompt` + `answer`, or both)."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+EVAL_COLUMNS: dict[EvalTask, EvalColumns] = {
+    EvalTask.TEXT_CLASSIFICATION: EvalColumns(("text", "label"), ("text_pair",)),
+    EvalTask.TOKEN_CLASSIFICATION: EvalColumns(("tokens", "tags")),
+    EvalTask.QUESTION_ANSWERING: EvalColumns(("question", "context", "answers")),
+    EvalTask.SENTENCE_SIMILARITY: EvalColumns(("sentence1", "sentence2", "score")),
+    EvalTask.RETRIEVAL: EvalColumns(("query", "document")),
+    EvalTask.SUMMARIZATION: EvalColumns(("text", "summary")),
+    EvalTask.TRANSLATION: EvalColumns(("source", "target")),
+    EvalTask.TEXT_GENERATION: EvalColumns((), ("text", "prompt", "answer"), one_of=(("text",), ("prompt", "answer"))),
+}
+
+
+class Variant(StrEnum):
+    """A cheaper form of a candidate model, evaluated as its own row: `original` (as published), `int8` (PyTorch
+    dynamic int8 quantisation of the linear layers), `onnx` (an ONNX Runtime export, fp32) and `onnx-int8` (that
+    export with int8 weights)."""
+
+    ORIGINAL = "original"
+    INT8 = "int8"
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+
+    @classmethod
+    def parse(cls, value: object) -> Variant:
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise BadRequest(f"Invalid variant {str(value)[:100]!r}: use one of {_choices(cls)}.")
