@@ -1,0 +1,1 @@
+"""Evaluation task families: the protocol and registry (base.py) and one module per family."""
