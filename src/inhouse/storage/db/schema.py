@@ -285,3 +285,87 @@ user_xet_caches = Table(
     Column("key", String(32), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# Jobs (inhouse.jobs): the rows are the truth; the dispatcher claims queued tasks, runs them and writes back -------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),  # which handler runs it: selftest | evaluation | variant.save …
+    Column("state", String(16), nullable=False),  # queued | running | succeeded | failed | cancelled
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: what was asked
+    Column("result", Text, nullable=True),  # JSON
+    Column("error", Text, nullable=True),
+    Column("progress", Float, nullable=False, default=0.0),  # 0..1, the mean of its tasks'
+    Column("eta_s", Float, nullable=True),
+    Column("message", Text, nullable=False, default=""),  # the latest stage, for listings
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("cancel_requested_at", Float, nullable=True),
+    Column("executor", String(16), nullable=False),  # local | ray
+)
+Index("ix_jobs_owner", jobs.c.owner_id, jobs.c.id)
+Index("ix_jobs_state", jobs.c.state)
+
+job_tasks = Table(
+    "job_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),  # order within the job, from 0
+    Column("name", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | succeeded | failed | cancelled
+    Column("attempts", Integer, nullable=False, default=0),  # times a dispatcher started it
+    Column("spec", Text, nullable=False),  # JSON
+    Column("result", Text, nullable=True),  # JSON
+    Column("error_code", String(32), nullable=True),  # bad-input | wrong-task | not-found | out-of-memory | crashed …
+    Column("error", Text, nullable=True),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("runner", String(64), nullable=True),  # the dispatcher instance running it
+    UniqueConstraint("job_id", "seq", name="uq_job_task_seq"),
+)
+Index("ix_job_tasks_state", job_tasks.c.state)
+
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("task_id", Integer, ForeignKey("job_tasks.id", ondelete="CASCADE"), nullable=True),
+    Column("at", Float, nullable=False),
+    Column("level", String(8), nullable=False),  # info | warning | error
+    Column("message", Text, nullable=False),  # at most jobs.MAX_LOG_LINE characters
+)
+Index("ix_job_logs_job", job_logs.c.job_id, job_logs.c.id)
+
+# One row per (candidate model, variant) an evaluation measured: quality with its interval, cost, machine.
+evaluation_results = Table(
+    "evaluation_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("task_id", Integer, ForeignKey("job_tasks.id", ondelete="CASCADE"), nullable=True),
+    Column("task", String(64), nullable=False),  # the task family: text-classification …
+    Column("dataset_repo_id", String(200), nullable=False),
+    Column("dataset_revision", String(64), nullable=False),  # commit sha
+    Column("dataset_config", String(200), nullable=True),
+    Column("dataset_split", String(200), nullable=False),
+    Column("model_repo_id", String(200), nullable=False),
+    Column("model_revision", String(64), nullable=True),  # commit sha (None: the repo could not be read)
+    Column("variant", String(32), nullable=False),  # original | int8 | onnx | onnx-int8
+    Column("status", String(16), nullable=False),  # ok | failed | skipped
+    Column("error", Text, nullable=True),
+    Column("quality", Float, nullable=True),  # the task's primary metric
+    Column("metrics", Text, nullable=False, default="{}"),  # JSON {name: {value, low, high}}
+    Column("cost", Text, nullable=False, default="{}"),  # JSON
+    Column("machine", Text, nullable=False, default="{}"),  # JSON
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_evaluation_results_dataset", evaluation_results.c.task, evaluation_results.c.dataset_repo_id,
+      evaluation_results.c.dataset_revision)
+Index("ix_evaluation_results_job", evaluation_results.c.job_id)
