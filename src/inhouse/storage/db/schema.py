@@ -369,3 +369,28 @@ evaluation_results = Table(
 Index("ix_evaluation_results_dataset", evaluation_results.c.task, evaluation_results.c.dataset_repo_id,
       evaluation_results.c.dataset_revision)
 Index("ix_evaluation_results_job", evaluation_results.c.job_id)
+
+# The eval-results index (services/evaluations/eval_results.py): the `.eval_results/*.yaml` entries of each model
+# repo's default branch, read from the head `eval_result_index.commit` names ("" for a repo without commits), so a
+# dataset's leaderboard is one query. A repo whose head moved since is read again before a leaderboard answers.
+eval_result_index = Table(
+    "eval_result_index",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("commit", String(40), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+eval_result_entries = Table(
+    "eval_result_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", Text, nullable=False),  # .eval_results/<name>.yaml
+    Column("dataset_id", String(200), nullable=False),  # dataset.id as the entry names it
+    Column("task_id", Text, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("data", Text, nullable=False),  # the entry (validated, JSON); verified or not is decided when served
+)
+Index("ix_eval_result_entries_dataset", eval_result_entries.c.dataset_id, eval_result_entries.c.id)
+Index("ix_eval_result_entries_repo", eval_result_entries.c.repo_id)
