@@ -68,12 +68,52 @@ class Settings:
     """Record changes and reads of private/gated artifacts in the hash-chained audit log (off only for benchmarks)."""
     audit_checkpoint_interval_s: int = 60
     """How often the server signs the audit log's head into data_dir/audit/checkpoints.jsonl."""
+    job_executor: str = "local"
+    """Where job tasks run: `local` (worker subprocesses on this machine) or `ray` (a Ray cluster; the `ray` extra)."""
+    ray_address: str = ""
+    """With job_executor `ray`: the cluster to join (`ray://head:10001` or `auto`). Empty: a local Ray instance."""
+    job_workers: int = 1
+    """Most job tasks running at once (worker processes on this machine, or Ray tasks in flight)."""
+    job_max_attempts: int = 2
+    """Times a task is started before a server restart that interrupts it fails it instead of queueing it again."""
+    job_max_log_lines: int = 10_000
+    """Most log lines kept per job (each at most 4 KB); the last one kept says that later lines were dropped."""
+    worker_python: str = ""
+    """Python interpreter that runs workers (`python -m inhouse.ml.worker`; needs the `ml` extra). Empty: the
+    server's own."""
+    worker_endpoint: str = ""
+    """URL workers reach this hub at, to load models and data. Empty: public_url, else http://HOST:PORT (127.0.0.1
+    when listening on all addresses)."""
+    worker_memory_bytes: int = 0
+    """Address-space limit of each worker process (RLIMIT_AS); a task past it fails as out of memory. 0: none."""
+    worker_threads: int = 0
+    """Threads each worker may use for inference (torch, BLAS, tokenizers). 0: every core."""
+    eval_max_candidates: int = 20
+    """Most candidate models one evaluation may list."""
+    eval_max_examples: int = 20_000
+    """Most dataset examples one evaluation may score per candidate (the rest of the split is not read)."""
+    eval_max_resamples: int = 5_000
+    """Most bootstrap resamples an evaluation may ask for (per metric)."""
+    eval_price_per_hour: float = 1.0
+    """Price of one hour of the hardware workers run on (cost per million requests = price / 3600 / throughput
+    x 10^6), used when an evaluation names none."""
+    eval_token_lifetime_s: int = 86_400
+    """Lifetime of the scoped token each evaluation task gets (revoked when the task ends)."""
     secret_key: str = field(default="", repr=False)
     """Key signing upload URLs. Empty: generated once and kept in data_dir/secret.key."""
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'inhouse.db').resolve()}"
+
+    @property
+    def resolved_worker_endpoint(self) -> str:
+        if self.worker_endpoint:
+            return self.worker_endpoint.rstrip("/")
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":

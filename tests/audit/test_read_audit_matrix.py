@@ -137,6 +137,10 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("POST", "/api/tokens"): NotARead(NO_REPO),
     ("DELETE", "/api/tokens/1"): NotARead(NO_REPO),
     ("GET", "/api/audit"): NotARead("the audit log itself, to site admins (audited as audit.read)"),
+    ("GET", "/api/jobs"): NotARead("the caller's own jobs (site admins: everyone's): " + NO_REPO),
+    ("GET", "/api/jobs/1"): NotARead("a job of the caller's own, its state and tasks: " + NO_REPO),
+    ("GET", "/api/jobs/1/logs"): NotARead("a job of the caller's own, its log lines: " + NO_REPO),
+    ("POST", "/api/jobs/1/cancel"): NotARead("a change to a job of the caller's own (audited as job.cancel)"),
 }
 READS = [(m, t) for (m, t), kind in ROUTES.items() if isinstance(kind, Read)]
 KINDS = ("public", "private", "gated")

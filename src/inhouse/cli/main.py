@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from inhouse.cli import audit as audit_cli
 from inhouse.cli import db as db_cli
+from inhouse.cli import eval as eval_cli
+from inhouse.cli import jobs as jobs_cli
 from inhouse.cli import orgs as orgs_cli
 from inhouse.cli import storage as storage_cli
 from inhouse.config import Settings
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(sub, common)
     storage_cli.register(sub, common)
     db_cli.register(sub, common)
+    eval_cli.register(sub)
+    jobs_cli.register(sub)
     return parser
 
 

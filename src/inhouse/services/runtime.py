@@ -15,7 +15,11 @@ The parts:
   `xet_tokens.PRINCIPAL_CACHE_S` seconds (`TtlCache`);
 * `commit_paths`: the large-file paths of a commit's tree, for the audit of Xet and LFS downloads (`TtlCache`);
 * `lfs_parts` (`lfs_parts.JoinedParts`): the multipart LFS uploads whose parts were joined as they arrived;
-* `auth_throttle` (`access.throttle.FailedAuthThrottle`): failed token checks per client address.
+* `auth_throttle` (`access.throttle.FailedAuthThrottle`): failed token checks per client address;
+* `job_handlers` (kind -> `inhouse.jobs.handlers.JobHandler`): what each kind of job does; the composition root
+  registers the services' handlers before `start` ("selftest" is there from the start);
+* `dispatcher` (`inhouse.jobs.dispatcher.Dispatcher`): the thread that runs queued job tasks on the executor
+  settings.job_executor names, built and started by `start` (None before).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.config import Settings
+from inhouse.jobs.dispatcher import Dispatcher, DispatcherConfig
+from inhouse.jobs.executors import build_executor
+from inhouse.jobs.handlers import JobHandler, builtin_handlers
 from inhouse.services.largefiles import xet_tokens
 from inhouse.services.largefiles.lfs_parts import JoinedParts
 from inhouse.services.largefiles.xet_convert import Converter
@@ -100,6 +107,9 @@ class Runtime:
         self.lfs_parts = JoinedParts()
         self.auth_throttle = FailedAuthThrottle(limit=settings.auth_failure_limit,
                                                 window_s=settings.auth_failure_window_s)
+        self.settings = settings
+        self.job_handlers: dict[str, JobHandler] = builtin_handlers()
+        self.dispatcher: Dispatcher | None = None
         self._started = False
 
     @property
@@ -107,18 +117,30 @@ class Runtime:
         return self._started
 
     def start(self, stores: Stores) -> None:
-        """Starts the background work on `stores` (the ones this runtime belongs to): the prehash executor, and
-        the converter, which also picks up the LFS blobs an earlier run left."""
+        """Starts the background work on `stores` (the ones this runtime belongs to): the prehash executor, the
+        converter, which also picks up the LFS blobs an earlier run left, and the job dispatcher with the handlers
+        registered by then."""
         if self._started:
             return
         self._started = True
         self.prehash.start()
         self.converter.start(stores)
+        self.dispatcher = Dispatcher(stores.db, build_executor(self.settings), self.job_handlers,
+                                     DispatcherConfig.from_settings(self.settings))
+        self.dispatcher.start()  # first settles what an earlier server process left running
+
+    def jobs_submitted(self) -> None:
+        """A service wrote queued jobs (and committed): the dispatcher, if this runtime runs one, looks now."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
 
     def stop(self) -> None:
         """Stops the background threads and waits for them (a conversion under way is finished first)."""
         if not self._started:
             return
         self._started = False
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
         self.converter.stop()
         self.prehash.stop()
