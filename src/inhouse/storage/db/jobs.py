@@ -203,9 +203,11 @@ def claim_task(conn: Connection, task_id: int, *, runner: str, now: float) -> bo
     return bool(n)
 
 
-def set_job_running(conn: Connection, job_id: int, *, now: float) -> None:
+def set_job_running(conn: Connection, job_id: int, *, now: float, executor: str) -> None:
+    """A job's first claimed task starts it; every claim records the executor that runs it."""
     conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == JobState.QUEUED.value)
                  .values(state=JobState.RUNNING.value, started_at=now, message="running"))
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(executor=executor))
 
 
 def set_task_progress(conn: Connection, task_id: int, progress: float) -> None:
@@ -269,10 +271,13 @@ def running_tasks_not_of(conn: Connection, runner: str) -> list[TaskRecord]:
     return [_task(r._mapping) for r in rows]
 
 
-def unfinished_job_ids(conn: Connection) -> list[int]:
-    """Jobs whose row is not in an ended state (queued or running)."""
-    rows = conn.execute(select(jobs.c.id).where(jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
-                        .order_by(jobs.c.id))
+def unfinished_job_ids(conn: Connection, *, cancel_requested: bool = False) -> list[int]:
+    """Jobs whose row is not in an ended state (queued or running); only those asked to cancel if
+    `cancel_requested`."""
+    q = select(jobs.c.id).where(jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+    if cancel_requested:
+        q = q.where(jobs.c.cancel_requested_at.is_not(None))
+    rows = conn.execute(q.order_by(jobs.c.id))
     return [int(r[0]) for r in rows]
 
 
