@@ -1,7 +1,8 @@
 """The "selftest" worker kind: counts spec.steps steps of spec.step_s seconds, reporting progress, to check the
 job system and measure its overhead. It imports no ML library. Test hooks: spec.fail (a clear failure, code
 "bad-input"), spec.crash (the process kills itself with that signal number, or exits 3 when true), spec.alloc_bytes
-(allocates that much before counting, to meet a memory limit)."""
+(allocates that much before counting, to meet a memory limit), spec.logs and spec.log_chars (that many log lines
+of that length, to meet the log caps)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def run(payload: dict[str, Any], emit: Emitter) -> dict[str, Any]:
     step_s = float(spec.get("step_s", 0.0))
     emit.log("info", f"selftest pid {os.getpid()}")
     emit.progress(0, steps, "starting")
+    for i in range(int(spec.get("logs", 0))):
+        emit.log("info", f"line {i} " + "x" * int(spec.get("log_chars", 0)))
     hold = bytearray(int(spec["alloc_bytes"])) if spec.get("alloc_bytes") else b""
     if spec.get("fail"):
         raise WorkerFailure("bad-input", str(spec["fail"]))
