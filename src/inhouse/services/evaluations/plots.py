@@ -42,6 +42,7 @@ __all__ = [
     "MAX_LABEL_CHARS",
     "MAX_POINTS",
     "MAX_TITLE_CHARS",
+    "pareto_figure",
     "render_pareto",
 ]
 
@@ -144,6 +145,34 @@ def _draw(
     return notes
 
 
+def pareto_figure(
+    cands: Sequence[Candidate],
+    front: Sequence[Candidate],
+    *,
+    axis: str,
+    title: str,
+    choice: Candidate | None = None,
+) -> Figure:
+    """The figure `render_pareto` writes (see there), for callers that want to inspect or compose it."""
+    if axis not in AXES:
+        raise BadRequest(f"Unknown cost axis {axis!r}: use one of {', '.join(AXES)}.")
+    shared = common_metric(cands)  # candidates on different metrics cannot share a quality axis
+    fig = Figure(figsize=FIGSIZE_IN, dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    notes = _draw(ax, cands, front, axis, choice)
+    quality_title = "quality"
+    if shared is not None:
+        metric, higher_is_better = shared
+        quality_title = metric_name(metric) + (" (higher is better)" if higher_is_better else " (lower is better)")
+        if not higher_is_better:
+            ax.invert_yaxis()
+    ax.set_xlabel(axis_title(axis) + (" — " + "; ".join(notes) if notes else ""), fontsize=9, parse_math=False)
+    ax.set_ylabel(quality_title + ", 95% interval", fontsize=9, parse_math=False)
+    ax.set_title(truncate(title, MAX_TITLE_CHARS), fontsize=11, parse_math=False)
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
 def render_pareto(
     cands: Sequence[Candidate],
     front: Sequence[Candidate],
@@ -156,24 +185,9 @@ def render_pareto(
     """The picture of quality against `axis` ("latency_p50_ms" | "peak_memory_bytes" | "cost_per_million_usd")
     for `cands`, with `front` (normally `pareto_front(cands, (axis,))`) drawn as a line and `choice` (the
     recommendation) as a star, as PNG or SVG bytes."""
-    if axis not in AXES:
-        raise BadRequest(f"Unknown cost axis {axis!r}: use one of {', '.join(AXES)}.")
     if fmt not in _FORMATS:
         raise BadRequest(f"Unknown picture format {fmt!r}: use png or svg.")
-    fig = Figure(figsize=FIGSIZE_IN, dpi=DPI, layout="constrained")
-    ax = fig.add_subplot()
-    notes = _draw(ax, cands, front, axis, choice)
-    shared = common_metric(cands)
-    quality_title = "quality"
-    if shared is not None:
-        metric, higher_is_better = shared
-        quality_title = metric_name(metric) + (" (higher is better)" if higher_is_better else " (lower is better)")
-        if not higher_is_better:
-            ax.invert_yaxis()
-    ax.set_xlabel(axis_title(axis) + (" — " + "; ".join(notes) if notes else ""), fontsize=9, parse_math=False)
-    ax.set_ylabel(quality_title + ", 95% interval", fontsize=9, parse_math=False)
-    ax.set_title(truncate(title, MAX_TITLE_CHARS), fontsize=11, parse_math=False)
-    ax.grid(True, which="major", alpha=0.3)
+    fig = pareto_figure(cands, front, axis=axis, title=title, choice=choice)
     out = io.BytesIO()
     if fmt == "svg":
         with _RC_LOCK, matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "inhouse"}):
