@@ -209,6 +209,11 @@ def test_missing_cost_cannot_be_cheapest(make_candidate: MakeCandidate) -> None:
                                                                                        latency=3.0)])
     assert r.choice is not None and r.choice.label == "fast"
     assert "cost per million requests was not measured for either" in r.reason
+    r = recommend([make_candidate("only", 0.9, cost=None, latency=None, memory=5_000_000)])
+    assert r.reason.endswith("It needs 5.0 MB. Its latency and cost per million requests were not measured.")
+    r = recommend([make_candidate("only", 0.9, cost=None, latency=None, memory=None)])
+    assert r.reason.endswith("nothing to compare it with. Its latency, peak memory and cost per million requests "
+                             "were not measured.")
 
 
 def test_nan_costs_from_stored_rows_count_as_unmeasured() -> None:

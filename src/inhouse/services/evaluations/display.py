@@ -72,7 +72,7 @@ def number_text(v: float, scale: float | None = None) -> str:
 
 def quality_text(q: Interval) -> str:
     """"0.912 [0.900–0.930]": the point value and its 95% interval."""
-    return f"{number_text(q.value)} [{number_text(q.low)}–{number_text(q.high)}]"
+    return f"{number_text(q.value)} [{number_text(q.low, q.value)}–{number_text(q.high, q.value)}]"
 
 
 def ms_text(ms: float) -> str:

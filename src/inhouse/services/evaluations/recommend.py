@@ -204,24 +204,34 @@ def _comparisons(choice: Candidate, best: Candidate) -> str:
             parts.append(f"costs the same {usd_text(c)} per million requests")
         else:
             parts.append(f"costs {usd_text(c)} instead of {usd_text(b)} per million requests")
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return _and(parts)
 
 
 def _own_cost(c: Candidate) -> str:
-    """"It answers in 3.1 ms, needs 180 MB and costs $0.09 per million requests." (measured parts only)"""
+    """" It answers in 3.1 ms, needs 180 MB and costs $0.09 per million requests." (what was measured; what was
+    not is said so)."""
     parts: list[str] = []
+    missing: list[str] = []
     if (v := _value(c, "latency_p50_ms")) is not None:
         parts.append(f"answers in {ms_text(v)}")
+    else:
+        missing.append("latency")
     if (v := _value(c, "peak_memory_bytes")) is not None:
         parts.append(f"needs {bytes_text(v)}")
+    else:
+        missing.append("peak memory")
     if (v := _value(c, "cost_per_million_usd")) is not None:
         parts.append(f"costs {usd_text(v)} per million requests")
-    if not parts:
-        return " Its cost was not measured."
-    text = " It " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
-    if _value(c, "cost_per_million_usd") is None:
-        text += " Its cost per million requests was not measured."
+    else:
+        missing.append("cost per million requests")
+    text = " It " + _and(parts) + "." if parts else ""
+    if missing:
+        text += f" Its {_and(missing)} {'was' if len(missing) == 1 else 'were'} not measured."
     return text
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
 
 def _gap(c: Candidate, best: Candidate) -> str:
