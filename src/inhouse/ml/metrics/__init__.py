@@ -15,8 +15,8 @@ ValueError with a message saying what is wrong; the worker reports it as "bad-in
     generation.score_perplexity(nll_sums, counts)   perplexity                          (lower is better)
     generation.score_exact(preds, refs)             exact_match                         (0..1)
 
-Only this package's modules import their libraries (seqeval, scipy, sacrebleu, rouge_score); importing the
-package itself loads numpy only.
+Only the modules that need a library import it (tokens: seqeval; generation: sacrebleu, rouge_score, nltk);
+importing the package itself loads numpy only.
 """
 
 from __future__ import annotations
