@@ -58,6 +58,11 @@ def test_matches_seqeval_on_the_full_data_and_every_resample(replay: Replay) -> 
     assert (out["entity_f1"].low, out["entity_f1"].high) == pytest.approx((low, high))
 
 
+def test_numpy_sentences_are_lists_of_tags() -> None:
+    as_arrays = [np.array(sentence) for sentence in PRED]
+    assert tokens.score(as_arrays, GOLD, resamples=20, seed=0) == tokens.score(PRED, GOLD, resamples=20, seed=0)
+
+
 def test_no_entities_anywhere_scores_zero_as_seqeval_does() -> None:
     out = tokens.score([["O", "O"]], [["O", "O"]], resamples=10, seed=0)
     assert out["entity_f1"].value == 0.0

@@ -18,9 +18,9 @@ from .bootstrap import Estimate, FloatArray, bootstrap, check_lengths, ratio, su
 
 
 def _tags(name: str, i: int, sentence: Sequence[str]) -> list[str]:
-    if isinstance(sentence, str) or not isinstance(sentence, Sequence):
+    if isinstance(sentence, str) or not isinstance(sentence, (Sequence, np.ndarray)):
         raise ValueError(f"{name}[{i}] is {type(sentence).__name__}: each sentence must be a list of tag strings")
-    tags = list(sentence)
+    tags = [str(t) if isinstance(t, np.str_) else t for t in sentence]
     for j, tag in enumerate(tags):
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"{name}[{i}][{j}] is {tag!r}: tags must be non-empty strings like 'B-PER', 'I-PER', 'O'")
