@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
+from inhouse.config import Settings
+from inhouse.errors import BadRequest
 from inhouse.jobs import events
+from inhouse.jobs.dispatcher import DispatcherConfig
+from inhouse.jobs.executors import build_executor
+from inhouse.jobs.executors.local import LocalExecutor
+from inhouse.jobs.executors.ray import RayExecutor
 from inhouse.jobs.model import JobState, TaskState, eta_s, job_outcome, job_progress
 
 Q, R, S, F, C = TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED
@@ -56,3 +63,18 @@ def test_a_worker_that_dies_without_a_last_line_gets_a_synthetic_error() -> None
     assert events.died(3, memory_limited=False) == {
         "event": "error", "code": "crashed",
         "message": "The worker exited with status 3 without a result; see the job's log."}
+
+
+def test_settings_choose_the_executor_and_the_workers_endpoint(tmp_path: Path) -> None:
+    assert isinstance(build_executor(Settings(data_dir=tmp_path)), LocalExecutor)
+    assert isinstance(build_executor(Settings(data_dir=tmp_path, job_executor="ray")), RayExecutor)  # ray not started
+    with pytest.raises(BadRequest, match="use one of: local, ray"):
+        build_executor(Settings(data_dir=tmp_path, job_executor="kubernetes"))
+    cfg = DispatcherConfig.from_settings(Settings(data_dir=tmp_path, host="0.0.0.0", port=9000, job_workers=3,
+                                                  worker_memory_bytes=0, worker_threads=2))
+    assert (cfg.endpoint, cfg.workers, cfg.memory_bytes, cfg.threads) == ("http://127.0.0.1:9000", 3, None, 2)
+    assert DispatcherConfig.from_settings(Settings(data_dir=tmp_path, public_url="https://hub.corp/")).endpoint == \
+        "https://hub.corp"
+    assert DispatcherConfig.from_settings(Settings(data_dir=tmp_path, public_url="https://hub.corp",
+                                                   worker_endpoint="http://10.0.0.5:8000")).endpoint == \
+        "http://10.0.0.5:8000"

@@ -182,6 +182,9 @@ class Dispatcher:
             self._wake.clear()
 
     def _claim_and_start(self) -> bool:
+        with self.db.read() as conn:  # an idle server polls with reads only (SQLite: no write lock taken)
+            if store.next_queued_task(conn) is None:
+                return False
         now = self._clock()
         with self.db.write() as conn:
             task = store.next_queued_task(conn)
@@ -372,10 +375,11 @@ class Dispatcher:
             if job_outcome(states, cancel_requested=cancel_requested) is None:
                 return
             handler_error: str | None = None
+            extra: dict[str, Any] | None = None
             handler = self.handlers.get(job.kind)
             if handler is not None:
                 try:
-                    handler.job_finished(job)
+                    extra = handler.job_finished(job)
                 except Exception as e:  # noqa: BLE001 - the job fails with the handler's words
                     log.exception("job %s: the %s handler failed to finish it", job.id, job.kind)
                     handler_error = e.message if isinstance(e, InhouseError) else f"{type(e).__name__}: {e}"
@@ -391,5 +395,5 @@ class Dispatcher:
                 error = "Cancelled on request."
             message = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or str(outcome)
             with self.db.write() as conn:
-                store.finish_job(conn, job_id, state=outcome, now=self._clock(), result={"tasks": counts},
+                store.finish_job(conn, job_id, state=outcome, now=self._clock(), result={**(extra or {}), "tasks": counts},
                                  error=error, message=message)
