@@ -30,7 +30,6 @@ from typing import Any, Final
 from inhouse.errors import BadRequest
 
 __all__ = [
-    "COST_FIELDS",
     "OK",
     "Candidate",
     "Interval",
@@ -44,9 +43,6 @@ __all__ = [
 ]
 
 OK: Final = "ok"
-
-#: Cost fields of a Candidate, in the order that breaks ties when cost decides (cheapest first).
-COST_FIELDS: Final = ("cost_per_million_usd", "latency_p50_ms", "peak_memory_bytes", "parameters")
 
 
 @dataclass(frozen=True, slots=True)
