@@ -181,10 +181,11 @@ class Recorder(SelftestHandler):
                       failure: Failure | None) -> None:
         self.finished_tasks.append((task.name, result, failure))
 
-    def job_finished(self, job: JobRecord) -> None:
+    def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         self.finished_jobs.append(job.id)
         if self.finish_error is not None:
             raise self.finish_error
+        return {"recorded": len(self.finished_tasks)}
 
 
 def test_handlers_shape_payloads_hear_outcomes_and_can_fail_the_job(db: Database, owner: int,
@@ -201,6 +202,16 @@ def test_handlers_shape_payloads_hear_outcomes_and_can_fail_the_job(db: Database
     assert bad_name == "bad" and bad_result is None
     assert bad_failure == Failure("bad-input", "The dataset has no split 'test'.")
     assert [t.attempts for t in _tasks(db, job_id)] == [1, 1]
+
+
+def test_what_job_finished_returns_joins_the_jobs_result(db: Database, owner: int,
+                                                         make_dispatcher: MakeDispatcher) -> None:
+    rec = Recorder()
+    make_dispatcher(handlers={"recorded": rec})
+    job_id = _submit(db, owner, [("one", {}), ("two", {})], kind="recorded")
+    done = wait_ended(db, job_id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.result == {"recorded": 2, "tasks": {"succeeded": 2, "failed": 0, "cancelled": 0}}
 
 
 def test_a_job_of_a_kind_without_handler_fails_with_the_reason(db: Database, owner: int,

@@ -395,5 +395,5 @@ class Dispatcher:
                 error = "Cancelled on request."
             message = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or str(outcome)
             with self.db.write() as conn:
-                store.finish_job(conn, job_id, state=outcome, now=self._clock(), result={**(extra or {}), "tasks": counts},
-                                 error=error, message=message)
+                store.finish_job(conn, job_id, state=outcome, now=self._clock(),
+                                 result={**(extra or {}), "tasks": counts}, error=error, message=message)

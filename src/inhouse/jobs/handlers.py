@@ -27,8 +27,9 @@ class JobHandler(Protocol):
         before the task's row is marked ended; raising fails the task with the exception's message."""
         ...
 
-    def job_finished(self, job: JobRecord) -> None:
-        """Every task of the job ended (the rows say how). Raising fails the job with the exception's message."""
+    def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
+        """Every task of the job ended (the rows say how). What it returns joins the job's result (beside
+        "tasks"); raising fails the job with the exception's message."""
         ...
 
 
@@ -45,7 +46,7 @@ class SelftestHandler:
                       failure: Failure | None) -> None:
         return None
 
-    def job_finished(self, job: JobRecord) -> None:
+    def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         return None
 
 
