@@ -81,8 +81,8 @@ def model(kind: str, *, seed: int = 0, labels: list[str] | None = None, **sizes:
     raise ValueError(f"unknown kind {kind!r}")
 
 
-def train_classifier(clf: Any, tok: Any, texts: list[str], labels: list[int], *, epochs: int = 5, lr: float = 5e-3,
-                     batch_size: int = 32, seed: int = 0) -> Any:
+def train_classifier(clf: Any, tok: Any, texts: list[str], labels: list[int], *, epochs: int = 8, lr: float = 1e-3,
+                     batch_size: int = 16, seed: int = 0) -> Any:
     """Trains a sequence classifier briefly (Adam, cross-entropy) and returns it in eval mode."""
     import torch
 

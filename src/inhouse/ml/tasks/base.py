@@ -39,6 +39,7 @@ class RunSettings:
     threads: int = 1
     batch_size: int = 32  # the batch size predictions are made with (encoder families)
     workdir: Path = Path(".")  # scratch space (variant exports)
+    max_new_tokens: int | None = None  # generative families: bound on generated tokens (None: the family's default)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class LoadedModel:
     tokenizer: Any  # a (fast) tokenizer
     parameters: int
     size_bytes: int  # the snapshot's weight files
+    cache: dict[str, Any] = field(default_factory=dict)  # what a family computes once for all variants (tokenization)
 
 
 @dataclass
