@@ -69,6 +69,10 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("GET", "/api/models"): NotARead("lists the repos the caller may see, one row each from the repos table; no one "
                                      "repo's files or history are read"),
     ("GET", "/api/models/{repo}"): Read("repo.info", "read"),
+    ("GET", "/api/datasets/{repo}/leaderboard"): NotARead(
+        "a dataset's leaderboard (this table's repos are models): audited as repo.leaderboard on a private or gated "
+        "dataset (tests/compat/test_eval_results.py); its model rows come from the eval-results index, limited to "
+        "the models the caller may see, like a listing"),
     ("GET", "/api/models/{repo}/revision/main"): Read("repo.info", "read"),
     ("PUT", "/api/models/{repo}/settings"): NotARead(CHANGE),
     ("GET", "/api/models/{repo}/tree/main"): Read("repo.tree", "read"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from inhouse.access.identity import Principal
 from inhouse.services import cards
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.evaluations.eval_results import eval_results_of
 from inhouse.services.files import FileEntry, describe
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
@@ -27,6 +28,7 @@ class RepoView:
     pipeline_tag: str | None
     library_name: str | None
     used_storage: int | None = None
+    eval_results: list[dict[str, Any]] | None = None  # `expand=evalResults` only
 
 
 def view_from_record(repo: RepoRecord) -> RepoView:
@@ -57,10 +59,14 @@ def view_at(stores: Stores, repo: RepoRecord, revision: str | None, *, with_file
     return RepoView(repo, res.commit, files, card, tags, pipe, lib, used)
 
 
-def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, with_files: bool
-         ) -> RepoView:
+def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, with_files: bool,
+         eval_results: bool = False) -> RepoView:
     """`model_info` / `dataset_info`: the repo at a revision (the default branch when None), for a caller who may
-    see it; audited as repo.info on a private or gated repo."""
+    see it; audited as repo.info on a private or gated repo. `eval_results`: with the entries of its
+    `.eval_results/*.yaml` at that revision, each marked verified or not (services/evaluations/eval_results.py)."""
     repo = repo_access.load(stores, principal, name)
     repo_access.audit_read(stores, principal, repo, "repo.info", revision=revision)
-    return view_at(stores, repo, revision, with_files=with_files)
+    view = view_at(stores, repo, revision, with_files=with_files)
+    if eval_results and view.sha is not None:
+        view = replace(view, eval_results=eval_results_of(stores, repo, view.sha))
+    return view

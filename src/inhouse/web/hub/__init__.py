@@ -7,6 +7,7 @@ from inhouse.web.hub import (
     browse,
     cas,
     discussions,
+    leaderboards,
     lfs,
     repos,
     resolve,
@@ -17,5 +18,5 @@ from inhouse.web.routing import Router
 
 
 def register_all(router: Router) -> None:
-    for module in (repos, browse, upload, lfs, discussions, access_requests, resolve, xet, cas):
+    for module in (repos, browse, upload, lfs, discussions, access_requests, resolve, xet, cas, leaderboards):
         module.register(router)

@@ -57,6 +57,8 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
                     s["lfs"] = {"size": e.lfs.size, "sha256": e.lfs.oid, "pointerSize": e.pointer_size}
             sib.append(s)
         d["siblings"] = sib
+    if v.eval_results is not None:
+        d["evalResults"] = v.eval_results
     if expand:
         keep = set(expand) | {"_id", "id"}
         d = {k: val for k, val in d.items() if k in keep}

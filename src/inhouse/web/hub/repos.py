@@ -100,7 +100,8 @@ async def repo_info(ctx: Ctx) -> Response:
     blobs = ctx.query_bool("blobs")
     with_files = not expand or "siblings" in expand or "usedStorage" in expand
     view = await ctx.run(info_service.read, ctx.stores, await ctx.principal(), repo_name(ctx),
-                         ctx.params.get("rev"), with_files=with_files)
+                         ctx.params.get("rev"), with_files=with_files,
+                         eval_results="evalResults" in expand and ctx.repo_type is RepoType.MODEL)
     return json_response(info_json(view, blobs=blobs, expand=expand))
 
 
