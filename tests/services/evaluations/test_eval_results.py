@@ -261,3 +261,70 @@ def repos_by_id(stores: Stores, pk: int) -> Any:
 
     with stores.db.read() as conn:
         return repo_store.repo_by_id(conn, pk)
+
+
+def test_leaderboards_rank_per_task_follow_the_default_branch_and_prefer_verified(stores: Stores) -> None:
+    from inhouse.services import commits
+
+    owner = _user(stores)
+    ds = repos.create(stores, owner, repo_type=RepoType.DATASET, namespace=None, name=f"d{uuid.uuid4().hex[:6]}")
+    ds_name = RepoName(RepoType.DATASET, ds.namespace, ds.name)
+    models = {n: repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name=n)
+              for n in ("a", "b", "c")}
+
+    def name(n: str) -> RepoName:
+        return RepoName(RepoType.MODEL, models[n].namespace, models[n].name)
+
+    def write(n: str, slug: str, value: float, metric: str = "accuracy") -> None:
+        task = "text-generation" if metric == "perplexity" else "text-classification"
+        er.write_eval_results(stores, owner, name(n), slug,
+                              _signed(stores, models[n].id, str(models[n].head_sha), ds.repo_id, value,
+                                      task=task, metric=metric))
+
+    def board() -> list[tuple[str, str, int, float, bool]]:
+        return [(r["taskId"], r["modelId"].split("/")[1], r["rank"], r["value"], r["verified"])
+                for r in er.leaderboard(stores, owner, ds_name)]
+
+    write("a", "acc", 0.8)
+    write("b", "acc", 0.8)
+    write("c", "acc", 0.7)
+    write("a", "ppl", 12.5, "perplexity")
+    write("b", "ppl", 10.25, "perplexity")
+    assert board() == [
+        ("text-classification/accuracy", "a", 1, 0.8, True), ("text-classification/accuracy", "b", 1, 0.8, True),
+        ("text-classification/accuracy", "c", 3, 0.7, True),
+        ("text-generation/perplexity", "b", 1, 10.25, True), ("text-generation/perplexity", "a", 2, 12.5, True)]
+    assert [r["modelId"] for r in er.leaderboard(stores, owner, ds_name, task_id="text-generation/perplexity")] \
+        == [models["b"].repo_id, models["a"].repo_id]
+    # a hand-written higher value next to a verified one: the model's row stays its verified result
+    hand = yaml.safe_dump([{"dataset": {"id": ds.repo_id, "task_id": "text-classification/accuracy"}, "value": 0.99}])
+    commits.commit(stores, owner, models["c"], revision="main", summary="mine",
+                   ops=[commits.AddFile(".eval_results/mine.yaml", hand.encode())])
+    assert [row for row in board() if row[1] == "c"] == [("text-classification/accuracy", "c", 3, 0.7, True)]
+    # the index follows each new head: an overwritten result, a deleted file, a deleted repo, a base model declared
+    write("c", "acc", 0.9)
+    assert [row[1:3] for row in board() if row[0] == "text-classification/accuracy"] == [("c", 1), ("a", 2), ("b", 2)]
+    commits.commit(stores, owner, models["c"], revision="main", summary="rm",
+                   ops=[commits.DeleteFile(".eval_results/acc.yaml")])
+    assert [row for row in board() if row[1] == "c"] == [("text-classification/accuracy", "c", 1, 0.99, False)]
+    repos.delete(stores, owner, RepoType.MODEL, models["c"].namespace, models["c"].name)
+    commits.commit(stores, owner, models["b"], revision="main", summary="card",
+                   ops=[commits.AddFile("README.md", b"---\nbase_model: x/y\n---\n")])
+    assert {row[1] for row in board()} == {"a"}
+    assert {r["modelId"] for r in er.leaderboard(stores, owner, ds_name, base_model_only=False)} == {
+        models["a"].repo_id, models["b"].repo_id}
+
+
+def test_the_index_is_brought_up_to_date_a_bounded_number_of_repos_at_a_time(stores: Stores) -> None:
+    owner = _user(stores)
+    for i in range(5):
+        repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name=f"m{i}")
+    er.refresh_index(stores)  # whatever other tests left
+    assert er.refresh_index(stores) == 0
+    more = [repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name=f"n{i}") for i in range(5)]
+    assert er.refresh_index(stores, limit=2) == 2
+    assert er.refresh_index(stores, limit=10) == 3
+    assert er.refresh_index(stores) == 0
+    er.write_eval_results(stores, owner, RepoName(RepoType.MODEL, more[0].namespace, more[0].name), "x",
+                          _signed(stores, more[0].id, str(more[0].head_sha), "a/b", 0.5))
+    assert er.refresh_index(stores) == 1
