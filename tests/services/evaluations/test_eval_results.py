@@ -328,3 +328,24 @@ def test_the_index_is_brought_up_to_date_a_bounded_number_of_repos_at_a_time(sto
     er.write_eval_results(stores, owner, RepoName(RepoType.MODEL, more[0].namespace, more[0].name), "x",
                           _signed(stores, more[0].id, str(more[0].head_sha), "a/b", 0.5))
     assert er.refresh_index(stores) == 1
+
+
+def test_requests_refreshing_the_same_repos_at_once_leave_one_copy_of_each_entry(stores: Stores) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func, select
+
+    from inhouse.storage.db.schema import eval_result_entries
+
+    owner = _user(stores)
+    for i in range(6):
+        repo = repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name=f"m{i}")
+        er.write_eval_results(stores, owner, RepoName(RepoType.MODEL, repo.namespace, repo.name), "x",
+                              _signed(stores, repo.id, str(repo.head_sha), "a/b", 0.5 + i / 100))
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(lambda _: er.refresh_index(stores), range(8)))
+    assert sum(done) >= 6
+    with stores.db.read() as conn:
+        counts = conn.execute(select(eval_result_entries.c.repo_id, func.count())
+                              .group_by(eval_result_entries.c.repo_id)).all()
+    assert sorted(n for _, n in counts) == [1] * 6

@@ -521,9 +521,8 @@ def refresh_index(stores: Stores, *, limit: int = MAX_REINDEX) -> int:
             updates.append((pk, head, rows))
     now = time.time()
     with stores.db.write() as conn:
-        for pk, head, rows in updates:
-            if repo_store.repo_by_id(conn, pk) is not None:
-                index_store.replace_entries(conn, pk, head, rows, now)
+        for pk, head, rows in updates:  # by pk, as the stale repos came: row locks are taken in one order
+            index_store.replace_entries(conn, pk, head, rows, now)
     return len(updates)
 
 

@@ -40,8 +40,12 @@ def stale_repos(conn: Connection, *, limit: int) -> list[tuple[int, str | None]]
 
 
 def replace_entries(conn: Connection, repo_pk: int, commit: str | None,
-                    rows: Sequence[tuple[str, str, str, float, dict[str, Any]]], now: float) -> None:
-    """The rows of `repo_pk` become `rows` (filename, dataset id, task id, value, entry), read at `commit`."""
+                    rows: Sequence[tuple[str, str, str, float, dict[str, Any]]], now: float) -> bool:
+    """The rows of `repo_pk` become `rows` (filename, dataset id, task id, value, entry), read at `commit`; False
+    (nothing written) when the repo is gone. The repo's row is locked first (PostgreSQL), so that two requests
+    refreshing the same repo at once take turns instead of leaving both their rows."""
+    if conn.execute(select(repos.c.id).where(repos.c.id == repo_pk).with_for_update()).first() is None:
+        return False
     conn.execute(delete(eval_result_entries).where(eval_result_entries.c.repo_id == repo_pk))
     conn.execute(delete(eval_result_index).where(eval_result_index.c.repo_id == repo_pk))
     conn.execute(insert(eval_result_index).values(repo_id=repo_pk, commit=commit or "", updated_at=now))
@@ -49,6 +53,7 @@ def replace_entries(conn: Connection, repo_pk: int, commit: str | None,
         conn.execute(insert(eval_result_entries), [
             {"repo_id": repo_pk, "filename": f, "dataset_id": d, "task_id": t, "value": v,
              "data": json.dumps(e, separators=(",", ":"))} for f, d, t, v, e in rows])
+    return True
 
 
 def entries_for_dataset(conn: Connection, dataset_id: str, *, visible_to: int | None, is_admin: bool,
