@@ -349,3 +349,22 @@ def test_requests_refreshing_the_same_repos_at_once_leave_one_copy_of_each_entry
         counts = conn.execute(select(eval_result_entries.c.repo_id, func.count())
                               .group_by(eval_result_entries.c.repo_id)).all()
     assert sorted(n for _, n in counts) == [1] * 6
+
+
+def test_a_fine_grained_token_sees_only_the_private_models_it_names(stores: Stores) -> None:
+    from inhouse.vocabulary import Permission, Scope, ScopeKind
+
+    owner = _user(stores)
+    ds = repos.create(stores, owner, repo_type=RepoType.DATASET, namespace=None, name="ds")
+    named = repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name="named", private=True)
+    other = repos.create(stores, owner, repo_type=RepoType.MODEL, namespace=None, name="other", private=True)
+    for repo in (named, other):
+        er.write_eval_results(stores, owner, RepoName(RepoType.MODEL, repo.namespace, repo.name), "x",
+                              _signed(stores, repo.id, str(repo.head_sha), ds.repo_id, 0.5))
+    scopes = [Scope(ScopeKind.REPO, named.repo_id, frozenset({Permission.READ_CONTENT})),
+              Scope(ScopeKind.REPO, f"datasets/{ds.repo_id}", frozenset({Permission.READ_CONTENT}))]
+    _, secret = users.create_token(stores, str(owner.name), role=TokenRole.FINE_GRAINED, scopes=scopes)
+    scoped = authenticate(stores.db, secret)
+    ds_name = RepoName(RepoType.DATASET, ds.namespace, ds.name)
+    assert {r["modelId"] for r in er.leaderboard(stores, owner, ds_name)} == {named.repo_id, other.repo_id}
+    assert [r["modelId"] for r in er.leaderboard(stores, scoped, ds_name)] == [named.repo_id]
