@@ -59,9 +59,12 @@ def settings_from(spec: Mapping[str, Any], threads: int, workdir: Path) -> RunSe
     if (not isinstance(sizes, list) or not sizes or len(sizes) > 8
             or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 1024 for b in sizes)):
         raise WorkerFailure("bad-input", f"spec.batch_sizes must list 1 to 8 whole numbers from 1 to 1024, got {sizes!r}.")
+    max_new = spec.get("max_new_tokens")
+    if max_new is not None and (isinstance(max_new, bool) or not isinstance(max_new, int) or max_new < 1):
+        raise WorkerFailure("bad-input", f"spec.max_new_tokens must be a whole number ≥ 1, got {max_new!r}.")
     return RunSettings(resamples=_int(spec, "resamples"), seed=_int(spec, "seed", 0), batch_sizes=tuple(sizes),
                        latency_samples=_int(spec, "latency_samples"), price_per_hour=float(price), threads=threads,
-                       batch_size=_int(spec, "batch_size"), workdir=workdir)
+                       batch_size=_int(spec, "batch_size"), workdir=workdir, max_new_tokens=max_new)
 
 
 def requested_variants(spec: Mapping[str, Any]) -> list[str]:
