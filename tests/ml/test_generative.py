@@ -26,7 +26,7 @@ from tests.support import tiny_generative as tg
 from tests.support import tiny_models
 from tests.support.live import LiveServer
 
-SETTINGS = RunSettings(resamples=200, seed=0, batch_size=8)
+SETTINGS = RunSettings(resamples=200, seed=0, batch_size=8, max_new_tokens=12)  # answers are at most 10 tokens
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -152,8 +152,10 @@ def test_continuations_stop_at_the_newline_and_do_not_depend_on_batching(lm: Any
     untrained = causal.continuations(untrained_lm, tok, rows["prompt"], max_new_tokens=16, batch_size=8)
     assert exact >= 0.9
     assert generation.score_exact(untrained, rows["answer"], resamples=200, seed=0)["exact_match"].value < 0.2
-    # the token bound cuts a continuation short
+    # the token bound cuts a continuation short; an empty prompt is continued from BOS alone
     assert causal.continuations(lm, tok, ["alpha"], max_new_tokens=2, batch_size=1) == ["bravo charlie"]
+    empty, _ = causal.continuations(lm, tok, ["", "alpha"], max_new_tokens=12, batch_size=2)
+    assert empty.split()[-1] == "juliet"  # some line of the cycle, to its end
 
 
 # sequence-to-sequence -------------------------------------------------------------------------------------------------
@@ -169,6 +171,7 @@ def test_seq2seq_generation_learns_the_dictionary_and_does_not_depend_on_batchin
     long = seq2seq.generate_texts(tg.seq2seq_lm(seed=1, layers=1), tok, ["alpha bravo"], max_new_tokens=3,
                                   batch_size=1)
     assert len(long[0].split()) <= 3
+    assert seq2seq.generate_texts(s2s, tok, ["", "alpha"], max_new_tokens=4, batch_size=2)[1] == "bravo"
 
 
 def test_seq2seq_truncates_sources_to_the_model_input_length(s2s: Any) -> None:

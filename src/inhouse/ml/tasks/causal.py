@@ -42,6 +42,14 @@ def encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     return rows
 
 
+def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
+    """encode(), with an empty prompt of a tokenizer without BOS given the EOS token as its context (generation needs
+    at least one token to continue from)."""
+    eos = getattr(tokenizer, "eos_token_id", None)
+    filler = [eos if isinstance(eos, int) else 0]
+    return [ids or filler for ids in encode(tokenizer, prompts)]
+
+
 def model_window(model: Any, limit: int = DEFAULT_WINDOW) -> int:
     """The longest sequence the model takes: min(limit, the config's position limit when it has one)."""
     config = model.config
@@ -132,7 +140,7 @@ class _StopAtNewline(StoppingCriteria):
 def continuations(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int,
                   progress: Callable[[int, int], None] | None = None) -> list[str]:
     """The greedy continuation of each prompt, up to its first newline or EOS, stripped, in the prompts' order."""
-    encoded = encode(tokenizer, prompts)
+    encoded = encode_prompts(tokenizer, prompts)
     window = model_window(model, limit=1 << 30)
     encoded = [ids[-max(1, window - max_new_tokens):] for ids in encoded]  # keep the prompt's end when too long
     pad = pad_id(model, tokenizer)

@@ -29,11 +29,14 @@ def max_input_tokens(model: Any, tokenizer: Any, limit: int = DEFAULT_INPUT_TOKE
 
 
 def encode_sources(tokenizer: Any, sources: Sequence[str], *, prefix: str, max_tokens: int) -> list[list[int]]:
-    """Token ids of prefix + source for each source, truncated to max_tokens (special tokens included)."""
+    """Token ids of prefix + source for each source, truncated to max_tokens (special tokens included). A source
+    that encodes to nothing (an empty text) becomes the EOS token alone, so every row has something to attend to."""
     if not sources:
         return []
     enc = tokenizer([prefix + s for s in sources], truncation=True, max_length=max_tokens)
-    return [list(ids) for ids in enc["input_ids"]]
+    filler = [token for token in (getattr(tokenizer, "eos_token_id", None), getattr(tokenizer, "pad_token_id", None), 0)
+              if isinstance(token, int)][0]
+    return [list(ids) or [filler] for ids in enc["input_ids"]]
 
 
 def generate(model: Any, tokenizer: Any, encoded: Sequence[list[int]], *, max_new_tokens: int, batch_size: int,
