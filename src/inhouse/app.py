@@ -14,6 +14,7 @@ from inhouse.errors import InhouseError, MethodNotAllowed, NotFound, RequestTime
 from inhouse.services import audit as audit_service
 from inhouse.services.largefiles import lfs as lfs_service
 from inhouse.services.context import Stores
+from inhouse.services.evaluations.handler import handlers as evaluation_handlers
 from inhouse.services.runtime import Runtime
 from inhouse.services.signing import Signer, load_or_create_secret
 from inhouse.web.body_timeout import BodyTimeout
@@ -38,6 +39,7 @@ class InhouseApp:
         self.settings = settings
         self.runtime = Runtime(settings)
         self.stores = Stores.open(settings, self.runtime)
+        self.runtime.job_handlers.update(evaluation_handlers(self.stores))  # before the lifespan starts them
         lfs_service.clean_stale_parts(self.stores)
         self.signer = Signer(load_or_create_secret(settings.data_dir, settings.secret_key))
         self.proxies = TrustedProxies(settings.trusted_proxies)

@@ -145,6 +145,19 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("GET", "/api/jobs/1"): NotARead("a job of the caller's own, its state and tasks: " + NO_REPO),
     ("GET", "/api/jobs/1/logs"): NotARead("a job of the caller's own, its log lines: " + NO_REPO),
     ("POST", "/api/jobs/1/cancel"): NotARead("a change to a job of the caller's own (audited as job.cancel)"),
+    ("POST", "/api/evaluations"): NotARead("submitting an evaluation (audited as evaluation.submit; its workers' "
+                                           "downloads are audited like any client's, with their scoped token)"),
+    ("GET", "/api/evaluations"): NotARead("the caller's own evaluations: " + NO_REPO),
+    ("GET", "/api/evaluations/1"): NotARead("an evaluation of the caller's own, its rows and recommendation"),
+    ("POST", "/api/evaluations/1/cancel"): NotARead("a change to an evaluation of the caller's own (audited as "
+                                                    "evaluation.cancel)"),
+    ("GET", "/api/evaluations/1/pareto.svg"): NotARead("a picture of an evaluation of the caller's own"),
+    ("POST", "/api/evaluations/1/save-variant"): NotARead(CHANGE),
+    ("GET", "/api/leaderboards/text-classification/datasets/{repo}"): NotARead(
+        "a dataset revision's leaderboard: audited as evaluation.leaderboard on a private or gated dataset "
+        "(tests/compat/test_evaluations.py); its model rows limited to the models the caller may read"),
+    ("GET", "/api/leaderboards/text-classification/datasets/{repo}.png"): NotARead(
+        "the same leaderboard as a picture (audited the same way)"),
 }
 READS = [(m, t) for (m, t), kind in ROUTES.items() if isinstance(kind, Read)]
 KINDS = ("public", "private", "gated")

@@ -1,0 +1,142 @@
+"""The "evaluation" job kind around its tasks (one task per candidate model): what each worker gets, and what
+happens to what it reports.
+
+* `payload`: the candidate's worker spec and a fresh **fine-grained token of the job's owner, scoped to read
+  exactly the dataset and that model**, expiring after `Settings.eval_token_lifetime_s`. Workers load with
+  `from_pretrained` / `load_dataset` through the hub like any client, so the permission check and the audit log
+  apply to evaluations too, and a worker on another machine needs nothing but the hub's URL.
+* `task_finished`: the worker's rows (original and each variant) become `evaluation_results` rows; a failed task
+  becomes one failed row carrying its error. The task's token is revoked.
+* `job_finished`: when the spec says so, the candidates' results are written into each model repo the submitter's
+  token may write to, as `.eval_results/inhouse-eval-<id>.yaml` in the Hub's format, with a `verifyToken` inhouse
+  signs; the outcome per model (commit or reason) becomes the job's result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from inhouse.access.identity import principal_by_token_id
+from inhouse.errors import InhouseError
+from inhouse.jobs.events import Failure
+from inhouse.jobs.model import JobRecord, TaskRecord
+from inhouse.services import users
+from inhouse.services.context import Stores
+from inhouse.services.evaluations import results as results_service
+from inhouse.services.evaluations.spec import from_json
+from inhouse.storage.db import jobs as job_store
+from inhouse.storage.db import users as user_store
+from inhouse.vocabulary import Permission, Scope, ScopeKind, TokenRole
+
+log = logging.getLogger("inhouse.evaluations")
+
+KIND = "evaluation"
+WORKER_KIND = "evaluation.candidate"
+
+
+def dataset_scope_name(repo: str) -> str:
+    return f"datasets/{repo}"
+
+
+class EvaluationHandler:
+    kind = KIND
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self._tokens: dict[int, int] = {}  # task id -> the id of the token minted for it
+        self._lock = threading.Lock()
+
+    def payload(self, job: JobRecord, task: TaskRecord) -> dict[str, Any]:
+        spec = task.spec
+        scopes = [Scope(ScopeKind.REPO, dataset_scope_name(spec["dataset"]["repo"]),
+                        frozenset({Permission.READ_CONTENT})),
+                  Scope(ScopeKind.REPO, spec["model"]["repo"], frozenset({Permission.READ_CONTENT}))]
+        with self.stores.db.read() as conn:
+            owner = user_store.user_by_id(conn, job.owner_id)
+        if owner is None:
+            raise InhouseError(f"The user who asked for evaluation {job.id} no longer exists.", status=404)
+        tok, secret = users.create_token(
+            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=f"evaluation {job.id}, task {task.id}",
+            expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
+        with self._lock:
+            self._tokens[task.id] = tok.id
+        return {"kind": WORKER_KIND, "spec": spec, "token": secret}
+
+    def _revoke(self, task_id: int) -> None:
+        with self._lock:
+            token_id = self._tokens.pop(task_id, None)
+        if token_id is not None:
+            try:
+                users.revoke_token(self.stores, token_id)
+            except InhouseError:  # already gone: it expires anyway
+                log.warning("could not revoke the token of task %s", task_id)
+
+    def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
+                      failure: Failure | None) -> None:
+        try:
+            rows = results_service.rows_from_task(job, task, result, failure)
+            with self.stores.db.write() as conn:
+                job_store.insert_results(conn, rows, now=time.time())
+        finally:
+            self._revoke(task.id)
+
+    def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
+        spec = from_json(job.spec["evaluation"])
+        if not spec.write_results or job.cancel_requested_at is not None:
+            return None
+        token_id = job.spec.get("tokenId")
+        try:
+            principal = principal_by_token_id(self.stores.db, token_id)
+        except InhouseError as e:
+            return {"evalResults": [], "evalResultsError": f"not written: the token that asked for the evaluation "
+                                                             f"no longer works ({e.message})"}
+        return {"evalResults": results_service.write_to_repos(self.stores, principal, job, spec)}
+
+
+class VariantSaveHandler:
+    """The "variant.save" job kind: one task whose worker (inhouse.ml.variants.save_variant) rebuilds an evaluated
+    variant from its base model and uploads it to the new repo. Its token reads exactly the base and writes exactly
+    the new repo; it is revoked when the task ends."""
+
+    kind = "variant.save"
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self._tokens: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def payload(self, job: JobRecord, task: TaskRecord) -> dict[str, Any]:
+        spec = task.spec
+        scopes = [Scope(ScopeKind.REPO, spec["base"]["repo"], frozenset({Permission.READ_CONTENT})),
+                  Scope(ScopeKind.REPO, spec["target_repo"], frozenset({Permission.WRITE}))]
+        with self.stores.db.read() as conn:
+            owner = user_store.user_by_id(conn, job.owner_id)
+        if owner is None:
+            raise InhouseError(f"The user who asked for job {job.id} no longer exists.", status=404)
+        tok, secret = users.create_token(
+            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=f"variant save, job {job.id}",
+            expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
+        with self._lock:
+            self._tokens[task.id] = tok.id
+        return {"kind": self.kind, "spec": spec, "token": secret}
+
+    def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
+                      failure: Failure | None) -> None:
+        with self._lock:
+            token_id = self._tokens.pop(task.id, None)
+        if token_id is not None:
+            try:
+                users.revoke_token(self.stores, token_id)
+            except InhouseError:
+                log.warning("could not revoke the token of task %s", task.id)
+
+    def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
+        return None
+
+
+def handlers(stores: Stores) -> dict[str, Any]:
+    """The job handlers evaluations add (the composition root registers them)."""
+    return {KIND: EvaluationHandler(stores), VariantSaveHandler.kind: VariantSaveHandler(stores)}
