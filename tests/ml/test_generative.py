@@ -6,6 +6,7 @@ callables; and one evaluation per model kind runs end to end through a live inho
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -281,12 +282,34 @@ def test_check_fit_refuses_models_of_other_tasks() -> None:
         assert e.value.code == "wrong-task" and family.name in e.value.message
 
 
-def test_int8_is_skipped_for_a_model_without_linear_layers() -> None:
+def test_int8_quantises_gpt2_conv1d_layers_as_the_linear_layers_they_are(tmp_path: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.pytorch_utils import Conv1D
 
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=30, n_embd=16, n_layer=1, n_head=2, n_positions=32))
-    with pytest.raises(VariantSkipped, match="Conv1D"):
-        generative.quantize_int8(gpt2.transformer)  # lm_head is the only nn.Linear of the full model
+    no_pad = tg.tokenizer(pad=False)
+    assert no_pad.pad_token_id is None  # as GPT-2's own tokenizer
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(no_pad), n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                                      bos_token_id=no_pad.bos_token_id, eos_token_id=no_pad.eos_token_id)).eval()
+    ids = torch.tensor([causal.encode(no_pad, ["alpha bravo charlie delta"])[0]])
+    with torch.no_grad():
+        reference = gpt2(input_ids=ids).logits
+        rewritten = copy.deepcopy(gpt2)
+        assert generative.conv1d_as_linear(rewritten) == 4 * 2  # attention in/out and MLP in/out per layer
+        assert torch.allclose(rewritten(input_ids=ids).logits, reference, atol=1e-5)
+        int8 = generative.quantize_int8(gpt2)
+        quantized = [m for m in int8.modules() if "quantized" in type(m).__module__ and type(m).__name__ == "Linear"]
+        assert len(quantized) == 4 * 2 + 1  # and the LM head
+        assert torch.allclose(int8(input_ids=ids).logits, reference, atol=0.1)
+    assert any(isinstance(m, Conv1D) for m in gpt2.modules())  # the original is left as it was
+    # the family runs on it, padding with EOS
+    data = TaskData(columns={"text": tg.text_rows(8, seed=15)["text"], **tg.prompt_rows(8, seed=16)})
+    for variant in ("original", "int8"):
+        run = generative.TEXT_GENERATION.run_variant(loaded(gpt2, no_pad, tmp_path), variant, data, SETTINGS,
+                                                     no_progress)
+        assert set(run.metrics) == {"perplexity", "exact_match"} and run.metrics["perplexity"].value > 1
+    with pytest.raises(VariantSkipped, match="no linear layers"):
+        generative.quantize_int8(torch.nn.Sequential(torch.nn.Embedding(10, 4)))
 
 
 def test_a_column_that_is_not_text_is_bad_input(s2s: Any, tok: Any, tmp_path: Path) -> None:

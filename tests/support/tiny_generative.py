@@ -21,10 +21,10 @@ WORDS = CYCLE + EXTRA
 NEWLINE = "\n"
 
 
-def tokenizer(*, model_max_length: int = 64) -> Any:
+def tokenizer(*, model_max_length: int = 64, pad: bool = True) -> Any:
     """A fast word-level tokenizer (whitespace split, tokens joined by spaces on decode) over SPECIALS + WORDS, with
-    "\\n" as a token of its own, <pad> <unk> <s> </s> as pad, unk, BOS and EOS; EOS appended to every encoding is off
-    (the families add BOS themselves where they need it)."""
+    "\\n" as a token of its own, <pad> <unk> <s> </s> as pad, unk, BOS and EOS (no pad token when `pad` is false, as
+    GPT-2's); it adds no special tokens to an encoding (the families put BOS first themselves where they need it)."""
     from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -32,8 +32,8 @@ def tokenizer(*, model_max_length: int = 64) -> Any:
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.add_tokens([AddedToken(NEWLINE, normalized=False, special=False)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", model_max_length=model_max_length)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   model_max_length=model_max_length, **({"pad_token": "<pad>"} if pad else {}))
     assert fast.unk_token_id not in fast(" ".join(WORDS) + NEWLINE)["input_ids"]
     return fast
 

@@ -12,9 +12,9 @@ with causal language models.
   (default DEFAULT_ANSWER_TOKENS new tokens).
 
 Variants: "int8" is PyTorch dynamic quantisation of every nn.Linear to int8 weights (activations quantised on the fly);
-a model without nn.Linear layers (GPT-2 uses Conv1D) gets a skipped row saying so. ONNX export of generation (a
-decoder with a key/value cache and a search loop around it) is not offered: "onnx" and "onnx-int8" rows are skipped
-with the reason.
+GPT-2's Conv1D projections are first rewritten as the nn.Linear they are, so they are quantised too; a model with no
+linear layer at all gets a skipped row saying so. ONNX export of generation (a decoder with a key/value cache inside a
+search loop) is not offered: "onnx" and "onnx-int8" rows are skipped with the reason.
 
 Cost: `single()` serves one request, the example of median length (a generation, or for text-generation without
 prompts the scoring of one text); `batch(n)` serves n requests drawn evenly over the data as one batch.
@@ -68,20 +68,47 @@ def linear_layers(model: Any) -> int:
     return sum(1 for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
+def conv1d_as_linear(model: Any) -> int:
+    """Replaces, in place, every transformers Conv1D (GPT-2's projections: y = x @ W + b with W of shape (in, out))
+    by the nn.Linear computing the same (weight W transposed), so dynamic quantisation reaches them; returns how many
+    were replaced."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Conv1D):
+                inputs, outputs = child.weight.shape
+                linear = torch.nn.Linear(inputs, outputs, bias=child.bias is not None)
+                with torch.no_grad():
+                    linear.weight.copy_(child.weight.t())
+                    if child.bias is not None:
+                        linear.bias.copy_(child.bias)
+                setattr(parent, name, linear)
+                replaced += 1
+    return replaced
+
+
 def quantize_int8(model: Any) -> Any:
-    """A copy of `model` with every nn.Linear dynamically quantised to int8 (torch.ao.quantization.quantize_dynamic);
-    VariantSkipped when it has none."""
+    """A copy of `model` with every nn.Linear (and every Conv1D, as the Linear it is) dynamically quantised to int8
+    weights (torch.ao.quantization.quantize_dynamic; activations are quantised on the fly). VariantSkipped when the
+    model has neither."""
+    import copy
+
     import torch
     from torch.ao.quantization import quantize_dynamic
 
-    if linear_layers(model) == 0:
-        raise VariantSkipped(f"{type(model).__name__} has no nn.Linear layers for dynamic int8 quantisation (GPT-2 "
-                             "style models use Conv1D); the int8 variant would be the original model.")
+    quantized = copy.deepcopy(model)
+    conv1d_as_linear(quantized)
+    if linear_layers(quantized) == 0:
+        raise VariantSkipped(f"{type(model).__name__} has no linear layers (nn.Linear or Conv1D) for dynamic int8 "
+                             "quantisation; the int8 variant would be the original model.")
     quantize: Callable[..., Any] = quantize_dynamic  # torch leaves it unannotated
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao; it still works
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-        return quantize(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False).eval()
+        return quantize(quantized, {torch.nn.Linear}, dtype=torch.qint8, inplace=True).eval()
 
 
 def pool(lengths: Sequence[int]) -> tuple[int, list[int]]:
