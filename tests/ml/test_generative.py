@@ -6,7 +6,6 @@ callables; and one evaluation per model kind runs end to end through a live inho
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -294,12 +293,9 @@ def test_int8_quantises_gpt2_conv1d_layers_as_the_linear_layers_they_are(tmp_pat
     ids = torch.tensor([causal.encode(no_pad, ["alpha bravo charlie delta"])[0]])
     with torch.no_grad():
         reference = gpt2(input_ids=ids).logits
-        rewritten = copy.deepcopy(gpt2)
-        assert generative.conv1d_as_linear(rewritten) == 4 * 2  # attention in/out and MLP in/out per layer
-        assert torch.allclose(rewritten(input_ids=ids).logits, reference, atol=1e-5)
         int8 = generative.quantize_int8(gpt2)
         quantized = [m for m in int8.modules() if "quantized" in type(m).__module__ and type(m).__name__ == "Linear"]
-        assert len(quantized) == 4 * 2 + 1  # and the LM head
+        assert len(quantized) == 4 * 2 + 1  # attention in/out and MLP in/out per layer, and the LM head
         assert torch.allclose(int8(input_ids=ids).logits, reference, atol=0.1)
     assert any(isinstance(m, Conv1D) for m in gpt2.modules())  # the original is left as it was
     # the family runs on it, padding with EOS

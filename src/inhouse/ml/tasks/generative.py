@@ -22,7 +22,6 @@ prompts the scoring of one text); `batch(n)` serves n requests drawn evenly over
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,53 +61,17 @@ def new_token_limit(settings: RunSettings, default: int) -> int:
     return max(1, min(int(asked), MAX_NEW_TOKENS))
 
 
-def linear_layers(model: Any) -> int:
-    import torch
-
-    return sum(1 for m in model.modules() if isinstance(m, torch.nn.Linear))
-
-
-def conv1d_as_linear(model: Any) -> int:
-    """Replaces, in place, every transformers Conv1D (GPT-2's projections: y = x @ W + b with W of shape (in, out))
-    by the nn.Linear computing the same (weight W transposed), so dynamic quantisation reaches them; returns how many
-    were replaced."""
-    import torch
-    from transformers.pytorch_utils import Conv1D
-
-    replaced = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Conv1D):
-                inputs, outputs = child.weight.shape
-                linear = torch.nn.Linear(inputs, outputs, bias=child.bias is not None)
-                with torch.no_grad():
-                    linear.weight.copy_(child.weight.t())
-                    if child.bias is not None:
-                        linear.bias.copy_(child.bias)
-                setattr(parent, name, linear)
-                replaced += 1
-    return replaced
-
-
 def quantize_int8(model: Any) -> Any:
-    """A copy of `model` with every nn.Linear (and every Conv1D, as the Linear it is) dynamically quantised to int8
-    weights (torch.ao.quantization.quantize_dynamic; activations are quantised on the fly). VariantSkipped when the
-    model has neither."""
-    import copy
+    """The int8 variant: inhouse.ml.variants.quantize_generative (a copy with every nn.Linear, and GPT-2's Conv1D as
+    the Linear it is, dynamically quantised to int8 weights). VariantSkipped when nothing in the model was quantised
+    (no linear layer at all), since that row would only repeat the original."""
+    from inhouse.ml.variants import quantize_generative
 
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    quantized = copy.deepcopy(model)
-    conv1d_as_linear(quantized)
-    if linear_layers(quantized) == 0:
+    quantized = quantize_generative(model)
+    if not any(".quantized." in type(m).__module__ for m in quantized.modules()):
         raise VariantSkipped(f"{type(model).__name__} has no linear layers (nn.Linear or Conv1D) for dynamic int8 "
                              "quantisation; the int8 variant would be the original model.")
-    quantize: Callable[..., Any] = quantize_dynamic  # torch leaves it unannotated
-    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao; it still works
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-        return quantize(quantized, {torch.nn.Linear}, dtype=torch.qint8, inplace=True).eval()
+    return quantized
 
 
 def pool(lengths: Sequence[int]) -> tuple[int, list[int]]:
