@@ -331,7 +331,8 @@ def spec(task: str, dataset: str, model: str, variants: list[str], **columns: st
     return {"task": task, "dataset": {"repo": dataset, "revision": None, "config": None, "split": "train",
                                       "columns": columns or None},
             "model": {"repo": model, "revision": None}, "variants": variants, "max_examples": 40, "resamples": 100,
-            "seed": 0, "price_per_hour": 2.0, "latency_samples": 3, "batch_sizes": [1, 4], "batch_size": 8}
+            "seed": 0, "price_per_hour": 2.0, "latency_samples": 3, "batch_sizes": [1, 4], "batch_size": 8,
+            "max_new_tokens": 12}
 
 
 def test_text_generation_runs_end_to_end_through_the_hub(server: LiveServer, lm: Any, tok: Any,
