@@ -1,5 +1,7 @@
-"""PyTorch dynamic int8 quantisation: every linear layer gets int8 weights (per tensor, symmetric, `torch.qint8`) and
-quantises its activations on the fly, run by the x86 / fbgemm kernels under inference mode.
+"""PyTorch dynamic int8 quantisation: every linear layer gets int8 weights (`torch.qint8`, one scale per output
+channel) and quantises its activations on the fly, run by the x86 / fbgemm kernels under inference mode. Per channel
+rather than per tensor: on all-MiniLM-L6-v2 the mean cosine of the int8 embeddings to the original's rose from 0.947
+to 0.977 at the same latency (bench/minilm_variants.py).
 
 GPT-2-style models hold their projections in transformers' `Conv1D` (a linear layer with its weight transposed),
 which quantize_dynamic does not know: `as_linear` rewrites them into nn.Linear first, so a causal LM is quantised
@@ -46,7 +48,8 @@ def quantize_linear(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's notice that eager-mode quantisation is moving to torchao
         quantize = cast(Callable[..., torch.nn.Module], torch.ao.quantization.quantize_dynamic)  # untyped in torch
-        return quantize(quantized, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+        return quantize(quantized, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
 
 def quantize_generative(model: Any) -> Any:
