@@ -199,6 +199,7 @@ def test_translation_family_scores_original_and_int8_and_skips_onnx(s2s: Any, to
     single, batch = run.single(), run.batch(3)
     assert isinstance(single, list) and len(single) == 1 and isinstance(batch, list) and len(batch) == 3
     int8 = generative.TRANSLATION.run_variant(candidate, "int8", data, SETTINGS, no_progress)
+    assert run.size_bytes is None and int8.size_bytes is not None and 0 < int8.size_bytes
     assert set(int8.metrics) == {"chrf", "bleu"} and 0 <= int8.metrics["chrf"].value <= 100
     assert any(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in
                generative.quantize_int8(s2s).modules())
@@ -359,6 +360,7 @@ def test_text_generation_runs_end_to_end_through_the_hub(server: LiveServer, lm:
     assert rows["int8"]["metrics"]["perplexity"]["value"] < 10
     assert rows["original"]["cost"]["latency_p50_ms"] > 0 and rows["original"]["cost"]["throughput_per_s"] > 0
     assert rows["onnx"]["status"] == "skipped" and "not offered" in rows["onnx"]["error"]
+    assert 0 < rows["int8"]["cost"]["size_bytes"] != rows["original"]["cost"]["size_bytes"]
     assert any(e["event"] == "progress" and "generating" in e.get("stage", "") for e in events)
 
 

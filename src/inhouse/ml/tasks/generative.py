@@ -74,6 +74,16 @@ def quantize_int8(model: Any) -> Any:
     return quantized
 
 
+def variant_size(model: Any, variant: str) -> int | None:
+    """The int8 variant's size (its state dict as torch.save writes it, packed int8 weights); None for the original,
+    whose size is its snapshot's weight files."""
+    if variant != "int8":
+        return None
+    from inhouse.ml.variants.quantize import state_size
+
+    return state_size(model)
+
+
 def pool(lengths: Sequence[int]) -> tuple[int, list[int]]:
     """(index of the median-length example, up to COST_POOL indices spread evenly over the data)."""
     count = len(lengths)
@@ -147,6 +157,7 @@ class GenerativeFamily:
         return model, tokenizer
 
     def variant_model(self, loaded: LoadedModel, variant: str) -> Any:
+        """The model that serves `variant`: the loaded one, or its int8 copy; VariantSkipped for ONNX forms."""
         if variant == "original":
             return loaded.model
         if variant == "int8":
@@ -212,7 +223,7 @@ class Seq2SeqFamily(GenerativeFamily):
             return seq2seq.generate(model, loaded.tokenizer, [encoded[i] for i in drawn(spread, n)],
                                     max_new_tokens=limit, batch_size=n)
 
-        return VariantRun(metrics=metrics, single=single, batch=batch,
+        return VariantRun(metrics=metrics, single=single, batch=batch, size_bytes=variant_size(model, variant),
                           notes=[f"greedy decoding, at most {limit} new tokens"])
 
 
@@ -262,7 +273,8 @@ class TextGeneration(GenerativeFamily):
                                                   seed=settings.seed))
             notes.append(f"exact match: greedy decoding, at most {limit} new tokens, cut at the first newline")
         single, batch = self.cost_callables(model, loaded, texts, prompts, limit)
-        return VariantRun(metrics=metrics, single=single, batch=batch, notes=notes)
+        return VariantRun(metrics=metrics, single=single, batch=batch, size_bytes=variant_size(model, variant),
+                          notes=notes)
 
     def cost_callables(self, model: Any, loaded: LoadedModel, texts: list[list[int]] | None,
                        prompts: list[str] | None, limit: int) -> tuple[Callable[[], object], Callable[[int], object]]:
