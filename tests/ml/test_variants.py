@@ -110,6 +110,7 @@ def test_a_build_is_deterministic(classifier: tuple[Any, Path], variants: dict[s
                                   tmp_path: Path) -> None:
     again = build_encoder_variant("onnx-int8", classifier[1], "text-classification", tmp_path)
     assert again.path != variants["onnx-int8"].path and again.path.is_relative_to(tmp_path)
+    assert again.path.read_bytes() == variants["onnx-int8"].path.read_bytes()
     inputs = batch(tok, ["the movie was good", "bad plot and a boring actor"])
     np.testing.assert_array_equal(again(inputs)["logits"], variants["onnx-int8"](inputs)["logits"])
 
@@ -243,11 +244,13 @@ def test_a_saved_variant_loads_back_from_the_hub_with_its_lineage(server: LiveSe
     assert {"model.onnx", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in folder.iterdir()}
     assert not list(folder.glob("*.safetensors"))
     assert result["commit"] == api.model_info(target).sha
-    # the saved file is the variant an evaluation builds: same outputs, bit for bit
+    # the saved file is the variant an evaluation builds: the same bytes, and the same outputs when loaded back
+    assert (folder / "model.onnx").read_bytes() == variants["onnx-int8"].path.read_bytes()
+    assert result["size_bytes"] == variants["onnx-int8"].size_bytes
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     inputs = batch(tok, tm.sentiment_rows(20, seed=3)["text"])
     (saved,) = session.run(["logits"], {i.name: inputs[i.name] for i in session.get_inputs()})
-    np.testing.assert_array_equal(saved, variants["onnx-int8"](inputs)["logits"])
+    np.testing.assert_allclose(saved, variants["onnx-int8"](inputs)["logits"], rtol=1e-6, atol=1e-6)
 
     text = (folder / "README.md").read_text(encoding="utf-8")
     meta = yaml.safe_load(text.split("---")[1])
