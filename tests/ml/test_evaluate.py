@@ -221,3 +221,26 @@ def test_a_failing_variant_fails_only_its_row(server: LiveServer, hub_endpoint: 
     assert rows["onnx"]["status"] == "failed" and rows["onnx"]["error"] == "RuntimeError: export exploded"
     assert rows["onnx"]["cost"] is None and rows["onnx"]["metrics"] == {}
     assert any("onnx" in message for level, message in recorder.logs if level == "warning")
+
+
+def test_real_variants_are_rows_of_their_own(server: LiveServer, hub_endpoint: str, recorder: Recorder) -> None:
+    name, token, api = owner(server)
+    tok = tm.tokenizer()
+    train = tm.sentiment_rows(160, seed=1)
+    model = tm.train_classifier(tm.model("sequence-classification", seed=5), tok, train["text"], train["label"])
+    tm.push_model(api, f"{name}/clf", model, tok)
+    tm.push_dataset(api, f"{name}/reviews", tm.sentiment_rows(60, seed=2))
+    result = run_candidate(payload("text-classification", f"{name}/reviews", f"{name}/clf", token,
+                                   variants=["int8", "onnx", "onnx-int8"]), recorder)
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert list(rows) == ["original", "int8", "onnx", "onnx-int8"]
+    for variant, row in rows.items():
+        check_row(row, "macro_f1", variant)
+    # the fp32 export computes what the original does; the int8 forms stay close on a model this clear-cut
+    assert rows["onnx"]["metrics"]["accuracy"]["value"] == rows["original"]["metrics"]["accuracy"]["value"]
+    for variant in ("int8", "onnx-int8"):
+        assert abs(rows[variant]["metrics"]["accuracy"]["value"]
+                   - rows["original"]["metrics"]["accuracy"]["value"]) <= 0.1
+    assert rows["onnx-int8"]["cost"]["size_bytes"] < rows["onnx"]["cost"]["size_bytes"]
+    assert {r["cost"]["parameters"] for r in rows.values()} == {result["model"]["parameters"]}
+
