@@ -82,6 +82,28 @@ class RayExecutor:
         self.task_cpus = task_cpus
         self._remote: Any = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def _init(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+
+    def _keeper(self, started: threading.Event, failed: list[BaseException]) -> None:
+        """Starts Ray and then stays alive until the executor closes. A local Ray instance's processes (GCS,
+        raylet) are started with PR_SET_PDEATHSIG, which fires when the *thread* that started them ends: started
+        from a task's thread, Ray would be killed as soon as that task finished."""
+        try:
+            self._init()
+        except BaseException as e:  # noqa: BLE001 - handed to the thread that asked
+            failed.append(e)
+        finally:
+            started.set()
+        self._closed.wait()
 
     def _ensure(self) -> Any:
         with self._lock:
@@ -89,10 +111,12 @@ class RayExecutor:
                 import ray
 
                 if not ray.is_initialized():
-                    if self.address:
-                        ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-                    else:
-                        ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+                    started, failed = threading.Event(), list[BaseException]()
+                    threading.Thread(target=self._keeper, args=(started, failed), name="inhouse-ray",
+                                     daemon=True).start()
+                    started.wait()
+                    if failed:
+                        raise failed[0]
                 self._remote = ray.remote(run_on_node).options(
                     num_returns="streaming", max_retries=0, num_cpus=self.task_cpus)
             return self._remote
@@ -103,4 +127,4 @@ class RayExecutor:
         return RayHandle(remote.remote(payload, self.python), memory_limited=bool(memory))
 
     def close(self) -> None:
-        return None  # a Ray instance this process started ends with it; a cluster's is not ours to stop
+        self._closed.set()  # a Ray instance this process started ends with it; a cluster's is not ours to stop
