@@ -79,6 +79,9 @@ def configure(payload: dict[str, Any]) -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    # OpenMP threads that spin while waiting steal the cores the timing runs on (on a shared 2-core machine torch's
+    # latency came out ten times too slow); an operator's own setting is kept
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     memory = limits.get("memory_bytes")
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (int(memory), int(memory)))
