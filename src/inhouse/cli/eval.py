@@ -45,7 +45,8 @@ def request_body(args: argparse.Namespace) -> dict[str, Any]:
                             "variants": [v for v in (args.variants or "").split(",") if v],
                             "writeResults": not args.no_write_results}
     for key, value in (("maxExamples", args.max_examples), ("tolerance", args.tolerance),
-                       ("pricePerHour", args.price_per_hour), ("resamples", args.resamples), ("seed", args.seed)):
+                       ("pricePerHour", args.price_per_hour), ("resamples", args.resamples), ("seed", args.seed),
+                       ("maxNewTokens", args.max_new_tokens)):
         if value is not None:
             body[key] = value
     return body
@@ -205,6 +206,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     run.add_argument("--price-per-hour", type=float, default=None, help="price of one hour of the hardware")
     run.add_argument("--resamples", type=int, default=None, help="bootstrap resamples for the 95%% intervals")
     run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--max-new-tokens", type=int, default=None,
+                     help="generative tasks: tokens generated per example (at most 512)")
     run.add_argument("--no-write-results", action="store_true",
                      help="do not write .eval_results/ files into the model repos")
     run.add_argument("--no-wait", action="store_true", help="print the id and return")

@@ -74,6 +74,7 @@ def test_text_generation_takes_either_column_group() -> None:
     ({"writeResults": "yes"}, "writeResults"),
     ({"seed": -1}, "seed"),
     ({"budget": 5}, "Unknown field"),
+    ({"maxNewTokens": 8}, "generative tasks"),
 ])
 def test_bad_requests_name_the_field(change: dict[str, Any], words: str) -> None:
     with pytest.raises(BadRequest) as err:
@@ -85,3 +86,11 @@ def test_onnx_is_refused_for_generative_tasks() -> None:
     with pytest.raises(BadRequest, match="encoder tasks only"):
         parse_request(body(task="summarization", variants=["onnx"],
                            dataset={"repo": "a/b", "split": "test"}), LIMITS)
+
+
+def test_generative_tasks_take_a_bounded_max_new_tokens() -> None:
+    gen = {"task": "summarization", "dataset": {"repo": "a/b", "split": "test"}}
+    assert parse_request(body(**gen, maxNewTokens=64), LIMITS).max_new_tokens == 64
+    assert from_json(parse_request(body(**gen, maxNewTokens=64), LIMITS).to_json()).max_new_tokens == 64
+    with pytest.raises(BadRequest, match="maxNewTokens"):
+        parse_request(body(**gen, maxNewTokens=513), LIMITS)

@@ -81,9 +81,13 @@ class Rejected:
 
 def worker_spec(spec: EvaluationSpec, model: RepoAt) -> dict[str, Any]:
     """What one candidate's worker is asked to do (inhouse.ml.evaluate.run_candidate reads it)."""
-    return {"task": spec.task.value, "dataset": spec.dataset.to_json(), "model": model.to_json(),
-            "variants": [v.value for v in spec.variants], "max_examples": spec.max_examples,
-            "resamples": spec.resamples, "seed": spec.seed, "price_per_hour": spec.price_per_hour}
+    out: dict[str, Any] = {
+        "task": spec.task.value, "dataset": spec.dataset.to_json(), "model": model.to_json(),
+        "variants": [v.value for v in spec.variants], "max_examples": spec.max_examples,
+        "resamples": spec.resamples, "seed": spec.seed, "price_per_hour": spec.price_per_hour}
+    if spec.max_new_tokens is not None:
+        out["max_new_tokens"] = spec.max_new_tokens
+    return out
 
 
 def submit(stores: Stores, p: Principal, body: dict[str, Any]) -> dict[str, Any]:

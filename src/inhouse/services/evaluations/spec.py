@@ -25,6 +25,7 @@ MAX_PRICE_PER_HOUR = 1_000_000.0
 MAX_TOLERANCE = 1_000_000.0
 DEFAULT_TOLERANCE = 0.01  # in the primary metric's units (0..1 metrics: one point)
 DEFAULT_RESAMPLES = 1000
+MAX_NEW_TOKENS = 512  # the most tokens a generative candidate may generate per example
 MAX_NOTE = 500
 
 
@@ -75,13 +76,15 @@ class EvaluationSpec:
     seed: int = 0
     write_results: bool = True
     note: str = ""
+    max_new_tokens: int | None = None  # generative tasks: tokens generated per example (None: the worker's default)
 
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task.value, "dataset": self.dataset.to_json(),
                 "candidates": [c.to_json() for c in self.candidates],
                 "variants": [v.value for v in self.variants], "maxExamples": self.max_examples,
                 "tolerance": self.tolerance, "pricePerHour": self.price_per_hour, "resamples": self.resamples,
-                "seed": self.seed, "writeResults": self.write_results, "note": self.note}
+                "seed": self.seed, "writeResults": self.write_results, "note": self.note,
+                "maxNewTokens": self.max_new_tokens}
 
 
 def from_json(data: dict[str, Any]) -> EvaluationSpec:
@@ -94,7 +97,7 @@ def from_json(data: dict[str, Any]) -> EvaluationSpec:
         variants=tuple(Variant(v) for v in data.get("variants", [])), max_examples=int(data["maxExamples"]),
         tolerance=float(data["tolerance"]), price_per_hour=float(data["pricePerHour"]),
         resamples=int(data["resamples"]), seed=int(data["seed"]), write_results=bool(data["writeResults"]),
-        note=str(data.get("note", "")),
+        note=str(data.get("note", "")), max_new_tokens=data.get("maxNewTokens"),
     )
 
 
@@ -154,7 +157,7 @@ def _columns(task: EvalTask, value: object) -> dict[str, str]:
 
 
 _FIELDS = {"task", "dataset", "candidates", "variants", "maxExamples", "tolerance", "pricePerHour", "resamples",
-           "seed", "writeResults", "note"}
+           "seed", "writeResults", "note", "maxNewTokens"}
 _DATASET_FIELDS = {"repo", "revision", "config", "split", "columns"}
 
 
@@ -209,5 +212,10 @@ def parse_request(body: dict[str, Any], limits: Limits) -> EvaluationSpec:
         raise BadRequest("'note' must be a string.")
     if note:
         check_label(note, "note", max_len=MAX_NOTE)
+    max_new_tokens = None
+    if body.get("maxNewTokens") is not None:
+        if not task.generative:
+            raise BadRequest(f"'maxNewTokens' is for generative tasks; {task.value} generates no text.")
+        max_new_tokens = int(_number(body["maxNewTokens"], "maxNewTokens", low=1, high=MAX_NEW_TOKENS, integer=True))
     return EvaluationSpec(task, dataset, candidates, variants, max_examples, tolerance, price, resamples, seed,
-                          write, note)
+                          write, note, max_new_tokens)
