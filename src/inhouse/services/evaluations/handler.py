@@ -41,6 +41,28 @@ def dataset_scope_name(repo: str) -> str:
     return f"datasets/{repo}"
 
 
+def token_name(job: JobRecord, task: TaskRecord) -> str:
+    return f"{job.kind} {job.id}, task {task.id}"
+
+
+def revoke_task_tokens(stores: Stores, lock: threading.Lock, minted: dict[int, int], job: JobRecord,
+                       task: TaskRecord, name: str) -> None:
+    """Revokes the token minted for `task`: the one this process remembers, and any other active token of the
+    owner by that name (minted before a restart, when the task was started by an earlier server process)."""
+    with lock:
+        remembered = minted.pop(task.id, None)
+    with stores.db.read() as conn:
+        owner = user_store.user_by_id(conn, job.owner_id)
+    ids = {remembered} if remembered is not None else set()
+    if owner is not None:
+        ids |= {t.id for t in users.list_tokens(stores, owner.name) if t.name == name and t.revoked_at is None}
+    for token_id in ids:
+        try:
+            users.revoke_token(stores, token_id)
+        except InhouseError:  # already gone: it expires anyway
+            log.warning("could not revoke token %s of task %s", token_id, task.id)
+
+
 class EvaluationHandler:
     kind = KIND
 
@@ -59,20 +81,14 @@ class EvaluationHandler:
         if owner is None:
             raise InhouseError(f"The user who asked for evaluation {job.id} no longer exists.", status=404)
         tok, secret = users.create_token(
-            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=f"evaluation {job.id}, task {task.id}",
+            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=token_name(job, task),
             expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
         with self._lock:
             self._tokens[task.id] = tok.id
         return {"kind": WORKER_KIND, "spec": spec, "token": secret}
 
-    def _revoke(self, task_id: int) -> None:
-        with self._lock:
-            token_id = self._tokens.pop(task_id, None)
-        if token_id is not None:
-            try:
-                users.revoke_token(self.stores, token_id)
-            except InhouseError:  # already gone: it expires anyway
-                log.warning("could not revoke the token of task %s", task_id)
+    def _revoke(self, job: JobRecord, task: TaskRecord) -> None:
+        revoke_task_tokens(self.stores, self._lock, self._tokens, job, task, token_name(job, task))
 
     def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
                       failure: Failure | None) -> None:
@@ -81,7 +97,7 @@ class EvaluationHandler:
             with self.stores.db.write() as conn:
                 job_store.insert_results(conn, rows, now=time.time())
         finally:
-            self._revoke(task.id)
+            self._revoke(job, task)
 
     def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         spec = from_json(job.spec["evaluation"])
@@ -117,7 +133,7 @@ class VariantSaveHandler:
         if owner is None:
             raise InhouseError(f"The user who asked for job {job.id} no longer exists.", status=404)
         tok, secret = users.create_token(
-            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=f"variant save, job {job.id}",
+            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=token_name(job, task),
             expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
         with self._lock:
             self._tokens[task.id] = tok.id
@@ -125,13 +141,7 @@ class VariantSaveHandler:
 
     def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
                       failure: Failure | None) -> None:
-        with self._lock:
-            token_id = self._tokens.pop(task.id, None)
-        if token_id is not None:
-            try:
-                users.revoke_token(self.stores, token_id)
-            except InhouseError:
-                log.warning("could not revoke the token of task %s", task.id)
+        revoke_task_tokens(self.stores, self._lock, self._tokens, job, task, token_name(job, task))
 
     def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         return None
