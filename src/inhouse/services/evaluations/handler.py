@@ -45,22 +45,48 @@ def token_name(job: JobRecord, task: TaskRecord) -> str:
     return f"{job.kind} {job.id}, task {task.id}"
 
 
-def revoke_task_tokens(stores: Stores, lock: threading.Lock, minted: dict[int, int], job: JobRecord,
-                       task: TaskRecord, name: str) -> None:
-    """Revokes the token minted for `task`: the one this process remembers, and any other active token of the
-    owner by that name (minted before a restart, when the task was started by an earlier server process)."""
-    with lock:
-        remembered = minted.pop(task.id, None)
-    with stores.db.read() as conn:
-        owner = user_store.user_by_id(conn, job.owner_id)
-    ids = {remembered} if remembered is not None else set()
-    if owner is not None:
-        ids |= {t.id for t in users.list_tokens(stores, owner.name) if t.name == name and t.revoked_at is None}
-    for token_id in ids:
-        try:
-            users.revoke_token(stores, token_id)
-        except InhouseError:  # already gone: it expires anyway
-            log.warning("could not revoke token %s of task %s", token_id, task.id)
+class TaskTokens:
+    """The fine-grained tokens minted for a kind's tasks: one per task, of the job's owner, with exactly the scopes
+    the task needs, expiring after `Settings.eval_token_lifetime_s`, revoked when the task ends."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self._minted: dict[int, int] = {}  # task id -> the id of the token minted for it
+        self._lock = threading.Lock()
+
+    def mint(self, job: JobRecord, task: TaskRecord, scopes: list[Scope]) -> str:
+        with self.stores.db.read() as conn:
+            owner = user_store.user_by_id(conn, job.owner_id)
+        if owner is None:
+            raise InhouseError(f"The user who asked for job {job.id} no longer exists.", status=404)
+        tok, secret = users.create_token(
+            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=token_name(job, task),
+            expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
+        with self._lock:
+            self._minted[task.id] = tok.id
+        return secret
+
+    def revoke(self, job: JobRecord, task: TaskRecord) -> None:
+        """Revokes the task's token: the one this process remembers, and any other active token of the owner by
+        that name (minted before a restart, when an earlier server process started the task)."""
+        with self._lock:
+            remembered = self._minted.pop(task.id, None)
+        with self.stores.db.read() as conn:
+            owner = user_store.user_by_id(conn, job.owner_id)
+        ids = {remembered} if remembered is not None else set()
+        if owner is not None:
+            name = token_name(job, task)
+            ids |= {t.id for t in users.list_tokens(self.stores, owner.name)
+                    if t.name == name and t.revoked_at is None}
+        for token_id in ids:
+            try:
+                users.revoke_token(self.stores, token_id)
+            except InhouseError:  # already gone: it expires anyway
+                log.warning("could not revoke token %s of task %s", token_id, task.id)
+
+
+def _read(repo: str) -> Scope:
+    return Scope(ScopeKind.REPO, repo, frozenset({Permission.READ_CONTENT}))
 
 
 class EvaluationHandler:
@@ -68,27 +94,13 @@ class EvaluationHandler:
 
     def __init__(self, stores: Stores):
         self.stores = stores
-        self._tokens: dict[int, int] = {}  # task id -> the id of the token minted for it
-        self._lock = threading.Lock()
+        self.tokens = TaskTokens(stores)
 
     def payload(self, job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         spec = task.spec
-        scopes = [Scope(ScopeKind.REPO, dataset_scope_name(spec["dataset"]["repo"]),
-                        frozenset({Permission.READ_CONTENT})),
-                  Scope(ScopeKind.REPO, spec["model"]["repo"], frozenset({Permission.READ_CONTENT}))]
-        with self.stores.db.read() as conn:
-            owner = user_store.user_by_id(conn, job.owner_id)
-        if owner is None:
-            raise InhouseError(f"The user who asked for evaluation {job.id} no longer exists.", status=404)
-        tok, secret = users.create_token(
-            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=token_name(job, task),
-            expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
-        with self._lock:
-            self._tokens[task.id] = tok.id
+        secret = self.tokens.mint(job, task, [_read(dataset_scope_name(spec["dataset"]["repo"])),
+                                              _read(spec["model"]["repo"])])
         return {"kind": WORKER_KIND, "spec": spec, "token": secret}
-
-    def _revoke(self, job: JobRecord, task: TaskRecord) -> None:
-        revoke_task_tokens(self.stores, self._lock, self._tokens, job, task, token_name(job, task))
 
     def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
                       failure: Failure | None) -> None:
@@ -97,7 +109,7 @@ class EvaluationHandler:
             with self.stores.db.write() as conn:
                 job_store.insert_results(conn, rows, now=time.time())
         finally:
-            self._revoke(job, task)
+            self.tokens.revoke(job, task)
 
     def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         spec = from_json(job.spec["evaluation"])
@@ -120,28 +132,18 @@ class VariantSaveHandler:
     kind = "variant.save"
 
     def __init__(self, stores: Stores):
-        self.stores = stores
-        self._tokens: dict[int, int] = {}
-        self._lock = threading.Lock()
+        self.tokens = TaskTokens(stores)
 
     def payload(self, job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         spec = task.spec
-        scopes = [Scope(ScopeKind.REPO, spec["base"]["repo"], frozenset({Permission.READ_CONTENT})),
-                  Scope(ScopeKind.REPO, spec["target_repo"], frozenset({Permission.WRITE}))]
-        with self.stores.db.read() as conn:
-            owner = user_store.user_by_id(conn, job.owner_id)
-        if owner is None:
-            raise InhouseError(f"The user who asked for job {job.id} no longer exists.", status=404)
-        tok, secret = users.create_token(
-            self.stores, owner.name, role=TokenRole.FINE_GRAINED, name=token_name(job, task),
-            expires_in_s=self.stores.settings.eval_token_lifetime_s, scopes=scopes)
-        with self._lock:
-            self._tokens[task.id] = tok.id
+        secret = self.tokens.mint(job, task, [
+            _read(spec["base"]["repo"]),
+            Scope(ScopeKind.REPO, spec["target_repo"], frozenset({Permission.WRITE}))])
         return {"kind": self.kind, "spec": spec, "token": secret}
 
     def task_finished(self, job: JobRecord, task: TaskRecord, result: dict[str, Any] | None,
                       failure: Failure | None) -> None:
-        revoke_task_tokens(self.stores, self._lock, self._tokens, job, task, token_name(job, task))
+        self.tokens.revoke(job, task)
 
     def job_finished(self, job: JobRecord) -> dict[str, Any] | None:
         return None
