@@ -103,10 +103,11 @@ class TorchBackend:
         return result
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:
+def length_buckets(lengths: Sequence[int], batch_size: int,
+                   max_tokens: int | None = MAX_BATCH_TOKENS) -> list[list[int]]:
     """Example indices in batches of at most batch_size, sorted by length (longest first, ties in index order) so each
-    batch pads to similar lengths; a batch also holds at most max_tokens tokens (rows × its longest), at least one
-    row."""
+    batch pads to similar lengths; a batch also holds at most max_tokens tokens (rows × its longest; None: no such
+    bound), at least one row."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
@@ -114,7 +115,8 @@ def length_buckets(lengths: Sequence[int], batch_size: int, max_tokens: int = MA
     current: list[int] = []
     for i in order:
         longest = lengths[current[0]] if current else lengths[i]
-        if current and (len(current) >= batch_size or (len(current) + 1) * max(longest, 1) > max_tokens):
+        if current and (len(current) >= batch_size or (
+                max_tokens is not None and (len(current) + 1) * max(longest, 1) > max_tokens)):
             buckets.append(current)
             current = []
         current.append(i)

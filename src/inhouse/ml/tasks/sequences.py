@@ -8,29 +8,14 @@ from typing import Any, Literal
 
 import torch
 
+from inhouse.ml import engine
+
 NO_LIMIT = 1_000_000  # a model_max_length at or above this is transformers' "no limit" sentinel (1e30)
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int, *, max_tokens: int | None = None) -> list[list[int]]:
-    """Indices grouped into batches of at most batch_size rows, longest first, so each batch pads to rows of similar
-    length. max_tokens (optional) also bounds rows × longest row of a batch (a batch always holds at least one row)."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    buckets: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        # the first row of a bucket is its longest (descending order)
-        longest = lengths[current[0]] if current else lengths[i]
-        full = len(current) >= batch_size or (
-            max_tokens is not None and current and (len(current) + 1) * max(longest, 1) > max_tokens)
-        if full:
-            buckets.append(current)
-            current = []
-        current.append(i)
-    if current:
-        buckets.append(current)
-    return buckets
+    """engine.length_buckets, unbounded in tokens unless max_tokens is given (generation bounds its own batches)."""
+    return engine.length_buckets(lengths, batch_size, max_tokens)
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad: int, *,
