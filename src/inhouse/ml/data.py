@@ -69,6 +69,9 @@ def class_names(feature: Any) -> list[str] | None:
 def _load(repo: str, config: str | None, split: str, revision: str | None, token: str | None) -> Any:
     # datasets ships no type hints: imported as a module object
     datasets = importlib.import_module("datasets")
+    # for a dataset at "main", datasets asks the Hub's dataset viewer (https://datasets-server.<endpoint host>) for a
+    # Parquet export: inhouse has none, and the lookup of that name must not leave the machine
+    datasets.config.USE_PARQUET_EXPORT = False
     not_found: type[Exception] = importlib.import_module("datasets.exceptions").DatasetNotFoundError
     where = f"{repo}" + (f" (configuration {config})" if config else "") + (f" at {revision}" if revision else "")
     try:

@@ -93,6 +93,10 @@ def configure(payload: dict[str, Any]) -> None:
     else:
         os.environ.pop("HF_TOKEN", None)
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    # datasets otherwise sends a HEAD request naming the dataset to s3.amazonaws.com on every load_dataset (its
+    # download counter): a private dataset's name would leave the company
+    os.environ["HF_UPDATE_DOWNLOAD_COUNTS"] = "0"
+    os.environ["DO_NOT_TRACK"] = "1"
     os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "0"
     os.environ["HF_HUB_OFFLINE"] = "0"
     os.environ["HF_DATASETS_OFFLINE"] = "0"
