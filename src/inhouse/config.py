@@ -88,6 +88,9 @@ class Settings:
     """Address-space limit of each worker process (RLIMIT_AS); a task past it fails as out of memory. 0: none."""
     worker_threads: int = 0
     """Threads each worker may use for inference (torch, BLAS, tokenizers). 0: every core."""
+    job_max_unfinished_per_user: int = 10
+    """Most jobs (evaluations, variant saves) one user may have queued or running at once; more are refused (429)
+    until some end or are cancelled, so one user cannot queue the workers away from everyone else."""
     eval_max_candidates: int = 20
     """Most candidate models one evaluation may list."""
     eval_max_examples: int = 20_000

@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
 from inhouse.audit.log import Event
-from inhouse.errors import BadRequest, Forbidden, InhouseError, NotFound, Unauthorized
+from inhouse.errors import BadRequest, Forbidden, InhouseError, NotFound, TooManyRequests, Unauthorized
 from inhouse.jobs import queue
 from inhouse.jobs.model import JobRecord, TaskRecord
 from inhouse.names import split_repo_id
@@ -79,6 +81,15 @@ class Rejected:
     error: str
 
 
+def _check_room(stores: Stores, conn: Connection, p: Principal) -> None:
+    """A user's queued and running jobs are capped (Settings.job_max_unfinished_per_user)."""
+    cap = stores.settings.job_max_unfinished_per_user
+    if p.user_id is not None and job_store.count_unfinished(conn, p.user_id) >= cap:
+        raise TooManyRequests(f"You have {cap} jobs queued or running, the most allowed "
+                              "(INHOUSE_JOB_MAX_UNFINISHED_PER_USER): wait for some to end, or cancel some with "
+                              "`inhouse jobs cancel ID`.", retry_after_s=60)
+
+
 def worker_spec(spec: EvaluationSpec, model: RepoAt) -> dict[str, Any]:
     """What one candidate's worker is asked to do (inhouse.ml.evaluate.run_candidate reads it)."""
     out: dict[str, Any] = {
@@ -116,6 +127,7 @@ def submit(stores: Stores, p: Principal, body: dict[str, Any]) -> dict[str, Any]
     job_spec = {"evaluation": resolved.to_json(), "tokenId": p.token_id,
                 "rejected": [{"repo": r.repo, "revision": r.revision, "error": r.error} for r in rejected]}
     with stores.db.write() as conn:
+        _check_room(stores, conn, p)
         job = queue.submit(conn, KIND, p.user_id or 0, job_spec,
                            [(c.repo, worker_spec(resolved, c)) for c in accepted],
                            executor=stores.settings.job_executor)
@@ -303,12 +315,15 @@ def save_variant(stores: Stores, p: Principal, evaluation_id: int, *, model: str
     base = measured[0]
     # the base must still be readable by the caller (access may have changed since)
     repo_access.load(stores, p, _repo_name(RepoType.MODEL, model), Action.DOWNLOAD, follow_moves=False)
+    with stores.db.read() as conn:
+        _check_room(stores, conn, p)  # before the repo is created (and again, atomically, with the job)
     ns, name = split_repo_id(target)
     created = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=ns, name=name, private=private)
     save_spec = {"base": {"repo": model, "revision": base.model_revision}, "task": spec.task.value,
                  "variant": v.value, "target_repo": created.repo_id, "evaluation": job.id,
                  "quality": base.quality, "metrics": (base.metrics or {}).get("values") or {}}
     with stores.db.write() as conn:
+        _check_room(stores, conn, p)
         saved = queue.submit(conn, SAVE_KIND, p.user_id or 0, {"save": save_spec, "tokenId": p.token_id},
                              [(created.repo_id, save_spec)], executor=stores.settings.job_executor)
         stores.audit.record(conn, p, Event("evaluation.save_variant", created, details={

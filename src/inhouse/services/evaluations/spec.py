@@ -191,7 +191,7 @@ def parse_request(body: dict[str, Any], limits: Limits) -> EvaluationSpec:
     if len(set(candidates)) != len(candidates):
         raise BadRequest("A candidate is listed twice; list each model repo and revision once.")
     raw_variants = body.get("variants") or []
-    if not isinstance(raw_variants, list):
+    if not isinstance(raw_variants, list) or len(raw_variants) > len(Variant):
         raise BadRequest("'variants' must be a list drawn from int8, onnx, onnx-int8.")
     variants = tuple(dict.fromkeys(Variant.parse(v) for v in raw_variants if v != Variant.ORIGINAL.value))
     if task.generative and any(v in (Variant.ONNX, Variant.ONNX_INT8) for v in variants):

@@ -271,6 +271,14 @@ def running_tasks_not_of(conn: Connection, runner: str) -> list[TaskRecord]:
     return [_task(r._mapping) for r in rows]
 
 
+def count_unfinished(conn: Connection, owner_id: int) -> int:
+    """How many of `owner_id`'s jobs are queued or running (not counting those asked to cancel: they are ending)."""
+    q = select(func.count()).select_from(jobs).where(
+        jobs.c.owner_id == owner_id, jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+        jobs.c.cancel_requested_at.is_(None))
+    return int(conn.execute(q).scalar_one())
+
+
 def unfinished_job_ids(conn: Connection, *, cancel_requested: bool = False) -> list[int]:
     """Jobs whose row is not in an ended state (queued or running); only those asked to cancel if
     `cancel_requested`."""

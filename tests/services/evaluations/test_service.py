@@ -1,0 +1,57 @@
+"""The evaluation service without workers (no dispatcher runs here, so jobs stay queued): resolving revisions,
+per-candidate rejections, and the cap on a user's unfinished jobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from inhouse.access.identity import authenticate
+from inhouse.errors import NotFound, TooManyRequests
+from inhouse.services import repos, users
+from inhouse.services.context import Stores
+from inhouse.services.evaluations import service
+from inhouse.vocabulary import RepoType, TokenRole
+
+
+@pytest.fixture
+def capped(stores: Stores) -> Stores:
+    s = Stores.open(replace(stores.settings, job_max_unfinished_per_user=2))
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def _setup(stores: Stores, name: str):  # type: ignore[no-untyped-def]
+    users.create_user(stores, name)
+    _, secret = users.create_token(stores, name, role=TokenRole.WRITE)
+    p = authenticate(stores.db, secret)
+    repos.create(stores, p, repo_type=RepoType.DATASET, namespace=name, name="data")
+    repos.create(stores, p, repo_type=RepoType.MODEL, namespace=name, name="model")
+    body = {"task": "text-classification", "dataset": {"repo": f"{name}/data", "split": "test"},
+            "candidates": [f"{name}/model", f"{name}/nothing"]}
+    return p, body
+
+
+def test_revisions_are_resolved_and_unknown_candidates_get_a_failed_row(capped: Stores) -> None:
+    p, body = _setup(capped, "cat")
+    ev = service.submit(capped, p, body)
+    assert ev["state"] == "queued" and len(ev["dataset"]["revision"]) == 40
+    (task,) = [c for c in ev["candidates"] if c["model"] == "cat/model"]
+    assert len(task["revision"]) == 40 and task["state"] == "queued"
+    (row,) = ev["rows"]
+    assert row["model"] == "cat/nothing" and row["status"] == "failed" and row["error"].startswith("not-found")
+    with pytest.raises(NotFound):
+        service.submit(capped, p, {**body, "candidates": ["cat/nothing"]})
+
+
+def test_a_user_may_have_only_so_many_unfinished_jobs(capped: Stores) -> None:
+    p, body = _setup(capped, "dan")
+    first = service.submit(capped, p, body)
+    service.submit(capped, p, body)
+    with pytest.raises(TooManyRequests, match="INHOUSE_JOB_MAX_UNFINISHED_PER_USER"):
+        service.submit(capped, p, body)
+    service.cancel(capped, p, int(first["id"]))  # a queued job is cancelled at once
+    assert service.submit(capped, p, body)["state"] == "queued"
+    other, other_body = _setup(capped, "eve")  # the cap is per user
+    assert service.submit(capped, other, other_body)["state"] == "queued"
