@@ -84,7 +84,8 @@ def render(ev: dict[str, Any], out: TextIO) -> None:
     print(f"evaluation {ev.get('id')}: {ev.get('task')} on {ds.get('repo')}@{str(ds.get('revision', ''))[:12]} "
           f"({ds.get('config') or 'default'}/{ds.get('split')}) — {ev.get('state')}", file=out)
     rows = ev.get("rows") or []
-    front = set((ev.get("pareto") or {}).get("joint") or [])
+    joint = (ev.get("pareto") or {}).get("joint") or {}
+    front = set(joint.get("labels") or []) if isinstance(joint, dict) else set(joint)  # {"axes", "labels"}
     header = f"{'candidate':44} {'quality':>22} {'p50 ms':>8} {'p95 ms':>8} {'memory':>9} {'$/1M req':>9}  status"
     print(header, file=out)
     for r in rows:
