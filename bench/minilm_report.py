@@ -14,7 +14,7 @@ and prints what it printed (the table: quality with its 95% bootstrap interval, 
 peak memory, cost per million requests; the recommendation), then, from `GET /api/evaluations/{id}`, each variant
 against the original: the quality difference, latency, size, memory and throughput ratios.
 
-The latency an evaluation reports is that of one request of the dataset's median length (here about 12 tokens), not
+The latency an evaluation reports is that of one request of the dataset's median length (here 11 tokens), not
 the 128-token request of bench/minilm_variants.py.
 
     python bench/minilm_report.py [--threads 2] [--resamples 1000]
