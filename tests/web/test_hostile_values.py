@@ -98,6 +98,19 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/tokens"),
     ("DELETE", "/api/tokens/{id}"),
     ("GET", "/api/audit"),
+    ("GET", "/api/datasets/{ns}/{name}/leaderboard"),
+    ("GET", "/api/jobs"),
+    ("GET", "/api/jobs/{id}"),
+    ("GET", "/api/jobs/{id}/logs"),
+    ("POST", "/api/jobs/{id}/cancel"),
+    ("GET", "/api/evaluations"),
+    ("POST", "/api/evaluations"),
+    ("GET", "/api/evaluations/{id}"),
+    ("POST", "/api/evaluations/{id}/cancel"),
+    ("GET", "/api/evaluations/{id}/pareto.svg"),
+    ("POST", "/api/evaluations/{id}/save-variant"),
+    ("GET", "/api/leaderboards/{task}/datasets/{ns}/{name}"),
+    ("GET", "/api/leaderboards/{task}/datasets/{ns}/{name}.png"),
 ]
 
 BAD_SEGMENTS = [
@@ -113,6 +126,8 @@ KEYS = [
     "description", "role", "user", "title", "pullRequest", "paths", "expand", "files", "gitIgnore", "tag",
     "message", "startingPoint", "status", "requestId", "rejectionReason", "fields", "expiresInDays", "scopes",
     "operation", "transfers", "objects", "hash_algo", "ref", "oid", "size", "parts", "content", "key", "value",
+    "task", "dataset", "candidates", "variants", "maxExamples", "tolerance", "pricePerHour", "resamples", "seed",
+    "writeResults", "note", "maxNewTokens", "model", "variant", "target",
 ]
 HOSTILE = [99999999999999999999999, -5, 1e308, -1e308, True, None, [], {}, "\u202e", "x" * 5000, [[[[[]]]]],
            {"oid": OID, "size": 10**30, "partNumber": 10**30}, [{"oid": OID, "size": -1}]]
@@ -160,7 +175,8 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     assert _request(server, "GET", f"/api/organizations/{org}/resource-groups/g1", token).status == 200
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
               "num": "1", "status": "pending", "org": org, "user": members[0], "group": "g1", "id": str(spare.id),
-              "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef"}
+              "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef",
+              "task": "text-classification"}
     yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2"})
 
 
@@ -210,7 +226,7 @@ def test_the_table_names_every_route() -> None:
     web_api.register_all(router)
     values = {"ns": "ns", "name": "name", "rev": "main", "path": "a.txt", "branch": "b", "tag": "t", "num": "1",
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
-              "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef"}
+              "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval"}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
@@ -325,6 +341,11 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/members/{user}", {"role": "read"}),
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/repos", {"name": repo, "type": "model"}),
         ("POST", "/api/tokens", {"role": "read", "name": "n", "expiresInDays": 1, "user": v["ns"]}),
+        ("POST", "/api/evaluations", {"task": "text-classification", "dataset": {
+            "repo": f"{v['ns']}/no-data", "split": "test", "columns": {"text": "t"}}, "candidates": [repo],
+            "variants": ["int8"], "maxExamples": 10, "tolerance": 0.1, "pricePerHour": 1, "resamples": 10,
+            "seed": 1, "writeResults": False, "note": "n"}),
+        ("POST", "/api/evaluations/1/save-variant", {"model": repo, "variant": "onnx", "target": f"{v['ns']}/x"}),
         # NDJSON commits (a list: one line per item): one that commits, one naming a large file never uploaded
         ("POST", "/api/models/{ns}/{name}/commit/b1", [
             {"key": "header", "value": {"summary": "s", "description": "d"}},
