@@ -55,3 +55,28 @@ def test_a_user_may_have_only_so_many_unfinished_jobs(capped: Stores) -> None:
     assert service.submit(capped, p, body)["state"] == "queued"
     other, other_body = _setup(capped, "eve")  # the cap is per user
     assert service.submit(capped, other, other_body)["state"] == "queued"
+
+
+def _row(model: str, split: str, metric: str, status: str = "ok", value: float = 0.5):  # type: ignore[no-untyped-def]
+    from inhouse.storage.db.jobs import EvaluationResult
+
+    return EvaluationResult(
+        job_id=1, task_id=None, task="text-generation", dataset_repo_id="a/d", dataset_revision="c" * 40,
+        dataset_config=None, dataset_split=split, model_repo_id=model, model_revision="d" * 40, variant="original",
+        status=status, quality=value if status == "ok" else None,
+        metrics={"primary": metric, "higher_is_better": metric != "perplexity",
+                 "values": {metric: {"value": value, "low": value, "high": value}}} if status == "ok" else {})
+
+
+def test_a_leaderboard_ranks_only_rows_measured_alike() -> None:
+    rows = [_row("a/1", "test", "exact_match"), _row("a/2", "test", "exact_match"),
+            _row("a/3", "test", "perplexity", value=12.0), _row("a/4", "validation", "exact_match"),
+            _row("a/5", "test", "", status="failed")]
+    group = service.comparable(rows)
+    assert (group.split, group.metric) == ("test", "exact_match")
+    assert {r.model_repo_id for r in group.rows} == {"a/1", "a/2", "a/5"}  # a failed row of that split stays listed
+    assert {(o["split"], o["metric"]) for o in group.others} == {("test", "perplexity"), ("validation", "exact_match")}
+    by_perplexity = service.comparable(rows, "perplexity")
+    assert {r.model_repo_id for r in by_perplexity.rows} == {"a/3", "a/5"}
+    with pytest.raises(NotFound, match="exact_match, perplexity"):
+        service.comparable(rows, "bleu")

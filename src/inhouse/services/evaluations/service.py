@@ -277,19 +277,63 @@ def _split_at(dataset: str, revision: str | None) -> tuple[str, str]:
     return repo, revision or rev or "main"
 
 
+@dataclass(frozen=True)
+class Comparable:
+    """The rows one leaderboard compares: measured on one (config, split) with one primary metric, and the other
+    groups the dataset revision has rows for (asked for with `config`, `split`, `metric`)."""
+
+    config: str | None
+    split: str | None
+    metric: str | None
+    rows: list[job_store.EvaluationResult]
+    others: list[dict[str, Any]]
+
+
+def _primary(r: job_store.EvaluationResult) -> str:
+    return str((r.metrics or {}).get("primary") or "")
+
+
+def comparable(rows: list[job_store.EvaluationResult], metric: str | None = None) -> Comparable:
+    """Rows measured on different splits or ranked by different metrics (text generation scores exact match or
+    perplexity, by the columns mapped) cannot share a ranking: the group with the most successful rows is shown
+    (the requested `metric`'s, when given), the others are named."""
+    groups: dict[tuple[str | None, str, str], int] = {}
+    for r in rows:
+        if r.status == "ok":
+            k = (r.dataset_config, r.dataset_split, _primary(r))
+            groups[k] = groups.get(k, 0) + 1
+    wanted = [k for k in groups if metric is None or k[2] == metric]
+    if not wanted:
+        if metric is not None and groups:
+            raise NotFound(f"No row of this leaderboard is ranked by {metric[:100]!r}; its metrics: "
+                           f"{', '.join(sorted({k[2] for k in groups}))}.")
+        return Comparable(None, None, metric, [r for r in rows], [])
+    chosen = max(wanted, key=lambda k: (groups[k], k[1], k[0] or "", k[2]))
+    keep = [r for r in rows if (r.dataset_config, r.dataset_split) == chosen[:2]
+            and (r.status != "ok" or _primary(r) == chosen[2])]
+    others = [{"config": k[0], "split": k[1], "metric": k[2], "rows": n} for k, n in sorted(
+        groups.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0] or "", kv[0][2])) if k != chosen]
+    return Comparable(chosen[0], chosen[1], chosen[2], keep, others)
+
+
 def leaderboard(stores: Stores, p: Principal, *, task: str, dataset: str, revision: str | None = None,
-                config: str | None = None, split: str | None = None, tolerance: float = 0.01) -> dict[str, Any]:
+                config: str | None = None, split: str | None = None, tolerance: float = 0.01,
+                metric: str | None = None) -> dict[str, Any]:
     dataset_id, sha, rows = leaderboard_rows(stores, p, task=task, dataset=dataset, revision=revision,
                                              config=config, split=split)
-    return {"task": task, "dataset": {"repo": dataset_id, "revision": sha, "config": config, "split": split},
-            "tolerance": tolerance, **results.answer(rows, tolerance)}
+    group = comparable(rows, metric)
+    return {"task": task, "dataset": {"repo": dataset_id, "revision": sha, "config": group.config,
+                                      "split": group.split},
+            "metric": group.metric, "otherGroups": group.others, "tolerance": tolerance,
+            **results.answer(group.rows, tolerance)}
 
 
 def leaderboard_picture(stores: Stores, p: Principal, *, task: str, dataset: str, revision: str | None,
-                        config: str | None, split: str | None, axis: str, fmt: str, tolerance: float) -> bytes:
+                        config: str | None, split: str | None, axis: str, fmt: str, tolerance: float,
+                        metric: str | None = None) -> bytes:
     dataset_id, sha, rows = leaderboard_rows(stores, p, task=task, dataset=dataset, revision=revision,
                                              config=config, split=split)
-    _, cands = results.candidates_of(rows)
+    _, cands = results.candidates_of(comparable(rows, metric).rows)
     return picture(cands, axis=axis, fmt=fmt, tolerance=tolerance,
                    title=f"{task} on {dataset_id}@{sha[:7]}")
 

@@ -8,7 +8,7 @@ GET  /api/evaluations/{id}                    state, progress, ETA, rows, Pareto
 POST /api/evaluations/{id}/cancel             stops its workers
 GET  /api/evaluations/{id}/pareto.{svg|png}?axis=latency|memory|cost
 POST /api/evaluations/{id}/save-variant       {"model", "variant": "onnx"|"onnx-int8", "target", "private"?}
-GET  /api/leaderboards/{task}/datasets/{ns}/{name}[.svg|.png]?revision=&config=&split=&tolerance=&axis=
+GET  /api/leaderboards/{task}/datasets/{ns}/{name}[.svg|.png]?revision=&config=&split=&metric=&tolerance=&axis=
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _board_args(ctx: Ctx) -> dict[str, Any]:
     q = ctx.request.query_params
     return {"task": ctx.params["task"], "dataset": f"{ctx.params['ns']}/{ctx.params['name']}",
             "revision": q.get("revision") or None, "config": q.get("config") or None, "split": q.get("split") or None,
-            "tolerance": _tolerance(ctx)}
+            "tolerance": _tolerance(ctx), "metric": q.get("metric") or None}
 
 
 async def leaderboard(ctx: Ctx) -> Response:
