@@ -28,7 +28,6 @@ from inhouse.services.evaluations import results
 from inhouse.services.evaluations.candidates import Candidate
 from inhouse.services.evaluations.handler import KIND
 from inhouse.services.evaluations.pareto import AXES, pareto_front
-from inhouse.services.evaluations.plots import render_pareto
 from inhouse.services.evaluations.recommend import recommend
 from inhouse.services.evaluations.spec import EvaluationSpec, Limits, RepoAt, from_json, parse_request
 from inhouse.services.records import RepoRecord
@@ -223,6 +222,9 @@ def _axis(axis: str) -> str:
 def picture(cands: list[Candidate], *, axis: str, fmt: str, title: str, tolerance: float) -> bytes:
     if fmt not in ("svg", "png"):
         raise BadRequest("A Pareto picture is svg or png.")
+    # matplotlib (about 0.7 s to import) is loaded when the first picture is drawn, not at every server start
+    from inhouse.services.evaluations.plots import render_pareto
+
     key = _axis(axis)
     rec = recommend(cands, tolerance)
     return render_pareto(cands, pareto_front(cands, (key,)), axis=key, fmt="svg" if fmt == "svg" else "png",
