@@ -39,6 +39,13 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="an access token (default $INHOUSE_TOKEN or $HF_TOKEN)")
 
 
+def server_options() -> argparse.ArgumentParser:
+    """A parent parser holding --endpoint and --token, for the subcommands that talk to a server."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_server_options(parent)
+    return parent
+
+
 @dataclass(frozen=True)
 class Client:
     endpoint: str

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from inhouse.cli.client import Client, add_server_options
+from inhouse.cli.client import Client, server_options
 from inhouse.vocabulary import EVAL_COLUMNS, EvalTask, Variant
 
 POLL_S = 1.0
@@ -184,8 +184,7 @@ def cmd_save_variant(args: argparse.Namespace) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    server = argparse.ArgumentParser(add_help=False)
-    add_server_options(server)
+    server = server_options()
     ev = sub.add_parser("eval", help="evaluate candidate models on your data and recommend one (needs a server)")
     cmds = ev.add_subparsers(dest="eval_command", required=True)
     run = cmds.add_parser("run", parents=[server], help="submit an evaluation and follow it")

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from inhouse.cli.client import Client, add_server_options
+from inhouse.cli.client import Client, server_options
 
 FOLLOW_POLL_S = 1.0
 
@@ -72,8 +72,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    server = argparse.ArgumentParser(add_help=False)
-    add_server_options(server)
+    server = server_options()
     jobs = sub.add_parser("jobs", help="background jobs on a server: list, show, logs, cancel")
     cmds = jobs.add_subparsers(dest="jobs_command", required=True)
     ls = cmds.add_parser("list", parents=[server], help="your jobs, newest first")

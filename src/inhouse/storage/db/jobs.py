@@ -17,6 +17,8 @@ MAX_LOG_LINE = 4096  # characters of one log line kept; longer lines are cut and
 
 
 class JobState(StrEnum):
+    """The state of a job, and of each of its tasks (TaskState: the same states)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -28,16 +30,7 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
-class TaskState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self in (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
+TaskState = JobState  # a task goes through the same states as its job
 
 
 @dataclass(frozen=True)
