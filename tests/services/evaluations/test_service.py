@@ -80,3 +80,30 @@ def test_a_leaderboard_ranks_only_rows_measured_alike() -> None:
     assert {r.model_repo_id for r in by_perplexity.rows} == {"a/3", "a/5"}
     with pytest.raises(NotFound, match="exact_match, perplexity"):
         service.comparable(rows, "bleu")
+
+
+def test_another_users_evaluation_does_not_exist_for_them_and_a_read_token_changes_nothing(capped: Stores) -> None:
+    from inhouse.errors import Forbidden, Unauthorized
+    from inhouse.access.identity import Principal
+
+    p, body = _setup(capped, "fay")
+    ev_id = int(service.submit(capped, p, body)["id"])
+    users.create_user(capped, "gus")
+    other = authenticate(capped.db, users.create_token(capped, "gus", role=TokenRole.WRITE)[1])
+    reader = authenticate(capped.db, users.create_token(capped, "fay", role=TokenRole.READ)[1])
+    for call in (lambda q: service.get(capped, q, ev_id), lambda q: service.cancel(capped, q, ev_id),
+                 lambda q: service.pareto_picture(capped, q, ev_id, axis="latency", fmt="svg"),
+                 lambda q: service.save_variant(capped, q, ev_id, model="fay/model", variant="onnx",
+                                                target="gus/copy")):
+        with pytest.raises(NotFound) as hidden:
+            call(other)
+        with pytest.raises(NotFound) as missing:
+            (lambda q: service.get(capped, q, 99_999_999))(other)
+        assert hidden.value.message.replace(str(ev_id), "N") == missing.value.message.replace("99999999", "N")
+        with pytest.raises(Unauthorized):
+            call(Principal())
+    with pytest.raises(Forbidden):
+        service.cancel(capped, reader, ev_id)
+    with pytest.raises(Forbidden):
+        service.save_variant(capped, reader, ev_id, model="fay/model", variant="onnx", target="fay/copy")
+    assert service.get(capped, p, ev_id)["state"] == "queued"  # nothing changed it
