@@ -30,6 +30,8 @@ users = Table(
     Column("kind", String(8), nullable=False, default="user"),  # user | org
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # organisations: new repos are private unless asked otherwise (None: the site-wide INHOUSE_NEW_REPOS_PRIVATE)
+    Column("default_private", Boolean, nullable=True),
 )
 
 tokens = Table(
@@ -117,6 +119,7 @@ repo_lfs_objects = Table(
     metadata,
     Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
     Column("oid", String(64), ForeignKey("lfs_objects.oid"), primary_key=True),
+    Column("pushed_at", Float, nullable=True),  # when the repo first received it (None: before revision 0006)
 )
 
 discussions = Table(
@@ -394,3 +397,94 @@ eval_result_entries = Table(
 )
 Index("ix_eval_result_entries_dataset", eval_result_entries.c.dataset_id, eval_result_entries.c.id)
 Index("ix_eval_result_entries_repo", eval_result_entries.c.repo_id)
+
+# Issue 9: webhooks and their deliveries, collections, likes, download counts -----------------------------------
+
+# A user's webhooks (/api/settings/webhooks): what they watch (JSON [{"type": user|org|model|dataset|space,
+# "name"}]), which domains (JSON ["repo", "discussion"]), where to and with which secret.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(32), nullable=False, unique=True),  # the id the API shows
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=True),
+    Column("watched", Text, nullable=False, default="[]"),
+    Column("domains", Text, nullable=False, default="[]"),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The outbox and the delivery log in one: a row is written in the transaction of the change it reports, then
+# delivered (in order per webhook and repo) by the runtime's delivery thread, retried with back-off.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("repo_key", String(220), nullable=False),  # the ordering key: "model:ns/name"
+    Column("event", String(64), nullable=False),  # scope.action, e.g. repo.content.update
+    Column("payload", Text, nullable=False),  # the JSON body sent
+    Column("status", String(12), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_status", Integer, nullable=True),  # the receiver's HTTP status
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float, nullable=True),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
+Index("ix_webhook_deliveries_hook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
+
+# Collections: curated, ordered lists of repos (and papers, other collections) with notes.
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(300), nullable=False, unique=True),  # "namespace/title-slug-<hex id>"
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("private", Boolean, nullable=False, default=False),
+    Column("theme", String(16), nullable=False, default="default"),
+    Column("position", Integer, nullable=False, default=0),
+    Column("upvotes", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+collection_items = Table(
+    "collection_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(32), nullable=False, unique=True),  # item_object_id
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
+    Column("item_type", String(16), nullable=False),  # model | dataset | space | paper | collection
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=True),  # repos follow renames
+    Column("item_ref", Text, nullable=True),  # a paper id or a collection slug
+    Column("position", Integer, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_collection_items_collection", collection_items.c.collection_id, collection_items.c.position)
+
+repo_likes = Table(
+    "repo_likes",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_repo_likes_user", repo_likes.c.user_id)
+
+# Downloads as the Hub counts them, one row per repo and UTC day (days since the epoch): `downloads` is the sum
+# of the last 30 days, repos.downloads the all-time count.
+repo_downloads = Table(
+    "repo_downloads",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
