@@ -48,6 +48,11 @@ class Settings:
     """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
     max_commit_operations: int = 100_000
     """Most file operations (adds, deletes) one commit may hold; larger changes go in several commits."""
+    git_max_blob_bytes: int = 10 * MiB
+    """Largest object (file) a `git push` may hold, as the Hub: larger files go through git-lfs; the push is refused
+    with the git-lfs commands that fix it."""
+    git_max_push_objects: int = 1_000_000
+    """Most objects (commits, trees, files) one `git push` may hold; push a longer history in several parts."""
     max_json_bytes: int = 16 * MiB
     """Largest JSON request body accepted by the other API calls."""
     regular_file_max_bytes: int = 10 * MiB
