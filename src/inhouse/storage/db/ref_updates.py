@@ -1,0 +1,23 @@
+"""Ref updates that a concurrent writer can never undo: create only if absent, delete only if unchanged (moving a
+ref is repos.compare_and_set_ref). git push (services/git_push) moves every ref of a push with them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from inhouse.storage.db.schema import refs
+
+
+def create_ref_if_absent(conn: Connection, repo_id: int, name: str, target: str, now: float) -> bool:
+    """Creates a ref unless one of that name exists (then False)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(refs).values(repo_id=repo_id, name=name, target=target, updated_at=now).on_conflict_do_nothing()
+    return conn.execute(stmt).rowcount == 1
+
+
+def compare_and_delete_ref(conn: Connection, repo_id: int, name: str, old: str) -> bool:
+    """Deletes a ref only if it still points at `old`."""
+    return conn.execute(
+        delete(refs).where(refs.c.repo_id == repo_id, refs.c.name == name, refs.c.target == old)).rowcount == 1

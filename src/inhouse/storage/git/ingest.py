@@ -1,0 +1,233 @@
+"""Reading a pack a client pushed, with dulwich: copied to a file while its trailer checksum and every object's
+size are checked, then inflated (deltas resolved inside the pack only: a push is never thin) into what the push
+holds, so that it can be validated before anything is stored.
+
+Memory stays bounded by the caller's limits, never by what the client declares: an object's size is read from its
+header before it is inflated (a 20-byte header may announce gigabytes that a few kilobytes of zlib expand to), and
+a delta's result size from the delta's own header before it is applied.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable
+
+from dulwich.errors import ApplyDeltaError, ChecksumMismatch, ObjectFormatException
+from dulwich.object_format import SHA1
+from dulwich.objects import Blob, Commit as DCommit, ShaFile, Tag as DTag, Tree as DTree
+from dulwich.pack import (DELTA_TYPES, PackData, PackInflater, PackStreamCopier, UnpackedObject, UnresolvedDeltas,
+                          _decode_object_header)
+
+from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
+from inhouse.storage.git.objects import TreeEntry
+
+KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+
+
+class PackError(ValueError):
+    """The pack cannot be accepted; the message says why (it is shown to the pusher after "unpack ")."""
+
+
+class ObjectTooLarge(PackError):
+    def __init__(self, size: int, limit: int, kind: str | None):
+        what = f"a {kind}" if kind else "an object"
+        hint = (" Files this large go through Git LFS: `git lfs track '<pattern>'`, commit the .gitattributes, and "
+                "rewrite the commits that added them with `git lfs migrate import --include='<pattern>'`."
+                if kind in ("blob", None) else "")
+        super().__init__(f"the pack holds {what} of {size} bytes, over the limit of {limit} bytes.{hint}")
+        self.size = size
+
+
+@dataclass(frozen=True)
+class PushedCommit:
+    tree: str
+    parents: tuple[str, ...]
+
+
+@dataclass
+class ReceivedPack:
+    """What a pack holds, by sha: commits, trees (their entries), blobs (size and LFS pointer, if one) and tags
+    (the object each names and its kind). `path` is the pack file, for `iter_objects`."""
+
+    path: Path | None
+    commits: dict[str, PushedCommit] = field(default_factory=dict)
+    trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict)
+    blobs: dict[str, tuple[int, LfsPointer | None]] = field(default_factory=dict)
+    tags: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def kind(self, sha: str) -> str | None:
+        for kind, table in (("commit", self.commits), ("tree", self.trees), ("blob", self.blobs), ("tag", self.tags)):
+            if sha in table:
+                return kind
+        return None
+
+    def __len__(self) -> int:
+        return len(self.commits) + len(self.trees) + len(self.blobs) + len(self.tags)
+
+
+class _GuardedCopier(PackStreamCopier):
+    """dulwich's stream copier (which checks the trailer checksum), plus a look at each object's header before its
+    body is inflated. dulwich reads a header one byte at a time with read() and the zlib body with recv(): the
+    bytes read one at a time since the last object are that header."""
+
+    def __init__(self, read_all: Callable[[int], bytes], outfile: IO[bytes], max_object_bytes: int):
+        super().__init__(SHA1.hash_func, read_all, None, outfile)
+        self.max_object_bytes = max_object_bytes
+        self.header = bytearray()
+        self.in_header = True
+
+    def read(self, size: int) -> bytes:
+        data = super().read(size)
+        if self.in_header and size == 1:
+            self.header += data
+        return data
+
+    def recv(self, size: int) -> bytes:
+        if self.in_header:
+            self.in_header = False
+            self._check_header()
+        return super().recv(size)
+
+    def _check_header(self) -> None:
+        raw = list(self.header)
+        end = next((i for i, b in enumerate(raw) if not b & 0x80), len(raw) - 1)
+        if not raw:
+            raise PackError("an object header is missing")
+        type_num, size = _decode_object_header(raw[: end + 1])
+        if size > self.max_object_bytes:
+            raise ObjectTooLarge(size, self.max_object_bytes, KINDS.get(type_num))
+
+    def next_object(self) -> None:
+        self.header.clear()
+        self.in_header = True
+
+
+def _delta_result_size(chunks: list[bytes]) -> int:
+    """The size a delta produces: the second varint of its header (git's patch-delta.c)."""
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk[: 20 - len(head)]
+        if len(head) >= 20:
+            break
+    sizes: list[int] = []
+    i = 0
+    for _ in range(2):
+        size = shift = 0
+        while True:
+            if i >= len(head):
+                raise PackError("a delta is truncated")
+            byte = head[i]
+            i += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        sizes.append(size)
+    return sizes[1]
+
+
+def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_bytes: int) -> int:
+    """Copies the pack at `body`'s position to `dest`, checking its checksum, its object count and every object's
+    size (deltas: the size they produce) first; returns the number of objects."""
+    copier = _GuardedCopier(body.read, dest, max_object_bytes)
+    count = 0
+    try:
+        objects = copier.read_objects()
+        while True:
+            copier.next_object()
+            try:
+                unpacked: UnpackedObject = next(objects)
+            except StopIteration:
+                break
+            count += 1
+            if count == 1 and len(copier) > max_objects:
+                raise PackError(f"the pack holds {len(copier)} objects, over the limit of {max_objects}: push the "
+                                "history in several parts (a few commits at a time).")
+            if unpacked.pack_type_num in DELTA_TYPES:
+                size = _delta_result_size(unpacked.decomp_chunks)
+                if size > max_object_bytes:
+                    raise ObjectTooLarge(size, max_object_bytes, None)
+    except PackError:
+        raise
+    except ChecksumMismatch:
+        raise PackError("the pack's checksum does not match its content (corrupt pack)") from None
+    except zlib.error as e:
+        raise PackError(f"an object of the pack is corrupt ({e})") from None
+    except (AssertionError, ValueError, IndexError, KeyError) as e:
+        raise PackError(f"the pack is malformed ({e or type(e).__name__})") from None
+    except EOFError:
+        raise PackError("the pack is truncated") from None
+    if count == 0 and len(copier) != 0:
+        raise PackError("the pack is truncated")
+    dest.flush()
+    return count
+
+
+def _inflate(path: Path) -> Iterator[ShaFile]:
+    data = PackData(path, SHA1)
+    try:
+        yield from PackInflater.for_pack_data(data)
+    except UnresolvedDeltas as e:
+        raise PackError(f"the pack has deltas against objects it does not hold ({', '.join(s.decode() if isinstance(s, bytes) else str(s) for s in e.shas[:3])}): push "
+                        "without thin packs (git does, as the server asks).") from None
+    except (ApplyDeltaError, zlib.error, AssertionError, ValueError, IndexError, KeyError) as e:
+        raise PackError(f"an object of the pack is corrupt ({e or type(e).__name__})") from None
+    finally:
+        data.close()
+
+
+ALLOWED_MODES = {0o100644: "100644", 0o100755: "100755", 0o120000: "120000", 0o40000: "40000"}
+
+
+def read_pack(path: Path) -> ReceivedPack:
+    """Inflates every object of the pack file at `path` (written by `copy_pack`), checks each as `git fsck` does
+    (dulwich's check) and returns what the pack holds."""
+    out = ReceivedPack(path)
+    for obj in _inflate(path):
+        sha = obj.id.decode()
+        try:
+            obj.check()
+        except (ObjectFormatException, ValueError) as e:
+            raise PackError(f"object {sha} is malformed ({e})") from None
+        if isinstance(obj, Blob):
+            raw = obj.as_raw_string()
+            out.blobs[sha] = (len(raw), LfsPointer.parse(raw) if len(raw) <= MAX_POINTER_SIZE else None)
+        elif isinstance(obj, DTree):
+            entries = []
+            for name, mode, child in obj.iteritems():
+                if mode == 0o160000:
+                    raise PackError(f"tree {sha} holds a submodule ('{name.decode(errors='replace')}'): submodules "
+                                    "are not supported here; push the files themselves.")
+                if mode not in ALLOWED_MODES:
+                    raise PackError(f"tree {sha} holds an entry of mode {mode:o}, which git does not write.")
+                try:
+                    text = name.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise PackError(f"tree {sha} holds a name that is not UTF-8 "
+                                    f"({name.decode(errors='replace')!r}): rename it.") from None
+                entries.append(TreeEntry(ALLOWED_MODES[mode], text, child.decode()))
+            out.trees[sha] = tuple(entries)
+        elif isinstance(obj, DCommit):
+            try:
+                obj.as_raw_string().decode("utf-8")
+            except UnicodeDecodeError:
+                raise PackError(f"commit {sha} is not UTF-8 text: re-create it with UTF-8 names and message "
+                                "(git config i18n.commitEncoding utf-8).") from None
+            out.commits[sha] = PushedCommit(obj.tree.decode(), tuple(p.decode() for p in obj.parents))
+        elif isinstance(obj, DTag):
+            target_kind, target = obj.object
+            out.tags[sha] = (target.decode(), KINDS.get(target_kind.type_num, "?"))
+        else:
+            raise PackError(f"object {sha} is of an unknown kind")
+    return out
+
+
+def iter_objects(pack: ReceivedPack) -> Iterator[tuple[str, bytes]]:
+    """(kind, body) of every object of the pack, inflated again (they were checked by `read_pack`)."""
+    if pack.path is None:
+        return
+    for obj in _inflate(pack.path):
+        yield obj.type_name.decode(), obj.as_raw_string()
