@@ -191,7 +191,10 @@ def test_repo_insert_find_update_and_name_taken(db: Database) -> None:
         assert (rec.downloads, rec.likes, rec.gated) == (0, 0, None)
         assert rec.repo_id == "alice/Bert" and rec.url_path == "alice/Bert"
         assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "Bert") == (rec, False)
-        assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "bert") is None  # lookups are exact
+        # lookups ignore case, as on the Hub, and give the repo as it was named
+        assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "bert") == (rec, False)
+        assert repo_store.find_repo(conn, RepoType.MODEL, "ALICE", "BERT") == (rec, False)
+        assert repo_store.find_repo(conn, RepoType.MODEL, "alice", "bert2") is None
         ds = repo_store.find_repo(conn, RepoType.DATASET, "alice", "Bert")
         assert ds is not None and ds[0].id == dsid and ds[0].url_path == "datasets/alice/Bert"
         assert repo_store.find_repo(conn, RepoType.SPACE, "alice", "Bert") is None
@@ -251,6 +254,7 @@ def test_move_leaves_an_alias_and_moving_back_reclaims_the_name(db: Database) ->
         assert now_at is not None and now_at[0].id == rid and now_at[1] is False
         old = repo_store.find_repo(conn, RepoType.MODEL, "mover", "one")
         assert old is not None and old[0].id == rid and old[0].name == "two" and old[1] is True
+        assert repo_store.find_repo(conn, RepoType.MODEL, "Mover", "ONE") == old  # old names ignore case too
         assert repo_store.name_taken(conn, RepoType.MODEL, "mover", "one") is False  # an alias does not hold the name
     with db.write() as conn:  # two → three → one: the alias "one" must give way to the real repo
         repo_store.move_repo(conn, repo_store.repo_by_id(conn, rid), "mover", "three")  # type: ignore[arg-type]

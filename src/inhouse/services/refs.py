@@ -77,11 +77,12 @@ def delete_branch(stores: Stores, p: Principal, name: RepoName, branch: str) -> 
 
 
 def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag: str) -> str:
-    """A lightweight tag (the Hub client's tag message is not kept) on `revision`; returns the commit it names."""
+    """A lightweight tag (the Hub client's tag message is not kept) on `revision`; returns the commit it names.
+    As on the Hub, a revision the repo lacks is RevisionNotFound before the tag's name is looked at."""
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
-    check_ref_name(tag, "tag")
     with stores.db.write() as conn:
         target = resolve(conn, repo, revision).commit
+        check_ref_name(tag, "tag")
         ref = f"refs/tags/{tag}"
         if store.get_ref(conn, repo.id, ref) is not None:
             raise Conflict(f"Tag {tag} already exists")

@@ -19,6 +19,15 @@ Handler = Callable[["Ctx"], Awaitable["Response"]]
 REPO = r"(?P<ns>[^/]+)/(?P<name>[^/]+?)"
 API_REPO = r"/api/(?P<plural>models|datasets|spaces)/" + REPO
 WEB_REPO = r"/(?:(?P<prefix>datasets|spaces)/)?" + REPO
+# A repo id without a namespace ('gpt2') where a repo route expects 'namespace/name': the Hub API paths the client
+# builds with such an id (`/api/models/gpt2`, `…/gpt2/revision/main`, `…/gpt2/tree/main`, `/gpt2/resolve/…` …).
+# No route matches them (each needs two segments), so they are fallbacks (Router.add_fallback).
+_API_SUFFIXES = ("revision|tree|refs|commits|commit|paths-info|preupload|branch|tag|discussions|settings|"
+                 "xet-read-token|xet-write-token|lfs-files|super-squash|likers|like|auth-check|user-access-request|"
+                 "safetensors-metadata|resolve|treesize|compare|leaderboard")
+API_SINGLE = r"/api/(?P<plural>models|datasets|spaces)/(?P<single>[^/]+)(?:/(?:" + _API_SUFFIXES + r")(?:/.*)?)?"
+WEB_SINGLE = (r"/(?:(?P<prefix>datasets|spaces)/)?(?P<single>[^/]+)"
+              r"/(?:resolve|blob|raw|tree|commit|commits|discussions|ask-access)(?:/.*)?")
 
 
 @dataclass(frozen=True)
@@ -31,9 +40,15 @@ class Route:
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        self.fallbacks: list[Route] = []
 
     def add(self, methods: str, pattern: str, handler: Handler) -> None:
         self.routes.append(Route(frozenset(methods.split("|")), re.compile(f"^{pattern}$"), handler))
+
+    def add_fallback(self, pattern: str, handler: Handler) -> None:
+        """A handler for paths that no route matches with any method (e.g. a repo id without a namespace, which
+        every repo route needs): it answers them, whatever the method, instead of "Nothing is served"."""
+        self.fallbacks.append(Route(frozenset(), re.compile(f"^{pattern}$"), handler))
 
     def match(self, method: str, raw_path: str) -> tuple[Handler | None, dict[str, str], bool]:
         """(handler, raw params, path_matched_other_method)."""
@@ -45,6 +60,11 @@ class Router:
             if method in r.methods or (method == "HEAD" and "GET" in r.methods and "HEAD" not in r.methods):
                 return r.handler, {k: v for k, v in m.groupdict().items() if v is not None}, False
             other = True
+        if not other:
+            for r in self.fallbacks:
+                m = r.pattern.match(raw_path)
+                if m is not None:
+                    return r.handler, {k: v for k, v in m.groupdict().items() if v is not None}, False
         return None, {}, other
 
 

@@ -35,10 +35,20 @@ def repo_by_id(conn: Connection, repo_id: int) -> RepoRecord | None:
 
 
 def find_repo(conn: Connection, type: RepoType, namespace: str, name: str) -> tuple[RepoRecord, bool] | None:
-    """The repo named so, or the repo that was moved away from that name (then the flag is True)."""
+    """The repo named so, or the repo that was moved away from that name (then the flag is True).
+
+    Names are case-insensitive, as on the Hub: 'Alice/BERT' finds 'alice/bert', and the record keeps the casing
+    the repo was created with. The exact name is looked up first (the unique index), then, only on a miss, the
+    name compared in lower case (one repo at most holds it: creating a name that differs only in case is refused,
+    see name_taken); old names (aliases) likewise."""
     row = conn.execute(
         _select().where(repos.c.type == type.value, repos.c.namespace == namespace, repos.c.name == name)
     ).first()
+    if row is None:
+        row = conn.execute(
+            _select().where(repos.c.type == type.value, func.lower(repos.c.namespace) == namespace.lower(),
+                            func.lower(repos.c.name) == name.lower()).order_by(repos.c.id).limit(1)
+        ).first()
     if row is not None:
         return RepoRecord.from_row(row), False
     alias = conn.execute(
@@ -46,6 +56,13 @@ def find_repo(conn: Connection, type: RepoType, namespace: str, name: str) -> tu
             repo_aliases.c.type == type.value, repo_aliases.c.namespace == namespace, repo_aliases.c.name == name
         )
     ).first()
+    if alias is None:
+        alias = conn.execute(
+            select(repo_aliases.c.repo_id).where(
+                repo_aliases.c.type == type.value, func.lower(repo_aliases.c.namespace) == namespace.lower(),
+                func.lower(repo_aliases.c.name) == name.lower(),
+            ).order_by(repo_aliases.c.repo_id).limit(1)
+        ).first()
     if alias is not None:
         rec = repo_by_id(conn, alias.repo_id)
         if rec is not None:

@@ -6,6 +6,7 @@ from inhouse.web.hub import (
     access_requests,
     browse,
     cas,
+    common,
     discussions,
     leaderboards,
     lfs,
@@ -20,3 +21,4 @@ from inhouse.web.routing import Router
 def register_all(router: Router) -> None:
     for module in (repos, browse, upload, lfs, discussions, access_requests, resolve, xet, cas, leaderboards):
         module.register(router)
+    common.register_fallbacks(router)  # paths no route matches: a repo id without a namespace

@@ -1,0 +1,118 @@
+"""Names as the Hub treats them, through the real huggingface_hub client: repo ids are case-insensitive for lookup
+(the canonical casing is kept, and a name differing only in case cannot be created), an id without a namespace is
+the typed RepositoryNotFoundError, and a tag on a missing revision is RevisionNotFound before its name is checked."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    BadRequestError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+
+def _mixed_repo(server, api, user):  # type: ignore[no-untyped-def]
+    repo_id = f"{user[0]}/Mixed-Case.{uuid.uuid4().hex[:6]}"
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b"hello names", path_in_repo="config.json", repo_id=repo_id)
+    return repo_id
+
+
+def test_lookup_ignores_case_and_keeps_the_canonical_id(server, api, user, tmp_path: Path):
+    repo_id = _mixed_repo(server, api, user)
+    for asked in (repo_id.lower(), repo_id.upper(), repo_id):
+        info = api.model_info(asked)
+        assert info.id == repo_id  # the casing it was created with
+        assert api.list_repo_files(asked) == [".gitattributes", "config.json"]
+        assert [b.name for b in api.list_repo_refs(asked).branches] == ["main"]
+    path = hf_hub_download(repo_id.lower(), "config.json", endpoint=server.url, cache_dir=tmp_path / "c",
+                           token=user[1])
+    assert Path(path).read_bytes() == b"hello names"
+    # writes find it too: a commit through another casing lands in the same repo
+    api.upload_file(path_or_fileobj=b"second", path_in_repo="b.txt", repo_id=repo_id.upper())
+    assert api.list_repo_files(repo_id) == [".gitattributes", "b.txt", "config.json"]
+    # listings show the canonical id
+    assert [m.id for m in api.list_models(author=user[0])] == [repo_id]
+
+
+def test_create_differing_only_in_case_is_409(server, api, user):
+    repo_id = _mixed_repo(server, api, user)
+    ns, name = repo_id.split("/")
+    with pytest.raises(HfHubHTTPError) as exc:
+        api.create_repo(f"{ns}/{name.lower()}")
+    assert exc.value.response.status_code == 409
+    api.create_repo(f"{ns}/{name.upper()}", exist_ok=True)  # the client's exist_ok accepts the 409
+    assert [m.id for m in api.list_models(author=user[0])] == [repo_id]  # still one repo
+    # another type is another repo: the same name in any case is free there
+    api.create_repo(f"{ns}/{name.lower()}", repo_type="dataset")
+    assert api.dataset_info(repo_id).id == f"{ns}/{name.lower()}"
+
+
+def test_case_does_not_open_a_private_repo(server, user):
+    repo_id, _ = server.make_repo(private=True)
+    outsider = server.api(user[1])
+    for asked in (repo_id.upper(), repo_id.lower()):
+        with pytest.raises(RepositoryNotFoundError):
+            outsider.model_info(asked)
+        with pytest.raises(RepositoryNotFoundError):
+            server.api().model_info(asked)
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_id_without_namespace_is_repository_not_found(server, user, tmp_path: Path, anonymous: bool):
+    api = server.api() if anonymous else server.api(user[1])
+    calls = [
+        lambda: api.model_info("gpt2"),
+        lambda: api.model_info("gpt2", revision="main"),
+        lambda: api.dataset_info("squad"),
+        lambda: api.list_repo_files("gpt2"),
+        lambda: api.list_repo_refs("gpt2"),
+        lambda: api.list_repo_commits("gpt2"),
+        lambda: api.list_repo_tree("gpt2"),
+        lambda: api.get_paths_info("gpt2", ["config.json"]),
+        lambda: api.create_branch("gpt2", branch="b"),
+        lambda: api.create_tag("gpt2", tag="v1"),
+        lambda: hf_hub_download("gpt2", "config.json", endpoint=server.url, cache_dir=tmp_path / "c",
+                                token=False if anonymous else user[1]),
+        lambda: hf_hub_download("squad", "data.csv", repo_type="dataset", endpoint=server.url,
+                                cache_dir=tmp_path / "c", token=False if anonymous else user[1]),
+    ]
+    for call in calls:
+        with pytest.raises(RepositoryNotFoundError) as exc:
+            list(call() or [])  # type: ignore[call-overload]
+        assert exc.value.response.headers["X-Error-Message"].startswith("Repository not found")
+        assert exc.value.response.headers["X-Error-Code"] == "RepoNotFound"
+        assert exc.value.response.status_code == (401 if anonymous else 404)
+    assert not api.repo_exists("gpt2")
+    with pytest.raises(RepositoryNotFoundError) as exc:
+        api.model_info("gpt2")
+    assert "'gpt2' has no namespace" in exc.value.response.headers["X-Error-Message"]  # says what to do
+
+
+def test_unknown_endpoint_of_a_real_repo_is_still_nothing_served(server, api, user):
+    repo_id = _mixed_repo(server, api, user)
+    r = httpx.get(f"{server.url}/api/models/{repo_id}/no-such-endpoint")
+    assert r.status_code == 404 and r.headers["X-Error-Code"] == "NotFound"
+    r = httpx.get(f"{server.url}/api/models/gpt2/no-such/endpoint")
+    assert r.status_code == 404 and r.headers["X-Error-Code"] == "NotFound"
+    # a bad token is still a bad token, not a missing repo
+    r = httpx.get(f"{server.url}/api/models/gpt2", headers={"Authorization": "Bearer ih_nope"})
+    assert r.status_code == 401 and r.headers["X-Error-Code"] == "Unauthorized"
+
+
+def test_tag_on_a_missing_revision_is_revision_not_found_before_the_name(server, api, user):
+    repo_id = _mixed_repo(server, api, user)
+    for tag in ("v1", "bad name~", "..", "refs/heads/x"):
+        with pytest.raises(RevisionNotFoundError):
+            api.create_tag(repo_id, tag=tag, revision="no-such-branch")
+    with pytest.raises(BadRequestError):  # on a revision that exists, the name is checked
+        api.create_tag(repo_id, tag="bad name~")
+    api.create_tag(repo_id.upper(), tag="v1")
+    assert [t.name for t in api.list_repo_refs(repo_id).tags] == ["v1"]
