@@ -48,6 +48,9 @@ class Settings:
     """Largest NDJSON commit body accepted (regular files travel base64-encoded inside it)."""
     max_commit_operations: int = 100_000
     """Most file operations (adds, deletes) one commit may hold; larger changes go in several commits."""
+    git_max_push_bytes: int = 2 * 1024 * MiB
+    """Largest `git push` body (the pack, after gzip decoding) accepted; a larger push is refused with 413 (push in
+    several parts, or put large files in git-lfs)."""
     git_max_blob_bytes: int = 10 * MiB
     """Largest object (file) a `git push` may hold, as the Hub: larger files go through git-lfs; the push is refused
     with the git-lfs commands that fix it."""
@@ -57,6 +60,10 @@ class Settings:
     """Largest JSON request body accepted by the other API calls."""
     regular_file_max_bytes: int = 10 * MiB
     """Files larger than this are asked to go through the large-file (LFS) path at preupload."""
+    attachment_max_bytes: int = 10 * MiB
+    """Largest image or audio file `upload_attachment` (POST /uploads) takes for a discussion comment, as the Hub."""
+    attachment_video_max_bytes: int = 50 * MiB
+    """Largest video file `upload_attachment` takes (MP4, MOV, WebM), as the Hub."""
     lfs_part_size: int = 64 * MiB
     """Part size offered to clients for multipart LFS uploads."""
     upload_url_ttl_s: int = 24 * 3600
@@ -107,6 +114,24 @@ class Settings:
     x 10^6), used when an evaluation names none."""
     eval_token_lifetime_s: int = 86_400
     """Lifetime of the scoped token each evaluation task gets (revoked when the task ends)."""
+    new_repos_private: bool = False
+    """Whether a repo created without saying public or private is private (an organisation's own setting,
+    `inhouse orgs set-default-private`, takes precedence for its repos)."""
+    webhook_timeout_s: int = 10
+    """Seconds a webhook receiver has to answer a delivery; a slower one counts as a failed attempt (retried)."""
+    webhook_max_attempts: int = 20
+    """Attempts per webhook delivery before it is marked failed (the repo's later events wait behind it until it
+    is resent or the webhook re-enabled)."""
+    webhook_retry_base_ms: int = 1000
+    """Wait before the second attempt of a delivery, doubled after each failed attempt."""
+    webhook_retry_max_s: int = 3600
+    """Longest wait between two attempts of a delivery."""
+    webhook_max_per_user: int = 100
+    """Webhooks one user may have."""
+    webhook_workers: int = 4
+    """Deliveries sent at once (to different webhooks or repos; one repo's events go to a webhook one by one)."""
+    webhook_log_days: int = 30
+    """Days a delivered (or skipped) webhook delivery stays in the delivery log; 0 keeps them."""
     secret_key: str = field(default="", repr=False)
     """Key signing upload URLs. Empty: generated once and kept in data_dir/secret.key."""
 

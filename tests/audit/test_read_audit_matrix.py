@@ -87,10 +87,25 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
         "the first step of a commit, for a caller who may commit there (refused: access.write or access.propose); "
         "what it prepares is audited as the commit"),
     ("POST", "/api/models/{repo}/commit/main"): NotARead(CHANGE),
+    ("POST", "/api/models/{repo}/super-squash/main"): NotARead(CHANGE + " (history.squash)"),
+    ("GET", "/api/models/{repo}/lfs-files"): Read("lfs.list", "write"),
+    ("POST", "/api/models/{repo}/lfs-files/batch"): NotARead(CHANGE + " (lfs.delete)"),
+    ("POST", "/api/models/{repo}/lfs-files/duplicate"): NotARead(
+        "links large files into another repo (audited there as lfs.duplicate); a caller who may not download "
+        "from the source is refused (access.download)"),
+    ("POST", "/api/models/{repo}/duplicate"): NotARead(
+        CHANGE + " (repo.duplicate, on the new repo); a caller who may not download from the source is refused "
+        "(access.download)"),
     ("POST", "/api/validate-yaml"): NotARead("checks a README the caller sends: " + NO_REPO),
     ("POST", "/{repo}.git/info/lfs/objects/batch"): Read(
         "lfs.batch", "download", json={"operation": "download", "objects": [{"oid": OID, "size": 5}]},
         headers={"Accept": LFS_JSON, "Content-Type": LFS_JSON}),
+    ("GET", "/{repo}.git/info/refs"): NotARead(
+        "git's ref advertisement (ref names and ids, as GET refs shows them); a refused caller is audited as "
+        "access.download; the clone or fetch that follows is the read (POST git-upload-pack)"),
+    ("POST", "/{repo}.git/git-upload-pack"): Linked(
+        "tests/compat/test_git_clone.py::test_clones_of_private_and_gated_repos_are_audited_once_per_fetch"),
+    ("POST", "/{repo}.git/git-receive-pack"): NotARead(CHANGE + "; audited as git.push"),
     ("PUT", "/api/lfs-transfer/1/{oid}/5"): NotARead("an upload through a signed link (refused: access.propose)"),
     ("PUT", "/api/lfs-transfer/1/{oid}/5/part/1"): NotARead("an upload through a signed link"),
     ("POST", "/api/lfs-transfer/1/{oid}/5/complete"): NotARead("an upload through a signed link"),
@@ -141,6 +156,17 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("POST", "/api/tokens"): NotARead(NO_REPO),
     ("DELETE", "/api/tokens/1"): NotARead(NO_REPO),
     ("GET", "/api/audit"): NotARead("the audit log itself, to site admins (audited as audit.read)"),
+    ("GET", "/api/settings/webhooks"): NotARead("the caller's own webhooks: " + NO_REPO),
+    ("POST", "/api/settings/webhooks"): NotARead("a change (audited as webhook.create)"),
+    ("GET", "/api/settings/webhooks/1"): NotARead("a webhook of the caller's own: " + NO_REPO),
+    ("POST", "/api/settings/webhooks/1"): NotARead("a change (audited as webhook.update)"),
+    ("DELETE", "/api/settings/webhooks/1"): NotARead("a change (audited as webhook.delete)"),
+    ("POST", "/api/settings/webhooks/1/enable"): NotARead("a change (audited as webhook.enable)"),
+    ("POST", "/api/settings/webhooks/1/disable"): NotARead("a change (audited as webhook.disable)"),
+    ("GET", "/api/settings/webhooks/1/deliveries"): NotARead(
+        "the delivery log of a webhook of the caller's own: the events of repos its owner may read, written "
+        "only while they could (and checked again before each send)"),
+    ("POST", "/api/settings/webhooks/1/deliveries/1/resend"): NotARead("a change (audited as webhook.resend)"),
     ("GET", "/api/jobs"): NotARead("the caller's own jobs (site admins: everyone's): " + NO_REPO),
     ("GET", "/api/jobs/1"): NotARead("a job of the caller's own, its state and tasks: " + NO_REPO),
     ("GET", "/api/jobs/1/logs"): NotARead("a job of the caller's own, its log lines: " + NO_REPO),

@@ -51,8 +51,16 @@ ROUTES: list[tuple[str, str]] = [
     ("DELETE", "/api/models/{ns}/{name}/tag/{tag}"),
     ("POST", "/api/models/{ns}/{name}/preupload/{rev}"),
     ("POST", "/api/models/{ns}/{name}/commit/{rev}"),
+    ("POST", "/api/models/{ns}/{name}/super-squash/{branch}"),
+    ("GET", "/api/models/{ns}/{name}/lfs-files"),
+    ("POST", "/api/models/{ns}/{name}/lfs-files/batch"),
+    ("POST", "/api/models/{ns}/{name}/lfs-files/duplicate"),
+    ("POST", "/api/models/{ns}/{name}/duplicate"),
     ("POST", "/api/validate-yaml"),
     ("POST", "/{ns}/{name}.git/info/lfs/objects/batch"),
+    ("GET", "/{ns}/{name}.git/info/refs"),
+    ("POST", "/{ns}/{name}.git/git-upload-pack"),
+    ("POST", "/{ns}/{name}.git/git-receive-pack"),
     ("PUT", "/api/lfs-transfer/{pk}/{oid}/{size}"),
     ("PUT", "/api/lfs-transfer/{pk}/{oid}/{size}/part/{n}"),
     ("POST", "/api/lfs-transfer/{pk}/{oid}/{size}/complete"),
@@ -98,6 +106,15 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/tokens"),
     ("DELETE", "/api/tokens/{id}"),
     ("GET", "/api/audit"),
+    ("GET", "/api/settings/webhooks"),
+    ("POST", "/api/settings/webhooks"),
+    ("GET", "/api/settings/webhooks/{hook}"),
+    ("POST", "/api/settings/webhooks/{hook}"),
+    ("DELETE", "/api/settings/webhooks/{hook}"),
+    ("POST", "/api/settings/webhooks/{hook}/enable"),
+    ("POST", "/api/settings/webhooks/{hook}/disable"),
+    ("GET", "/api/settings/webhooks/{hook}/deliveries"),
+    ("POST", "/api/settings/webhooks/{hook}/deliveries/{n}/resend"),
     ("GET", "/api/datasets/{ns}/{name}/leaderboard"),
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{id}"),
@@ -176,7 +193,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
               "num": "1", "status": "pending", "org": org, "user": members[0], "group": "g1", "id": str(spare.id),
               "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef",
-              "task": "text-classification"}
+              "task": "text-classification", "hook": api.create_webhook(
+                  url="http://127.0.0.1:9/hook", watched=[{"type": "model", "name": repo_id}],
+                  domains=["discussion"]).id}
     yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2"})
 
 
@@ -226,7 +245,8 @@ def test_the_table_names_every_route() -> None:
     web_api.register_all(router)
     values = {"ns": "ns", "name": "name", "rev": "main", "path": "a.txt", "branch": "b", "tag": "t", "num": "1",
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
-              "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval"}
+              "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval",
+              "hook": "0123456789abcdef01234567"}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
@@ -341,6 +361,16 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/members/{user}", {"role": "read"}),
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/repos", {"name": repo, "type": "model"}),
         ("POST", "/api/tokens", {"role": "read", "name": "n", "expiresInDays": 1, "user": v["ns"]}),
+        ("POST", "/api/models/{ns}/{name}/super-squash/b1", {"message": "squashed"}),
+        ("POST", "/api/models/{ns}/{name}/lfs-files/batch", {"deletions": {"sha": [OID], "rewriteHistory": True}}),
+        ("POST", "/api/models/{ns}/{name}/lfs-files/duplicate", {"target": {"type": "model", "name": repo},
+                                                                 "files": [{"sha256": OID, "xetHash": OID,
+                                                                            "filename": "w.bin"}]}),
+        ("POST", "/api/models/{ns}/{name}/duplicate", {"repository": f"{v['ns']}/dup-new", "visibility": "private"}),
+        ("POST", "/api/settings/webhooks", {"url": "http://127.0.0.1:9/hook", "watched": [
+            {"type": "model", "name": repo}], "domains": ["discussion"], "secret": "s"}),
+        ("POST", "/api/settings/webhooks/{hook}", {"url": "http://127.0.0.1:9/hook", "watched": [
+            {"type": "user", "name": v["ns"]}], "domains": ["repo"], "secret": "s"}),
         ("POST", "/api/evaluations", {"task": "text-classification", "dataset": {
             "repo": f"{v['ns']}/no-data", "split": "test", "columns": {"text": "t"}}, "candidates": [repo],
             "variants": ["int8"], "maxExamples": 10, "tolerance": 0.1, "pricePerHour": 1, "resamples": 10,
