@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -37,15 +38,23 @@ def repo_label(repo: RepoRecord | str | None) -> str | None:
     return repo.url_path  # "ns/name" for models, "datasets/ns/name" for datasets
 
 
+Observer = Callable[[Connection, Principal | None, Event], None]
+
+
 class AuditLog:
     def __init__(self, data_dir: Path, *, enabled: bool = True):
         self.enabled = enabled
+        # called as observer(conn, who, event) by `record`, in the change's transaction, after the entry is
+        # written (also when the audit log is disabled): webhooks write their events from here
+        self.observers: list[Observer] = []
         self.key = load_chain_key(data_dir)
         self.book = CheckpointBook(data_dir)
 
     def record(self, conn: Connection, who: Principal | None, event: Event) -> int | None:
-        """Appends one entry inside the caller's write transaction; returns its sequence number."""
+        """Appends one entry inside the caller's write transaction, then tells the observers; returns its
+        sequence number."""
         if not self.enabled:
+            self._observe(conn, who, event)
             return None
         store.lock_for_append(conn)
         last = store.last_entry(conn)
@@ -61,7 +70,12 @@ class AuditLog:
         row["prev_hash"] = prev
         row["hash"] = entry_hash(self.key, prev, row)
         store.append(conn, row)
+        self._observe(conn, who, event)
         return seq
+
+    def _observe(self, conn: Connection, who: Principal | None, event: Event) -> None:
+        for observer in self.observers:
+            observer(conn, who, event)
 
     def record_now(self, db: Database, who: Principal | None, event: Event) -> int | None:
         """Records an event that changes nothing else (a read), in a transaction of its own."""

@@ -49,8 +49,12 @@ class Stores:
         audit = AuditLog(settings.data_dir, enabled=settings.audit_enabled)
         xorbs = XorbStore(settings.data_dir / "xet")
         xorbs.clean_tmp()
-        return cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit, xorbs,
-                   runtime if runtime is not None else Runtime(settings))
+        stores = cls(settings, db, ObjectStore(db.engine.dialect.name), blobs, audit, xorbs,
+                     runtime if runtime is not None else Runtime(settings))
+        from inhouse.services import webhooks  # it takes Stores: imported here, not at the top
+
+        audit.observers.append(webhooks.on_audit(stores))  # webhook events, in the change's transaction
+        return stores
 
     def close(self) -> None:
         """Stops the runtime's threads (when the app's lifespan did not already) and closes the database."""

@@ -19,7 +19,9 @@ The parts:
 * `job_handlers` (kind -> `inhouse.jobs.handlers.JobHandler`): what each kind of job does; the composition root
   registers the services' handlers before `start` ("selftest" is there from the start);
 * `dispatcher` (`inhouse.jobs.dispatcher.Dispatcher`): the thread that runs queued job tasks on the executor
-  settings.job_executor names, built and started by `start` (None before).
+  settings.job_executor names, built and started by `start` (None before);
+* `webhooks` (`webhook_delivery.Deliverer`): the thread that sends webhook deliveries, built and started by
+  `start` (None before: the rows wait for a server).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sqlalchemy import Connection
 
 from inhouse.access.throttle import FailedAuthThrottle
 from inhouse.config import Settings
@@ -40,6 +44,7 @@ from inhouse.services.largefiles.lfs_parts import JoinedParts
 from inhouse.services.largefiles.xet_convert import Converter
 from inhouse.services.largefiles.xet_prehash import PrehashChains
 from inhouse.services.largefiles.xet_tokens import CasCaller
+from inhouse.services.webhook_delivery import Deliverer
 
 if TYPE_CHECKING:
     from inhouse.services.context import Stores
@@ -110,6 +115,7 @@ class Runtime:
         self.settings = settings
         self.job_handlers: dict[str, JobHandler] = builtin_handlers()
         self.dispatcher: Dispatcher | None = None
+        self.webhooks: Deliverer | None = None
         self._started = False
 
     @property
@@ -128,6 +134,18 @@ class Runtime:
         self.dispatcher = Dispatcher(stores.db, build_executor(self.settings), self.job_handlers,
                                      DispatcherConfig.from_settings(self.settings))
         self.dispatcher.start()  # first settles what an earlier server process left running
+        self.webhooks = Deliverer(stores)
+        self.webhooks.start()  # goes on with the deliveries an earlier run left
+
+    def webhooks_written(self, conn: Connection | None = None) -> None:
+        """Webhook deliveries were written: in `conn`'s transaction (the thread looks once it commits), or
+        already committed (None: it looks now)."""
+        if self.webhooks is None:
+            return
+        if conn is None:
+            self.webhooks.wake()
+        else:
+            self.webhooks.mark(conn)
 
     def jobs_submitted(self) -> None:
         """A service wrote queued jobs (and committed): the dispatcher, if this runtime runs one, looks now."""
@@ -139,6 +157,9 @@ class Runtime:
         if not self._started:
             return
         self._started = False
+        if self.webhooks is not None:
+            self.webhooks.stop()
+            self.webhooks = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

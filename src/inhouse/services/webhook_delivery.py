@@ -1,0 +1,286 @@
+"""The webhook delivery thread: part of the app's Runtime, never of a request.
+
+The `webhook_deliveries` rows are the truth (written by services/webhooks.py in the transaction of each change),
+so nothing is kept only in memory: a server that stops, crashes or restarts goes on from the rows.
+
+One round of the thread, in ONE write transaction: records the results of the sends that finished (delivered;
+or pending again at a later time, `webhook_retry_base_ms` x 2^(attempt-1) capped at `webhook_retry_max_s`; or
+`failed` once `webhook_max_attempts` were made), then claims the deliveries now due: only the first undone
+delivery of each (webhook, repo) is ever due, so a receiver gets a repo's events in order, and a failed one holds
+the later ones back until it is resent (or the webhook re-enabled), so none is lost or overtaken. A claimed row
+counts its attempt and is hidden until its send's timeout has passed: a crash mid-send means a later resend, not a
+lost event (receivers may see a delivery twice; `X-Inhouse-Delivery` names it). Before each send, the events of a
+private repo are checked again: the webhook's owner must still be able to read the repo (else `skipped`).
+
+Sends run on a small pool (`webhook_workers` threads) so that one slow receiver holds back only its own queue;
+each POST carries the JSON body, `X-Webhook-Secret: <secret>` (as the Hugging Face Hub sends it),
+`X-Inhouse-Signature-256: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`, `X-Inhouse-Delivery` and
+`X-Inhouse-Event` (e.g. `repo.content.update`). Any 2xx answer is a delivery; redirects are not followed.
+
+The thread wakes when a transaction that wrote deliveries commits (an engine `commit` listener), when a send
+finishes, when the next retry falls due, and at least every POLL_S (rows written by another process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import queue
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, event
+
+from inhouse.services.webhooks import owner_may_read, owner_principal
+from inhouse.storage.db import repos as repo_store
+from inhouse.storage.db import users as user_store
+from inhouse.storage.db import webhooks as store
+from inhouse.storage.db.webhooks import DueDelivery
+
+if TYPE_CHECKING:
+    from inhouse.services.context import Stores
+
+log = logging.getLogger("inhouse.webhooks")
+
+POLL_S = 1.0
+WAKE_KEY = "inhouse.webhooks.written"
+LEASE_MARGIN_S = 5.0
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_ERROR_CHARS = 500
+PRUNE_EVERY_S = 3600.0
+PRUNE_BATCH = 1000
+USER_AGENT = "inhouse-webhooks"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    delivery_id: int
+    attempts: int
+    status: int | None  # the receiver's HTTP status; None when none came back
+    error: str | None  # None: delivered
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send(url: str, secret: str | None, body: bytes, *, delivery_id: int, event_name: str,
+         timeout_s: float) -> tuple[int | None, str | None]:
+    """POSTs one delivery; (HTTP status or None, None when delivered else what went wrong)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               "X-Inhouse-Delivery": str(delivery_id), "X-Inhouse-Event": event_name}
+    if secret:
+        headers["X-Webhook-Secret"] = secret
+        headers["X-Inhouse-Signature-256"] = signature(secret, body)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout_s,
+                                           context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        answer = conn.getresponse()
+        answer.read(MAX_ANSWER_BYTES)
+        if 200 <= answer.status < 300:
+            return answer.status, None
+        if 300 <= answer.status < 400:
+            return answer.status, f"HTTP {answer.status}: redirects are not followed; point the webhook at the " \
+                                  "final address"
+        return answer.status, f"HTTP {answer.status} {answer.reason}"[:MAX_ERROR_CHARS]
+    except (OSError, http.client.HTTPException) as err:
+        return None, f"{type(err).__name__}: {err}"[:MAX_ERROR_CHARS] or "connection failed"
+    finally:
+        conn.close()
+
+
+class Deliverer:
+    """The delivery thread of one app (Runtime.start builds and starts it; Runtime.stop stops it)."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        s = stores.settings
+        self.timeout_s = float(max(1, s.webhook_timeout_s))
+        self.max_attempts = max(1, s.webhook_max_attempts)
+        self.base_s = max(1, s.webhook_retry_base_ms) / 1000.0
+        self.max_backoff_s = float(max(1, s.webhook_retry_max_s))
+        self.workers = max(1, s.webhook_workers)
+        self.log_days = s.webhook_log_days
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._results: queue.SimpleQueue[SendResult] = queue.SimpleQueue()
+        self._inflight = 0
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pruned_at = 0.0
+
+    # wiring ------------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        engine = self.stores.db.engine
+        event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "rollback", self._on_rollback)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="inhouse-webhook-send")
+        self._thread = threading.Thread(target=self._run, name="inhouse-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        try:
+            self._flush_results()  # what finished while stopping is recorded, not sent again
+        except Exception:  # noqa: BLE001 - the rows stay claimed; they are sent again after their lease
+            log.exception("could not record the last webhook results")
+        engine = self.stores.db.engine
+        for name, fn in (("commit", self._on_commit), ("rollback", self._on_rollback)):
+            if event.contains(engine, name, fn):
+                event.remove(engine, name, fn)
+
+    def mark(self, conn: Connection) -> None:
+        """Deliveries were written in `conn`'s transaction: wake the thread once it commits."""
+        conn.info[WAKE_KEY] = True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_commit(self, conn: Connection) -> None:
+        if conn.info.pop(WAKE_KEY, None):
+            self._wake.set()
+
+    def _on_rollback(self, conn: Connection) -> None:
+        conn.info.pop(WAKE_KEY, None)
+
+    # the loop ----------------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self._round()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the thread; the rows wait
+                log.exception("webhook delivery round failed; retrying")
+                delay = POLL_S
+            if delay > 0:
+                self._wake.wait(delay)
+            self._wake.clear()
+
+    def _drain(self) -> list[SendResult]:
+        out: list[SendResult] = []
+        while True:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _flush_results(self) -> None:
+        results = self._drain()
+        if results:
+            with self.stores.db.write() as conn:
+                self._finish(conn, results, time.time())
+
+    def _round(self) -> float:
+        """One round; returns how long to sleep unless woken."""
+        results = self._drain()
+        self._inflight -= len(results)
+        room = self.workers * 2 - self._inflight
+        now = time.time()
+        with self.stores.db.read() as conn:
+            due = store.due(conn, now, room) if room > 0 else []
+        claimed: list[tuple[DueDelivery, int]] = []
+        if results or due:
+            with self.stores.db.write() as conn:
+                now = time.time()
+                self._finish(conn, results, now)
+                for d in due:
+                    if self._may_send(conn, d):
+                        if store.claim(conn, d.delivery.id, d.delivery.attempts,
+                                       now + self.timeout_s + LEASE_MARGIN_S):
+                            claimed.append((d, d.delivery.attempts + 1))
+                    else:
+                        store.finish(conn, d.delivery.id, status=store.SKIPPED, next_attempt_at=now,
+                                     last_status=None, delivered_at=None,
+                                     last_error="not sent: the webhook's owner can no longer read this repo")
+        pool = self._pool
+        for d, attempts in claimed:
+            if pool is None:
+                break
+            self._inflight += 1
+            pool.submit(self._send, d, attempts)
+        self._prune(now)
+        if claimed or results:
+            return 0.0  # more may be due at once (the next of each queue)
+        with self.stores.db.read() as conn:
+            next_at = store.next_due_at(conn)
+        return POLL_S if next_at is None else min(POLL_S, max(0.0, next_at - time.time()))
+
+    def _may_send(self, conn: Connection, d: DueDelivery) -> bool:
+        """A private repo's event goes only to a webhook whose owner can still read the repo."""
+        try:
+            repo = json.loads(d.delivery.payload).get("repo", {})
+        except ValueError:
+            return False
+        if not repo.get("private"):
+            return True
+        current = None
+        key = d.delivery.repo_key.rsplit(":", 1)[-1]
+        if key.isdigit():
+            current = repo_store.repo_by_id(conn, int(key))
+        if current is None:  # deleted since: its (private) owner namespace decides
+            return self._namespace_member(conn, d.owner_id, str(repo.get("owner", {}).get("id", "")))
+        return owner_may_read(conn, d.owner_id, current)
+
+    @staticmethod
+    def _namespace_member(conn: Connection, owner_id: int, namespace: str) -> bool:
+        owner = owner_principal(conn, owner_id)
+        ns = user_store.user_by_name(conn, namespace)
+        if owner is None or ns is None:
+            return False
+        return owner.is_admin or owner.user_id == ns.id or ns.id in owner.org_roles
+
+    def _send(self, d: DueDelivery, attempts: int) -> None:
+        try:
+            status, error = send(d.url, d.secret, d.delivery.payload.encode(), delivery_id=d.delivery.id,
+                                 event_name=d.delivery.event, timeout_s=self.timeout_s)
+        except Exception as err:  # noqa: BLE001 - recorded as a failed attempt, retried
+            status, error = None, f"{type(err).__name__}: {err}"[:MAX_ERROR_CHARS]
+        self._results.put(SendResult(d.delivery.id, attempts, status, error))
+        self._wake.set()
+
+    def _finish(self, conn: Connection, results: list[SendResult], now: float) -> None:
+        for r in results:
+            if r.error is None:
+                store.finish(conn, r.delivery_id, status=store.DELIVERED, next_attempt_at=now, last_status=r.status,
+                             last_error=None, delivered_at=now)
+            elif r.attempts >= self.max_attempts:
+                store.finish(conn, r.delivery_id, status=store.FAILED, next_attempt_at=now, last_status=r.status,
+                             last_error=r.error, delivered_at=None)
+            else:
+                store.finish(conn, r.delivery_id, status=store.PENDING, next_attempt_at=now + self.backoff(r.attempts),
+                             last_status=r.status, last_error=r.error, delivered_at=None)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next attempt after `attempts` failed ones."""
+        return float(min(self.max_backoff_s, self.base_s * 2 ** min(attempts - 1, 40)))
+
+    def _prune(self, now: float) -> None:
+        if self.log_days <= 0 or now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        with self.stores.db.write() as conn:
+            store.prune(conn, now - self.log_days * 86400.0, PRUNE_BATCH)
