@@ -229,3 +229,43 @@ def decide_audit_read(p: Principal) -> None:
     if p.role not in (TokenRole.READ, TokenRole.WRITE):
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) is scoped to some repos or orgs; read the audit log "
                         "with a read or write token.")
+
+
+# collections ---------------------------------------------------------------------------------------------------------
+
+def _token_covers_namespace(p: Principal, namespace: str, permission: Permission) -> bool:
+    """A write token covers every namespace, a read token reads them all, a fine-grained one only the user or org
+    its scopes name."""
+    if p.role is TokenRole.WRITE:
+        return True
+    if p.role is TokenRole.READ:
+        return permission is Permission.READ_CONTENT
+    return p.role is TokenRole.FINE_GRAINED and any(
+        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name == namespace and s.allows(permission) for s in p.scopes)
+
+
+def can_see_collection(p: Principal, *, owner_id: int, owner_name: str, private: bool) -> bool:
+    """A public collection is everyone's to read; a private one exists only for its owner, the members of its
+    organisation (any role) and site admins, through a token that covers the namespace. (Which of its items the
+    caller sees is `can_see` of each repo: a collection never opens a repo.)"""
+    if not private:
+        return True
+    if p.anonymous or not (p.is_admin or p.user_id == owner_id or owner_id in p.org_roles):
+        return False
+    return _token_covers_namespace(p, owner_name, Permission.READ_CONTENT)
+
+
+def decide_collection_change(p: Principal, *, owner_id: int, owner_name: str, owner_kind: str) -> None:
+    """May `p` create, change or delete the collections of `owner_name` (their items included)? The user
+    themselves, members of the organisation with the write role or above, and site admins; with a write token or
+    a fine-grained token with repo.write on that namespace, as the Hub asks."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required to change collections: pass a write token.")
+    role = p.org_roles.get(owner_id)
+    if not (p.is_admin or p.user_id == owner_id or (owner_kind == "org" and role is not None
+                                                     and role.at_least(Role.WRITE))):
+        raise Forbidden(f"You cannot change the collections of '{owner_name}': use your own namespace '{p.name}' "
+                        "or ask an admin of that organisation for the write role.")
+    if not _token_covers_namespace(p, owner_name, Permission.WRITE):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change the collections of '{owner_name}': "
+                        f"use a write token or a fine-grained token with {Permission.WRITE} on '{owner_name}'.")
