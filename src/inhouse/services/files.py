@@ -23,6 +23,7 @@ from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import Resolved, resolve
+from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import xet as xet_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.last_change import last_changes
@@ -129,6 +130,10 @@ def open_file(stores: Stores, repo: RepoRecord, revision: str | None, path: str)
             raise EntryNotFound("Entry not found", commit=res.commit)
         _, body = stores.objects.get(conn, e.sha)
         ptr = LfsPointer.parse(body)
+        if ptr is not None and not lfs_store.repo_has_object(conn, repo.id, ptr.oid):
+            # deleted for good from this repo (services/lfs_files.py): another repo holding it does not serve here
+            raise EntryNotFound(f"The large file at '{path}' was permanently deleted from this repo.",
+                                commit=res.commit)
         xet_hash = xet_store.xet_hashes_of(conn, [ptr.oid]).get(ptr.oid) if ptr is not None else None
     if ptr is not None:
         return FileHandle(res.commit, path, e.sha, ptr.size, ptr, None, xet_hash)

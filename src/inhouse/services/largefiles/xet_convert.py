@@ -139,16 +139,33 @@ def _convert_once(stores: Stores, oid: str) -> str | None:
         keys.append((chunks[0][0].to_hex(), first.xorb_hash.to_hex()))
     now = time.time()
     with stores.db.write() as conn:
-        for info in infos:
-            xet_store.insert_xorb(conn, info, now)
-        if xet_store.touch_xorbs(conn, used, now):
-            raise _Retry()
-        xet_store.insert_file(conn, file_hash, oid, size, segments, now)
-        for repo_id in xet_store.repos_with_sha256(conn, oid):
-            xet_store.link_repo_xorbs(conn, repo_id, used, now)
-        xet_store.add_dedup_keys(conn, keys)
+        # locks the object's row: a permanent deletion (services/lfs_files.py) either finished first (the object
+        # is gone: keep nothing of it) or waits for this transaction and then finds the file to delete
+        deleted = lfs_store.touch_object(conn, oid, now) is None
+        if not deleted:
+            for info in infos:
+                xet_store.insert_xorb(conn, info, now)
+            if xet_store.touch_xorbs(conn, used, now):
+                raise _Retry()
+            xet_store.insert_file(conn, file_hash, oid, size, segments, now)
+            for repo_id in xet_store.repos_with_sha256(conn, oid):
+                xet_store.link_repo_xorbs(conn, repo_id, used, now)
+            xet_store.add_dedup_keys(conn, keys)
+    if deleted:
+        _discard(stores, [i.hash.to_hex() for i in infos])
+        stores.blobs.delete(oid)
+        return None
     stores.blobs.delete(oid)
     return file_hash
+
+
+def _discard(stores: Stores, hashes: list[str]) -> None:
+    """Deletes the xorb files a conversion wrote for content deleted meanwhile (those no row records)."""
+    with stores.db.read() as conn:
+        known = xet_store.known_xorbs(conn, hashes)
+    for h in hashes:
+        if h not in known:
+            stores.xorbs.delete(h)
 
 
 def _learn(stores: Stores, chunk: MerkleHash, known: dict[MerkleHash, tuple[str, int]]) -> None:

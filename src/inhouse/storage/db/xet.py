@@ -329,3 +329,30 @@ def stored_totals(conn: Connection) -> tuple[int, int, int]:
     row = conn.execute(select(func.count(), func.coalesce(func.sum(xet_xorbs.c.stored_bytes), 0),
                               func.coalesce(func.sum(xet_xorbs.c.unpacked_bytes), 0))).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+# removing a file's content for good, and forks (services/lfs_files.py, services/forks.py) ------------------------
+
+def files_with_sha256(conn: Connection, sha256s: Iterable[str]) -> list[XetFileRecord]:
+    out: list[XetFileRecord] = []
+    for part in _batches(sha256s):
+        out.extend(_file(r) for r in conn.execute(select(xet_files).where(xet_files.c.sha256.in_(part))))
+    return out
+
+
+def xorbs_used_by_other_files(conn: Connection, hashes: set[str], except_files: set[str]) -> set[str]:
+    """Of `hashes`, the xorbs some file other than `except_files` is built from (reads every file's segments)."""
+    used: set[str] = set()
+    for row in conn.execute(select(xet_files.c.file_hash, xet_files.c.segments)):
+        if row.file_hash in except_files:
+            continue
+        used |= {s.xorb_hash.to_hex() for s in decode_segments(row.segments)} & hashes
+        if used == hashes:
+            break
+    return used
+
+
+def copy_repo_xorbs(conn: Connection, src_repo_id: int, dst_repo_id: int, now: float) -> None:
+    hashes = [r.xorb_hash for r in conn.execute(select(repo_xorbs.c.xorb_hash)
+                                                .where(repo_xorbs.c.repo_id == src_repo_id))]
+    link_repo_xorbs(conn, dst_repo_id, hashes, now)
