@@ -13,8 +13,9 @@ from inhouse.storage.db.schema import refs
 def create_ref_if_absent(conn: Connection, repo_id: int, name: str, target: str, now: float) -> bool:
     """Creates a ref unless one of that name exists (then False)."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(refs).values(repo_id=repo_id, name=name, target=target, updated_at=now).on_conflict_do_nothing()
-    return conn.execute(stmt).rowcount == 1
+    stmt = (insert(refs).values(repo_id=repo_id, name=name, target=target, updated_at=now).on_conflict_do_nothing()
+            .returning(refs.c.name))
+    return conn.execute(stmt).first() is not None
 
 
 def compare_and_delete_ref(conn: Connection, repo_id: int, name: str, old: str) -> bool:
