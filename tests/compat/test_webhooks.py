@@ -420,3 +420,40 @@ def test_private_repo_events_stop_when_the_owner_loses_access(srv: LiveServer, r
     assert receiver.wait_for(1, public)[0]["updatedRefs"][0]["newSha"] == public_sha
     assert len(receiver.events(private)) == 1
     assert [e["payload"]["repo"]["name"] for e in log_of(srv, token, hook.id)] == [public, private, private]
+
+
+@pytest.mark.filterwarnings("ignore:Hidden comments")
+def test_discussion_and_pull_request_events(srv: LiveServer, receiver: Receiver) -> None:
+    user = srv.make_user()
+    api = srv.api(srv.make_token(user))
+    repo_id = f"{user}/talk"
+    api.create_repo(repo_id)
+    hook = api.create_webhook(url=receiver.url, watched=[{"type": "model", "name": repo_id}], secret=SECRET)
+    base = api.model_info(repo_id).sha
+    pr = api.upload_file(path_or_fileobj=b"pr", path_in_repo="pr.txt", repo_id=repo_id, create_pr=True)
+    num = int(pr.pr_num)
+    comment = api.comment_discussion(repo_id, num, "looks good")
+    api.edit_discussion_comment(repo_id, num, comment.id, "looks very good")
+    api.rename_discussion(repo_id, num, "Add pr.txt")
+    api.hide_discussion_comment(repo_id, num, comment.id)
+    api.merge_pull_request(repo_id, num)
+    got = receiver.wait_for(8)
+    assert [(p["event"]["scope"], p["event"]["action"]) for p in got] == [
+        ("discussion", "create"), ("repo.content", "update"), ("discussion.comment", "create"),
+        ("discussion.comment", "update"), ("discussion", "update"), ("discussion.comment", "update"),
+        ("repo.content", "update"), ("discussion", "update")]
+    for p in got:
+        WebhookPayload.model_validate(p)
+        assert p["webhook"]["id"] == hook.id
+    assert got[0]["discussion"]["isPullRequest"] is True and got[0]["discussion"]["num"] == num
+    assert got[0]["discussion"]["changes"]["base"] == "refs/heads/main"
+    assert got[1]["updatedRefs"] == [{"ref": f"refs/pr/{num}", "newSha": pr.oid}]
+    assert got[2]["comment"] == {"id": comment.id, "author": {"id": user}, "hidden": False, "content": "looks good",
+                                 "url": {"web": got[2]["discussion"]["url"]["web"] + f"#{comment.id}"}}
+    assert got[3]["comment"]["content"] == "looks very good"
+    assert got[4]["discussion"]["title"] == "Add pr.txt"
+    assert got[5]["comment"]["hidden"] is True and "content" not in got[5]["comment"]
+    main = api.model_info(repo_id).sha
+    assert got[6]["updatedRefs"] == [{"ref": "refs/heads/main", "oldSha": base, "newSha": main}]
+    assert got[7]["discussion"]["status"] == "merged"
+    assert got[7]["discussion"]["changes"] == {"base": "refs/heads/main", "mergeCommitId": main}

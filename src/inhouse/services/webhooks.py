@@ -346,16 +346,19 @@ def _updated_refs(event: Event, before: RepoRecord) -> list[dict[str, str]] | No
         updates = d.get("updates")
         return [_ref(str(u.get("ref")), u.get("old"), u.get("new")) for u in updates
                 if isinstance(u, dict)] if isinstance(updates, list) else None
+    if event.action == "lfs.delete":  # history rewritten to drop the files: {ref: [old, new]}
+        refs = d.get("refs")
+        return [_ref(str(r), *(v[:2] if isinstance(v, list) else [])) for r, v in refs.items()
+                ] if isinstance(refs, dict) and refs else None
     ref = event.revision
-    if event.action == "pull_request.merge":
-        ref = ref if ref and not ref.startswith("refs/pr/") else "refs/heads/main"
     if not ref:
         return None
     if not ref.startswith("refs/"):
         ref = f"refs/heads/{ref}"
-    old = before.head_sha if ref == "refs/heads/main" else None
     if event.action in ("branch.delete", "tag.delete"):
         return [_ref(ref)]
+    old = d.get("old") or (d.get("base") if event.action == "pull_request.merge" else None) or (
+        before.head_sha if ref == "refs/heads/main" and event.action == "commit" else None)
     return [_ref(ref, old, d.get("commit") or d.get("target") or d.get("new"))]
 
 
@@ -407,14 +410,16 @@ def _body(stores: Stores, conn: Connection, who: Principal | None, event: Event,
         if scope.startswith("discussion"):
             body["discussion"] = disc
         if scope == "discussion.comment":
-            cid = d.get("comment_id", d.get("comment", d.get("id")))
-            comment: dict[str, Any] = {
-                "id": str(cid) if cid is not None else "", "author": {"id": (who.name if who else None) or ""},
-                "hidden": event.action == "discussion.comment.hide",
-                "url": {"web": f"{disc['url']['web']}#{cid}" if cid is not None else disc["url"]["web"]}}
-            content = d.get("content")
-            if isinstance(content, str) and event.action != "discussion.comment.hide":
-                comment["content"] = content
+            cid = str(d.get("comment", ""))
+            found = store.comment(conn, int(disc["id"]), int(cid)) if cid.isdigit() else None
+            if found is None:
+                return None
+            author, data = found
+            hidden = bool(data.get("hidden"))
+            comment: dict[str, Any] = {"id": cid, "author": {"id": author or ""}, "hidden": hidden,
+                                       "url": {"web": f"{disc['url']['web']}#{cid}"}}
+            if not hidden and isinstance(data.get("content"), str):
+                comment["content"] = data["content"]
             body["comment"] = comment
     return body
 

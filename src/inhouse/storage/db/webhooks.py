@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from inhouse.storage.db.schema import webhook_deliveries, webhooks
+from inhouse.storage.db.schema import discussion_events, users, webhook_deliveries, webhooks
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -137,6 +137,18 @@ def update_webhook(conn: Connection, webhook_id: int, *, now: float, url: str | 
 def delete_webhook(conn: Connection, webhook_id: int) -> None:
     conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.webhook_id == webhook_id))
     conn.execute(delete(webhooks).where(webhooks.c.id == webhook_id))
+
+
+def comment(conn: Connection, discussion_id: int, event_id: int) -> tuple[str | None, dict[str, Any]] | None:
+    """(author name, data) of one comment of a discussion, for the event's payload."""
+    e = discussion_events
+    row = conn.execute(select(users.c.name, e.c.data)
+                       .select_from(e.outerjoin(users, users.c.id == e.c.author_id))
+                       .where(e.c.discussion_id == discussion_id, e.c.id == event_id)).first()
+    if row is None:
+        return None
+    data = json.loads(row.data or "{}")
+    return row.name, data if isinstance(data, dict) else {}
 
 
 # deliveries --------------------------------------------------------------------------------------------------------
