@@ -152,6 +152,23 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("DELETE", "/api/organizations/o/resource-groups/g/members/u"): NotARead(NO_REPO),
     ("PUT", "/api/organizations/o/resource-groups/g/repos"): NotARead(CHANGE),
     ("DELETE", "/api/organizations/o/resource-groups/g/repos"): NotARead(CHANGE),
+    ("GET", "/api/users/u/overview"): NotARead(
+        "a user's names, organisations and how many repos and likes of theirs the caller may see: no repo is read"),
+    ("GET", "/api/users/u/likes"): NotARead("the repos a user liked, among those the caller may see: names only, "
+                                            "like a listing"),
+    ("POST", "/api/models/{repo}/like"): NotARead(CHANGE),
+    ("DELETE", "/api/models/{repo}/like"): NotARead(CHANGE),
+    ("GET", "/api/models/{repo}/likers"): Read("repo.likers", "read"),
+    ("GET", "/api/models/{repo}/auth-check"): Read("repo.auth_check", "download"),
+    ("GET", "/api/models/{repo}/auth-check/write"): NotARead(
+        "whether the caller may commit: audited as repo.auth_check when allowed, as access.write when refused "
+        "(tests/compat/test_users_likes.py)"),
+    ("GET", "/api/settings/repositories"): NotARead("the caller's own repos with their sizes: names only"),
+    ("GET", "/api/organizations/o/settings/repositories"): NotARead(
+        "an organisation's repos with their sizes, to its members: names only"),
+    ("GET", "/api/models-tags-by-type"): NotARead("the tags of the repos the caller may see, like a listing"),
+    ("GET", "/api/organizations/o/settings"): NotARead(NO_REPO),
+    ("PUT", "/api/organizations/o/settings"): NotARead(NO_REPO),
     ("GET", "/api/tokens"): NotARead(NO_REPO),
     ("POST", "/api/tokens"): NotARead(NO_REPO),
     ("DELETE", "/api/tokens/1"): NotARead(NO_REPO),

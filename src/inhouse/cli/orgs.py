@@ -118,6 +118,25 @@ def cmd_groups_remove_repo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_default_private(args: argparse.Namespace) -> int:
+    from inhouse.services import orgs
+
+    value = {"on": True, "off": False, "site": None}[args.value]
+    v = orgs.set_default_private(_stores(args), args.org, value)
+    print(f"new repos of {args.org} are {'private' if v.new_repos_private else 'public'} unless their creator "
+          f"says otherwise ({'the site-wide default' if v.default_private is None else 'its own setting'})")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from inhouse.services import orgs
+
+    v = orgs.get_settings(_stores(args), args.org)
+    own = "site" if v.default_private is None else "on" if v.default_private else "off"
+    print(f"default-private\t{own}\t(new repos: {'private' if v.new_repos_private else 'public'})")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     orgs_p = sub.add_parser("orgs", help="manage organisations, members and resource groups").add_subparsers(
         dest="orgs_command", required=True)
@@ -128,6 +147,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     c.add_argument("--fullname", default=None)
     c.set_defaults(func=cmd_create)
     orgs_p.add_parser("list", parents=[common], help="list organisations").set_defaults(func=cmd_list)
+    dp = orgs_p.add_parser("set-default-private", parents=[common],
+                           help="whether the organisation's new repos are private unless asked otherwise")
+    dp.add_argument("org")
+    dp.add_argument("value", choices=["on", "off", "site"],
+                    help="on: private, off: public, site: follow INHOUSE_NEW_REPOS_PRIVATE")
+    dp.set_defaults(func=cmd_default_private)
+    st = orgs_p.add_parser("settings", parents=[common], help="show an organisation's settings")
+    st.add_argument("org")
+    st.set_defaults(func=cmd_settings)
 
     members = orgs_p.add_parser("members", help="an organisation's members").add_subparsers(
         dest="members_command", required=True)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
 from inhouse.errors import EntryNotFound
-from inhouse.services import repo_access
+from inhouse.services import downloads, repo_access
 from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
@@ -213,6 +213,7 @@ def download(stores: Stores, principal: Principal, name: RepoName, revision: str
     handle = open_file(stores, repo, revision, path)
     repo_access.audit_read(stores, principal, repo, "file.download" if content else "file.metadata",
                             revision=handle.commit, path=path)
+    downloads.note(stores, repo, path)  # a query file (config.json …): one download, as the Hub counts them
     if byte_range is None:
         return Download(repo, handle, 0, handle.size, False)
     start, end = byte_range.span(handle.size)

@@ -7,7 +7,7 @@ from typing import Any
 
 from inhouse.access.identity import Principal
 from inhouse.services import cards
-from inhouse.services import repo_access
+from inhouse.services import downloads, repo_access
 from inhouse.services.context import Stores
 from inhouse.services.evaluations.eval_results import eval_results_of
 from inhouse.services.files import FileEntry, describe
@@ -66,6 +66,7 @@ def read(stores: Stores, principal: Principal, name: RepoName, revision: str | N
     `.eval_results/*.yaml` at that revision, each marked verified or not (services/evaluations/eval_results.py)."""
     repo = repo_access.load(stores, principal, name)
     repo_access.audit_read(stores, principal, repo, "repo.info", revision=revision)
+    repo = replace(repo, recent_downloads=downloads.recent(stores, [repo.id]).get(repo.id, 0))
     view = view_at(stores, repo, revision, with_files=with_files)
     if eval_results and view.sha is not None:
         view = replace(view, eval_results=eval_results_of(stores, repo, view.sha))

@@ -291,3 +291,32 @@ def remove_group_repo(stores: Stores, org_name: str, group_name: str, repo_id: s
         store.set_repo_group(conn, repo.id, None)
         stores.audit.record(conn, by, Event("group.repo.remove", repo, details={"org": org.name,
                                                                               "group": group.name}))
+
+
+# settings ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrgSettings:
+    default_private: bool | None  # None: the site-wide default applies
+    new_repos_private: bool  # what a repo created without saying public or private gets now
+
+
+def get_settings(stores: Stores, org_name: str, *, by: Principal | None = None) -> OrgSettings:
+    """The organisation's settings, to its members."""
+    with stores.db.read() as conn:
+        org = _org(conn, org_name)
+        _check(conn, by, OrgAction.VIEW, org)
+        value = user_store.default_private(conn, org.id)
+    return OrgSettings(value, stores.settings.new_repos_private if value is None else value)
+
+
+def set_default_private(stores: Stores, org_name: str, value: bool | None, *,
+                        by: Principal | None = None) -> OrgSettings:
+    """Whether the organisation's new repos are private unless their creator asks for a public one (org admins;
+    None: follow the site-wide `new_repos_private`). Audited as org.settings."""
+    with stores.db.write() as conn:
+        org = _org(conn, org_name)
+        _check(conn, by, OrgAction.MANAGE, org)
+        user_store.set_default_private(conn, org.id, value)
+        stores.audit.record(conn, by, Event("org.settings", details={"org": org.name, "default_private": value}))
+    return OrgSettings(value, stores.settings.new_repos_private if value is None else value)

@@ -3,7 +3,9 @@ a request names for a caller is services/repo_access.py."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
@@ -12,8 +14,11 @@ from inhouse.access.policy import Action, authorize_create, can_see
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, RepoExists, RepoNotFound
 from inhouse.names import check_repo_id
+from inhouse.services import downloads, repo_access
 from inhouse.services.commits import AddFile, write_commit, signature_for
 from inhouse.services.context import Stores
+from inhouse.services.files import describe
+from inhouse.services.info import RepoView, view_from_record
 from inhouse.services.repo_access import Found, RepoName, authorize_audited, find, load
 
 __all__ = ["Found", "RepoName", "authorize_audited", "find", "load"]  # where callers have found them
@@ -23,9 +28,11 @@ from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import repos as store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord, UserRecord
+from inhouse.storage.git.trees import walk
 from inhouse.vocabulary import RepoType, TokenRole
 
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
+MAX_LISTED_SIBLINGS = 10_000  # files each repo of a `full=True` listing lists at most
 GATED = ("auto", "manual")
 
 
@@ -44,13 +51,18 @@ def _current(conn: Connection, repo_id: int) -> RepoRecord:
 
 
 def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespace: str | None, name: str,
-           private: bool = False) -> RepoRecord:
+           private: bool | None = None) -> RepoRecord:
+    """Creates a repo. `private=None` (the caller said neither public nor private): the owner organisation's
+    "new repos are private" setting decides, else the site-wide `new_repos_private`."""
     namespace = namespace or principal.name or ""
     check_repo_id(namespace, name)
     now = time.time()
     with stores.db.write() as conn:
         owner = _owner(conn, namespace)
         authorize_create(principal, namespace, owner_id=owner.id, owner_kind=owner.kind)
+        if private is None:
+            chosen = user_store.default_private(conn, owner.id) if owner.kind == "org" else None
+            private = stores.settings.new_repos_private if chosen is None else chosen
         if store.name_taken(conn, repo_type, namespace, name):
             raise RepoExists(f"You already created this {repo_type} repo: {namespace}/{name}",
                              url_path=f"{repo_type.url_prefix}{namespace}/{name}")
@@ -123,13 +135,18 @@ def update_settings(stores: Stores, principal: Principal, name: RepoName, *, pri
 
 
 def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search: list[str], author: str | None,
-           tags: list[str], sort: str, descending: bool, limit: int, offset: int) -> list[RepoRecord]:
+           tags: list[str], sort: str, descending: bool, limit: int, offset: int,
+           gated: bool | None = None) -> list[RepoRecord]:
+    """A page of the repos the caller may see, each with its downloads of the last 30 days."""
+    today = downloads.today()
+
     def query(lim: int, off: int) -> list[RepoRecord]:
         with stores.db.read() as conn:
             return store.search_repos(
                 conn, type=repo_type, visible_to=principal.user_id, is_admin=principal.is_admin,
                 org_ids=list(principal.org_roles), group_ids=list(principal.group_roles), search=search,
-                author=author, tags=tags, sort=sort, descending=descending, limit=lim, offset=off,
+                author=author, tags=tags, gated=gated, sort=sort, descending=descending, limit=lim, offset=off,
+                today=today,
             )
 
     if principal.role is not TokenRole.FINE_GRAINED:
@@ -145,3 +162,91 @@ def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search:
         raw += len(batch)
         visible.extend(r for r in batch if can_see(principal, r))
     return visible[offset : offset + limit]
+
+
+def with_files(stores: Stores, repos: list[RepoRecord]) -> list[RepoView]:
+    """Listing views of repos the caller may see, with their files at the default branch (`full=True`): at most
+    MAX_LISTED_SIBLINGS each (a larger repo lists its first ones, by path; `model_info` lists them all)."""
+    views = []
+    with stores.db.read() as conn:
+        for r in repos:
+            files = None
+            if r.head_sha is not None:
+                root = stores.objects.commit(conn, r.head_sha).tree
+                items = [(p, e) for p, e in itertools.islice(
+                    ((p, e) for p, e in walk(stores.objects, conn, root) if not e.is_tree), MAX_LISTED_SIBLINGS)]
+                files = describe(conn, items)
+            views.append(replace(view_from_record(r), files=files))
+    return views
+
+
+# tags by type ------------------------------------------------------------------------------------------------------
+
+MAX_TAG_SCAN = 10_000  # most recently changed repos whose tags `models-tags-by-type` gathers
+DATASET_TAG_TYPES = ("task_categories", "task_ids", "annotations_creators", "language_creators", "multilinguality",
+                     "source_datasets", "language", "license", "size_categories", "modality", "format", "library",
+                     "benchmark", "region", "arxiv", "doi")
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    label: str
+    type: str
+
+
+def tags_by_type(stores: Stores, principal: Principal, repo_type: RepoType) -> dict[str, list[Tag]]:
+    """The tags used by the repos of this type the caller may see (the MAX_TAG_SCAN most recently changed), by
+    type, as `get_model_tags` / `get_dataset_tags` read them: each tag once, the most used first."""
+    counts: dict[tuple[str, str], int] = {}
+    labels: dict[tuple[str, str], str] = {}
+    for r in search(stores, principal, repo_type=repo_type, search=[], author=None, tags=[], sort="last_modified",
+                    descending=True, limit=MAX_TAG_SCAN, offset=0):
+        for key, label in _typed_tags(r):
+            counts[key] = counts.get(key, 0) + 1
+            labels[key] = label
+    out: dict[str, list[Tag]] = {}
+    for (kind, tag_id), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.setdefault(kind, []).append(Tag(tag_id, labels[(kind, tag_id)], kind))
+    return out
+
+
+def _typed_tags(r: RepoRecord) -> list[tuple[tuple[str, str], str]]:
+    """((type, id), label) of each of a repo's tags."""
+    out: list[tuple[tuple[str, str], str]] = []
+    card = r.card_data or {}
+    languages = card.get("language")
+    languages = {languages} if isinstance(languages, str) else set(languages) if isinstance(languages, list) else set()
+    for t in r.tags:
+        if r.type is RepoType.MODEL:
+            if t == r.pipeline_tag:
+                out.append((("pipeline_tag", t), _label(t)))
+            elif t == r.library_name:
+                out.append((("library", t), t))
+            elif t in languages:
+                out.append((("language", t), t))
+            elif ":" in t and t.split(":", 1)[0] in ("dataset", "license", "base_model", "region", "arxiv", "doi"):
+                kind, value = t.split(":", 1)
+                out.append(((kind, t), value))
+            else:
+                out.append((("other", t), t))
+        else:
+            kind, _, value = t.partition(":")
+            if value and kind in DATASET_TAG_TYPES:
+                out.append(((kind, t), _label(value) if kind == "task_categories" else value))
+            else:
+                out.append((("other", t), t))
+    return out
+
+
+def _label(tag: str) -> str:
+    return " ".join(w.capitalize() for w in tag.replace("_", "-").split("-"))
+
+
+def auth_check(stores: Stores, principal: Principal, name: RepoName, *, write: bool) -> RepoRecord:
+    """`auth_check`: whether the caller may download from the repo (a gated one: once their request is accepted),
+    or, with `write`, commit to it. Refused as any use of the repo would be (RepoNotFound when they may not see it,
+    GatedRepo, Forbidden); allowed checks of a private or gated repo are audited as repo.auth_check."""
+    repo = load(stores, principal, name, Action.WRITE if write else Action.DOWNLOAD)
+    repo_access.audit_read(stores, principal, repo, "repo.auth_check", details={"write": write})
+    return repo

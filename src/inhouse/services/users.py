@@ -5,17 +5,20 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
-from inhouse.access.policy import decide_tokens
-from inhouse.errors import BadRequest, Conflict, NotFound
+from inhouse.access.policy import OrgAction, can_see, decide_org, decide_tokens
+from inhouse.errors import BadRequest, Conflict, NotFound, Unauthorized
 from inhouse.names import RESERVED_NAMESPACES, check_label, check_name_part
 from inhouse.audit.log import Event
+from inhouse.services import likes
 from inhouse.services.context import Stores
 from inhouse.storage.db import orgs as org_store
+from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as store
-from inhouse.storage.db.records import TokenRecord, UserRecord
-from inhouse.vocabulary import NEEDS_A_SCOPE, Role, Scope, TokenRole
+from inhouse.storage.db.records import RepoRecord, TokenRecord, UserRecord
+from inhouse.vocabulary import NEEDS_A_SCOPE, RepoType, Role, Scope, TokenRole
 
 MAX_TOKEN_DAYS = 3650  # a token may live ten years at most; one that should never expire is made without expiry
 
@@ -108,3 +111,77 @@ def revoke_token(stores: Stores, token_id: int, *, by: Principal | None = None) 
             decide_tokens(by, tok.user_id, manage=True)
         store.revoke_token(conn, token_id, time.time())
         stores.audit.record(conn, by, Event("token.revoke", details={"token_id": token_id}))
+
+
+# overview and repositories (get_user_overview, list_user_repos) ----------------------------------------------------
+
+MAX_OVERVIEW_SCAN = 10_000  # repos (or likes) a fine-grained token's overview looks through per count
+
+
+@dataclass(frozen=True)
+class Overview:
+    user: UserRecord
+    num_repos: dict[RepoType, int]  # among those the caller may see
+    num_likes: int  # likes of repos the caller may see
+    orgs: list[tuple[str, str]]  # (name, fullname)
+
+
+def overview(stores: Stores, principal: Principal, name: str) -> Overview:
+    """What anyone may know about a user: their names, organisations, and how many repos and likes of theirs the
+    caller may see (a private repo counts only for callers who may see it)."""
+    with stores.db.read() as conn:
+        user = store.user_by_name(conn, name)
+        if user is None or user.kind != "user":
+            raise NotFound(f"No user named '{name}' (an organisation's overview is "
+                           f"`GET /api/organizations/{name}/overview`).")
+        orgs = [(n, f) for n, f, _ in org_store.orgs_of_user(conn, user.id)]
+        if principal.role is not TokenRole.FINE_GRAINED:
+            counts = repo_store.count_repos(conn, namespace=user.name, visible_to=principal.user_id,
+                                            is_admin=principal.is_admin, org_ids=list(principal.org_roles),
+                                            group_ids=list(principal.group_roles))
+        else:
+            counts = {}
+            for r in repo_store.repos_of_owner(conn, user.id, limit=MAX_OVERVIEW_SCAN, offset=0):
+                if can_see(principal, r):
+                    counts[r.type] = counts.get(r.type, 0) + 1
+    liked, _ = likes.liked_repos(stores, principal, user.name, offset=0, limit=MAX_OVERVIEW_SCAN)
+    return Overview(user, counts, len(liked), orgs)
+
+
+@dataclass(frozen=True)
+class StoredRepo:
+    repo: RepoRecord
+    storage: int  # bytes of the large files it holds
+
+
+def repositories(stores: Stores, principal: Principal, namespace: str | None, *, offset: int, limit: int
+                 ) -> tuple[list[StoredRepo], int, bool]:
+    """A page of the repos a namespace owns with the bytes each stores (`list_user_repos`): the caller's own
+    (namespace None), or an organisation's, to its members. Returns the page, the namespace's total bytes and
+    whether more follow."""
+    if principal.user_id is None:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    with stores.db.read() as conn:
+        if namespace is None:
+            owner = store.user_by_id(conn, principal.user_id)
+            assert owner is not None
+        else:
+            owner = store.user_by_name(conn, namespace)
+            if owner is None or owner.kind != "org":
+                raise NotFound(f"No organisation named '{namespace}'; your own repos are "
+                               "`GET /api/settings/repositories`.")
+            role = org_store.member_role(conn, owner.id, principal.user_id)
+            decide_org(principal, OrgAction.VIEW, owner.name, role=role)
+        page: list[RepoRecord] = []
+        raw = 0
+        while len(page) <= offset + limit and raw < MAX_OVERVIEW_SCAN * 10:
+            batch = repo_store.repos_of_owner(conn, owner.id, limit=1000, offset=raw)
+            if not batch:
+                break
+            raw += len(batch)
+            page.extend(r for r in batch if can_see(principal, r))
+        more = len(page) > offset + limit
+        page = page[offset : offset + limit]
+        sizes = repo_store.large_file_bytes(conn, [r.id for r in page])
+        total = repo_store.namespace_large_file_bytes(conn, owner.id)
+    return [StoredRepo(r, sizes.get(r.id, 0)) for r in page], total, more

@@ -55,6 +55,7 @@ class RepoRecord:
     likes: int = 0
     resource_group_id: int | None = None
     created_by: int | None = None
+    recent_downloads: int | None = None  # downloads of the last 30 days, where the query counted them
 
     @property
     def repo_id(self) -> str:
@@ -80,4 +81,5 @@ class RepoRecord:
             tags=json.loads(m["tags"] or "[]"), pipeline_tag=m["pipeline_tag"], library_name=m["library_name"],
             license=m["license"], downloads=m["downloads"], likes=m["likes"],
             resource_group_id=m.get("resource_group_id"), created_by=m.get("created_by"),
+            recent_downloads=m.get("recent_downloads"),
         )

@@ -9,8 +9,19 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
 
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.db.schema import refs, repo_aliases, repo_commits, repos, resource_group_repos
+from inhouse.storage.db.schema import (
+    lfs_objects,
+    refs,
+    repo_aliases,
+    repo_commits,
+    repo_downloads,
+    repo_lfs_objects,
+    repos,
+    resource_group_repos,
+)
 from inhouse.vocabulary import RepoType
+
+RECENT_DAYS = 30  # a repo's `downloads`: the last 30 days, today included, as the Hub shows them
 
 
 def insert_repo(conn: Connection, *, type: RepoType, namespace: str, name: str, owner_id: int, private: bool,
@@ -110,18 +121,31 @@ def next_discussion_number(conn: Connection, repo_id: int) -> int:
     return int(new) - 1
 
 
+def _visible(q: Select[Any], *, visible_to: int | None, is_admin: bool, org_ids: Sequence[int],
+             group_ids: Sequence[int]) -> Select[Any]:
+    """Only the repos a caller with these memberships may see (a fine-grained token sees fewer: filter after)."""
+    if is_admin:
+        return q
+    return q.where(or_(
+        repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1),
+        repos.c.owner_id.in_(list(org_ids)), resource_group_repos.c.group_id.in_(list(group_ids)),
+    ))
+
+
 def search_repos(
     conn: Connection, *, type: RepoType, visible_to: int | None, is_admin: bool, org_ids: Sequence[int] = (),
     group_ids: Sequence[int] = (), search: Sequence[str] = (),
-    author: str | None = None, tags: Sequence[str] = (), sort: str = "last_modified", descending: bool = True,
-    limit: int = 1000, offset: int = 0,
+    author: str | None = None, tags: Sequence[str] = (), gated: bool | None = None, sort: str = "last_modified",
+    descending: bool = True, limit: int = 1000, offset: int = 0, today: int = 0,
 ) -> list[RepoRecord]:
-    q = _select().where(repos.c.type == type.value)
-    if not is_admin:
-        q = q.where(or_(
-            repos.c.private.is_(False), repos.c.owner_id == (visible_to if visible_to else -1),
-            repos.c.owner_id.in_(list(org_ids)), resource_group_repos.c.group_id.in_(list(group_ids)),
-        ))
+    """A page of the repos a caller may see. Each record carries its downloads of the 30 days up to `today` (days
+    since the epoch, UTC), which `sort="downloads"` sorts by, as the Hub does."""
+    recent = (select(repo_downloads.c.repo_id, func.sum(repo_downloads.c.count).label("recent"))
+              .where(repo_downloads.c.day > today - RECENT_DAYS).group_by(repo_downloads.c.repo_id).subquery())
+    recent_count = func.coalesce(recent.c.recent, 0)
+    q = (_select().add_columns(recent_count.label("recent_downloads"))
+         .outerjoin(recent, recent.c.repo_id == repos.c.id).where(repos.c.type == type.value))
+    q = _visible(q, visible_to=visible_to, is_admin=is_admin, org_ids=org_ids, group_ids=group_ids)
     for s in search:
         like = f"%{_like_literal(s.lower())}%"
         q = q.where(func.lower(repos.c.namespace + "/" + repos.c.name).like(like, escape="\\"))
@@ -131,13 +155,55 @@ def search_repos(
         # tags is a JSON list: match the quoted element exactly
         q = q.where(or_(repos.c.tags.like(f"%{_like_literal(json.dumps(t))}%", escape="\\"),
                         and_(repos.c.pipeline_tag == t), and_(repos.c.library_name == t)))
+    if gated is not None:
+        q = q.where(repos.c.gated.is_not(None) if gated else repos.c.gated.is_(None))
     column = {
-        "last_modified": repos.c.last_modified, "created_at": repos.c.created_at, "downloads": repos.c.downloads,
-        "likes": repos.c.likes, "id": repos.c.id, "trending_score": repos.c.likes,
+        "last_modified": repos.c.last_modified, "created_at": repos.c.created_at, "downloads": recent_count,
+        "downloads_all_time": repos.c.downloads, "likes": repos.c.likes, "id": repos.c.id,
+        "trending_score": repos.c.likes,
     }.get(sort, repos.c.last_modified)
     q = q.order_by(column.desc() if descending else column.asc(), repos.c.id.desc() if descending else repos.c.id)
     q = q.limit(limit).offset(offset)
     return [RepoRecord.from_row(r) for r in conn.execute(q)]
+
+
+def count_repos(conn: Connection, *, namespace: str, visible_to: int | None, is_admin: bool,
+                org_ids: Sequence[int] = (), group_ids: Sequence[int] = ()) -> dict[RepoType, int]:
+    """How many repos of each type `namespace` holds that a caller with these memberships may see."""
+    q = (select(repos.c.type, func.count()).select_from(
+        repos.outerjoin(resource_group_repos, resource_group_repos.c.repo_id == repos.c.id))
+        .where(repos.c.namespace == namespace).group_by(repos.c.type))
+    q = _visible(q, visible_to=visible_to, is_admin=is_admin, org_ids=org_ids, group_ids=group_ids)
+    return {RepoType(t): int(n) for t, n in conn.execute(q)}
+
+
+def repos_of_owner(conn: Connection, owner_id: int, *, limit: int, offset: int) -> list[RepoRecord]:
+    """A page of the repos an account owns, most recently changed first."""
+    q = (_select().where(repos.c.owner_id == owner_id)
+         .order_by(repos.c.last_modified.desc(), repos.c.id.desc()).limit(limit).offset(offset))
+    return [RepoRecord.from_row(r) for r in conn.execute(q)]
+
+
+def namespace_large_file_bytes(conn: Connection, owner_id: int) -> int:
+    """Bytes of the large files an account's repos hold (each repo's counted, as each repo's own storage)."""
+    return int(conn.execute(
+        select(func.coalesce(func.sum(lfs_objects.c.size), 0))
+        .select_from(repo_lfs_objects.join(lfs_objects, lfs_objects.c.oid == repo_lfs_objects.c.oid)
+                     .join(repos, repos.c.id == repo_lfs_objects.c.repo_id))
+        .where(repos.c.owner_id == owner_id)
+    ).scalar_one())
+
+
+def large_file_bytes(conn: Connection, repo_ids: Sequence[int]) -> dict[int, int]:
+    """Bytes of the large files (LFS and Xet content) each repo holds."""
+    if not repo_ids:
+        return {}
+    rows = conn.execute(
+        select(repo_lfs_objects.c.repo_id, func.sum(lfs_objects.c.size))
+        .join_from(repo_lfs_objects, lfs_objects, lfs_objects.c.oid == repo_lfs_objects.c.oid)
+        .where(repo_lfs_objects.c.repo_id.in_(list(repo_ids))).group_by(repo_lfs_objects.c.repo_id)
+    ).all()
+    return {int(r[0]): int(r[1] or 0) for r in rows}
 
 
 def _like_literal(text: str) -> str:

@@ -49,6 +49,16 @@ def user_by_id(conn: Connection, uid: int) -> UserRecord | None:
     return _user(row) if row else None
 
 
+def default_private(conn: Connection, uid: int) -> bool | None:
+    """An organisation's "new repos are private" setting (None: the site-wide default applies)."""
+    value = conn.execute(select(users.c.default_private).where(users.c.id == uid)).scalar()
+    return None if value is None else bool(value)
+
+
+def set_default_private(conn: Connection, uid: int, value: bool | None) -> None:
+    conn.execute(update(users).where(users.c.id == uid).values(default_private=value))
+
+
 def list_users(conn: Connection) -> list[UserRecord]:
     return [_user(r) for r in conn.execute(select(users).order_by(users.c.name))]
 

@@ -2,6 +2,8 @@
 
 POST   /api/organizations                                      {"name", "fullname"?}: create; you become its admin
 GET    /api/organizations/{org}/overview                       anyone (huggingface_hub get_organization_overview)
+GET    /api/organizations/{org}/settings                       members: {"defaultPrivate", "newReposPrivate"}
+PUT    /api/organizations/{org}/settings                       {"defaultPrivate": true|false|null} (org admins)
 GET    /api/organizations/{org}/members                        members (huggingface_hub list_organization_members)
 PUT    /api/organizations/{org}/members/{user}                 {"role"}: add or change a member (org admins)
 DELETE /api/organizations/{org}/members/{user}                 remove a member (org admins, or oneself to leave)
@@ -148,9 +150,30 @@ async def remove_group_repo(ctx: Ctx) -> Response:
     return json_response({"success": True})
 
 
+def _settings(v: service.OrgSettings) -> dict[str, Any]:
+    return {"defaultPrivate": v.default_private, "newReposPrivate": v.new_repos_private}
+
+
+async def get_settings(ctx: Ctx) -> Response:
+    v = await ctx.run(service.get_settings, ctx.stores, ctx.params["org"], by=await ctx.principal())
+    return json_response(_settings(v))
+
+
+async def update_settings(ctx: Ctx) -> Response:
+    body = await ctx.json_object()
+    if "defaultPrivate" not in body or not (body["defaultPrivate"] is None or isinstance(body["defaultPrivate"], bool)):
+        raise BadRequest('\'defaultPrivate\' is required: true (new repos are private unless asked otherwise), false, '
+                         'or null (follow the site-wide INHOUSE_NEW_REPOS_PRIVATE), e.g. {"defaultPrivate": true}.')
+    v = await ctx.run(service.set_default_private, ctx.stores, ctx.params["org"], body["defaultPrivate"],
+                      by=await ctx.principal())
+    return json_response(_settings(v))
+
+
 def register(router: Router) -> None:
     router.add("POST", "/api/organizations", create_org)
     router.add("GET", ORG + "/overview", overview)
+    router.add("GET", ORG + "/settings", get_settings)
+    router.add("PUT", ORG + "/settings", update_settings)
     router.add("GET", ORG + "/members", list_members)
     router.add("PUT", ORG + "/members/(?P<user>[^/]+)", set_member)
     router.add("DELETE", ORG + "/members/(?P<user>[^/]+)", remove_member)

@@ -33,12 +33,25 @@ def commit_json(c: CommitView, formatted: bool = False) -> dict[str, Any]:
     return d
 
 
-def info_json(v: RepoView, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
+# Formats whose loading can run code (pickle): what a malware scan would look at. inhouse runs no scanner, so
+# `securityRepoStatus` says so (scansDone false) and names these files "unscanned".
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
+
+
+def security_status(v: RepoView) -> dict[str, Any]:
+    """`securityRepoStatus`, as `model_info(securityStatus=True)` reads it."""
+    files = [e.path for e in v.files or [] if e.path.lower().endswith(PICKLE_SUFFIXES)]
+    return {"scansDone": False, "filesWithIssues": [{"path": p, "level": "unscanned"} for p in files]}
+
+
+def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = False) -> dict[str, Any]:
     r = v.repo
     d: dict[str, Any] = {
         "_id": str(r.id), "id": r.repo_id, "author": r.namespace, "sha": v.sha,
         "lastModified": iso(r.last_modified), "createdAt": iso(r.created_at), "private": r.private,
-        "gated": r.gated or False, "disabled": False, "downloads": r.downloads, "downloadsAllTime": r.downloads,
+        # downloads: the last 30 days (absent where the caller did not count them), downloadsAllTime: every one
+        "gated": r.gated or False, "disabled": False, "downloads": r.recent_downloads,
+        "downloadsAllTime": r.downloads,
         "likes": r.likes, "tags": v.tags, "cardData": v.card_data, "usedStorage": v.used_storage,
     }
     if r.type is RepoType.MODEL:
@@ -59,6 +72,8 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str]) -> dict[str, Any]:
         d["siblings"] = sib
     if v.eval_results is not None:
         d["evalResults"] = v.eval_results
+    if security:
+        d["securityRepoStatus"] = security_status(v)
     if expand:
         keep = set(expand) | {"_id", "id"}
         d = {k: val for k, val in d.items() if k in keep}

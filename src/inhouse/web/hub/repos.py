@@ -20,6 +20,7 @@ from inhouse.web.responses import json_response
 from inhouse.web.routing import API_REPO, Router
 
 PAGE_SIZE = 1000
+FULL_PAGE_SIZE = 100  # repos per page of a `full=True` listing (their files are listed too)
 SORTS = {"lastModified": "last_modified", "last_modified": "last_modified", "createdAt": "created_at",
          "created_at": "created_at", "downloads": "downloads", "likes": "likes", "trendingScore": "trending_score",
          "trending_score": "trending_score", "id": "id"}
@@ -45,7 +46,13 @@ async def create_repo(ctx: Ctx) -> Response:
         raise BadRequest("'name' is required: the repo name without its namespace.")
     org = body.get("organization")
     visibility = body.get("visibility")
-    private = body.get("private") is True or visibility in ("private", "protected")
+    private: bool | None = None  # neither said: the organisation's (or the site's) default decides
+    if visibility is not None:
+        if visibility not in ("public", "private", "protected"):
+            raise BadRequest("'visibility' must be \"public\" or \"private\".")
+        private = visibility != "public"
+    elif isinstance(body.get("private"), bool):
+        private = body["private"]
     p = await ctx.principal()
     namespace = org if isinstance(org, str) else None
     repo_type = RepoType.parse(body.get("type"))
@@ -98,11 +105,12 @@ async def update_settings(ctx: Ctx) -> Response:
 async def repo_info(ctx: Ctx) -> Response:
     expand = ctx.query_list("expand")
     blobs = ctx.query_bool("blobs")
-    with_files = not expand or "siblings" in expand or "usedStorage" in expand
+    security = ctx.query_bool("securityStatus") or "securityRepoStatus" in expand
+    with_files = not expand or "siblings" in expand or "usedStorage" in expand or security
     view = await ctx.run(info_service.read, ctx.stores, await ctx.principal(), repo_name(ctx),
                          ctx.params.get("rev"), with_files=with_files,
                          eval_results="evalResults" in expand and ctx.repo_type is RepoType.MODEL)
-    return json_response(info_json(view, blobs=blobs, expand=expand))
+    return json_response(info_json(view, blobs=blobs, expand=expand, security=security))
 
 
 async def list_repos(ctx: Ctx) -> Response:
@@ -115,19 +123,37 @@ async def list_repos(ctx: Ctx) -> Response:
         raise BadRequest(f"Invalid sort '{sort}': use one of lastModified, createdAt, downloads, likes, trendingScore.")
     direction = q.get("direction")
     descending = direction != "1"
+    expand = ctx.query_list("expand")
+    full = ctx.query_bool("full") or "siblings" in expand
+    if full:
+        page = min(page, FULL_PAGE_SIZE)  # each repo's files are read: smaller pages
+    gated = _optional_bool(q.get("gated"), "gated")
     p = await ctx.principal()
     filters = ctx.query_list("filter") + [v for k in ("pipeline_tag", "library") for v in q.getlist(k)]
     repos = await ctx.run(repo_service.search, ctx.stores, p, repo_type=repo_type, search=ctx.query_list("search"),
                           author=q.get("author"), tags=filters, sort=SORTS[sort], descending=descending,
-                          limit=page + 1, offset=offset)
+                          limit=page + 1, offset=offset, gated=gated)
     headers = {}
     if len(repos) > page:
         repos = repos[:page]
         params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + page))]
         headers["Link"] = f'<{ctx.base_url}/api/{repo_type.plural}?{urlencode(params)}>; rel="next"'
-    expand = ctx.query_list("expand")
-    items = [info_json(info_service.view_from_record(r), blobs=False, expand=expand) for r in repos]
+    if full:
+        views = await ctx.run(repo_service.with_files, ctx.stores, repos)
+    else:
+        views = [info_service.view_from_record(r) for r in repos]
+    items = [info_json(v, blobs=False, expand=expand) for v in views]
     return json_response(items, headers=headers)
+
+
+def _optional_bool(raw: str | None, name: str) -> bool | None:
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"Invalid '{name}' value: use true or false (or leave it out for both).")
 
 
 def register(router: Router) -> None:

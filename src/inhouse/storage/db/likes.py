@@ -1,0 +1,89 @@
+"""Queries on likes (who liked which repo) and on daily download counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.db.repos import RECENT_DAYS
+from inhouse.storage.db.repos import _select as repo_select
+from inhouse.storage.db.schema import repo_downloads, repo_likes, repos, users
+
+
+@dataclass(frozen=True)
+class Liker:
+    name: str
+    fullname: str
+    kind: str
+    liked_at: float
+
+
+# likes -------------------------------------------------------------------------------------------------------------
+
+def add_like(conn: Connection, repo_id: int, user_id: int, now: float) -> bool:
+    """Records that the user likes the repo; False when they already did (the count is left alone)."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    added = conn.execute(insert(repo_likes).values(repo_id=repo_id, user_id=user_id, created_at=now)
+                         .on_conflict_do_nothing()).rowcount == 1
+    if added:
+        conn.execute(update(repos).where(repos.c.id == repo_id).values(likes=repos.c.likes + 1))
+    return added
+
+
+def remove_like(conn: Connection, repo_id: int, user_id: int) -> bool:
+    removed = conn.execute(delete(repo_likes).where(repo_likes.c.repo_id == repo_id,
+                                                    repo_likes.c.user_id == user_id)).rowcount == 1
+    if removed:
+        conn.execute(update(repos).where(repos.c.id == repo_id, repos.c.likes > 0).values(likes=repos.c.likes - 1))
+    return removed
+
+
+def liked_repos(conn: Connection, user_id: int, *, limit: int, offset: int) -> list[tuple[RepoRecord, float]]:
+    """The repos the user liked, newest like first, with when."""
+    q = (repo_select().add_columns(repo_likes.c.created_at.label("liked_at"))
+         .join_from(repos, repo_likes, repo_likes.c.repo_id == repos.c.id)
+         .where(repo_likes.c.user_id == user_id)
+         .order_by(repo_likes.c.created_at.desc(), repos.c.id.desc()).limit(limit).offset(offset))
+    return [(RepoRecord.from_row(r), float(r.liked_at)) for r in conn.execute(q)]
+
+
+def likers(conn: Connection, repo_id: int, *, limit: int, offset: int) -> list[Liker]:
+    q = (select(users.c.name, users.c.fullname, users.c.kind, repo_likes.c.created_at)
+         .join_from(repo_likes, users, users.c.id == repo_likes.c.user_id)
+         .where(repo_likes.c.repo_id == repo_id)
+         .order_by(repo_likes.c.created_at.desc(), users.c.id.desc()).limit(limit).offset(offset))
+    return [Liker(r.name, r.fullname, r.kind, float(r.created_at)) for r in conn.execute(q)]
+
+
+def count_likes_by(conn: Connection, user_id: int, visible: Sequence[int] | None = None) -> int:
+    q = select(func.count()).select_from(repo_likes).where(repo_likes.c.user_id == user_id)
+    if visible is not None:
+        q = q.where(repo_likes.c.repo_id.in_(list(visible)))
+    return int(conn.execute(q).scalar_one())
+
+
+# downloads ---------------------------------------------------------------------------------------------------------
+
+def add_download(conn: Connection, repo_id: int, day: int) -> None:
+    """One download today: one upsert of the day's row and one increment of the all-time count."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(repo_downloads).values(repo_id=repo_id, day=day, count=1)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["repo_id", "day"],
+                                            set_={"count": repo_downloads.c.count + 1}))
+    conn.execute(update(repos).where(repos.c.id == repo_id).values(downloads=repos.c.downloads + 1))
+
+
+def recent_downloads(conn: Connection, repo_ids: Sequence[int], today: int) -> dict[int, int]:
+    """Downloads of each repo over the last RECENT_DAYS days (repos without any are absent)."""
+    if not repo_ids:
+        return {}
+    rows = conn.execute(
+        select(repo_downloads.c.repo_id, func.sum(repo_downloads.c.count))
+        .where(repo_downloads.c.repo_id.in_(list(repo_ids)), repo_downloads.c.day > today - RECENT_DAYS)
+        .group_by(repo_downloads.c.repo_id)
+    ).all()
+    return {int(r[0]): int(r[1]) for r in rows}
