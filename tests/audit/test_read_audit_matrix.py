@@ -169,6 +169,18 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("GET", "/api/models-tags-by-type"): NotARead("the tags of the repos the caller may see, like a listing"),
     ("GET", "/api/organizations/o/settings"): NotARead(NO_REPO),
     ("PUT", "/api/organizations/o/settings"): NotARead(NO_REPO),
+    ("GET", "/api/collections"): NotARead(
+        "the collections the caller may see, each with only the repos inside the caller may see: names, like a "
+        "listing"),
+    ("POST", "/api/collections"): NotARead("a change (audited as collection.create)"),
+    ("GET", "/api/collections/u/c-000000000000000000000000"): NotARead(
+        "a collection the caller may see, with only the repos inside the caller may see: names, like a listing"),
+    ("PATCH", "/api/collections/u/c-000000000000000000000000"): NotARead("a change (audited as collection.update)"),
+    ("DELETE", "/api/collections/u/c-000000000000000000000000"): NotARead("a change (audited as collection.delete)"),
+    ("POST", "/api/collections/u/c-000000000000000000000000/items"): NotARead(
+        "a change (audited as collection.item.add); the repo added must be one the caller may see"),
+    ("PATCH", "/api/collections/u/c-000000000000000000000000/items/000000000000000000000000"): NotARead("a change (audited as collection.item.update)"),
+    ("DELETE", "/api/collections/u/c-000000000000000000000000/items/000000000000000000000000"): NotARead("a change (audited as collection.item.delete)"),
     ("GET", "/api/tokens"): NotARead(NO_REPO),
     ("POST", "/api/tokens"): NotARead(NO_REPO),
     ("DELETE", "/api/tokens/1"): NotARead(NO_REPO),

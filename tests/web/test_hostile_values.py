@@ -115,6 +115,14 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/datasets-tags-by-type"),
     ("GET", "/api/organizations/{org}/settings"),
     ("PUT", "/api/organizations/{org}/settings"),
+    ("GET", "/api/collections"),
+    ("POST", "/api/collections"),
+    ("GET", "/api/collections/{cns}/{cslug}"),
+    ("PATCH", "/api/collections/{cns}/{cslug}"),
+    ("DELETE", "/api/collections/{cns}/{cslug}"),
+    ("POST", "/api/collections/{cns}/{cslug}/items"),
+    ("PATCH", "/api/collections/{cns}/{cslug}/items/{item}"),
+    ("DELETE", "/api/collections/{cns}/{cslug}/items/{item}"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
     ("DELETE", "/api/tokens/{id}"),
@@ -152,6 +160,7 @@ BAD_NUMBERS = ["99999999999999999999999", "3000000000", "9223372036854775807", "
 PAGING = ["p", "cursor", "limit"]
 # every key the JSON API reads, so that each handler finds its keys holding a hostile value
 KEYS = [
+    "item", "theme", "position", "namespace", "resourceGroupId",  # collections
     "name", "type", "organization", "private", "visibility", "gated", "fromRepo", "toRepo", "fullname",
     "description", "role", "user", "title", "pullRequest", "paths", "expand", "files", "gitIgnore", "tag",
     "message", "startingPoint", "status", "requestId", "rejectionReason", "fields", "expiresInDays", "scopes",
@@ -201,6 +210,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     for g in ("g1", "g2"):
         _request(server, "POST", f"/api/organizations/{org}/resource-groups", token, json.dumps({"name": g}).encode())
     spare, _ = users.create_token(server.stores, admin, role=TokenRole.READ, name="spare")
+    kept, doomed = (api.create_collection(f"hostile {n}") for n in ("kept", "doomed"))
+    kept_item, doomed_item = (api.add_collection_item(c.slug, repo_id, "model").items[0].item_object_id
+                              for c in (kept, doomed))
     assert _request(server, "GET", f"/api/models/{repo_id}/tree/main/sub", token).status == 200
     assert _request(server, "GET", f"/api/organizations/{org}/resource-groups/g1", token).status == 200
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
@@ -209,7 +221,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
               "task": "text-classification", "hook": api.create_webhook(
                   url="http://127.0.0.1:9/hook", watched=[{"type": "model", "name": repo_id}],
                   domains=["discussion"]).id}
-    yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2"})
+    values.update(zip(("cns", "cslug"), kept.slug.split("/")), item=kept_item)
+    yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2",
+                                        **dict(zip(("cns", "cslug"), doomed.slug.split("/"))), "item": doomed_item})
 
 
 @dataclass
@@ -259,7 +273,7 @@ def test_the_table_names_every_route() -> None:
     values = {"ns": "ns", "name": "name", "rev": "main", "path": "a.txt", "branch": "b", "tag": "t", "num": "1",
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
               "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval",
-              "hook": "0123456789abcdef01234567"}
+              "hook": "0123456789abcdef01234567", "cns": "u", "cslug": "c-" + "0" * 24, "item": "0" * 24}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
