@@ -138,6 +138,8 @@ def receive_pack(stores: Stores, principal: Principal, name: RepoName, body: Bin
     done (or refused) before this returns; the iterator only carries git's report."""
     repo = repo_access.load(stores, principal, name, Action.WRITE, follow_moves=False)
     request = _read_request(body)
+    if not request.updates:  # a probe: git POSTs a lone flush-pkt before a large (chunked) push
+        return iter(())
     report = _Report(request.updates, sideband="side-band-64k" in request.capabilities)
     unknown = sorted(c for c in request.capabilities if c.split("=", 1)[0] not in KNOWN_CAPABILITIES)
     if unknown or "object-format=sha256" in request.capabilities:
@@ -206,8 +208,6 @@ def _read_request(body: BinaryIO) -> _Request:
             updates.append(RefUpdate(parts[0], parts[1], parts[2]))
     except (GitProtocolError, HangupException) as e:
         raise BadRequest(f"Malformed git request: {e or 'it ended before its flush-pkt'}.") from None
-    if not updates:
-        raise BadRequest("The push names no ref to update.")
     return _Request(updates, caps)
 
 

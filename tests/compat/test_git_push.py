@@ -1,0 +1,160 @@
+"""git push with the real git and git-lfs against a live server: new commits with LFS files read back identically
+through hf_hub_download (and an API upload through git clone), refusals come out as git's own rejection lines
+with nothing moved, a push racing API commits loses none of them, and read tokens or anonymous callers cannot
+push."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from huggingface_hub import hf_hub_download
+
+from tests.support.gitcli import Git, repo_url
+from tests.support.live import LiveServer
+
+
+def clone(git: Git, server: LiveServer, repo_id: str, token: str, dest: Path) -> Path:
+    git.run("clone", "-q", repo_url(server, repo_id, token), str(dest))
+    return dest
+
+
+def write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_push_with_lfs_files_reads_back_through_hf_hub_download(server: LiveServer, tmp_path: Path):
+    repo_id, token = server.make_repo()
+    git = Git(tmp_path, lfs=True)
+    work = clone(git, server, repo_id, token, tmp_path / "work")
+    git.run("lfs", "track", "*.bin", cwd=work)
+    weights, text = os.urandom(300_000), "# Model\n\nPushed with git.\n".encode()
+    write(work / "weights" / "model.bin", weights)
+    write(work / "README.md", text)
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "weights and card", cwd=work)
+    pushed = git.out("rev-parse", "HEAD", cwd=work)
+    r = git.run("push", "origin", "main", cwd=work)
+    assert "main -> main" in r.stderr
+    api = server.api(token)
+    assert api.repo_info(repo_id).sha == pushed
+    for name, data in (("weights/model.bin", weights), ("README.md", text)):
+        path = hf_hub_download(repo_id, name, endpoint=server.url, token=token, cache_dir=tmp_path / "hf")
+        assert Path(path).read_bytes() == data, name
+    [info] = api.get_paths_info(repo_id, ["weights/model.bin"])
+    assert info.lfs is not None and info.lfs.size == len(weights)
+    assert [c.commit_id for c in api.list_repo_commits(repo_id)][0] == pushed
+    # a second clone (with git-lfs) gets the real bytes back
+    again = clone(git, server, repo_id, token, tmp_path / "again")
+    assert (again / "weights" / "model.bin").read_bytes() == weights
+
+
+def test_api_upload_reads_back_through_git_clone(server: LiveServer, tmp_path: Path, lfs_only: None):
+    repo_id, token = server.make_repo()
+    api = server.api(token)
+    big, small = os.urandom(12 * 1024 * 1024 + 5), b"small file\n"
+    api.upload_file(path_or_fileobj=big, path_in_repo="data/big.bin", repo_id=repo_id)
+    api.upload_file(path_or_fileobj=small, path_in_repo="notes.txt", repo_id=repo_id)
+    work = clone(Git(tmp_path, lfs=True), server, repo_id, token, tmp_path / "work")
+    assert (work / "data" / "big.bin").read_bytes() == big
+    assert (work / "notes.txt").read_bytes() == small
+
+
+def test_refused_pushes_show_gits_rejection_and_move_nothing(server: LiveServer, tmp_path: Path):
+    repo_id, token = server.make_repo()
+    api = server.api(token)
+    git = Git(tmp_path)
+    work = clone(git, server, repo_id, token, tmp_path / "work")
+    head = api.repo_info(repo_id).sha
+    # a rewritten default branch, forced
+    git.run("commit", "-q", "--amend", "-m", "rewritten", cwd=work)
+    r = git.run("push", "--force", "origin", "main", cwd=work, check=False)
+    assert r.returncode != 0
+    assert "! [remote rejected] main -> main (non-fast-forward)" in r.stderr
+    assert "remote: main is the protected default branch" in r.stderr
+    # deleting the default branch
+    r = git.run("push", "origin", ":main", cwd=work, check=False)
+    assert "! [remote rejected] main (deletion of the current branch prohibited)" in r.stderr
+    # pull request and other refs are not pushed to; the whole push fails (nothing of it lands)
+    git.run("reset", "-q", "--hard", "origin/main", cwd=work)
+    write(work / "a.txt", b"a\n")
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "a", cwd=work)
+    r = git.run("push", "origin", "main", "main:refs/pr/1", "main:refs/notes/x", cwd=work, check=False)
+    assert "! [remote rejected] main -> refs/pr/1 (refs/pr/* is read-only)" in r.stderr
+    assert "! [remote rejected] main -> refs/notes/x (only refs/heads/* and refs/tags/* may be pushed)" in r.stderr
+    assert "! [remote rejected] main -> main (atomic push failure)" in r.stderr
+    # a file over the limit without git-lfs
+    write(work / "huge.bin", os.urandom(10 * 1024 * 1024 + 1))
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "huge", cwd=work)
+    r = git.run("push", "origin", "main", cwd=work, check=False)
+    assert "! [remote rejected] main -> main (unpacker error)" in r.stderr
+    assert "over the limit of 10485760 bytes" in r.stderr and "git lfs track" in r.stderr
+    assert api.repo_info(repo_id).sha == head
+    assert {b.name for b in api.list_repo_refs(repo_id).branches} == {"main"}
+    assert api.list_repo_refs(repo_id, include_pull_requests=True).pull_requests == []
+
+
+def test_push_racing_api_commits_loses_nothing(server: LiveServer, tmp_path: Path):
+    repo_id, token = server.make_repo()
+    api = server.api(token)
+    git = Git(tmp_path)
+    work = clone(git, server, repo_id, token, tmp_path / "work")
+    stop = threading.Event()
+    api_commits: list[str] = []
+
+    def commit_through_the_api() -> None:
+        for i in range(6):
+            api_commits.append(api.upload_file(path_or_fileobj=f"api {i}\n".encode(), path_in_repo=f"api/{i}.txt",
+                                               repo_id=repo_id).oid)
+        stop.set()
+
+    thread = threading.Thread(target=commit_through_the_api)
+    thread.start()
+    pushed: list[str] = []
+    rejected = 0
+    for i in range(6):
+        write(work / "git" / f"{i}.txt", f"git {i}\n".encode())
+        git.run("add", ".", cwd=work)
+        git.run("commit", "-q", "-m", f"git {i}", cwd=work)
+        for _ in range(50):
+            r = git.run("push", "origin", "main", cwd=work, check=False)
+            if r.returncode == 0:
+                break
+            assert "[rejected]" in r.stderr or "[remote rejected]" in r.stderr, r.stderr
+            rejected += 1
+            git.run("pull", "-q", "--rebase", "origin", "main", cwd=work)
+        else:
+            pytest.fail("the push never landed")
+        pushed.append(git.out("rev-parse", "HEAD", cwd=work))
+    thread.join(120)
+    assert stop.is_set()
+    history = [c.commit_id for c in api.list_repo_commits(repo_id)]
+    assert set(api_commits) <= set(history) and pushed[-1] in history
+    files = set(api.list_repo_files(repo_id))
+    assert {f"api/{i}.txt" for i in range(6)} | {f"git/{i}.txt" for i in range(6)} <= files
+    # git's own view agrees: a fetch gets the same head, and every file is there
+    git.run("pull", "-q", "--rebase", "origin", "main", cwd=work)
+    assert git.out("rev-parse", "HEAD", cwd=work) == history[0]
+    assert all((work / "api" / f"{i}.txt").read_bytes() == f"api {i}\n".encode() for i in range(6))
+
+
+def test_read_token_and_anonymous_cannot_push(server: LiveServer, tmp_path: Path):
+    repo_id, token = server.make_repo()
+    owner = repo_id.split("/")[0]
+    reader = server.make_token(owner, "read")
+    git = Git(tmp_path)
+    work = clone(git, server, repo_id, reader, tmp_path / "work")  # a read token clones
+    write(work / "a.txt", b"a\n")
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "a", cwd=work)
+    head = server.api(token).repo_info(repo_id).sha
+    r = git.run("push", "origin", "main", cwd=work, check=False)
+    assert r.returncode != 0 and "403" in r.stderr
+    r = git.run("push", repo_url(server, repo_id), "main", cwd=work, check=False)
+    assert r.returncode != 0 and "could not read Username" in r.stderr  # 401: git asked for credentials
+    assert server.api(token).repo_info(repo_id).sha == head
