@@ -223,6 +223,47 @@ def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(server: 
     assert sorted(entry[0]["details"]["oids"]) == sorted([secret_oid, shared_oid])
 
 
+def _chunks_of(server: LiveServer, oid: str) -> set[str]:
+    """The chunk hashes the Xet file of `oid` is built from."""
+    with server.stores.db.read() as conn:
+        (f,) = xet_store.files_with_sha256(conn, [oid])
+        records = xet_store.get_xorbs(conn, f.xorb_hashes())
+    return {records[s.xorb_hash.to_hex()].chunk_hashes[i].to_hex()
+            for s in f.segments for i in range(s.chunk_start, s.chunk_end)}
+
+
+def test_a_leaked_file_uploaded_with_others_leaves_the_xorb_they_share(server: LiveServer, tmp_path: Path) -> None:
+    """One commit packs both files into one xorb: the xorb is written again without the leaked file's chunks."""
+    _, token, repo_id = _owner(server)
+    api = server.api(token)
+    secret, weights = _rand(300_000), _rand(300_000)
+    api.create_commit(repo_id, operations=[CommitOperationAdd(".env.bin", secret),
+                                           CommitOperationAdd("model.bin", weights)], commit_message="oops")
+    secret_oid, weights_oid = _sha(secret), _sha(weights)
+    shared = _xorbs_of(server, secret_oid) & _xorbs_of(server, weights_oid)
+    assert shared  # the precondition: hf_xet put both files in one xorb
+    leaked_chunks = _chunks_of(server, secret_oid) - _chunks_of(server, weights_oid)
+    assert leaked_chunks
+    (leak,) = [f for f in api.list_lfs_files(repo_id) if f.filename == ".env.bin"]
+
+    api.permanently_delete_lfs_files(repo_id, [leak])
+
+    _nothing_left(server, secret_oid, _xorbs_of(server, secret_oid) | shared)
+    with server.stores.db.read() as conn:
+        for h, _, _ in xet_store.all_xorbs(conn):
+            (rec,) = xet_store.get_xorbs(conn, [h]).values()
+            assert not {c.to_hex() for c in rec.chunk_hashes} & leaked_chunks
+    assert not any(server.stores.xorbs.exists(h) for h in shared)
+    # the other file is intact, through Xet and through plain HTTP
+    assert _download(server, token, repo_id, "model.bin", tmp_path) == weights
+    r = httpx.get(f"{server.url}/{repo_id}/resolve/main/model.bin", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.content == weights
+    assert server.stored(weights_oid) == weights
+    assert api.list_repo_files(repo_id) == [".gitattributes", "model.bin"]
+    (entry,) = _audit(server, "lfs.delete", repo_id)
+    assert set(entry["details"]["xorbs_rewritten"]) == shared
+
+
 def test_delete_without_rewriting_history(server: LiveServer, tmp_path: Path, lfs_only: None) -> None:
     _, token, repo_id = _owner(server)
     _, other_token, other_id = _owner(server)

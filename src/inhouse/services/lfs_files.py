@@ -3,9 +3,10 @@
 
 Permanent deletion, in one write transaction: (when asked, the client's default) every commit every ref of the repo
 reaches is rewritten without the pointers (services/history.py); the repo stops holding the objects; an object no
-repo holds any more is forgotten with its Xet file records, and the xorbs that no other file is built from are
-deleted with their dedup keys (whatever the storage-GC grace window says). After the commit the blob and xorb
-files are removed from disk. Resolve, the LFS batch API and Xet reconstruction all check that the repo holds the
+repo holds any more is forgotten with its Xet file records; the xorbs no other file is built from are deleted with
+their dedup keys (whatever the storage-GC grace window says), and those shared with other files are written again
+without the deleted files' own chunks (largefiles/xet_purge.py). After the commit the blob and old xorb files are
+removed from disk. Resolve, the LFS batch API and Xet reconstruction all check that the repo holds the
 object, so the content is unreachable from this repo at once, and gone from disk once no repo holds it; a repo
 that still holds it (a fork, a copy) keeps it.
 """
@@ -25,6 +26,7 @@ from inhouse.audit.log import Event
 from inhouse.errors import BadRequest
 from inhouse.services import history, repo_access
 from inhouse.services.context import Stores
+from inhouse.services.largefiles import xet_purge
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import lfs as lfs_store
@@ -139,6 +141,7 @@ class Deletion:
     purged: list[str] = field(default_factory=list)  # of those, the ones no repo holds: content deleted
     refs_rewritten: dict[str, tuple[str, str]] = field(default_factory=dict)
     xorbs_deleted: int = 0
+    xorbs_rewritten: int = 0
     blobs_deleted: int = 0
 
 
@@ -156,35 +159,34 @@ def delete_files(stores: Stores, p: Principal, name: RepoName, oids: list[str], 
     manage it; oids the repo does not hold are left alone. Audited as lfs.delete."""
     repo = repo_access.load(stores, p, name, Action.MANAGE, follow_moves=False)
     out = Deletion()
-    gone_xorbs: list[str] = []
+    purge = xet_purge.Purge()
     now = time.time()
-    with stores.db.write() as conn:
-        held = [o for o in oids if lfs_store.repo_has_object(conn, repo.id, o)]
-        if rewrite_history and held:
-            out.refs_rewritten = history.drop_large_files(stores, conn, repo, set(held), now)
-        out.removed = lfs_store.unlink_objects(conn, repo.id, held)
-        still = lfs_store.held_by_any(conn, out.removed)
-        out.purged = [o for o in out.removed if o not in still]
-        # first: deleting the rows locks them, so a background conversion of one of these objects either
-        # committed its file before (found below) or finds the object gone (services/largefiles/xet_convert.py)
-        lfs_store.forget_objects(conn, out.purged)
-        files = xet_store.files_with_sha256(conn, out.purged)
-        file_hashes = {f.file_hash for f in files}
-        xorbs: set[str] = set()
-        for f in files:
-            xorbs |= f.xorb_hashes()
-        shared = xet_store.xorbs_used_by_other_files(conn, xorbs, file_hashes) if xorbs else set()
-        xet_store.delete_files(conn, file_hashes)
-        # whenever they were last used: the point is that the content leaves now, not after the GC grace window
-        gone_xorbs = xet_store.delete_unused_xorbs(conn, sorted(xorbs - shared), now + 1e9)
-        out.xorbs_deleted = len(gone_xorbs)
-        if out.removed:
-            repo_store.update_repo(conn, repo.id, last_modified=now)
-            stores.audit.record(conn, p, Event("lfs.delete", repo, details={
-                "oids": out.removed[:MAX_AUDITED_OIDS], "count": len(out.removed), "rewrite_history": rewrite_history,
-                "purged": len(out.purged), "xorbs_deleted": len(gone_xorbs), "xorbs_kept_shared": len(shared),
-                "refs": {r: list(v) for r, v in out.refs_rewritten.items()}}))
-    for h in gone_xorbs:
+    try:
+        with stores.db.write() as conn:
+            held = [o for o in oids if lfs_store.repo_has_object(conn, repo.id, o)]
+            if rewrite_history and held:
+                out.refs_rewritten = history.drop_large_files(stores, conn, repo, set(held), now)
+            out.removed = lfs_store.unlink_objects(conn, repo.id, held)
+            still = lfs_store.held_by_any(conn, out.removed)
+            out.purged = [o for o in out.removed if o not in still]
+            # first: deleting the rows locks them, so a background conversion of one of these objects either
+            # committed its file before (found below) or finds the object gone (largefiles/xet_convert.py)
+            lfs_store.forget_objects(conn, out.purged)
+            files = {f.file_hash for f in xet_store.files_with_sha256(conn, out.purged)}
+            xet_purge.purge_files(stores, conn, files, now, purge)
+            out.xorbs_deleted = len(purge.deleted)
+            out.xorbs_rewritten = len(purge.rewritten)
+            if out.removed:
+                repo_store.update_repo(conn, repo.id, last_modified=now)
+                stores.audit.record(conn, p, Event("lfs.delete", repo, details={
+                    "oids": out.removed[:MAX_AUDITED_OIDS], "count": len(out.removed),
+                    "rewrite_history": rewrite_history, "purged": len(out.purged),
+                    "xorbs_deleted": len(purge.deleted), "xorbs_rewritten": purge.rewritten,
+                    "refs": {r: list(v) for r, v in out.refs_rewritten.items()}}))
+    except BaseException:
+        xet_purge.discard(stores, purge.written)
+        raise
+    for h in purge.deleted:
         stores.xorbs.delete(h)
     for oid in out.purged:
         if stores.blobs.exists(oid):

@@ -340,19 +340,31 @@ def files_with_sha256(conn: Connection, sha256s: Iterable[str]) -> list[XetFileR
     return out
 
 
-def xorbs_used_by_other_files(conn: Connection, hashes: set[str], except_files: set[str]) -> set[str]:
-    """Of `hashes`, the xorbs some file other than `except_files` is built from (reads every file's segments)."""
-    used: set[str] = set()
-    for row in conn.execute(select(xet_files.c.file_hash, xet_files.c.segments)):
-        if row.file_hash in except_files:
-            continue
-        used |= {s.xorb_hash.to_hex() for s in decode_segments(row.segments)} & hashes
-        if used == hashes:
-            break
-    return used
-
-
 def copy_repo_xorbs(conn: Connection, src_repo_id: int, dst_repo_id: int, now: float) -> None:
     hashes = [r.xorb_hash for r in conn.execute(select(repo_xorbs.c.xorb_hash)
                                                 .where(repo_xorbs.c.repo_id == src_repo_id))]
     link_repo_xorbs(conn, dst_repo_id, hashes, now)
+
+
+def files_using_xorbs(conn: Connection, hashes: set[str], except_files: set[str]) -> list[XetFileRecord]:
+    """The files other than `except_files` built (in part) from one of these xorbs (reads every file's
+    segments)."""
+    out: list[XetFileRecord] = []
+    for row in conn.execute(select(xet_files)):
+        if row.file_hash in except_files:
+            continue
+        f = _file(row)
+        if f.xorb_hashes() & hashes:
+            out.append(f)
+    return out
+
+
+def replace_segments(conn: Connection, file_hash: str, segments: Sequence[FileSegment]) -> None:
+    conn.execute(update(xet_files).where(xet_files.c.file_hash == file_hash)
+                 .values(segments=encode_segments(segments)))
+
+
+def copy_xorb_holders(conn: Connection, old: str, new: str, now: float) -> None:
+    """The repos that held xorb `old` hold `new` (its rewrite) too."""
+    repos = [int(r.repo_id) for r in conn.execute(select(repo_xorbs.c.repo_id).where(repo_xorbs.c.xorb_hash == old))]
+    _insert_ignore(conn, repo_xorbs, [{"repo_id": r, "xorb_hash": new, "created_at": now} for r in repos])
