@@ -69,6 +69,14 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/models/{ns}/{name}/discussions"),
     ("GET", "/api/models/{ns}/{name}/discussions"),
     ("GET", "/api/models/{ns}/{name}/discussions/{num}"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/comment"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/comment/{cid}/edit"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/comment/{cid}/hide"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/title"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/status"),
+    ("POST", "/api/models/{ns}/{name}/discussions/{num}/merge"),
+    ("POST", "/uploads"),
+    ("GET", "/uploads/{file}"),
     ("POST", "/api/models/{ns}/{name}/user-access-request"),
     ("POST", "/api/models/{ns}/{name}/user-access-request/handle"),
     ("POST", "/api/models/{ns}/{name}/user-access-request/grant"),
@@ -166,7 +174,7 @@ KEYS = [
     "message", "startingPoint", "status", "requestId", "rejectionReason", "fields", "expiresInDays", "scopes",
     "operation", "transfers", "objects", "hash_algo", "ref", "oid", "size", "parts", "content", "key", "value",
     "task", "dataset", "candidates", "variants", "maxExamples", "tolerance", "pricePerHour", "resamples", "seed",
-    "writeResults", "note", "maxNewTokens", "model", "variant", "target", "defaultPrivate",
+    "writeResults", "note", "maxNewTokens", "model", "variant", "target", "comment", "defaultPrivate",
 ]
 HOSTILE = [99999999999999999999999, -5, 1e308, -1e308, True, None, [], {}, "\u202e", "x" * 5000, [[[[[]]]]],
            {"oid": OID, "size": 10**30, "partNumber": 10**30}, [{"oid": OID, "size": -1}]]
@@ -201,7 +209,8 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     for n in ("1", "2"):
         api.create_branch(repo_id, branch=f"b{n}")
         api.create_tag(repo_id, tag=f"t{n}")
-    api.create_discussion(repo_id, title="a discussion")
+    cid = api.create_discussion(repo_id, title="a discussion", description="first").events[0].id
+    api.create_pull_request(repo_id, title="a pull request")
     org = f"o{uuid.uuid4().hex[:8]}"
     members = [server.make_user(), server.make_user()]
     _request(server, "POST", "/api/organizations", token, json.dumps({"name": org}).encode())
@@ -218,7 +227,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
               "num": "1", "status": "pending", "org": org, "user": members[0], "group": "g1", "id": str(spare.id),
               "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef",
-              "task": "text-classification", "hook": api.create_webhook(
+              "task": "text-classification", "cid": cid, "file": f"{OID}.png", "hook": api.create_webhook(
                   url="http://127.0.0.1:9/hook", watched=[{"type": "model", "name": repo_id}],
                   domains=["discussion"]).id}
     values.update(zip(("cns", "cslug"), kept.slug.split("/")), item=kept_item)
@@ -273,7 +282,8 @@ def test_the_table_names_every_route() -> None:
     values = {"ns": "ns", "name": "name", "rev": "main", "path": "a.txt", "branch": "b", "tag": "t", "num": "1",
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
               "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval",
-              "hook": "0123456789abcdef01234567", "cns": "u", "cslug": "c-" + "0" * 24, "item": "0" * 24}
+              "hook": "0123456789abcdef01234567", "cid": "1", "file": f"{OID}.png", "cns": "u",
+              "cslug": "c-" + "0" * 24, "item": "0" * 24}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
@@ -375,6 +385,11 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("POST", "/api/models/{ns}/{name}/preupload/main",
          {"files": [{"path": "a.txt", "size": 1, "sample": ""}], "gitIgnore": "*.x"}),
         ("POST", "/api/models/{ns}/{name}/discussions", {"title": "hello", "description": "d", "pullRequest": False}),
+        ("POST", "/api/models/{ns}/{name}/discussions/1/comment", {"comment": "a comment"}),
+        ("POST", "/api/models/{ns}/{name}/discussions/1/comment/{cid}/edit", {"content": "edited"}),
+        ("POST", "/api/models/{ns}/{name}/discussions/1/title", {"title": "a new title"}),
+        ("POST", "/api/models/{ns}/{name}/discussions/2/status", {"status": "open", "comment": "published"}),
+        ("POST", "/api/models/{ns}/{name}/discussions/2/merge", {"comment": "merging"}),
         ("POST", "/api/models/{ns}/{name}/user-access-request", {"fields": {"a": "b"}}),
         ("POST", "/api/models/{ns}/{name}/user-access-request/handle",
          {"status": "rejected", "user": v["user"], "rejectionReason": "r"}),

@@ -33,6 +33,7 @@ class EventRecord:
     author: str | None
     created_at: float
     data: dict[str, Any]
+    author_id: int | None = None
 
 
 def _disc(row: Any) -> DiscussionRecord:
@@ -47,16 +48,17 @@ def _select() -> Select[Any]:
 
 
 def insert_discussion(conn: Connection, *, repo_id: int, num: int, title: str, description: str, is_pr: bool,
-                      author_id: int | None, now: float, base_ref: str | None) -> int:
+                      author_id: int | None, now: float, base_ref: str | None, status: str = "open") -> int:
     return int(conn.execute(insert(discussions).values(
-        repo_id=repo_id, num=num, title=title, description=description, is_pr=is_pr, status="open",
+        repo_id=repo_id, num=num, title=title, description=description, is_pr=is_pr, status=status,
         author_id=author_id, created_at=now, base_ref=base_ref).returning(discussions.c.id)).scalar_one())
 
 
 def add_event(conn: Connection, discussion_id: int, type: str, author_id: int | None, now: float,
-              data: dict[str, Any]) -> None:
-    conn.execute(insert(discussion_events).values(discussion_id=discussion_id, type=type, author_id=author_id,
-                                                  created_at=now, data=json.dumps(data)))
+              data: dict[str, Any]) -> int:
+    return int(conn.execute(insert(discussion_events).values(
+        discussion_id=discussion_id, type=type, author_id=author_id, created_at=now, data=json.dumps(data),
+    ).returning(discussion_events.c.id)).scalar_one())
 
 
 def get_discussion(conn: Connection, repo_id: int, num: int) -> DiscussionRecord | None:
@@ -90,7 +92,53 @@ def events_of(conn: Connection, discussion_id: int) -> list[EventRecord]:
         .select_from(discussion_events.outerjoin(users, users.c.id == discussion_events.c.author_id))
         .where(discussion_events.c.discussion_id == discussion_id).order_by(discussion_events.c.id)
     ).all()
-    return [EventRecord(r.id, r.type, r.author, r.created_at, json.loads(r.data or "{}")) for r in rows]
+    return [EventRecord(r.id, r.type, r.author, r.created_at, json.loads(r.data or "{}"), r.author_id) for r in rows]
+
+
+def get_event(conn: Connection, discussion_id: int, event_id: int) -> EventRecord | None:
+    r = conn.execute(
+        select(discussion_events, users.c.name.label("author"))
+        .select_from(discussion_events.outerjoin(users, users.c.id == discussion_events.c.author_id))
+        .where(discussion_events.c.discussion_id == discussion_id, discussion_events.c.id == event_id)
+    ).first()
+    return EventRecord(r.id, r.type, r.author, r.created_at, json.loads(r.data or "{}"), r.author_id) if r else None
+
+
+def first_event_id(conn: Connection, discussion_id: int) -> int | None:
+    return conn.execute(select(func.min(discussion_events.c.id)).where(
+        discussion_events.c.discussion_id == discussion_id)).scalar()
+
+
+def count_events(conn: Connection, discussion_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(discussion_events).where(
+        discussion_events.c.discussion_id == discussion_id)).scalar_one())
+
+
+def comment_counts(conn: Connection, discussion_ids: list[int]) -> dict[int, int]:
+    """discussion id → its number of comments (hidden ones included, as the Hub counts them)."""
+    if not discussion_ids:
+        return {}
+    rows = conn.execute(select(discussion_events.c.discussion_id, func.count()).where(
+        discussion_events.c.discussion_id.in_(discussion_ids), discussion_events.c.type == "comment",
+    ).group_by(discussion_events.c.discussion_id)).all()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def count_closed(conn: Connection, repo_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(discussions).where(
+        discussions.c.repo_id == repo_id, discussions.c.status == "closed")).scalar_one())
+
+
+def update_event(conn: Connection, event_id: int, data: dict[str, Any]) -> None:
+    conn.execute(update(discussion_events).where(discussion_events.c.id == event_id).values(data=json.dumps(data)))
+
+
+def set_title(conn: Connection, discussion_id: int, title: str) -> None:
+    conn.execute(update(discussions).where(discussions.c.id == discussion_id).values(title=title))
+
+
+def set_description(conn: Connection, discussion_id: int, description: str) -> None:
+    conn.execute(update(discussions).where(discussions.c.id == discussion_id).values(description=description))
 
 
 def set_status(conn: Connection, discussion_id: int, status: str, merge_commit: str | None = None) -> None:
@@ -98,3 +146,8 @@ def set_status(conn: Connection, discussion_id: int, status: str, merge_commit: 
     if merge_commit:
         values["merge_commit"] = merge_commit
     conn.execute(update(discussions).where(discussions.c.id == discussion_id).values(**values))
+
+
+def discussion_author(conn: Connection, discussion_id: int) -> int | None:
+    """The user id of whoever opened the discussion (None: its author is gone)."""
+    return conn.execute(select(discussions.c.author_id).where(discussions.c.id == discussion_id)).scalar()
