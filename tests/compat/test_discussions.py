@@ -222,16 +222,21 @@ def test_a_draft_pull_request_published_and_fast_forwarded(server: LiveServer, t
 def test_a_merge_commit_and_a_conflict(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
     owner, guest, repo = team["owner"], team["guest"], team["repo"]
     owner.upload_file(path_or_fileobj=b"a\n", path_in_repo="dir/keep.txt", repo_id=repo)
-    # PR 1 changes README and adds a file; PR 2 changes README differently
+    notes = b"".join(b"note %d\n" % i for i in range(10))
+    owner.upload_file(path_or_fileobj=notes, path_in_repo="notes.txt", repo_id=repo)
+    # PR 1 changes README and notes and adds a file; PR 2 changes README differently
     one = guest.create_commit(repo, [CommitOperationAdd("README.md", b"line 1\nline 2 from the PR\nline 3\n"),
+                                     CommitOperationAdd("notes.txt", notes.replace(b"note 1\n", b"note one\n")),
                                      CommitOperationAdd("dir/new.txt", b"new\n")],
                               commit_message="PR one", create_pr=True)
     two = guest.create_commit(repo, [CommitOperationAdd("README.md", b"other\n"),
                                      CommitOperationDelete("dir/keep.txt")],
                               commit_message="PR two", create_pr=True)
     assert owner.get_discussion_details(repo, one.pr_num).status == "open"  # create_pr=True PRs are open
-    # main moves on: a file the PRs do not touch
-    owner.upload_file(path_or_fileobj=b"main moved\n", path_in_repo="other.txt", repo_id=repo)
+    # main moves on: a file the PRs do not touch, and other lines of notes.txt
+    owner.create_commit(repo, [CommitOperationAdd("other.txt", b"main moved\n"),
+                               CommitOperationAdd("notes.txt", notes.replace(b"note 8\n", b"note eight\n"))],
+                        commit_message="main moves on")
     base = _ref(owner, repo, "refs/heads/main")
     owner.merge_pull_request(repo, one.pr_num)
     main = _ref(owner, repo, "refs/heads/main")
@@ -241,8 +246,10 @@ def test_a_merge_commit_and_a_conflict(server: LiveServer, team) -> None:  # typ
     assert _read(owner, repo, "README.md") == b"line 1\nline 2 from the PR\nline 3\n"
     assert _read(owner, repo, "other.txt") == b"main moved\n"
     assert _read(owner, repo, "dir/new.txt") == b"new\n"
+    assert _read(owner, repo, "notes.txt") == notes.replace(b"note 1\n", b"note one\n").replace(
+        b"note 8\n", b"note eight\n")  # merged line by line
     assert sorted(owner.list_repo_files(repo)) == [".gitattributes", "README.md", "dir/keep.txt", "dir/new.txt",
-                                                    "other.txt"]
+                                                    "notes.txt", "other.txt"]
 
     details = owner.get_discussion_details(repo, two.pr_num)
     assert details.conflicting_files == ["README.md"]

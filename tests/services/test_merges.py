@@ -93,6 +93,38 @@ def test_three_way_merge_takes_each_sides_changes(repo: Repo, stores: Stores) ->
                                        "pr.txt": b"p\n", "same.txt": b"s\n"}
 
 
+def test_a_text_file_both_sides_changed_merges_line_by_line(repo: Repo, stores: Stores) -> None:
+    lines = b"".join(b"line %d\n" % i for i in range(1, 21))
+    base = repo.commit((), {"README.md": lines, "model.bin": LfsPointer("a" * 64, 1).encode()})
+    ours = repo.commit((base,), {"README.md": lines.replace(b"line 2\n", b"line two\n"),
+                                 "model.bin": LfsPointer("b" * 64, 2).encode()})
+    theirs = repo.commit((base,), {"README.md": lines.replace(b"line 18\n", b"line eighteen\nmore\n"),
+                                   "model.bin": LfsPointer("c" * 64, 3).encode()})
+    merged = repo.merge(base, ours, theirs)
+    assert merged.conflicts == ["model.bin"]  # two versions of a large file never merge
+    ours2 = repo.commit((base,), {"README.md": lines.replace(b"line 2\n", b"line two\n")})
+    merged = repo.merge(base, ours2, theirs)
+    assert merged.conflicts == []
+    with stores.db.write() as conn:
+        merges.store_trees(stores.objects, conn, merged)
+    assert merged.tree is not None
+    assert repo.files(merged.tree)["README.md"] == lines.replace(b"line 2\n", b"line two\n").replace(
+        b"line 18\n", b"line eighteen\nmore\n")
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ("1 2x 3 4 5 6", "1 2 3 4 5x 6", "1 2x 3 4 5x 6"),  # apart: both land
+    ("1 2x 3 4 5 6", "1 2x 3 4 5 6", "1 2x 3 4 5 6"),  # the same change once
+    ("1 2 3 4 5 6", "0 1 2 3 4 5 6 7", "0 1 2 3 4 5 6 7"),  # one side unchanged
+    ("1 3 4 5 6", "1 2 3 4 5 6 7", "1 3 4 5 6 7"),  # a deletion and an append
+    ("1 2x 3 4 5 6", "1 2y 3 4 5 6", None),  # the same line changed differently
+    ("1 2x 3 4 5 6", "1 2 3x 4 5 6", None),  # adjacent lines conflict, as in git
+])
+def test_merge_lines(a: str, b: str, expected: str | None) -> None:
+    merged = merges.merge_lines("1 2 3 4 5 6".split(), a.split(), b.split())
+    assert (" ".join(merged) if merged is not None else None) == expected
+
+
 def test_three_way_merge_conflicts_name_the_paths(repo: Repo) -> None:
     base = repo.commit((), {"both.txt": b"0\n", "del.txt": b"0\n", "f": b"file\n", "dir/in": b"0\n", "ok": b"0\n"})
     ours = repo.commit((base,), {"both.txt": b"ours\n", "del.txt": None, "f": None, "f/inner": b"now a folder\n",

@@ -2,11 +2,13 @@
 
 - `merge_base`: the best common ancestor of two commits (git's paint-down walk, newest commit first), visiting
   at most MAX_WALK commits.
-- `merge_trees`: a three-way merge of trees. Folders and files that only one side changed are taken from that
-  side; the same change on both sides is taken once; a file (or folder) that both sides changed differently,
-  or that one side deleted and the other changed, is a conflict. Conflicts are found per file: two edits of
-  different lines of one file conflict too (there is no line-level merge). Nothing is stored: the new trees are
-  returned, so the same code answers "would it conflict?" on a read and merges on a write (`store_trees`).
+- `merge_trees`: a three-way merge of trees, as `git merge` does it. Folders and files that only one side changed
+  are taken from that side; the same change on both sides is taken once; a text file both sides changed is merged
+  line by line (`merge_lines`: changes to different parts of the file both land; changes to the same or adjacent
+  lines conflict, as in git). A file one side deleted and the other changed, a file added on both sides with
+  different content, a file against a folder, a Git LFS pointer or a binary file both sides changed, or a text
+  file beyond MAX_MERGE_BLOB bytes, is a conflict. Nothing is stored: the new trees and files are returned, so the
+  same code answers "would it conflict?" on a read and merges on a write (`store_trees`).
 - `diff`: the unified diff (git's format) between two trees, bounded in files and bytes. A large file shows as
   the change of its Git LFS pointer, as `git diff` shows it without the LFS filter.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from inhouse.errors import Conflict
+from inhouse.storage.git.lfs_pointer import LfsPointer
 from inhouse.storage.git.objects import MODE_TREE, TreeEntry, encode_tree, object_sha
 from inhouse.storage.git.store import ObjectStore
 
@@ -28,6 +31,8 @@ MAX_DIFF_FILES = 300  # changed files shown in a pull request's diff
 MAX_DIFF_BYTES = 1 << 20  # characters of diff text
 MAX_DIFF_BLOB = 512 * 1024  # a file larger than this is shown as "Binary files … differ"
 MAX_CHANGES = 100_000  # changed paths looked at when merging or diffing
+MAX_MERGE_BLOB = 256 * 1024  # larger files both sides changed are a conflict, not merged line by line
+MAX_LINE_MERGES = 200  # files merged line by line in one merge; more are conflicts
 
 _ONE, _TWO, _STALE = 1, 2, 4
 
@@ -65,6 +70,7 @@ def merge_base(objects: ObjectStore, conn: Connection, a: str, b: str) -> str | 
 class TreeMerge:
     tree: str | None = None  # the merged root (None: empty)
     new_trees: list[list[TreeEntry]] = field(default_factory=list)  # to store, children before parents
+    new_blobs: list[bytes] = field(default_factory=list)  # files merged line by line
     conflicts: list[str] = field(default_factory=list)  # paths; folders end with "/"
 
 
@@ -76,6 +82,8 @@ def merge_trees(objects: ObjectStore, conn: Connection, base: str | None, ours: 
 
 
 def store_trees(objects: ObjectStore, conn: Connection, merge: TreeMerge) -> None:
+    for blob in merge.new_blobs:
+        objects.put_blob(conn, blob)
     for entries in merge.new_trees:
         objects.put_tree(conn, entries)
 
@@ -120,9 +128,72 @@ def _merge_entry(objects: ObjectStore, conn: Connection, b: TreeEntry | None, o:
             return e.sha if e is not None and e.is_tree else None
         sub = _merge_dir(objects, conn, sha(b), sha(o), sha(t), path + "/", out, seen)
         return TreeEntry(MODE_TREE, path.rsplit("/", 1)[-1], sub) if sub else None
+    if b is not None and o is not None and t is not None and not b.is_tree and o.mode == t.mode \
+            and len(out.new_blobs) < MAX_LINE_MERGES:
+        merged = _merge_file(objects, conn, b.sha, o.sha, t.sha)
+        if merged is not None:
+            out.new_blobs.append(merged)
+            return TreeEntry(o.mode, o.name, object_sha("blob", merged))
     folder = any(e is not None and e.is_tree for e in (o, t))
     out.conflicts.append(path + "/" if folder else path)
     return o
+
+
+def _merge_file(objects: ObjectStore, conn: Connection, b: str, o: str, t: str) -> bytes | None:
+    """The line-by-line merge of a text file both sides changed, or None (a conflict)."""
+    if max(objects.size(conn, sha) for sha in (b, o, t)) > MAX_MERGE_BLOB:
+        return None
+    texts = []
+    for sha in (b, o, t):
+        data = objects.get(conn, sha)[1]
+        if LfsPointer.parse(data) is not None:
+            return None  # two versions of a large file: no line of it can be merged
+        text = _text(data)
+        if text is None:
+            return None
+        texts.append(text)
+    merged = merge_lines(*(t_.splitlines(keepends=True) for t_ in texts))
+    return "".join(merged).encode() if merged is not None else None
+
+
+def merge_lines(base: list[str], a: list[str], b: list[str]) -> list[str] | None:
+    """The three-way merge of two edits (`a`, `b`) of `base`, line by line, or None when they conflict: both
+    changed the same lines, or lines next to each other (git's rule). The regions where all three agree are found
+    from the matching blocks of base against each side (the merge3 algorithm of bzr and git's xdiff)."""
+    out: list[str] = []
+    iz = ia = ib = 0
+    for zmatch, zend, amatch, aend, bmatch, bend in _sync_regions(base, a, b):
+        if amatch > ia or bmatch > ib:
+            base_chunk, a_chunk, b_chunk = base[iz:zmatch], a[ia:amatch], b[ib:bmatch]
+            if a_chunk == b_chunk or b_chunk == base_chunk:
+                out += a_chunk
+            elif a_chunk == base_chunk:
+                out += b_chunk
+            else:
+                return None
+        out += base[zmatch:zend]
+        iz, ia, ib = zend, aend, bend
+    return out
+
+
+def _sync_regions(base: list[str], a: list[str], b: list[str]) -> list[tuple[int, int, int, int, int, int]]:
+    amatches = difflib.SequenceMatcher(None, base, a, autojunk=False).get_matching_blocks()
+    bmatches = difflib.SequenceMatcher(None, base, b, autojunk=False).get_matching_blocks()
+    regions = []
+    ia = ib = 0
+    while ia < len(amatches) and ib < len(bmatches):
+        abase, amatch, alen = amatches[ia]
+        bbase, bmatch, blen = bmatches[ib]
+        start, end = max(abase, bbase), min(abase + alen, bbase + blen)
+        if start < end:
+            asub, bsub = amatch + (start - abase), bmatch + (start - bbase)
+            regions.append((start, end, asub, asub + end - start, bsub, bsub + end - start))
+        if abase + alen < bbase + blen:
+            ia += 1
+        else:
+            ib += 1
+    regions.append((len(base), len(base), len(a), len(a), len(b), len(b)))
+    return regions
 
 
 # --- diff ---------------------------------------------------------------------------------------------------------
