@@ -46,7 +46,8 @@ SIDEBAND_DATA = 65_515  # largest side-band-64k payload: 65520 - 4 (length) - 1 
 _HEX = frozenset("0123456789abcdef")
 
 V0_CAPS = ("multi_ack_detailed", "no-done", "side-band-64k", "side-band", "ofs-delta", "shallow", "deepen-since",
-           "no-progress", "include-tag", "object-format=sha1", f"agent={AGENT}")
+           "no-progress", "include-tag", "allow-tip-sha1-in-want", "allow-reachable-sha1-in-want",
+           "object-format=sha1", f"agent={AGENT}")
 V2_CAPS = (f"agent={AGENT}", "ls-refs=unborn", "fetch=shallow", "object-format=sha1")
 _V0_REQUESTABLE = frozenset(c for c in V0_CAPS if "=" not in c) | {"multi_ack", "thin-pack"}
 _V2_FETCH_FLAGS = frozenset({"thin-pack", "no-progress", "include-tag", "ofs-delta", "done"})

@@ -14,6 +14,7 @@ are whole (no deltas): git accepts such packs from any server.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +31,7 @@ TYPE_NUM = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 _ENTRY = re.compile(rb"([0-7]+) [^\0]*\0(.{20})", re.DOTALL)  # mode, name, binary id
 _TREE_MODE = b"40000"
 _GITLINK_MODE = b"160000"  # a submodule's commit: in another repo, never sent
+_SWAP = operator.itemgetter(1, 0)
 CACHE_BUDGET = 64 * 1024 * 1024  # stored bodies of commits and trees kept from the walk for the writer
 
 
@@ -75,11 +77,15 @@ def parse_tag(body: bytes) -> tuple[str, str]:
 
 def tree_children(body: bytes) -> Iterator[tuple[bool, bytes]]:
     """(is a tree, binary id) of each entry of a tree body; submodule entries are left out."""
-    for m in _ENTRY.finditer(body):
-        mode = m.group(1)
-        if mode == _GITLINK_MODE:
-            continue
-        yield mode == _TREE_MODE, m.group(2)
+    for mode, oid in _ENTRY.findall(body):
+        if mode != _GITLINK_MODE:
+            yield mode == _TREE_MODE, oid
+
+
+def tree_index(body: bytes) -> dict[bytes, bytes]:
+    """binary id → mode of each entry of a tree body, built in C (findall, map, dict): a walk then takes the
+    entries it has not seen by one set difference, without a Python step per entry."""
+    return dict(map(_SWAP, _ENTRY.findall(body)))
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -234,13 +240,16 @@ class Walker:
                 if emit:
                     out.append(sha)
                     self._keep(sha, row)
-                for is_tree, child in tree_children(self._zlib.decompress(row[2])):
-                    if child in seen:
-                        continue
-                    seen.add(child)
-                    if is_tree:
+                index = tree_index(self._zlib.decompress(row[2]))
+                fresh = index.keys() - seen
+                if not fresh:
+                    continue
+                seen |= fresh
+                for child in fresh:
+                    mode = index[child]
+                    if mode == _TREE_MODE:
                         nxt.append(child.hex())
-                    elif emit:
+                    elif emit and mode != _GITLINK_MODE:
                         blobs.append(child)
             frontier = nxt
         out.extend(b.hex() for b in blobs)
