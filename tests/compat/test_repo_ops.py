@@ -68,11 +68,17 @@ def _stored_files(server: LiveServer) -> set[str]:
             and "tmp" not in p.parts}
 
 
+@pytest.fixture(params=["server", "pg_server"])
+def live(request: pytest.FixtureRequest) -> LiveServer:
+    """The operations that rewrite history and storage, on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
 # super_squash_history ------------------------------------------------------------------------------------------------
 
-def test_super_squash_keeps_the_files_and_drops_the_history(server: LiveServer, tmp_path: Path) -> None:
-    _, token, repo_id = _owner(server)
-    api = server.api(token)
+def test_super_squash_keeps_the_files_and_drops_the_history(live: LiveServer, tmp_path: Path) -> None:
+    _, token, repo_id = _owner(live)
+    api = live.api(token)
     big = _rand()
     api.upload_file(path_or_fileobj=b"one", path_in_repo="a.txt", repo_id=repo_id)
     api.upload_file(path_or_fileobj=big, path_in_repo="w/model.bin", repo_id=repo_id)
@@ -90,8 +96,8 @@ def test_super_squash_keeps_the_files_and_drops_the_history(server: LiveServer, 
     assert [c.title for c in after] == ["Squashed!"]
     assert api.repo_info(repo_id).sha == after[0].commit_id
     assert sorted(api.list_repo_files(repo_id)) == files_before
-    assert _download(server, token, repo_id, "w/model.bin", tmp_path) == big
-    assert _download(server, token, repo_id, "a.txt", tmp_path) == b"two"
+    assert _download(live, token, repo_id, "w/model.bin", tmp_path) == big
+    assert _download(live, token, repo_id, "a.txt", tmp_path) == b"two"
     # the old head is gone from main's history, but the tag and the other branch still hold theirs
     assert len(api.list_repo_commits(repo_id, revision="dev")) == 5
     assert api.list_repo_commits(repo_id, revision="v1")[0].commit_id == before[0].commit_id
@@ -103,7 +109,7 @@ def test_super_squash_keeps_the_files_and_drops_the_history(server: LiveServer, 
     api.super_squash_history(repo_id)  # the tag no longer keeps the old commits: they stop resolving
     with pytest.raises(RevisionNotFoundError):
         api.repo_info(repo_id, revision=before[1].commit_id)
-    entries = _audit(server, "history.squash", repo_id)
+    entries = _audit(live, "history.squash", repo_id)
     assert len(entries) == 3 and entries[0]["details"]["old"] == before[0].commit_id
 
 
@@ -162,9 +168,9 @@ def _nothing_left(server: LiveServer, oid: str, xorbs: set[str]) -> None:
     assert server.stored(oid) is None
 
 
-def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(server: LiveServer, tmp_path: Path) -> None:
-    owner, token, repo_id = _owner(server)
-    api = server.api(token)
+def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(live: LiveServer, tmp_path: Path) -> None:
+    owner, token, repo_id = _owner(live)
+    api = live.api(token)
     shared, secret = _rand(), _rand()
     api.upload_file(path_or_fileobj=shared, path_in_repo="shared.bin", repo_id=repo_id)
     fork_id = f"{owner}/fork-{uuid.uuid4().hex[:6]}"
@@ -174,8 +180,8 @@ def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(server: 
     api.upload_file(path_or_fileobj=b"after", path_in_repo="notes.txt", repo_id=repo_id)
     old_head = api.repo_info(repo_id).sha
     secret_oid, shared_oid = _sha(secret), _sha(shared)
-    secret_xorbs = _xorbs_of(server, secret_oid)
-    assert secret_xorbs and all(server.stores.xorbs.exists(h) for h in secret_xorbs)
+    secret_xorbs = _xorbs_of(live, secret_oid)
+    assert secret_xorbs and all(live.stores.xorbs.exists(h) for h in secret_xorbs)
     xet_hash = api.get_paths_info(repo_id, ["leak/secret.bin"])[0].xet_hash
     assert xet_hash
 
@@ -198,27 +204,27 @@ def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(server: 
     with pytest.raises(RevisionNotFoundError):
         api.repo_info(repo_id, revision=old_head)
     # the secret: gone from disk and from the database
-    _nothing_left(server, secret_oid, secret_xorbs)
+    _nothing_left(live, secret_oid, secret_xorbs)
     # and unreachable by every URL
     auth = {"Authorization": f"Bearer {token}"}
     for rev in ("main", old_head):
-        r = httpx.get(f"{server.url}/{repo_id}/resolve/{rev}/leak/secret.bin", headers=auth)
+        r = httpx.get(f"{live.url}/{repo_id}/resolve/{rev}/leak/secret.bin", headers=auth)
         assert r.status_code == 404
-    batch = httpx.post(f"{server.url}/{repo_id}.git/info/lfs/objects/batch", headers={
+    batch = httpx.post(f"{live.url}/{repo_id}.git/info/lfs/objects/batch", headers={
         **auth, "Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"},
         json={"operation": "download", "transfers": ["basic"],
               "objects": [{"oid": secret_oid, "size": len(secret)}, {"oid": shared_oid, "size": len(shared)}]})
     assert batch.status_code == 200
     assert [o.get("error", {}).get("code") for o in batch.json()["objects"]] == [404, 404]
-    read = httpx.get(f"{server.url}/api/models/{repo_id}/xet-read-token/main", headers=auth).json()
+    read = httpx.get(f"{live.url}/api/models/{repo_id}/xet-read-token/main", headers=auth).json()
     r = httpx.get(f"{read['casUrl']}/v1/reconstructions/{xet_hash}",
                   headers={"Authorization": f"Bearer {read['accessToken']}"})
     assert r.status_code == 404
     # the fork still holds the shared file: its content stays, byte for byte
-    assert _download(server, token, fork_id, "shared.bin", tmp_path) == shared
-    assert server.stored(shared_oid) == shared
+    assert _download(live, token, fork_id, "shared.bin", tmp_path) == shared
+    assert live.stored(shared_oid) == shared
     assert [f.file_oid for f in api.list_lfs_files(fork_id)] == [shared_oid]
-    entry = _audit(server, "lfs.delete", repo_id)
+    entry = _audit(live, "lfs.delete", repo_id)
     assert len(entry) == 1 and entry[0]["details"]["purged"] == 1
     assert sorted(entry[0]["details"]["oids"]) == sorted([secret_oid, shared_oid])
 
@@ -232,35 +238,35 @@ def _chunks_of(server: LiveServer, oid: str) -> set[str]:
             for s in f.segments for i in range(s.chunk_start, s.chunk_end)}
 
 
-def test_a_leaked_file_uploaded_with_others_leaves_the_xorb_they_share(server: LiveServer, tmp_path: Path) -> None:
+def test_a_leaked_file_uploaded_with_others_leaves_the_xorb_they_share(live: LiveServer, tmp_path: Path) -> None:
     """One commit packs both files into one xorb: the xorb is written again without the leaked file's chunks."""
-    _, token, repo_id = _owner(server)
-    api = server.api(token)
+    _, token, repo_id = _owner(live)
+    api = live.api(token)
     secret, weights = _rand(300_000), _rand(300_000)
     api.create_commit(repo_id, operations=[CommitOperationAdd(".env.bin", secret),
                                            CommitOperationAdd("model.bin", weights)], commit_message="oops")
     secret_oid, weights_oid = _sha(secret), _sha(weights)
-    shared = _xorbs_of(server, secret_oid) & _xorbs_of(server, weights_oid)
+    shared = _xorbs_of(live, secret_oid) & _xorbs_of(live, weights_oid)
     assert shared  # the precondition: hf_xet put both files in one xorb
-    leaked_chunks = _chunks_of(server, secret_oid) - _chunks_of(server, weights_oid)
+    leaked_chunks = _chunks_of(live, secret_oid) - _chunks_of(live, weights_oid)
     assert leaked_chunks
     (leak,) = [f for f in api.list_lfs_files(repo_id) if f.filename == ".env.bin"]
 
     api.permanently_delete_lfs_files(repo_id, [leak])
 
-    _nothing_left(server, secret_oid, _xorbs_of(server, secret_oid) | shared)
-    with server.stores.db.read() as conn:
+    _nothing_left(live, secret_oid, _xorbs_of(live, secret_oid) | shared)
+    with live.stores.db.read() as conn:
         for h, _, _ in xet_store.all_xorbs(conn):
             (rec,) = xet_store.get_xorbs(conn, [h]).values()
             assert not {c.to_hex() for c in rec.chunk_hashes} & leaked_chunks
-    assert not any(server.stores.xorbs.exists(h) for h in shared)
+    assert not any(live.stores.xorbs.exists(h) for h in shared)
     # the other file is intact, through Xet and through plain HTTP
-    assert _download(server, token, repo_id, "model.bin", tmp_path) == weights
-    r = httpx.get(f"{server.url}/{repo_id}/resolve/main/model.bin", headers={"Authorization": f"Bearer {token}"})
+    assert _download(live, token, repo_id, "model.bin", tmp_path) == weights
+    r = httpx.get(f"{live.url}/{repo_id}/resolve/main/model.bin", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.content == weights
-    assert server.stored(weights_oid) == weights
+    assert live.stored(weights_oid) == weights
     assert api.list_repo_files(repo_id) == [".gitattributes", "model.bin"]
-    (entry,) = _audit(server, "lfs.delete", repo_id)
+    (entry,) = _audit(live, "lfs.delete", repo_id)
     assert set(entry["details"]["xorbs_rewritten"]) == shared
 
 
@@ -331,21 +337,21 @@ def test_lfs_files_permissions_and_bad_input(server: LiveServer) -> None:
 
 # duplicate_repo ------------------------------------------------------------------------------------------------------
 
-def test_duplicate_repo(server: LiveServer, tmp_path: Path) -> None:
-    owner, token, repo_id = _owner(server, private=True)
-    api = server.api(token)
+def test_duplicate_repo(live: LiveServer, tmp_path: Path) -> None:
+    owner, token, repo_id = _owner(live, private=True)
+    api = live.api(token)
     big = _rand()
     api.create_commit(repo_id, operations=[CommitOperationAdd("model.bin", big), CommitOperationAdd("a.txt", b"a")],
                       commit_message="files")
     api.create_branch(repo_id, branch="dev")
     api.create_tag(repo_id, tag="v1")
-    stored_before = _stored_files(server)
+    stored_before = _stored_files(live)
     fork_id = f"{owner}/fork-{uuid.uuid4().hex[:6]}"
 
     url = api.duplicate_repo(repo_id, fork_id)
 
     assert url.repo_id == fork_id and url.files_copy_pending is False
-    assert _stored_files(server) == stored_before  # large files linked, not copied
+    assert _stored_files(live) == stored_before  # large files linked, not copied
     info = api.repo_info(fork_id)
     assert info.private is True and info.sha == api.repo_info(repo_id).sha
     assert sorted(api.list_repo_files(fork_id)) == sorted(api.list_repo_files(repo_id))
@@ -353,16 +359,16 @@ def test_duplicate_repo(server: LiveServer, tmp_path: Path) -> None:
         [c.commit_id for c in api.list_repo_commits(repo_id)]
     refs = api.list_repo_refs(fork_id)
     assert {b.name for b in refs.branches} == {"main", "dev"} and [t.name for t in refs.tags] == ["v1"]
-    assert _download(server, token, fork_id, "model.bin", tmp_path) == big
+    assert _download(live, token, fork_id, "model.bin", tmp_path) == big
     # independent histories
     api.upload_file(path_or_fileobj=b"fork", path_in_repo="a.txt", repo_id=fork_id)
     api.upload_file(path_or_fileobj=b"src", path_in_repo="b.txt", repo_id=repo_id)
-    assert _download(server, token, repo_id, "a.txt", tmp_path) == b"a"
+    assert _download(live, token, repo_id, "a.txt", tmp_path) == b"a"
     assert "b.txt" not in api.list_repo_files(fork_id)
     # the fork keeps its content when the source repo goes
     api.delete_repo(repo_id)
-    assert _download(server, token, fork_id, "model.bin", tmp_path) == big
-    entry = _audit(server, "repo.duplicate", fork_id)
+    assert _download(live, token, fork_id, "model.bin", tmp_path) == big
+    entry = _audit(live, "repo.duplicate", fork_id)
     assert len(entry) == 1 and entry[0]["details"]["from"] == repo_id
 
 
