@@ -428,6 +428,24 @@ def test_copy_files_across_repos_links_large_files(server: LiveServer, tmp_path:
     assert _download(server, token, dst_id, "copied/model.bin", tmp_path) == big
 
 
+def test_copy_files_of_a_file_sent_over_git_lfs(server: LiveServer, tmp_path: Path, lfs_only: None) -> None:
+    """A file uploaded through the Git LFS API copies too, once the server has moved it into xorbs (the client
+    needs its xetHash; the background converter does it, run here at once)."""
+    from inhouse.services.largefiles import xet_convert
+
+    owner, token, src_id = _owner(server)
+    api = server.api(token)
+    big = _rand()
+    api.upload_file(path_or_fileobj=big, path_in_repo="lfs.bin", repo_id=src_id)
+    xet_convert.convert(server.stores, _sha(big))
+    dst_id = f"{owner}/dst-{uuid.uuid4().hex[:6]}"
+    api.create_repo(dst_id)
+    stored_before = _stored_files(server)
+    api.copy_files(f"hf://{src_id}/lfs.bin", f"hf://{dst_id}/copy.bin")
+    assert _stored_files(server) == stored_before
+    assert _download(server, token, dst_id, "copy.bin", tmp_path) == big
+
+
 def test_lfs_duplicate_refusals(server: LiveServer) -> None:
     owner, token, src_id = _owner(server, private=True)
     api = server.api(token)
