@@ -24,7 +24,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from inhouse.services import orgs
 from inhouse.vocabulary import Role
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, drop_pg_database, new_pg_database
 
 SECRET = "s3cr3t-for-tests"
 WAIT_S = 60.0  # how long a test waits for deliveries it expects (a deadline, not a speed assertion)
@@ -99,11 +99,17 @@ class Receiver:
         self.httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("webhooks") / "data", env=FAST_RETRIES).start()
-    yield server
-    server.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server per backend for the module (the queues take a lock of their own on PostgreSQL)."""
+    url = new_pg_database() if request.param == "postgresql" else ""
+    server = LiveServer(tmp_path_factory.mktemp("webhooks") / "data", database_url=url, env=FAST_RETRIES)
+    try:
+        yield server.start()
+    finally:
+        server.close()
+        if url:
+            drop_pg_database(url)
 
 
 @pytest.fixture
@@ -378,7 +384,7 @@ def test_failed_deliveries_wait_and_are_resent_in_order(tmp_path: Path) -> None:
                                   secret=SECRET)
         receiver.failing = True
         shas = [commit(api, repo, f"f{i}.txt", b"%d" % i) for i in range(3)]
-        wait_until(lambda: [e["status"] for e in log_of(server, token, hook.id)] == ["pending", "pending", "failed"],
+        wait_until(lambda: [e["status"] for e in log_of(server, token, hook.id)] == ["queued", "queued", "failed"],
                    "the first delivery to fail and hold back the others")
         receiver.failing = False
         assert receiver.events() == []

@@ -265,8 +265,9 @@ def delete(stores: Stores, p: Principal, public_id: str) -> None:
 
 def deliveries(stores: Stores, p: Principal, public_id: str, *, before: int | None, limit: int,
                status: str | None) -> list[DeliveryRecord]:
-    if status is not None and status not in (store.PENDING, store.DELIVERED, store.FAILED, store.SKIPPED):
-        raise BadRequest("'status' is one of pending, delivered, failed, skipped.")
+    if status is not None and status not in (store.QUEUED, store.PENDING, store.DELIVERED, store.FAILED,
+                                             store.SKIPPED):
+        raise BadRequest("'status' is one of queued, pending, delivered, failed, skipped.")
     limit = max(1, min(limit, MAX_LOG_PAGE))
     with stores.db.read() as conn:
         hook = _mine(conn, p, public_id)
@@ -283,8 +284,8 @@ def resend(stores: Stores, p: Principal, public_id: str, delivery_id: int) -> De
         if found is None:
             raise NotFound(f"No delivery {delivery_id} for webhook {public_id}; list them with "
                            f"GET /api/settings/webhooks/{public_id}/deliveries.")
-        if found.status == store.PENDING:
-            raise Conflict(f"Delivery {delivery_id} is still queued (attempt {found.attempts + 1} is next).")
+        if found.status in (store.PENDING, store.QUEUED):
+            raise Conflict(f"Delivery {delivery_id} is still to be sent ({found.status}); it needs no resend.")
         if found.status == store.FAILED:
             store.retry(conn, hook.id, now, delivery_id)
             target = delivery_id

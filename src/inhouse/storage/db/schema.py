@@ -427,7 +427,7 @@ webhook_deliveries = Table(
     Column("repo_key", String(220), nullable=False),  # the ordering key: "model:ns/name"
     Column("event", String(64), nullable=False),  # scope.action, e.g. repo.content.update
     Column("payload", Text, nullable=False),  # the JSON body sent
-    Column("status", String(12), nullable=False),  # pending | delivered | failed
+    Column("status", String(12), nullable=False),  # queued | pending | delivered | failed | skipped
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False),
     Column("last_status", Integer, nullable=True),  # the receiver's HTTP status
@@ -437,6 +437,9 @@ webhook_deliveries = Table(
 )
 Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
 Index("ix_webhook_deliveries_hook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
+# a (webhook, repo) queue: is anything of it undone, which of it is next
+Index("ix_webhook_deliveries_group", webhook_deliveries.c.webhook_id, webhook_deliveries.c.repo_key,
+      webhook_deliveries.c.status, webhook_deliveries.c.id)
 
 # Collections: curated, ordered lists of repos (and papers, other collections) with notes.
 collections = Table(

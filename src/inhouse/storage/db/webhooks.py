@@ -1,10 +1,13 @@
 """Queries on webhooks and their deliveries (the outbox and the delivery log in one table).
 
-A delivery row is written in the transaction of the change it reports (status `pending`), claimed by the
-delivery thread before it is sent (its attempt counted, `next_attempt_at` pushed past the send's timeout, so a
-crash mid-send only means the row is sent again later), and finished as `delivered`, `pending` again (a retry at
-a later `next_attempt_at`), `failed` (attempts exhausted: the rows after it for the same webhook and repo wait
-until it is resent) or `skipped` (not to be sent: the webhook's owner lost access to the repo).
+Each (webhook, repo) is a queue: its first undone delivery is its head, `pending` (due at `next_attempt_at`) or
+`failed` (attempts exhausted: the queue waits until it is resent); the deliveries behind it are `queued`. A delivery
+is written in the transaction of the change it reports (the head if its queue was empty, else queued), claimed by
+the delivery thread before it is sent (its attempt counted, `next_attempt_at` pushed past the send's timeout, so a
+crash mid-send only means it is sent again later), and finished as `delivered` or `skipped` (not to be sent: the
+webhook's owner lost access to the repo), which makes the next queued delivery the head, or `pending` again at a
+later time (a retry), or `failed`. Queues change under one lock (PostgreSQL advisory lock; SQLite has one writer),
+so that a delivery written while its head finishes is never left behind; `repair` mends any queue without a head.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, select, text, update
 
 from inhouse.storage.db.schema import discussion_events, users, webhook_deliveries, webhooks
 
+QUEUED = "queued"
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 SKIPPED = "skipped"
+UNDONE = (QUEUED, PENDING, FAILED)
+HEAD = (PENDING, FAILED)
+_PG_QUEUE_LOCK = 0x776562686F6F6B  # "webhook": serialises changes to the delivery queues on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -153,40 +160,63 @@ def comment(conn: Connection, discussion_id: int, event_id: int) -> tuple[str | 
 
 # deliveries --------------------------------------------------------------------------------------------------------
 
-def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Rows of {webhook_id, repo_key, event, payload}; pending and due now."""
-    if rows:
-        conn.execute(insert(webhook_deliveries), [
-            {**r, "status": PENDING, "attempts": 0, "next_attempt_at": r["created_at"]} for r in rows])
+def lock_queues(conn: Connection) -> None:
+    """Serialises changes to the queues until the transaction ends (SQLite's write transaction already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_QUEUE_LOCK})
 
 
-def _heads() -> Any:
-    """The first undone delivery of each (webhook, repo): only it may be sent, so each receiver gets a repo's
-    events in order."""
+def _has_undone(conn: Connection, webhook_id: int, repo_key: str) -> bool:
     d = webhook_deliveries
-    return (select(func.min(d.c.id)).where(d.c.status.in_((PENDING, FAILED)))
-            .group_by(d.c.webhook_id, d.c.repo_key))
+    return conn.execute(select(d.c.id).where(d.c.webhook_id == webhook_id, d.c.repo_key == repo_key,
+                                             d.c.status.in_(UNDONE)).limit(1)).first() is not None
+
+
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows of {webhook_id, repo_key, event, payload, created_at}: each its queue's head, due now, when the queue
+    is empty; else queued behind what is there."""
+    if not rows:
+        return
+    lock_queues(conn)
+    seen: set[tuple[int, str]] = set()
+    values = []
+    for r in rows:
+        group = (r["webhook_id"], r["repo_key"])
+        status = QUEUED if group in seen or _has_undone(conn, *group) else PENDING
+        seen.add(group)
+        values.append({**r, "status": status, "attempts": 0, "next_attempt_at": r["created_at"]})
+    conn.execute(insert(webhook_deliveries), values)
+
+
+def _promote(conn: Connection, webhook_id: int, repo_key: str, now: float) -> None:
+    """Makes the first queued delivery of a queue without a head its head, due now."""
+    d = webhook_deliveries
+    group = and_(d.c.webhook_id == webhook_id, d.c.repo_key == repo_key)
+    if conn.execute(select(d.c.id).where(group, d.c.status.in_(HEAD)).limit(1)).first() is not None:
+        return
+    first = conn.execute(select(func.min(d.c.id)).where(group, d.c.status == QUEUED)).scalar()
+    if first is not None:
+        conn.execute(update(d).where(d.c.id == first).values(status=PENDING, next_attempt_at=now))
 
 
 def due(conn: Connection, now: float, limit: int) -> list[DueDelivery]:
-    """Deliveries to send now: pending heads of enabled webhooks whose time has come, oldest first."""
+    """Deliveries to send now: heads of enabled webhooks' queues whose time has come, the longest waiting first."""
     d = webhook_deliveries
     rows = conn.execute(
         select(d, webhooks.c.url, webhooks.c.secret, webhooks.c.owner_id)
         .select_from(d.join(webhooks, webhooks.c.id == d.c.webhook_id))
-        .where(d.c.id.in_(_heads()), d.c.status == PENDING, d.c.next_attempt_at <= now,
-               webhooks.c.disabled.is_(False))
-        .order_by(d.c.id).limit(limit))
+        .where(d.c.status == PENDING, d.c.next_attempt_at <= now, webhooks.c.disabled.is_(False))
+        .order_by(d.c.next_attempt_at, d.c.id).limit(limit))
     return [DueDelivery(_delivery(r), r.url, r.secret, r.owner_id) for r in rows]
 
 
 def next_due_at(conn: Connection) -> float | None:
-    """When the next pending head of an enabled webhook falls due (None: nothing is waiting)."""
+    """When the next head of an enabled webhook's queue falls due (None: nothing is waiting)."""
     d = webhook_deliveries
     value = conn.execute(
         select(func.min(d.c.next_attempt_at))
         .select_from(d.join(webhooks, webhooks.c.id == d.c.webhook_id))
-        .where(d.c.id.in_(_heads()), d.c.status == PENDING, webhooks.c.disabled.is_(False))).scalar()
+        .where(d.c.status == PENDING, webhooks.c.disabled.is_(False))).scalar()
     return float(value) if value is not None else None
 
 
@@ -200,10 +230,30 @@ def claim(conn: Connection, delivery_id: int, attempts: int, lease_until: float)
 
 def finish(conn: Connection, delivery_id: int, *, status: str, next_attempt_at: float, last_status: int | None,
            last_error: str | None, delivered_at: float | None) -> None:
+    """Records an attempt's outcome; a delivery done with (delivered, skipped) hands its queue to the next one.
+    Call `lock_queues` first in the transaction."""
     d = webhook_deliveries
+    row = conn.execute(select(d.c.webhook_id, d.c.repo_key).where(d.c.id == delivery_id)).first()
+    if row is None:  # its webhook was deleted meanwhile
+        return
     conn.execute(update(d).where(d.c.id == delivery_id).values(
         status=status, next_attempt_at=next_attempt_at, last_status=last_status, last_error=last_error,
         delivered_at=delivered_at))
+    if status in (DELIVERED, SKIPPED):
+        _promote(conn, row.webhook_id, row.repo_key, next_attempt_at)
+
+
+def repair(conn: Connection, now: float, limit: int) -> int:
+    """Gives a head to queues left without one (on PostgreSQL without the audit log's lock, or by hand); returns
+    how many. Looks at every undone delivery: run it rarely."""
+    lock_queues(conn)
+    d = webhook_deliveries
+    heads = func.sum(case((d.c.status.in_(HEAD), 1), else_=0))
+    groups = conn.execute(select(d.c.webhook_id, d.c.repo_key).where(d.c.status.in_(UNDONE))
+                          .group_by(d.c.webhook_id, d.c.repo_key).having(heads == 0).limit(limit)).all()
+    for g in groups:
+        _promote(conn, g.webhook_id, g.repo_key, now)
+    return len(groups)
 
 
 def deliveries_of(conn: Connection, webhook_id: int, *, before: int | None, limit: int,

@@ -53,6 +53,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"])
     op.create_index("ix_webhook_deliveries_hook", "webhook_deliveries", ["webhook_id", "id"])
+    op.create_index("ix_webhook_deliveries_group", "webhook_deliveries", ["webhook_id", "repo_key", "status", "id"])
     op.create_table(
         "collections",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
