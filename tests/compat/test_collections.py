@@ -289,3 +289,13 @@ def test_bad_input_is_refused_with_what_to_do(server, api, user):
     r = httpx.get(f"{server.url}/api/collections", params=[("owner", "x")] * 51)
     assert r.status_code == 400
     assert api.get_collection(c.slug).items == [] and api.get_collection(c.slug).title == "Checks"
+
+
+def test_the_same_on_postgresql(pg_server):
+    """Order, positions (rewritten under row locks there), filters and visibility on PostgreSQL too."""
+    for test in (test_a_curated_ordered_list_with_notes,
+                 test_collections_of_a_namespace_in_their_order_and_listing_filters,
+                 test_private_collections_and_private_items_never_leak):
+        name = pg_server.make_user()
+        token = pg_server.make_token(name, "write")
+        test(pg_server, pg_server.api(token), (name, token))
