@@ -37,7 +37,7 @@ from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import ref_updates
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.git.ingest import PackError, ReceivedPack, copy_pack, iter_objects, read_pack
+from inhouse.storage.git.ingest import PackError, ReceivedPack, copy_pack, read_pack, stored_objects
 from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing
 
@@ -222,7 +222,7 @@ def _receive_pack_file(stores: Stores, body: BinaryIO, tmp: Path, request: _Requ
         with open(tmp / "push.pack", "wb") as f:
             copy_pack(body, f, max_objects=settings.git_max_push_objects,
                       max_object_bytes=settings.git_max_blob_bytes)
-        return read_pack(tmp / "push.pack")
+        return read_pack(tmp / "push.pack", tmp / "objects")
     except PackError as e:
         report.unpack = _one_line(str(e), 200)
         report.refuse_all("unpacker error", f"The push was refused: {e}")
@@ -500,10 +500,9 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
                     report.refuse_all("rejected by the server's rules",
                                       f"The large file {ptr.oid} was deleted while the push was checked: push again.")
                     raise _Refused()
-            for kind, body in iter_objects(pack):
-                stores.objects.put(conn, kind, body)
-            for sha in pack.commits:
-                repo_store.add_commit(conn, repo.id, sha)
+            for rows in stored_objects(pack):
+                stores.objects.put_compressed(conn, rows)
+            ref_updates.add_commits(conn, repo.id, list(pack.commits))
             for u in updates:
                 if u.ref.startswith("refs/heads/") and not u.is_delete:
                     commits.after_branch_update(stores, conn, repo, u.ref, targets[u.ref], now, None)
@@ -513,5 +512,3 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
                 "commits": len(pack.commits), "objects": len(pack)}))
     except _Refused:
         return
-    except PackError as e:  # the pack read differently the second time: the temporary copy was damaged
-        report.refuse_all("unpacker error", f"The push was refused: {e}")

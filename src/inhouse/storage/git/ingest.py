@@ -9,6 +9,7 @@ a delta's result size from the delta's own header before it is applied.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,9 +51,10 @@ class PushedCommit:
 @dataclass
 class ReceivedPack:
     """What a pack holds, by sha: commits, trees (their entries), blobs (size and LFS pointer, if one) and tags
-    (the object each names and its kind). `path` is the pack file, for `iter_objects`."""
+    (the object each names and its kind)."""
 
     path: Path | None
+    stored: Path | None = None  # the objects as the object store keeps them (`stored_objects`)
     commits: dict[str, PushedCommit] = field(default_factory=dict)
     trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict)
     blobs: dict[str, tuple[int, LfsPointer | None]] = field(default_factory=dict)
@@ -182,52 +184,80 @@ def _inflate(path: Path) -> Iterator[ShaFile]:
 ALLOWED_MODES = {0o100644: "100644", 0o100755: "100755", 0o120000: "120000", 0o40000: "40000"}
 
 
-def read_pack(path: Path) -> ReceivedPack:
+_ROW = struct.Struct(">20sBQQ")  # sha, kind, size, length of the zlib body that follows
+
+
+def read_pack(path: Path, stored: Path) -> ReceivedPack:
     """Inflates every object of the pack file at `path` (written by `copy_pack`), checks each as `git fsck` does
-    (dulwich's check) and returns what the pack holds."""
-    out = ReceivedPack(path)
-    for obj in _inflate(path):
-        sha = obj.id.decode()
-        try:
-            obj.check()
-        except (ObjectFormatException, ValueError) as e:
-            raise PackError(f"object {sha} is malformed ({e})") from None
-        if isinstance(obj, Blob):
+    (dulwich's check) and returns what the pack holds; the objects are written to `stored` compressed as the object
+    store keeps them, for `stored_objects`."""
+    out = ReceivedPack(path, stored)
+    with open(stored, "wb") as sink:
+        for obj in _inflate(path):
+            _read_object(obj, out)
             raw = obj.as_raw_string()
-            out.blobs[sha] = (len(raw), LfsPointer.parse(raw) if len(raw) <= MAX_POINTER_SIZE else None)
-        elif isinstance(obj, DTree):
-            entries = []
-            for name, mode, child in obj.iteritems():
-                if mode == 0o160000:
-                    raise PackError(f"tree {sha} holds a submodule ('{name.decode(errors='replace')}'): submodules "
-                                    "are not supported here; push the files themselves.")
-                if mode not in ALLOWED_MODES:
-                    raise PackError(f"tree {sha} holds an entry of mode {mode:o}, which git does not write.")
-                try:
-                    text = name.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise PackError(f"tree {sha} holds a name that is not UTF-8 "
-                                    f"({name.decode(errors='replace')!r}): rename it.") from None
-                entries.append(TreeEntry(ALLOWED_MODES[mode], text, child.decode()))
-            out.trees[sha] = tuple(entries)
-        elif isinstance(obj, DCommit):
-            try:
-                obj.as_raw_string().decode("utf-8")
-            except UnicodeDecodeError:
-                raise PackError(f"commit {sha} is not UTF-8 text: re-create it with UTF-8 names and message "
-                                "(git config i18n.commitEncoding utf-8).") from None
-            out.commits[sha] = PushedCommit(obj.tree.decode(), tuple(p.decode() for p in obj.parents))
-        elif isinstance(obj, DTag):
-            target_kind, target = obj.object
-            out.tags[sha] = (target.decode(), KINDS.get(target_kind.type_num, "?"))
-        else:
-            raise PackError(f"object {sha} is of an unknown kind")
+            data = zlib.compress(raw, 1)
+            sink.write(_ROW.pack(obj.sha().digest(), obj.type_num, len(raw), len(data)))
+            sink.write(data)
     return out
 
 
-def iter_objects(pack: ReceivedPack) -> Iterator[tuple[str, bytes]]:
-    """(kind, body) of every object of the pack, inflated again (they were checked by `read_pack`)."""
-    if pack.path is None:
+def _read_object(obj: ShaFile, out: ReceivedPack) -> None:
+    sha = obj.id.decode()
+    try:
+        obj.check()
+    except (ObjectFormatException, ValueError) as e:
+        raise PackError(f"object {sha} is malformed ({e})") from None
+    if isinstance(obj, Blob):
+        raw = obj.as_raw_string()
+        out.blobs[sha] = (len(raw), LfsPointer.parse(raw) if len(raw) <= MAX_POINTER_SIZE else None)
+    elif isinstance(obj, DTree):
+        entries = []
+        for name, mode, child in obj.iteritems():
+            if mode == 0o160000:
+                raise PackError(f"tree {sha} holds a submodule ('{name.decode(errors='replace')}'): submodules "
+                                "are not supported here; push the files themselves.")
+            if mode not in ALLOWED_MODES:
+                raise PackError(f"tree {sha} holds an entry of mode {mode:o}, which git does not write.")
+            try:
+                text = name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PackError(f"tree {sha} holds a name that is not UTF-8 "
+                                f"({name.decode(errors='replace')!r}): rename it.") from None
+            entries.append(TreeEntry(ALLOWED_MODES[mode], text, child.decode()))
+        if len({e.name for e in entries}) != len(entries):  # a file and a folder of one name
+            raise PackError(f"tree {sha} holds two entries of the same name.")
+        out.trees[sha] = tuple(entries)
+    elif isinstance(obj, DCommit):
+        try:
+            obj.as_raw_string().decode("utf-8")
+        except UnicodeDecodeError:
+            raise PackError(f"commit {sha} is not UTF-8 text: re-create it with UTF-8 names and message "
+                            "(git config i18n.commitEncoding utf-8).") from None
+        out.commits[sha] = PushedCommit(obj.tree.decode(), tuple(p.decode() for p in obj.parents))
+    elif isinstance(obj, DTag):
+        target_kind, target = obj.object
+        out.tags[sha] = (target.decode(), KINDS.get(target_kind.type_num, "?"))
+    else:
+        raise PackError(f"object {sha} is of an unknown kind")
+
+
+def stored_objects(pack: ReceivedPack, *, batch_bytes: int = 32 * 1024 * 1024, batch_rows: int = 500
+                   ) -> Iterator[list[tuple[str, str, int, bytes]]]:
+    """The pack's objects as (sha, kind, size, zlib body), in batches of at most `batch_rows` rows and about
+    `batch_bytes` bytes (ObjectStore.put_compressed stores them)."""
+    if pack.stored is None:
         return
-    for obj in _inflate(pack.path):
-        yield obj.type_name.decode(), obj.as_raw_string()
+    batch: list[tuple[str, str, int, bytes]] = []
+    size = 0
+    with open(pack.stored, "rb") as f:
+        while head := f.read(_ROW.size):
+            sha, kind, length, zlen = _ROW.unpack(head)
+            data = f.read(zlen)
+            batch.append((sha.hex(), KINDS[kind], length, data))
+            size += zlen
+            if len(batch) >= batch_rows or size >= batch_bytes:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch

@@ -57,6 +57,14 @@ class ObjectStore:
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["sha"]))
         return sha
 
+    def put_compressed(self, conn: Connection, rows: list[tuple[str, str, int, bytes]]) -> None:
+        """Stores objects already hashed and compressed as `put` stores them: (sha, kind, size, zlib body) each, in
+        one statement (git push stores a whole pack this way)."""
+        if rows:
+            stmt = self._insert(git_objects).on_conflict_do_nothing(index_elements=["sha"])
+            conn.execute(stmt, [{"sha": sha, "kind": kind, "size": size, "data": data}
+                                for sha, kind, size, data in rows])
+
     def get(self, conn: Connection, sha: str) -> tuple[str, bytes]:
         row = conn.execute(select(git_objects.c.kind, git_objects.c.data).where(git_objects.c.sha == sha)).first()
         if row is None:
