@@ -185,6 +185,20 @@ def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(live: Li
     xet_hash = api.get_paths_info(repo_id, ["leak/secret.bin"])[0].xet_hash
     assert xet_hash
 
+    # links handed out before the deletion: a Xet reconstruction's signed xorb ranges, an LFS download link
+    auth = {"Authorization": f"Bearer {token}"}
+    read = httpx.get(f"{live.url}/api/models/{repo_id}/xet-read-token/main", headers=auth).json()
+    plan = httpx.get(f"{read['casUrl']}/v1/reconstructions/{xet_hash}",
+                     headers={"Authorization": f"Bearer {read['accessToken']}"}).json()
+    xorb_links = [(r["url"], r["url_range"]) for ranges in plan["fetch_info"].values() for r in ranges]
+    lfs_json = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
+    before = httpx.post(f"{live.url}/{repo_id}.git/info/lfs/objects/batch", headers={**auth, **lfs_json}, json={
+        "operation": "download", "objects": [{"oid": secret_oid, "size": len(secret)}]}).json()
+    lfs_link = before["objects"][0]["actions"]["download"]
+    assert httpx.get(lfs_link["href"], headers=lfs_link.get("header", {})).content == secret
+    for url, span in xorb_links:
+        assert httpx.get(url, headers={"Range": f"bytes={span['start']}-{span['end']}"}).status_code in (200, 206)
+
     listed = {f.file_oid: f for f in api.list_lfs_files(repo_id)}
     assert set(listed) == {secret_oid, shared_oid}
     assert listed[secret_oid].filename == "leak/secret.bin" and listed[secret_oid].size == len(secret)
@@ -205,8 +219,12 @@ def test_a_leaked_file_leaves_for_good_while_a_fork_keeps_what_it_holds(live: Li
         api.repo_info(repo_id, revision=old_head)
     # the secret: gone from disk and from the database
     _nothing_left(live, secret_oid, secret_xorbs)
-    # and unreachable by every URL
-    auth = {"Authorization": f"Bearer {token}"}
+    # and unreachable by every URL, the links handed out before included
+    for url, span in xorb_links:
+        r = httpx.get(url, headers={"Range": f"bytes={span['start']}-{span['end']}"})
+        assert r.status_code == 404 and secret[:100] not in r.content
+    r = httpx.get(lfs_link["href"], headers=lfs_link.get("header", {}))
+    assert r.status_code == 404 and r.content != secret
     for rev in ("main", old_head):
         r = httpx.get(f"{live.url}/{repo_id}/resolve/{rev}/leak/secret.bin", headers=auth)
         assert r.status_code == 404

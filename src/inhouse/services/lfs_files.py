@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -261,13 +260,3 @@ def duplicate_to(stores: Stores, p: Principal, source: RepoName, target: RepoNam
                 "count": len(linked)}))
     return failed
 
-
-def iter_all(stores: Stores, p: Principal, name: RepoName) -> Iterator[LfsFile]:
-    """Every large file of the repo, page by page (tests, the CLI)."""
-    after: str | None = None
-    while True:
-        page = list_files(stores, p, name, after=after)
-        yield from page.files
-        if page.next_after is None:
-            return
-        after = page.next_after
