@@ -406,7 +406,7 @@ def _pack(stores: Stores, repo: RepoRecord, refs: Refs, req: FetchRequest, commo
         try:
             return packs.plan(conn, repo.id, req.wants, common, client_shallow=req.shallow & _ours(
                 stores, repo, refs, sorted(req.shallow)), depth=req.depth, since=req.since, tags=tags,
-                include_tag="include-tag" in req.flags)
+                include_tag="include-tag" in req.flags, thin="thin-pack" in req.flags)
         except packs.PackError as e:
             raise _Refused(f"the repository is missing object {e.args[0]}; tell your inhouse administrator") from e
 
@@ -416,7 +416,7 @@ def _pack_stream(stores: Stores, plan: packs.Plan) -> Iterator[bytes]:
         with stores.db.read() as conn:
             return packs.read_stored(conn, shas)
 
-    return packs.write_pack(read, plan.objects, plan.cache)
+    return packs.write_pack(read, plan.objects, plan.cache, plan.deltas)
 
 
 def _audit(stores: Stores, principal: Principal, repo: RepoRecord, req: FetchRequest, protocol: int,

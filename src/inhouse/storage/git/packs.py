@@ -13,6 +13,7 @@ are whole (no deltas): git accepts such packs from any server.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import operator
 import re
@@ -32,6 +33,11 @@ _ENTRY = re.compile(rb"([0-7]+) [^\0]*\0(.{20})", re.DOTALL)  # mode, name, bina
 _TREE_MODE = b"40000"
 _GITLINK_MODE = b"160000"  # a submodule's commit: in another repo, never sent
 _SWAP = operator.itemgetter(1, 0)
+_ENTRY_NAMED = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.DOTALL)
+_GROUP = re.compile(rb"(?:[0-7]+ [^\0]*\0.{20}){16}", re.DOTALL)  # 16 entries: a boundary every 16
+MAX_DELTA_DEPTH = 50  # as git's pack.depth
+PARSED_BUDGET = 64 * 1024 * 1024  # bodies of parsed trees kept as references
+REF_DELTA = 7
 CACHE_BUDGET = 64 * 1024 * 1024  # stored bodies of commits and trees kept from the walk for the writer
 
 
@@ -135,12 +141,149 @@ class Plan:
     shallow: list[str] = field(default_factory=list)  # commits the client must treat as having no parents
     unshallow: list[str] = field(default_factory=list)  # client-shallow commits whose parents now come
     cache: dict[str, tuple[str, int, bytes]] = field(default_factory=dict)  # stored bodies read by the walk
+    deltas: dict[str, tuple[bytes, bytes, int]] = field(default_factory=dict)  # tree → (base, zlib delta, size)
+
+
+@dataclass
+class _Parsed:
+    body: bytes
+    cps: list[int]  # entry boundaries, ascending, 0 first (about one per 16 entries)
+    depth: int  # its delta chain's length in this pack (0: whole)
+
+
+def _prefix(a: bytes, b: bytes, n: int) -> int:
+    """Length of the common prefix of a and b, at most n: slice comparisons (memcmp), halving the range."""
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n
+    while hi - lo > 32:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    while lo < hi and a[lo] == b[lo]:
+        lo += 1
+    return lo
+
+
+def _suffix(a: bytes, b: bytes, m: int) -> int:
+    """Length of the common suffix of a and b, at most m."""
+    la, lb = len(a), len(b)
+    if a[la - m :] == b[lb - m :]:
+        return m
+    lo, hi = 0, m
+    while hi - lo > 32:
+        mid = (lo + hi) // 2
+        if a[la - mid : la - lo] == b[lb - mid : lb - lo]:
+            lo = mid
+        else:
+            hi = mid
+    while lo < hi and a[la - lo - 1] == b[lb - lo - 1]:
+        lo += 1
+    return lo
+
+
+def _diff_scan(body: bytes, base: _Parsed) -> tuple[list[tuple[bytes, bytes, bytes]], list[int], int, int] | None:
+    """The entries of tree `body` that can differ from those of `base`, a tree parsed before: (entries (mode, name,
+    id), entry boundaries of `body`, common prefix, common suffix), or None when `body` does not scan.
+
+    The bytes before the common prefix are the base's, so the base's last boundary at or before it is a boundary of
+    `body`, and the entries before it are the base's. From there `body` is parsed entry by entry until a boundary
+    past the differing stretch lands, shifted, on one of the base's boundaries: the rest is then the base's entries,
+    byte for byte. Only the entries in between are returned: for one changed file, a few dozen."""
+    r = base.body
+    n = min(len(body), len(r))
+    p = _prefix(body, r, n)
+    s = _suffix(body, r, n - p)
+    shift = len(body) - len(r)
+    q = len(body) - s
+    bcps = base.cps
+    i = bisect.bisect_right(bcps, p) - 1
+    pos = bcps[i]
+    cps = bcps[: i + 1]
+    entries: list[tuple[bytes, bytes, bytes]] = []
+    count = 0
+    while pos < len(body):
+        if pos >= q:
+            k = bisect.bisect_left(bcps, pos - shift)
+            if k < len(bcps) and bcps[k] == pos - shift:
+                if cps[-1] != pos:
+                    cps.append(pos)
+                cps += bcps[k + 1 :] if shift == 0 else [c + shift for c in bcps[k + 1 :]]
+                break
+        m = _ENTRY_NAMED.match(body, pos)
+        if m is None:
+            return None
+        entries.append((m.group(1), m.group(2), m.group(3)))
+        pos = m.end()
+        count += 1
+        if count % 16 == 0:
+            cps.append(pos)
+    return entries, cps, p, s
+
+
+def _subtree(body: bytes, name: bytes) -> str | None:
+    """The id of subtree `name` in tree `body`, found by a byte search (a reference only: a wrong one costs time,
+    never correctness)."""
+    key = _TREE_MODE + b" " + name + b"\0"
+    i = body.find(key)
+    if i < 0 or i + len(key) + 20 > len(body):
+        return None
+    return body[i + len(key) : i + len(key) + 20].hex()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _copy(offset: int, size: int) -> bytes:
+    out = bytearray()
+    while size:
+        chunk = min(size, 0xFFFFFF)
+        cmd, args = 0x80, bytearray()
+        for k in range(4):
+            byte = (offset >> (8 * k)) & 0xFF
+            if byte:
+                cmd |= 1 << k
+                args.append(byte)
+        for k in range(3):
+            byte = (chunk >> (8 * k)) & 0xFF
+            if byte:
+                cmd |= 0x10 << k
+                args.append(byte)
+        out.append(cmd)
+        out += args
+        offset += chunk
+        size -= chunk
+    return bytes(out)
+
+
+def make_delta(base_size: int, target: bytes, prefix: int, suffix: int) -> bytes:
+    """A git delta that makes `target` from a base of `base_size` bytes sharing its first `prefix` and last
+    `suffix` bytes: copy, insert the stretch between, copy."""
+    out = bytearray(_varint(base_size) + _varint(len(target)))
+    if prefix:
+        out += _copy(0, prefix)
+    middle = target[prefix : len(target) - suffix]
+    for k in range(0, len(middle), 127):
+        piece = middle[k : k + 127]
+        out.append(len(piece))
+        out += piece
+    if suffix:
+        out += _copy(base_size - suffix, suffix)
+    return bytes(out)
 
 
 class Walker:
     """The object walk of one fetch, over one read connection."""
 
-    def __init__(self, conn: Connection, repo_id: int):
+    def __init__(self, conn: Connection, repo_id: int, *, thin: bool = False):
         import zlib
 
         self._zlib = zlib
@@ -148,6 +291,12 @@ class Walker:
         self.graph = repo_commit_graph(conn, repo_id)
         self.cache: dict[str, tuple[str, int, bytes]] = {}
         self._cached_bytes = 0
+        self.parsed: dict[str, _Parsed] = {}  # trees parsed so far (bounded): references for the next ones
+        self._parsed_bytes = 0
+        self.deltas: dict[str, tuple[bytes, bytes, int]] = {}  # tree → (base id, zlib'd delta, delta size)
+        self.in_pack: set[str] = set()
+        self.thin = thin  # the client takes deltas against trees it has (a thin pack; git completes it)
+        self.client_trees: set[str] = set()
 
     def commits(self, shas: Iterable[str]) -> None:
         """Makes sure the graph holds `shas` (a commit outside repo_commits: read by id)."""
@@ -219,50 +368,95 @@ class Walker:
             order = [s for s in order if s in kept]
         return order, boundary
 
-    def trees(self, roots: list[str], seen: set[bytes], *, emit: bool) -> list[str]:
+    def _remember(self, sha: str, parsed: _Parsed) -> None:
+        self.parsed[sha] = parsed
+        self._parsed_bytes += len(parsed.body)
+        while self._parsed_bytes > PARSED_BUDGET and self.parsed:
+            old = next(iter(self.parsed))
+            self._parsed_bytes -= len(self.parsed.pop(old).body)
+
+    def trees(self, roots: list[tuple[str, str | None]], seen: set[bytes], *, emit: bool) -> list[str]:
         """Trees and blobs reachable from the trees `roots` and not in `seen` (binary ids, updated), level by
-        level, one query per 500 trees. `emit` False: only marks them seen (what the client has)."""
+        level, 500 trees per query. Each root comes with a reference: a tree parsed before that it likely
+        resembles (its commit's parent's tree), or None. `emit` False: only marks them seen (what the client
+        has). Emitted trees that differ from an emitted reference by one stretch of bytes become deltas."""
         out: list[str] = []
-        frontier: list[str] = []
-        for r in roots:
+        frontier: list[tuple[str, str | None]] = []
+        for r, ref in roots:
             b = bytes.fromhex(r)
             if b not in seen:
                 seen.add(b)
-                frontier.append(r)
+                frontier.append((r, ref))
         blobs: list[bytes] = []
         while frontier:
-            rows = read_stored(self.conn, frontier)
-            nxt: list[str] = []
-            for sha in frontier:
-                row = rows.get(sha)
-                if row is None or row[0] != "tree":
-                    raise PackError(sha)
-                if emit:
-                    out.append(sha)
-                    self._keep(sha, row)
-                index = tree_index(self._zlib.decompress(row[2]))
-                fresh = index.keys() - seen
-                if not fresh:
-                    continue
-                seen |= fresh
-                for child in fresh:
-                    mode = index[child]
-                    if mode == _TREE_MODE:
-                        nxt.append(child.hex())
-                    elif emit and mode != _GITLINK_MODE:
-                        blobs.append(child)
+            nxt: list[tuple[str, str | None]] = []
+            for i in range(0, len(frontier), BATCH):
+                part = frontier[i : i + BATCH]
+                rows = read_stored(self.conn, [sha for sha, _ in part])
+                for sha, ref in part:
+                    row = rows.get(sha)
+                    if row is None or row[0] != "tree":
+                        raise PackError(sha)
+                    self._tree(sha, ref, row, seen, emit, nxt, blobs)
+                    if emit:
+                        out.append(sha)
             frontier = nxt
         out.extend(b.hex() for b in blobs)
         return out
 
+    def _tree(self, sha: str, ref: str | None, row: tuple[str, int, bytes], seen: set[bytes], emit: bool,
+              nxt: list[tuple[str, str | None]], blobs: list[bytes]) -> None:
+        body = self._zlib.decompress(row[2])
+        base = self.parsed.get(ref) if ref is not None else None
+        scan = _diff_scan(body, base) if base is not None else None
+        depth = 0
+        if scan is None:  # no reference: every entry, in C
+            index = tree_index(body)
+            fresh = index.keys() - seen
+            seen |= fresh
+            for child in fresh:
+                mode = index[child]
+                if mode == _TREE_MODE:
+                    nxt.append((child.hex(), None))
+                elif emit and mode != _GITLINK_MODE:
+                    blobs.append(child)
+            cps = [0]
+            for m in _GROUP.finditer(body):  # contiguous groups of 16 entries from the start: real boundaries
+                if m.start() != cps[-1]:
+                    break
+                cps.append(m.end())
+        else:
+            assert base is not None and ref is not None
+            entries, cps, p, s = scan
+            for mode, name, child in entries:
+                if child in seen:
+                    continue
+                seen.add(child)
+                if mode == _TREE_MODE:
+                    nxt.append((child.hex(), _subtree(base.body, name)))
+                elif emit and mode != _GITLINK_MODE:
+                    blobs.append(child)
+            if emit and base.depth < MAX_DELTA_DEPTH and (ref in self.in_pack or ref in self.client_trees):
+                delta = make_delta(len(base.body), body, p, s)
+                if len(delta) * 2 < len(body):
+                    self.deltas[sha] = (bytes.fromhex(ref), self._zlib.compress(delta, 1), len(delta))
+                    depth = base.depth + 1
+        if emit:
+            self.in_pack.add(sha)
+            if sha not in self.deltas:
+                self._keep(sha, row)
+        elif self.thin:
+            self.client_trees.add(sha)
+        self._remember(sha, _Parsed(body, cps, depth))
+
 
 def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, client_shallow: set[str],
          depth: int | None = None, since: int | None = None, tags: dict[str, str] | None = None,
-         include_tag: bool = False) -> Plan:
+         include_tag: bool = False, thin: bool = False) -> Plan:
     """The objects to send for `wants` to a client that has `haves` (ids this repo has, checked by the caller).
     `client_shallow`: the client's shallow commits; `depth`/`since`: a shallow fetch; `tags`: annotated tag id →
     the id it points at, for include-tag."""
-    w = Walker(conn, repo_id)
+    w = Walker(conn, repo_id, thin=thin)
     kinds = kinds_of(conn, wants)
     out = Plan()
     want_commits: list[str] = []
@@ -306,12 +500,17 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
     edge = {p for c in send_commits for p in w.graph[c].parents if p in has}
     edge.update(have_commits)
     w.commits(edge)
-    w.trees([w.graph[c].tree for c in edge if c in w.graph], seen, emit=False)
+    w.trees([(w.graph[c].tree, None) for c in edge if c in w.graph], seen, emit=False)
     objects: list[str] = list(send_commits)
-    objects += w.trees([w.graph[c].tree for c in send_commits], seen, emit=True)
+    # oldest first, each root tree with its first parent's tree as the reference it is likely to resemble
+    roots: list[tuple[str, str | None]] = []
+    for c in reversed(send_commits):
+        parents = w.graph[c].parents
+        roots.append((w.graph[c].tree, w.graph[parents[0]].tree if parents and parents[0] in w.graph else None))
+    objects += w.trees(roots, seen, emit=True)
     for root in other_roots:
         if kinds.get(root) == "tree":
-            objects += w.trees([root], seen, emit=True)
+            objects += w.trees([(root, None)], seen, emit=True)
         elif bytes.fromhex(root) not in seen:
             seen.add(bytes.fromhex(root))
             objects.append(root)
@@ -321,25 +520,35 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
                 sent_tags.append(tag)
     out.objects = sent_tags + objects
     out.cache = w.cache
+    out.deltas = w.deltas
     return out
 
 
 def write_pack(read: Callable[[list[str]], dict[str, tuple[str, int, bytes]]], objects: list[str],
-               cache: dict[str, tuple[str, int, bytes]], *, chunk_bytes: int = 65_000) -> Iterator[bytes]:
-    """A version-2 pack of `objects` in chunks of about `chunk_bytes`, each entry written from its stored zlib body;
+               cache: dict[str, tuple[str, int, bytes]], deltas: dict[str, tuple[bytes, bytes, int]] | None = None,
+               *, chunk_bytes: int = 65_000) -> Iterator[bytes]:
+    """A version-2 pack of `objects` in chunks of about `chunk_bytes`. Each entry is written from its stored zlib
+    body, or as the delta the walk made (`deltas`: id → (base id, zlib'd delta, delta size), a REF_DELTA);
     `read(ids)` reads a batch of stored objects (one short read transaction each), `cache` holds some already."""
+    deltas = deltas or {}
     digest = hashlib.sha1()
     buf = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
     for part in _chunks(objects):
-        need = [s for s in part if s not in cache]
+        need = [s for s in part if s not in cache and s not in deltas]
         rows = read(need) if need else {}
         for sha in part:
-            row = cache.pop(sha, None) or rows.get(sha)
-            if row is None:
-                raise PackError(sha)
-            kind, size, data = row
-            buf += pack_object_header(TYPE_NUM[kind], None, size, SHA1)
-            buf += data
+            d = deltas.get(sha)
+            if d is not None:
+                base, data, size = d
+                buf += pack_object_header(REF_DELTA, base, size, SHA1)
+                buf += data
+            else:
+                row = cache.pop(sha, None) or rows.get(sha)
+                if row is None:
+                    raise PackError(sha)
+                kind, size, data = row
+                buf += pack_object_header(TYPE_NUM[kind], None, size, SHA1)
+                buf += data
             if len(buf) >= chunk_bytes:
                 chunk = bytes(buf)
                 digest.update(chunk)
