@@ -116,6 +116,17 @@ def test_exists_ok_and_conflicts(server, api, user):
     assert _ids(again) == [model] and again.items[0].note is None
 
 
+def test_items_follow_their_repo(server, api, user):
+    kept, moved, deleted = _repos(api, user[0], 3)
+    c = api.create_collection("Follows")
+    for rid in (kept, moved, deleted):
+        api.add_collection_item(c.slug, rid, "model")
+    api.move_repo(moved, f"{moved}-renamed")
+    api.delete_repo(deleted)
+    assert _ids(api.get_collection(c.slug)) == [kept, f"{moved}-renamed"]
+    assert [x.slug for x in api.list_collections(item=f"models/{moved}-renamed")] == [c.slug]
+
+
 def test_collections_of_a_namespace_in_their_order_and_listing_filters(server, api, user):
     owner = user[0]
     (model,) = _repos(api, owner, 1)
