@@ -5,12 +5,18 @@ push."""
 
 from __future__ import annotations
 
+import base64
 import os
+import subprocess
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from huggingface_hub import hf_hub_download
+from sqlalchemy import func, select
+
+from inhouse.storage.db.schema import audit_log, git_objects, refs, repo_commits
 
 from tests.support.gitcli import Git, repo_url
 from tests.support.live import LiveServer
@@ -158,3 +164,62 @@ def test_read_token_and_anonymous_cannot_push(server: LiveServer, tmp_path: Path
     r = git.run("push", repo_url(server, repo_id), "main", cwd=work, check=False)
     assert r.returncode != 0 and "could not read Username" in r.stderr  # 401: git asked for credentials
     assert server.api(token).repo_info(repo_id).sha == head
+
+
+def _db_counts(server: LiveServer) -> tuple[int, ...]:
+    with server.stores.db.read() as conn:
+        return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()
+                     for t in (git_objects, repo_commits, refs, audit_log))
+
+
+def test_bad_input_over_http_is_refused_with_nothing_written(server: LiveServer, tmp_path: Path):
+    repo_id, token = server.make_repo()
+    head = server.api(token).repo_info(repo_id).sha
+    auth = {"Authorization": "Basic " + base64.b64encode(f"user:{token}".encode()).decode(),
+            "Content-Type": "application/x-git-receive-pack-request"}
+    url = f"{server.url}/{repo_id}.git/git-receive-pack"
+    git = Git(tmp_path)
+    work = clone(git, server, repo_id, token, tmp_path / "work")
+    write(work / "a.txt", b"a\n")
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "a", cwd=work)
+    tip = git.out("rev-parse", "HEAD", cwd=work)
+    pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs"], cwd=work, input=f"{tip}\n^{head}\n".encode(),
+                          capture_output=True, check=True).stdout
+    command = f"{head} {tip} refs/heads/main\0report-status side-band-64k\n".encode()
+    line = f"{len(command) + 4:04x}".encode() + command + b"0000"
+    before = _db_counts(server)
+    for body in (b"00zzgarbage", line[:-4], b"0030" + command[:20]):
+        r = httpx.post(url, content=body, headers=auth)
+        assert r.status_code == 400 and "Malformed" in r.text, body
+    corrupt = bytearray(pack)
+    corrupt[len(pack) // 2] ^= 0xFF
+    r = httpx.post(url, content=line + bytes(corrupt), headers=auth)
+    assert r.status_code == 200 and b"unpack " in r.content and b"ng refs/heads/main unpacker error" in r.content
+    unknown = line.replace(b"side-band-64k", b"side-band-64k frobnicate")
+    unknown = f"{len(command) + 15:04x}".encode() + unknown[4:]
+    r = httpx.post(url, content=unknown + pack, headers=auth)
+    assert b"unpack unknown capability frobnicate" in r.content
+    assert _db_counts(server) == before
+    assert server.api(token).repo_info(repo_id).sha == head
+    # the same request, well formed, lands
+    r = httpx.post(url, content=line + pack, headers=auth)
+    assert b"ok refs/heads/main" in r.content and server.api(token).repo_info(repo_id).sha == tip
+
+
+def test_push_on_postgresql(pg_server: LiveServer, tmp_path: Path):
+    repo_id, token = pg_server.make_repo()
+    git = Git(tmp_path)
+    work = clone(git, pg_server, repo_id, token, tmp_path / "work")
+    write(work / "a.txt", b"pushed to postgres\n")
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "a", cwd=work)
+    git.run("push", "-q", "origin", "main", "main:refs/heads/dev", cwd=work)
+    api = pg_server.api(token)
+    tip = git.out("rev-parse", "HEAD", cwd=work)
+    assert api.repo_info(repo_id).sha == tip
+    assert {b.name: b.target_commit for b in api.list_repo_refs(repo_id).branches} == {"main": tip, "dev": tip}
+    path = hf_hub_download(repo_id, "a.txt", endpoint=pg_server.url, token=token, cache_dir=tmp_path / "hf")
+    assert Path(path).read_bytes() == b"pushed to postgres\n"
+    git.run("push", "-q", "origin", ":dev", cwd=work)
+    assert {b.name for b in api.list_repo_refs(repo_id).branches} == {"main"}

@@ -217,6 +217,10 @@ def test_push_new_branch_tag_and_delete(repo: Repo, local: Local):
     assert repo.ref("refs/tags/v1") == tip  # an annotated tag is kept peeled: refs name commits here
     report = push(repo, [(tip, ZERO, "refs/heads/feature")])
     assert report.refs == {"refs/heads/feature": "ok"} and repo.ref("refs/heads/feature") is None
+    # a branch at a commit the repo has: git sends an empty pack
+    empty = local.pack(base, exclude=(base,))
+    assert push(repo, [(ZERO, base, "refs/heads/copy")], empty).refs == {"refs/heads/copy": "ok"}
+    assert repo.ref("refs/heads/copy") == base
 
 
 def test_push_lfs_pointer_needs_the_object_in_this_repo(repo: Repo, local: Local):
