@@ -48,7 +48,9 @@ def test_create_differing_only_in_case_is_409(server, api, user):
     with pytest.raises(HfHubHTTPError) as exc:
         api.create_repo(f"{ns}/{name.lower()}")
     assert exc.value.response.status_code == 409
-    api.create_repo(f"{ns}/{name.upper()}", exist_ok=True)  # the client's exist_ok accepts the 409
+    assert exc.value.response.json()["url"] == f"{server.url}/{repo_id}"  # names the repo as it is
+    url = api.create_repo(f"{ns}/{name.upper()}", exist_ok=True)  # the client's exist_ok accepts the 409
+    assert url.repo_id == repo_id
     assert [m.id for m in api.list_models(author=user[0])] == [repo_id]  # still one repo
     # another type is another repo: the same name in any case is free there
     api.create_repo(f"{ns}/{name.lower()}", repo_type="dataset")
@@ -116,3 +118,15 @@ def test_tag_on_a_missing_revision_is_revision_not_found_before_the_name(server,
         api.create_tag(repo_id, tag="bad name~")
     api.create_tag(repo_id.upper(), tag="v1")
     assert [t.name for t in api.list_repo_refs(repo_id).tags] == ["v1"]
+
+
+def test_a_repo_may_change_only_the_case_of_its_name(server, api, user):
+    repo_id = _mixed_repo(server, api, user)
+    ns, name = repo_id.split("/")
+    api.move_repo(repo_id, f"{ns}/{name.lower()}")
+    assert api.model_info(repo_id).id == f"{ns}/{name.lower()}"
+    assert api.list_repo_files(f"{ns}/{name.lower()}") == [".gitattributes", "config.json"]
+    other = _mixed_repo(server, api, user)
+    with pytest.raises(HfHubHTTPError) as exc:  # but not to another repo's name in another case
+        api.move_repo(other, f"{ns}/{name.upper()}")
+    assert exc.value.response.status_code == 409

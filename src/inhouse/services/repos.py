@@ -63,9 +63,11 @@ def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespa
         if private is None:
             chosen = user_store.default_private(conn, owner.id) if owner.kind == "org" else None
             private = stores.settings.new_repos_private if chosen is None else chosen
-        if store.name_taken(conn, repo_type, namespace, name):
-            raise RepoExists(f"You already created this {repo_type} repo: {namespace}/{name}",
-                             url_path=f"{repo_type.url_prefix}{namespace}/{name}")
+        if store.name_taken(conn, repo_type, namespace, name):  # in any case: names are case-insensitive
+            hit = store.find_repo(conn, repo_type, namespace, name)
+            existing = hit[0].repo_id if hit is not None and not hit[1] else f"{namespace}/{name}"
+            raise RepoExists(f"You already created this {repo_type} repo: {existing}",
+                             url_path=f"{repo_type.url_prefix}{existing}")
         repo_id = store.insert_repo(conn, type=repo_type, namespace=namespace, name=name, owner_id=owner.id,
                                     private=private, now=now, created_by=principal.user_id)
         repo = _current(conn, repo_id)
@@ -103,7 +105,8 @@ def move(stores: Stores, principal: Principal, repo_type: RepoType, from_id: str
         owner = _owner(conn, dst[0])
         if dst[0] != found.repo.namespace:
             authorize_create(principal, dst[0], owner_id=owner.id, owner_kind=owner.kind)
-        if store.name_taken(conn, repo_type, dst[0], dst[1]):
+        holder = store.find_repo(conn, repo_type, dst[0], dst[1])  # a change of case only keeps its own name
+        if store.name_taken(conn, repo_type, dst[0], dst[1]) and (holder is None or holder[0].id != found.repo.id):
             raise Conflict(f"A {repo_type} repository called {to_id} already exists; choose another name.")
         store.move_repo(conn, found.repo, dst[0], dst[1])
         store.update_repo(conn, found.repo.id, owner_id=owner.id)
