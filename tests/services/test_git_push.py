@@ -333,6 +333,8 @@ def test_malformed_pkt_lines_are_a_bad_request(repo: Repo, local: Local):
     before = repo.counts()
     for body in [b"zz00garbage", b"00", b"0010short", f"0032{base} {base}".encode(),
                  pkt_line(b"not a command\n") + b"0000",
+                 pkt_line(f"{base} {base} refs/heads/{'x' * 2000}\0report-status\n".encode()) + b"0000",
+                 pkt_line(f"{base} {base} refs/heads/a\x01b\0report-status\n".encode()) + b"0000",
                  pkt_line(f"{base} {base} refs/heads/main\0report-status\n".encode())]:  # no flush
         with pytest.raises(BadRequest):
             git_push.receive_pack(repo.stores, repo.writer, repo.name, io.BytesIO(body))

@@ -11,6 +11,8 @@ lines. The web layer (web/hub/git_http.py) calls exactly `advertise_receive` and
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
 import time
 from collections import deque
@@ -49,6 +51,8 @@ KNOWN_CAPABILITIES = frozenset(c.split("=", 1)[0] for c in CAPABILITIES)
 MAX_COMMANDS = 10_000  # ref updates in one push
 MAX_HISTORY_OBJECTS = 500_000  # objects of the repo's history looked through for one the pack leaves out
 MAX_ANCESTRY_COMMITS = 200_000  # commits walked to tell whether an update of the default branch fast-forwards
+MAX_REF_BYTES = 1024  # a ref name in a push command (branch and tag names are checked further)
+STALE_TMP_S = 24 * 3600
 MAX_REPORT_LINES = 50  # `remote:` explanation lines
 SIDEBAND_CHUNK = 65515  # side-band-64k: 65520-byte pkt-lines, one byte of band
 
@@ -164,8 +168,13 @@ def receive_pack(stores: Stores, principal: Principal, name: RepoName, body: Bin
 
 
 def _tmp_dir(stores: Stores) -> Path:
+    """Where pushes are read (data_dir/tmp/push-*); what a crashed server left there a day ago goes."""
     path = stores.settings.data_dir / "tmp"
     path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("push-*"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < time.time() - STALE_TMP_S:
+                shutil.rmtree(old, ignore_errors=True)
     return path
 
 
@@ -202,6 +211,9 @@ def _read_request(body: BinaryIO) -> _Request:
             if len(parts) != 3 or not _is_sha(parts[0]) or not _is_sha(parts[1]) or not parts[2]:
                 raise BadRequest(f"Malformed receive-pack command {text[:120]!r}: expected '<old-sha> <new-sha> "
                                  "<ref>'.")
+            if len(parts[2]) > MAX_REF_BYTES or any(c < " " or c == "\x7f" for c in parts[2]):
+                raise BadRequest(f"Malformed ref name {parts[2][:120]!r} in the push: at most {MAX_REF_BYTES} "
+                                 "characters, without control characters.")
             if parts[2] in seen:
                 raise BadRequest(f"The push names {parts[2][:200]!r} twice.")
             seen.add(parts[2])
