@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from inhouse.storage.db import discussions as disc_store
 from inhouse.storage.db import lfs as lfs_store
+from inhouse.storage.db import likes as likes_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.engine import Database
@@ -351,9 +352,26 @@ def test_search_repos_visibility_filters_sort_and_paging(db: Database) -> None:
     assert names(tags=["x_y"]) == [] and names(tags=["x%"]) == [] and names(tags=["x-y"]) == ["bob/my-model"]
     assert names(tags=['say "hi"\\']) == ["bob/my-model"]
     assert names(tags=["TEXT"]) == [] and names(tags=["Timm"]) == []  # tags match case-sensitively on both
-    # sorts and paging
-    assert names(sort="downloads") == ["alice/bert-base", "bob/my_model", "bob/GPT-mini", "bob/my-model"]
+    # sorts and paging: "downloads" are the last 30 days' (repo_downloads), "downloads_all_time" every one
+    assert names(sort="downloads_all_time") == ["alice/bert-base", "bob/my_model", "bob/GPT-mini", "bob/my-model"]
+    with db.write() as conn:
+        for _ in range(3):
+            likes_store.add_download(conn, ids["bob/GPT-mini"], 1000)
+        likes_store.add_download(conn, ids["bob/my-model"], 1000 - 29)
+        likes_store.add_download(conn, ids["bob/my_model"], 1000 - 30)  # 31 days ago: all time only
+    assert names(sort="downloads", today=1000) == ["bob/GPT-mini", "bob/my-model", "bob/my_model", "alice/bert-base"]
+    with db.read() as conn:
+        counted = {r.repo_id: (r.recent_downloads, r.downloads) for r in repo_store.search_repos(
+            conn, type=RepoType.MODEL, visible_to=None, is_admin=False, today=1000)}
+        assert likes_store.recent_downloads(conn, list(ids.values()), 1000) == {
+            ids["bob/GPT-mini"]: 3, ids["bob/my-model"]: 1}
+    assert counted == {"bob/GPT-mini": (3, 8), "bob/my-model": (1, 1), "bob/my_model": (0, 51),
+                       "alice/bert-base": (0, 100)}
     assert names(sort="likes")[:2] == ["bob/GPT-mini", "alice/bert-base"]
+    with db.write() as conn:
+        repo_store.update_repo(conn, ids["bob/my_model"], gated="manual")
+    assert names(gated=True) == ["bob/my_model"] and names(gated=False) == ["bob/my-model", "bob/GPT-mini",
+                                                                             "alice/bert-base"]
     assert names(sort="created_at", descending=False) == list(reversed(public))
     assert names(sort="no-such-column") == public  # unknown sorts fall back to last_modified
     assert names(limit=2) == public[:2]
