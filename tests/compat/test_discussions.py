@@ -1,6 +1,7 @@
-"""Pull requests and discussions to the end, through huggingface_hub's HfApi against a live server: comments
-(edit, hide), rename, close/reopen, draft pull requests and publishing them, merges (fast-forward, a merge commit,
-a conflict refused naming the files), the diff, attachments; who may do what; the audit log records each."""
+"""Pull requests and discussions to the end, through huggingface_hub's HfApi against a live server (SQLite and
+PostgreSQL): comments (edit, hide), rename, close/reopen, draft pull requests and publishing them, merges
+(fast-forward, a merge commit, a line-by-line merge, a conflict refused naming the files), the diff, attachments;
+who may do what; "not found" alike for missing and invisible repos; the audit log records each."""
 
 from __future__ import annotations
 
@@ -38,14 +39,21 @@ def _read(api, repo_id: str, path: str, revision: str = "main") -> bytes:  # typ
     return r.content
 
 
+@pytest.fixture(params=["server", "pg_server"])
+def live(request: pytest.FixtureRequest) -> LiveServer:
+    """The same tests on SQLite and on PostgreSQL."""
+    srv: LiveServer = request.getfixturevalue(request.param)
+    return srv
+
+
 @pytest.fixture
-def team(server: LiveServer):  # type: ignore[no-untyped-def]
+def team(live: LiveServer):  # type: ignore[no-untyped-def]
     """A repo owned by `owner` (write token), with a README on main; `guest` is another user (write token, no
     role on the repo); `reader` has a read token."""
-    owner = server.make_user()
-    guest = server.make_user()
-    out = {"owner": server.api(server.make_token(owner)), "guest": server.api(server.make_token(guest)),
-           "reader": server.api(server.make_token(guest, "read")), "anon": server.api(None),
+    owner = live.make_user()
+    guest = live.make_user()
+    out = {"owner": live.api(live.make_token(owner)), "guest": live.api(live.make_token(guest)),
+           "reader": live.api(live.make_token(guest, "read")), "anon": live.api(None),
            "owner_name": owner, "guest_name": guest, "repo": f"{owner}/r{uuid.uuid4().hex[:8]}"}
     out["owner"].create_repo(out["repo"])
     out["owner"].upload_file(path_or_fileobj=b"line 1\nline 2\nline 3\n", path_in_repo="README.md",
@@ -53,7 +61,7 @@ def team(server: LiveServer):  # type: ignore[no-untyped-def]
     return out
 
 
-def test_a_discussion_from_comment_to_close(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_discussion_from_comment_to_close(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
     owner, guest, repo = team["owner"], team["guest"], team["repo"]
     d = guest.create_discussion(repo, title="Question about the card", description="Is it **right**?")
     assert d.status == "open" and not d.is_pull_request
@@ -89,10 +97,10 @@ def test_a_discussion_from_comment_to_close(server: LiveServer, team) -> None:  
                      ("comment", "Answered, closing."), ("status-change", "closed"), ("status-change", "open")]
     assert not any("Edited comment" in json.dumps(e._event) for e in details.events)  # hidden for good
     assert other.id in {e.id for e in details.events}
-    listed = httpx.get(f"{server.url}/api/models/{repo}/discussions").json()
+    listed = httpx.get(f"{live.url}/api/models/{repo}/discussions").json()
     assert listed["discussions"][0]["numComments"] == 4 and listed["numClosedDiscussions"] == 0
 
-    actions = [(a, det.get("num"), det.get("status")) for a, det in _actions(server, repo)
+    actions = [(a, det.get("num"), det.get("status")) for a, det in _actions(live, repo)
                if a.startswith("discussion.")]
     assert actions == [("discussion.create", 1, None), ("discussion.comment", 1, None),
                        ("discussion.comment.edit", 1, None), ("discussion.rename", 1, None),
@@ -101,9 +109,9 @@ def test_a_discussion_from_comment_to_close(server: LiveServer, team) -> None:  
                        ("discussion.status", 1, "open")]
 
 
-def test_who_may_change_what(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+def test_who_may_change_what(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
     owner, guest, repo = team["owner"], team["guest"], team["repo"]
-    stranger = server.api(server.make_token(server.make_user()))
+    stranger = live.api(live.make_token(live.make_user()))
     d = owner.create_discussion(repo, title="Owner's topic")
     c = owner.comment_discussion(repo, d.num, "owner says")
     mine = guest.comment_discussion(repo, d.num, "guest says")
@@ -153,11 +161,11 @@ def _too_long(api, repo: str, num: int) -> HfHubHTTPError:  # type: ignore[no-un
     raise AssertionError("a too-long comment was accepted")
 
 
-def test_missing_and_invisible_repos_answer_alike(server: LiveServer) -> None:
-    private, owner_token = server.make_repo(private=True)
-    owner = server.api(owner_token)
+def test_missing_and_invisible_repos_answer_alike(live: LiveServer) -> None:
+    private, owner_token = live.make_repo(private=True)
+    owner = live.api(owner_token)
     d = owner.create_discussion(private, title="Private topic")
-    stranger = server.api(server.make_token(server.make_user()))
+    stranger = live.api(live.make_token(live.make_user()))
     missing = f"{private}-missing"
     calls = [
         lambda r: stranger.comment_discussion(r, d.num, "hi"),
@@ -178,7 +186,8 @@ def test_missing_and_invisible_repos_answer_alike(server: LiveServer) -> None:
     assert owner.get_discussion_details(private, d.num).title == "Private topic"
 
 
-def test_a_draft_pull_request_published_and_fast_forwarded(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_pull_request_published_and_fast_forwarded(  # type: ignore[no-untyped-def]
+        live: LiveServer, team) -> None:
     owner, guest, repo = team["owner"], team["guest"], team["repo"]
     pr = guest.create_pull_request(repo, title="Add a config")
     assert (pr.status, pr.is_pull_request, pr.target_branch) == ("draft", True, "refs/heads/main")
@@ -210,7 +219,7 @@ def test_a_draft_pull_request_published_and_fast_forwarded(server: LiveServer, t
                                                                                       ("status-change", "merged")]
     assert "config.json" in merged.diff  # still shows what it changed
     assert ("pull_request.merge", {"num": 1, "commit": head}) in [
-        (a, {k: det[k] for k in ("num", "commit")}) for a, det in _actions(server, repo) if a == "pull_request.merge"]
+        (a, {k: det[k] for k in ("num", "commit")}) for a, det in _actions(live, repo) if a == "pull_request.merge"]
 
     with pytest.raises(HfHubHTTPError) as exc:
         owner.merge_pull_request(repo, pr.num)
@@ -220,7 +229,7 @@ def test_a_draft_pull_request_published_and_fast_forwarded(server: LiveServer, t
     assert _status(exc) == 409
 
 
-def test_a_merge_commit_and_a_conflict(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_merge_commit_and_a_conflict(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
     owner, guest, repo = team["owner"], team["guest"], team["repo"]
     owner.upload_file(path_or_fileobj=b"a\n", path_in_repo="dir/keep.txt", repo_id=repo)
     notes = b"".join(b"note %d\n" % i for i in range(10))
@@ -241,8 +250,8 @@ def test_a_merge_commit_and_a_conflict(server: LiveServer, team) -> None:  # typ
     base = _ref(owner, repo, "refs/heads/main")
     owner.merge_pull_request(repo, one.pr_num)
     main = _ref(owner, repo, "refs/heads/main")
-    with server.stores.db.read() as conn:
-        commit = server.stores.objects.commit(conn, main)
+    with live.stores.db.read() as conn:
+        commit = live.stores.objects.commit(conn, main)
     assert commit.parents == (base, one.oid)  # a merge commit with two parents
     assert _read(owner, repo, "README.md") == b"line 1\nline 2 from the PR\nline 3\n"
     assert _read(owner, repo, "other.txt") == b"main moved\n"
@@ -268,12 +277,12 @@ def test_a_merge_commit_and_a_conflict(server: LiveServer, team) -> None:  # typ
     assert _status(exc) == 409 and "closed" in str(exc.value)
 
 
-def test_attachments(server: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+def test_attachments(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
     owner, repo = team["owner"], team["repo"]
-    path = server.data_dir.parent / f"shot-{uuid.uuid4().hex[:6]}.png"
+    path = live.data_dir.parent / f"shot-{uuid.uuid4().hex[:6]}.png"
     path.write_bytes(PNG)
     url = owner.upload_attachment(path)
-    assert url.startswith(f"{server.url}/uploads/") and url.endswith(".png")
+    assert url.startswith(f"{live.url}/uploads/") and url.endswith(".png")
     d = owner.create_discussion(repo, title="Rendering bug", description=f"![screenshot]({url})")
     assert url in d.events[0].content
     got = httpx.get(url, headers={"authorization": f"Bearer {owner.token}"})
@@ -290,17 +299,17 @@ def test_attachments(server: LiveServer, team) -> None:  # type: ignore[no-untyp
         owner.upload_attachment(fake)
     assert _status(exc) == 400 and "image/gif" in str(exc.value)
     headers = {"authorization": f"Bearer {owner.token}", "content-type": "image/png"}
-    big = server.settings.attachment_max_bytes + 1
-    r = httpx.post(f"{server.url}/uploads", headers=headers, content=PNG + b"\0" * (big - len(PNG)), timeout=60)
+    big = live.settings.attachment_max_bytes + 1
+    r = httpx.post(f"{live.url}/uploads", headers=headers, content=PNG + b"\0" * (big - len(PNG)), timeout=60)
     assert r.status_code == 413
 
     def chunks():  # type: ignore[no-untyped-def]
         yield PNG
         for _ in range(big // (1 << 20) + 1):
             yield b"\0" * (1 << 20)
-    r = httpx.post(f"{server.url}/uploads", headers=headers, content=chunks(), timeout=60)  # no Content-Length
+    r = httpx.post(f"{live.url}/uploads", headers=headers, content=chunks(), timeout=60)  # no Content-Length
     assert r.status_code == 413
-    with server.stores.db.read() as conn:
+    with live.stores.db.read() as conn:
         uploads = [e for e in audit_store.scan(conn) if e["action"] == "attachment.upload"
                    and e["actor"] == team["owner_name"]]
     assert [json.loads(e["details"])["file"] for e in uploads] == [url.rsplit("/", 1)[1]]

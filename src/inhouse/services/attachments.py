@@ -114,9 +114,14 @@ def _write(up: LocalUpload, chunk: bytes, limit: int, kind: Kind) -> None:
     up.write(chunk)
 
 
-async def store_async(stores: Stores, p: Principal, kind: Kind, chunks: AsyncIterator[bytes]) -> str:
-    """Stores a request body as an attachment; its file name (sha256 + extension). Nothing stays behind when the
-    body is too large, of another type, or cut off."""
+async def upload(stores: Stores, p: Principal, content_type: str | None, declared_size: int | None,
+                 chunks: AsyncIterator[bytes]) -> str:
+    """Stores a request body as an attachment, for a caller who may take part in discussions, audited as
+    attachment.upload; its file name (sha256 + extension). The type and the announced size are checked before
+    a byte is read; nothing stays behind when the body is too large, of another type, or cut off."""
+    kind = kind_of(content_type)
+    check_uploader(p)
+    check_declared_size(stores.settings, kind, declared_size)
     limit = limit_for(stores.settings, kind)
     blobs = await anyio.to_thread.run_sync(_store, stores)
     up = blobs.begin()

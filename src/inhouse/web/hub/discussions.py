@@ -129,12 +129,10 @@ async def merge(ctx: Ctx) -> Response:
 
 
 async def upload_attachment(ctx: Ctx) -> Response:
-    p = await ctx.principal()
-    kind = attachments.kind_of(ctx.request.headers.get("content-type"))
-    await ctx.run(attachments.check_uploader, p)
     declared = ctx.request.headers.get("content-length")
-    attachments.check_declared_size(ctx.settings, kind, int(declared) if declared and declared.isdigit() else None)
-    name = await attachments.store_async(ctx.stores, p, kind, ctx.request.stream())
+    name = await attachments.upload(ctx.stores, await ctx.principal(), ctx.request.headers.get("content-type"),
+                                    int(declared) if declared and declared.isdigit() else None,
+                                    ctx.request.stream())
     return Response(f"{ctx.base_url}/uploads/{name}", media_type="text/plain")
 
 
