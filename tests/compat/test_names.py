@@ -17,6 +17,9 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from inhouse.services import users as user_service
+from inhouse.vocabulary import Scope, TokenRole
+
 
 def _mixed_repo(server, api, user):  # type: ignore[no-untyped-def]
     repo_id = f"{user[0]}/Mixed-Case.{uuid.uuid4().hex[:6]}"
@@ -130,3 +133,19 @@ def test_a_repo_may_change_only_the_case_of_its_name(server, api, user):
     with pytest.raises(HfHubHTTPError) as exc:  # but not to another repo's name in another case
         api.move_repo(other, f"{ns}/{name.upper()}")
     assert exc.value.response.status_code == 409
+
+
+def test_a_fine_grained_token_names_repos_and_namespaces_in_any_case(server, user):
+    repo_id, owner_token = server.make_repo(private=True)
+    ns, name = repo_id.split("/")
+    server.api(owner_token).upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
+    for scope in ({"type": "repo", "name": repo_id.upper()}, {"type": "user", "name": ns.upper()}):
+        token = user_service.create_token(server.stores, ns, role=TokenRole.FINE_GRAINED, scopes=[
+            Scope.parse({**scope, "permissions": ["repo.content.read", "repo.write"]})])[1]
+        scoped = server.api(token)
+        assert scoped.model_info(repo_id.lower()).id == repo_id
+        scoped.upload_file(path_or_fileobj=b"y", path_in_repo=f"{scope['type']}.txt", repo_id=repo_id)
+    other = user_service.create_token(server.stores, ns, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": f"{ns}/{name}-other".upper(), "permissions": ["repo.content.read"]})])[1]
+    with pytest.raises(RepositoryNotFoundError):  # another repo's scope still covers only that repo
+        server.api(other).model_info(repo_id)

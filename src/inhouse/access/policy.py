@@ -50,9 +50,10 @@ def token_allows(p: Principal, repo: RepoRecord, permission: Permission) -> bool
     if p.role is TokenRole.READ:
         return permission is Permission.READ_CONTENT
     if p.role is TokenRole.FINE_GRAINED:
+        names = (repo.url_path.lower(), f"{repo.plural}/{repo.repo_id}".lower())  # names ignore case, as on the Hub
         for scope in p.scopes:
-            covered = (scope.kind is ScopeKind.REPO and scope.name in (repo.url_path, f"{repo.plural}/{repo.repo_id}")
-                       ) or (scope.kind in (ScopeKind.ORG, ScopeKind.USER) and scope.name == repo.namespace)
+            covered = (scope.kind is ScopeKind.REPO and scope.name.lower() in names) or (
+                scope.kind in (ScopeKind.ORG, ScopeKind.USER) and scope.name.lower() == repo.namespace.lower())
             if covered and scope.allows(permission):
                 return True
     return False
@@ -157,8 +158,8 @@ def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind:
         raise Forbidden(f"You cannot create repos under '{namespace}': use your own namespace '{p.name}' "
                         "or ask an admin of that organisation for the contributor role.")
     token_ok = p.role is TokenRole.WRITE or (p.role is TokenRole.FINE_GRAINED and any(
-        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name == namespace and s.allows(Permission.WRITE)
-        for s in p.scopes))
+        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name.lower() == namespace.lower()
+        and s.allows(Permission.WRITE) for s in p.scopes))
     if not token_ok:
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot create repos under '{namespace}': "
                         "use a write token.")
@@ -180,8 +181,9 @@ def _token_covers_org(p: Principal, org: str, permission: Permission | None) -> 
     if p.role is TokenRole.READ:
         return permission is None
     for s in p.scopes if p.role is TokenRole.FINE_GRAINED else ():
-        named = (s.kind is ScopeKind.ORG and s.name == org) or (
-            permission is None and s.kind is ScopeKind.REPO and s.name.removeprefix("datasets/").split("/")[0] == org)
+        named = (s.kind is ScopeKind.ORG and s.name.lower() == org.lower()) or (
+            permission is None and s.kind is ScopeKind.REPO
+            and s.name.removeprefix("datasets/").split("/")[0].lower() == org.lower())
         if named and (permission is None or s.allows(permission)):
             return True
     return False
@@ -241,7 +243,8 @@ def _token_covers_namespace(p: Principal, namespace: str, permission: Permission
     if p.role is TokenRole.READ:
         return permission is Permission.READ_CONTENT
     return p.role is TokenRole.FINE_GRAINED and any(
-        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name == namespace and s.allows(permission) for s in p.scopes)
+        s.kind in (ScopeKind.ORG, ScopeKind.USER) and s.name.lower() == namespace.lower() and s.allows(permission)
+        for s in p.scopes)
 
 
 def can_see_collection(p: Principal, *, owner_id: int, owner_name: str, private: bool) -> bool:
