@@ -304,7 +304,7 @@ def test_list_models_gated_filter_and_full(world: World) -> None:
     refused(call(s, "GET", "/api/models?gated=maybe"), 400, "BadRequest")
 
 
-def test_downloads_are_counted_as_the_hub_counts_them(server: LiveServer) -> None:
+def test_downloads_are_counted_as_the_hub_counts_them(server: LiveServer, tmp_path: Path) -> None:
     owner = server.make_user()
     token = server.make_token(owner, "write")
     api = server.api(token)
@@ -351,11 +351,18 @@ def test_downloads_are_counted_as_the_hub_counts_them(server: LiveServer) -> Non
     idle = api.model_info(ids["idle"])
     assert (idle.downloads, idle.downloads_all_time) == (0, 100)
 
+    # what the client does: an uncached hf_hub_download is a HEAD and a GET (two requests, as on the Hub), a cached
+    # one a HEAD
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        api.hf_hub_download(ids["quiet"], "config.json", cache_dir=cache)
+    assert api.model_info(ids["quiet"]).downloads == 1 + 2 + 1
+
     outsider = server.api(server.make_token(server.make_user(), "read"))
     ranked = [(m.id, m.downloads) for m in outsider.list_models(author=owner, sort="downloads")]
-    assert ranked == [(ids["busy"], 3), (ids["quiet"], 1), (ids["idle"], 0)]  # the private repo never shows
+    assert ranked == [(ids["quiet"], 4), (ids["busy"], 3), (ids["idle"], 0)]  # the private repo never shows
     mine = [m.id for m in api.list_models(author=owner, sort="downloads", limit=2)]
-    assert mine == [ids["hidden"], ids["busy"]]
+    assert mine == [ids["hidden"], ids["quiet"]]
     listed = {m.id: (m.downloads, m.downloads_all_time) for m in api.list_models(author=owner)}
     assert listed[ids["idle"]] == (0, 100) and listed[ids["busy"]] == (3, 3)
     assert [d.downloads for d in api.list_datasets(author=owner)] == [2]
@@ -447,3 +454,35 @@ def test_site_wide_default_and_cli(tmp_path: Path) -> None:
         assert bad.returncode != 0 and "invalid choice" in bad.stderr
     finally:
         srv.close()
+
+
+def test_a_scoped_token_sees_only_its_repos(server: LiveServer) -> None:
+    """A fine-grained token sees fewer private repos than its user: listings, likes, overviews and tags follow it."""
+    from inhouse.services import users as user_service
+    from inhouse.vocabulary import Scope, TokenRole
+
+    owner = server.make_user()
+    token = server.make_token(owner, "write")
+    api = server.api(token)
+    tag = f"only-{uuid.uuid4().hex[:6]}"
+    shown, hidden = f"{owner}/shown", f"{owner}/hidden"
+    for rid in (shown, hidden):
+        api.create_repo(rid, private=True)
+        call(server, "POST", f"/api/models/{rid}/like", token).raise_for_status()
+    api.upload_file(path_or_fileobj=card(tags=[tag]), path_in_repo="README.md", repo_id=hidden)
+    scoped = user_service.create_token(server.stores, owner, role=TokenRole.FINE_GRAINED, scopes=[
+        Scope.parse({"type": "repo", "name": shown, "permissions": ["repo.content.read"]})])[1]
+    sapi = server.api(scoped)
+    assert [m.id for m in sapi.list_models(author=owner)] == [shown]
+    assert [m.id for m in sapi.list_models(author=owner, full=True)] == [shown]
+    assert sapi.list_liked_repos(owner).models == [shown]
+    over = sapi.get_user_overview(owner)
+    assert (over.num_models, over.num_likes) == (1, 1)
+    assert sorted(r.id for r in sapi.list_user_repos()) == [shown]
+    assert tag not in call(server, "GET", "/api/models-tags-by-type", scoped).text
+    assert tag in call(server, "GET", "/api/models-tags-by-type", token).text
+    with pytest.raises(RepositoryNotFoundError):
+        list(sapi.list_repo_likers(hidden))
+    sapi.auth_check(shown)
+    with pytest.raises(RepositoryNotFoundError):
+        sapi.auth_check(hidden)
