@@ -173,3 +173,7 @@ def test_the_diff_is_capped(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(merges, "MAX_DIFF_BYTES", 1000)
     text = repo.diff(old, new)
     assert len(text) < 1200 and text.count("diff --git") == 3 and "# diff truncated at 1000 bytes: 9 more" in text
+    monkeypatch.setattr(merges, "MAX_DIFF_BYTES", 1 << 20)
+    monkeypatch.setattr(merges, "MAX_DIFF_READ", 450)  # 100 bytes a file
+    text = repo.diff(old, new)
+    assert text.count("diff --git") == 4 and "# diff truncated at 450 bytes of files read: 8 more" in text

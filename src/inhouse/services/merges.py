@@ -29,10 +29,11 @@ from inhouse.storage.git.store import ObjectStore
 MAX_WALK = 20_000  # commits visited looking for a merge base
 MAX_DIFF_FILES = 300  # changed files shown in a pull request's diff
 MAX_DIFF_BYTES = 1 << 20  # characters of diff text
-MAX_DIFF_BLOB = 512 * 1024  # a file larger than this is shown as "Binary files … differ"
+MAX_DIFF_BLOB = 256 * 1024  # a file larger than this is shown as "Binary files … differ"
+MAX_DIFF_READ = 8 << 20  # file bytes read to write one diff; the files after that are left out
 MAX_CHANGES = 100_000  # changed paths looked at when merging or diffing
-MAX_MERGE_BLOB = 256 * 1024  # larger files both sides changed are a conflict, not merged line by line
-MAX_LINE_MERGES = 200  # files merged line by line in one merge; more are conflicts
+MAX_MERGE_BLOB = 128 * 1024  # larger files both sides changed are a conflict, not merged line by line
+MAX_LINE_MERGES = 50  # files tried line by line in one merge; the others both sides changed are conflicts
 
 _ONE, _TWO, _STALE = 1, 2, 4
 
@@ -71,6 +72,7 @@ class TreeMerge:
     tree: str | None = None  # the merged root (None: empty)
     new_trees: list[list[TreeEntry]] = field(default_factory=list)  # to store, children before parents
     new_blobs: list[bytes] = field(default_factory=list)  # files merged line by line
+    line_merges: int = 0  # files tried line by line (MAX_LINE_MERGES)
     conflicts: list[str] = field(default_factory=list)  # paths; folders end with "/"
 
 
@@ -129,7 +131,8 @@ def _merge_entry(objects: ObjectStore, conn: Connection, b: TreeEntry | None, o:
         sub = _merge_dir(objects, conn, sha(b), sha(o), sha(t), path + "/", out, seen)
         return TreeEntry(MODE_TREE, path.rsplit("/", 1)[-1], sub) if sub else None
     if b is not None and o is not None and t is not None and not b.is_tree and o.mode == t.mode \
-            and len(out.new_blobs) < MAX_LINE_MERGES:
+            and out.line_merges < MAX_LINE_MERGES:
+        out.line_merges += 1
         merged = _merge_file(objects, conn, b.sha, o.sha, t.sha)
         if merged is not None:
             out.new_blobs.append(merged)
@@ -177,8 +180,10 @@ def merge_lines(base: list[str], a: list[str], b: list[str]) -> list[str] | None
 
 
 def _sync_regions(base: list[str], a: list[str], b: list[str]) -> list[tuple[int, int, int, int, int, int]]:
-    amatches = difflib.SequenceMatcher(None, base, a, autojunk=False).get_matching_blocks()
-    bmatches = difflib.SequenceMatcher(None, base, b, autojunk=False).get_matching_blocks()
+    # autojunk (difflib's default) keeps the matching near-linear on files of many equal lines: it may find fewer
+    # matches (more conflicts), never a wrong one
+    amatches = difflib.SequenceMatcher(None, base, a).get_matching_blocks()
+    bmatches = difflib.SequenceMatcher(None, base, b).get_matching_blocks()
     regions = []
     ia = ib = 0
     while ia < len(amatches) and ib < len(bmatches):
@@ -283,17 +288,20 @@ def file_diff(objects: ObjectStore, conn: Connection, c: Change) -> str:
 
 
 def diff(objects: ObjectStore, conn: Connection, old_tree: str | None, new_tree: str | None) -> str:
-    """The unified diff from `old_tree` to `new_tree`: at most MAX_DIFF_FILES files and about MAX_DIFF_BYTES
-    characters; what is left out is said on a last line starting with '#'."""
+    """The unified diff from `old_tree` to `new_tree`: at most MAX_DIFF_FILES files, about MAX_DIFF_BYTES
+    characters, from at most MAX_DIFF_READ bytes of files; what is left out is said on a last line starting
+    with '#'."""
     found, more = changes(objects, conn, old_tree, new_tree, limit=MAX_DIFF_FILES)
     parts: list[str] = []
-    size = 0
+    size = read = 0
     for i, c in enumerate(found):
-        part = file_diff(objects, conn, c)
-        if size + len(part) > MAX_DIFF_BYTES:
-            left = len(found) - i
-            parts.append(f"# diff truncated at {MAX_DIFF_BYTES} bytes: {left}{'+' if more else ''} more files "
-                         "changed; fetch refs/pr/N with git to see them all\n")
+        sizes = [objects.size(conn, e.sha) for e in (c.old, c.new) if e is not None]
+        read += sum(n for n in sizes if n <= MAX_DIFF_BLOB)
+        part = file_diff(objects, conn, c) if read <= MAX_DIFF_READ else None
+        if part is None or size + len(part) > MAX_DIFF_BYTES:
+            cap = f"{MAX_DIFF_BYTES} bytes" if part is not None else f"{MAX_DIFF_READ} bytes of files read"
+            parts.append(f"# diff truncated at {cap}: {len(found) - i}{'+' if more else ''} more files changed; "
+                         "fetch refs/pr/N with git to see them all\n")
             return "".join(parts)
         parts.append(part)
         size += len(part)
