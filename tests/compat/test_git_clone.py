@@ -16,7 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.schema import audit_log
+from inhouse.storage.git.objects import object_sha
+from inhouse.vocabulary import RepoType
 from tests.support.gitcli import Git, repo_url
 from tests.support.live import LiveServer
 
@@ -123,6 +126,10 @@ def test_shallow_clone_then_unshallow(world: World, tmp_path: Path, protocol: st
     total = len(w.server.api(w.token).list_repo_commits(w.public))
     assert git.out("rev-list", "--count", "HEAD", cwd=dest) == str(total)
     git.run("fsck", cwd=dest)
+    # --shallow-since (deepen-since): every commit here is younger than 2001
+    since = tmp_path / "since"
+    git.run("clone", "--shallow-since=2001-01-01", repo_url(w.server, w.public, w.token), str(since))
+    assert git.out("rev-list", "--count", "HEAD", cwd=since) == str(total)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -144,6 +151,13 @@ def test_fetch_and_pull_bring_new_commits(server: LiveServer, tmp_path: Path, pr
     assert git.out("rev-parse", "HEAD", cwd=dest) == before  # fetch leaves the work tree alone
     git.run("pull", "--ff-only", cwd=dest)
     assert _tree(dest)["a.txt"] == b"two\n" and _tree(dest)["sub/b.txt"] == b"new\n"
+    # a pull request's ref, as the Hub serves it
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_commit(repo_id, operations=[CommitOperationAdd("pr.txt", b"proposed\n")], commit_message="pr",
+                      create_pr=True)
+    git.run("fetch", "origin", "refs/pr/1", cwd=dest)
+    assert git.out("show", "FETCH_HEAD:pr.txt", cwd=dest) == "proposed"
     # an up-to-date fetch negotiates and gets nothing new
     assert git.run("fetch", cwd=dest).returncode == 0
     git.run("fsck", cwd=dest)
@@ -270,3 +284,32 @@ def test_git_fetch_of_another_repos_commit_is_refused(world: World, server: Live
     r = git.run("fetch", "origin", secret, cwd=dest, check=False)
     assert r.returncode != 0 and "not our ref" in r.stderr, r.stderr
     assert git.run("cat-file", "-e", secret, cwd=dest, check=False).returncode != 0
+
+
+def test_annotated_tags_are_peeled_and_sent_with_include_tag(server: LiveServer, tmp_path: Path) -> None:
+    """The API makes lightweight tags; git push (and imports) bring annotated ones: a tag object in the store."""
+    repo_id, token = server.make_repo()
+    api = server.api(token)
+    api.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
+    head = api.list_repo_commits(repo_id)[0].commit_id
+    body = (f"object {head}\ntype commit\ntag v9\ntagger T <t@example.com> 1700000000 +0000\n\n"
+            "release nine\n").encode()
+    stores = server.stores
+    with stores.db.write() as conn:
+        tag = stores.objects.put(conn, "tag", body)
+        ns, name = repo_id.split("/")
+        repo = repo_store.find_repo(conn, RepoType.MODEL, ns, name)
+        assert repo is not None
+        repo_store.create_ref(conn, repo[0].id, "refs/tags/v9", tag, 0.0)
+    assert tag == object_sha("tag", body)
+    for protocol in PROTOCOLS:
+        git = _git(tmp_path / protocol, protocol)
+        dest = tmp_path / protocol / "c"
+        git.run("clone", repo_url(server, repo_id, token), str(dest))
+        assert git.out("rev-parse", "v9", cwd=dest) == tag
+        assert git.out("cat-file", "-t", "v9", cwd=dest) == "tag"
+        assert git.out("rev-parse", "v9^{commit}", cwd=dest) == head
+        assert git.out("tag", "-l", "--format=%(contents)", "v9", cwd=dest).strip() == "release nine"
+        remote = git.out("ls-remote", "origin", "refs/tags/*", cwd=dest).splitlines()
+        assert f"{tag}\trefs/tags/v9" in remote and f"{head}\trefs/tags/v9^{{}}" in remote
+
