@@ -313,3 +313,35 @@ def test_annotated_tags_are_peeled_and_sent_with_include_tag(server: LiveServer,
         remote = git.out("ls-remote", "origin", "refs/tags/*", cwd=dest).splitlines()
         assert f"{tag}\trefs/tags/v9" in remote and f"{head}\trefs/tags/v9^{{}}" in remote
 
+
+
+def test_a_dataset_clones_without_the_git_suffix(server: LiveServer, tmp_path: Path) -> None:
+    owner = server.make_user()
+    token = server.make_token(owner, "write")
+    api = server.api(token)
+    repo_id = f"{owner}/data-{uuid.uuid4().hex[:6]}"
+    api.create_repo(repo_id, repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="train.csv", repo_id=repo_id, repo_type="dataset")
+    git = _git(tmp_path, "2")
+    dest = tmp_path / "d"
+    git.run("clone", repo_url(server, repo_id, token, repo_type="dataset", suffix=""), str(dest))
+    assert _tree(dest)["train.csv"] == b"a,b\n1,2\n"
+    # the same name as a model is another repo: there is none
+    r = git.run("clone", repo_url(server, repo_id, token), str(tmp_path / "m"), check=False)
+    assert r.returncode != 0 and "not found" in r.stderr
+
+
+def test_gzip_encoded_requests_are_read_and_bad_gzip_refused(world: World) -> None:
+    import gzip
+
+    w = world
+    body = _pkt("command=ls-refs\n") + b"0001" + _pkt("symrefs\n") + _pkt("ref-prefix refs/heads/\n") + b"0000"
+    headers = {"Content-Type": "application/x-git-upload-pack-request", "Git-Protocol": "version=2",
+               "Authorization": f"Bearer {w.token}", "Content-Encoding": "gzip"}
+    url = f"{w.server.url}/{w.public}.git/git-upload-pack"
+    r = httpx.post(url, content=gzip.compress(body), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    head = w.server.api(w.token).list_repo_commits(w.public)[0].commit_id
+    assert _pkt(f"{head} refs/heads/main\n") in r.content and r.content.endswith(b"0000")
+    r = httpx.post(url, content=gzip.compress(body)[:-6] + b"garbage", headers=headers, timeout=30)
+    assert r.status_code == 400 and "gzip" in r.text
