@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import hf_hub_download
+from huggingface_hub import CommitOperationAdd, hf_hub_download
 from sqlalchemy import func, select
 
 from inhouse.storage.db.schema import audit_log, git_objects, refs, repo_commits
@@ -90,8 +90,9 @@ def test_refused_pushes_show_gits_rejection_and_move_nothing(server: LiveServer,
     git.run("add", ".", cwd=work)
     git.run("commit", "-q", "-m", "a", cwd=work)
     r = git.run("push", "origin", "main", "main:refs/pr/1", "main:refs/notes/x", cwd=work, check=False)
-    assert "! [remote rejected] main -> refs/pr/1 (refs/pr/* is read-only)" in r.stderr
-    assert "! [remote rejected] main -> refs/notes/x (only refs/heads/* and refs/tags/* may be pushed)" in r.stderr
+    assert "! [remote rejected] main -> refs/pr/1 (refs/pr/* is created by opening a pull request)" in r.stderr
+    assert "! [remote rejected] main -> refs/notes/x (only refs/heads/*, refs/tags/* and refs/pr/* may be pushed)" \
+        in r.stderr
     assert "! [remote rejected] main -> main (atomic push failure)" in r.stderr
     # a file over the limit without git-lfs
     write(work / "huge.bin", os.urandom(10 * 1024 * 1024 + 1))
@@ -223,3 +224,35 @@ def test_push_on_postgresql(pg_server: LiveServer, tmp_path: Path):
     assert Path(path).read_bytes() == b"pushed to postgres\n"
     git.run("push", "-q", "origin", ":dev", cwd=work)
     assert {b.name for b in api.list_repo_refs(repo_id).branches} == {"main"}
+
+
+def test_pull_request_author_pushes_to_its_ref(server: LiveServer, tmp_path: Path):
+    """As on the Hub: open a pull request, then push to refs/pr/N with git; only main stays the writers'."""
+    repo_id, token = server.make_repo()
+    contributor = server.make_user()
+    their_token = server.make_token(contributor, "write")
+    theirs = server.api(their_token)
+    pr = theirs.create_commit(repo_id, operations=[CommitOperationAdd("draft.txt", b"draft\n")],
+                              commit_message="Proposal", create_pr=True)
+    assert pr.pr_num == 1
+    head = server.api(token).repo_info(repo_id).sha
+    git = Git(tmp_path)
+    work = clone(git, server, repo_id, their_token, tmp_path / "work")
+    git.run("fetch", "-q", "origin", "refs/pr/1:pr/1", cwd=work)
+    git.run("checkout", "-q", "pr/1", cwd=work)
+    write(work / "proposal.txt", b"what I propose\n")
+    git.run("add", ".", cwd=work)
+    git.run("commit", "-q", "-m", "the proposal itself", cwd=work)
+    r = git.run("push", "origin", "pr/1:main", cwd=work, check=False)
+    assert "! [remote rejected] pr/1 -> main (permission denied)" in r.stderr
+    git.run("push", "origin", "pr/1:refs/pr/1", cwd=work)
+    tip = git.out("rev-parse", "HEAD", cwd=work)
+    path = hf_hub_download(repo_id, "proposal.txt", revision="refs/pr/1", endpoint=server.url, token=their_token,
+                           cache_dir=tmp_path / "hf")
+    assert Path(path).read_bytes() == b"what I propose\n"
+    api = server.api(token)
+    assert api.repo_info(repo_id).sha == head
+    assert [p.target_commit for p in api.list_repo_refs(repo_id, include_pull_requests=True).pull_requests] == [tip]
+    details = api.get_discussion_details(repo_id, 1)
+    assert any(getattr(e, "summary", None) == "the proposal itself" or getattr(e, "oid", None) == tip
+               for e in details.events)

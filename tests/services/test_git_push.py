@@ -265,12 +265,50 @@ def test_forbidden_refs_fail_the_whole_push(repo: Repo, local: Local):
     tip = local.commit({"a.txt": b"a\n"})
     pack = local.pack(tip, exclude=(base,))
     before = repo.counts()
-    for ref, reason in [("refs/pr/1", "refs/pr/* is read-only"), ("refs/convert/parquet",
-                        "refs/convert/* is read-only"), ("refs/notes/x", "only refs/heads/* and refs/tags/* may be pushed"),
+    for ref, reason in [("refs/pr/1", "refs/pr/* is created by opening a pull request"),
+                        ("refs/pr/x", "invalid pull request ref"),
+                        ("refs/convert/parquet", "refs/convert/* is read-only"),
+                        ("refs/notes/x", "only refs/heads/*, refs/tags/* and refs/pr/* may be pushed"),
                         ("refs/heads/bad..name", "invalid branch name")]:
         report = push(repo, [(base, tip, "refs/heads/main"), (ZERO, tip, ref)], pack)
         assert report.refs == {"refs/heads/main": "atomic push failure", ref: reason}, ref
     assert repo.counts() == before
+
+
+def test_pull_request_ref_is_pushed_by_its_author_or_writers(repo: Repo, local: Local, stores: Stores):
+    base = local.head()
+    author_name = f"u{os.urandom(4).hex()}"
+    users.create_user(stores, author_name)
+    author = authenticate(stores.db, users.create_token(stores, author_name, role=TokenRole.WRITE)[1])
+    pr = commits.commit(stores, author, repo.record, revision="main", ops=[commits.AddFile("p.txt", b"1\n")],
+                        summary="proposal", create_pr=True)
+    assert pr.ref == "refs/pr/1"
+    local.import_commit(stores, pr.oid)
+    tip = local.commit({"p.txt": b"2\n"}, "second thoughts")
+    pack = local.pack(tip, exclude=(pr.oid,))
+    # the author may push to the pull request, not to main
+    assert push(repo, [(base, tip, "refs/heads/main")], pack, who=author).refs == {
+        "refs/heads/main": "permission denied"}
+    stranger_name = f"u{os.urandom(4).hex()}"
+    users.create_user(stores, stranger_name)
+    stranger = authenticate(stores.db, users.create_token(stores, stranger_name, role=TokenRole.WRITE)[1])
+    report = push(repo, [(pr.oid, tip, "refs/pr/1")], pack, who=stranger)
+    assert report.refs == {"refs/pr/1": "permission denied"}
+    assert any("Only the author of a pull request" in m for m in report.messages)
+    assert push(repo, [(pr.oid, ZERO, "refs/pr/1")], who=author).refs == {
+        "refs/pr/1": "pull request refs cannot be deleted"}
+    assert push(repo, [(pr.oid, tip, "refs/pr/1")], pack, who=author).refs == {"refs/pr/1": "ok"}
+    assert repo.ref("refs/pr/1") == tip and repo.ref() == base
+    from inhouse.storage.db import discussions as disc_store
+    with stores.db.read() as conn:
+        d = disc_store.get_discussion(conn, repo.record.id, 1)
+        assert d is not None
+        events = [(e.type, e.data) for e in disc_store.events_of(conn, d.id)]
+    assert ("commit", {"oid": tip, "subject": "second thoughts"}) in [(t, dict(data)) for t, data in events]
+    # a writer may push to it too, even rewriting it
+    local.git("checkout", "-q", "--orphan", "other")
+    other = local.commit({"o.txt": b"o\n"})
+    assert push(repo, [(tip, other, "refs/pr/1")], local.pack(other)).refs == {"refs/pr/1": "ok"}
 
 
 def test_invalid_path_in_a_pushed_tree_is_refused(repo: Repo, local: Local):

@@ -1,5 +1,9 @@
 """git push over smart HTTP (receive-pack): the ref advertisement, and receiving a push.
 
+Who pushes what: writers push branches and tags; a pull request's author (or a writer) pushes to its refs/pr/N, as
+on the Hub (`git push origin <branch>:refs/pr/N` once the pull request is open). Every ref of a push is authorized
+from its command, before a byte of the pack is read.
+
 A push is all-or-nothing. The pack is copied and read with dulwich into a temporary folder and everything is
 validated with the rules of API commits (paths, LFS pointers, file size, which refs may be written, the protected
 default branch) before anything is stored; then one write transaction stores the objects, moves every ref with a
@@ -35,6 +39,7 @@ from inhouse.services import commits, repo_access
 from inhouse.services.context import Stores
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import discussions as disc_store
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import ref_updates
 from inhouse.storage.db import repos as repo_store
@@ -44,6 +49,7 @@ from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing
 
 ZERO = "0" * 40
+PUSHABLE = ("refs/heads/", "refs/tags/", "refs/pr/")
 DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
 CAPABILITIES = ("report-status", "delete-refs", "side-band-64k", "quiet", "atomic", "ofs-delta", "no-thin",
                 "object-format=sha1", f"agent=inhouse/{__version__}")
@@ -125,10 +131,11 @@ class _Refused(Exception):
 
 def advertise_receive(stores: Stores, principal: Principal, name: RepoName) -> bytes:
     """The body of GET info/refs?service=git-receive-pack (after the '# service=' header the web layer writes):
-    the branches and tags with the capabilities, for a caller who may write to the repo."""
-    repo = repo_access.load(stores, principal, name, Action.WRITE, follow_moves=False)
+    the branches, tags and pull requests with the capabilities, for a caller who may push to the repo (writers, and
+    anyone who may open a pull request on it: a pull request's author pushes to its ref, as on the Hub)."""
+    repo = repo_access.load(stores, principal, name, Action.PROPOSE, follow_moves=False)
     with stores.db.read() as conn:
-        refs = [(n, t) for n, t in repo_store.list_refs(conn, repo.id) if n.startswith(("refs/heads/", "refs/tags/"))]
+        refs = [(n, t) for n, t in repo_store.list_refs(conn, repo.id) if n.startswith(PUSHABLE)]
     caps = " ".join(CAPABILITIES).encode()
     if not refs:
         return pkt_line(f"{ZERO} capabilities^{{}}".encode() + b"\0" + caps + b"\n") + pkt_line(None)
@@ -140,7 +147,7 @@ def advertise_receive(stores: Stores, principal: Principal, name: RepoName) -> b
 def receive_pack(stores: Stores, principal: Principal, name: RepoName, body: BinaryIO) -> Iterator[bytes]:
     """The response body of POST git-receive-pack; `body` is the request body, spooled (seekable). The push is
     done (or refused) before this returns; the iterator only carries git's report."""
-    repo = repo_access.load(stores, principal, name, Action.WRITE, follow_moves=False)
+    repo = repo_access.load(stores, principal, name, Action.PROPOSE, follow_moves=False)
     request = _read_request(body)
     if not request.updates:  # a probe: git POSTs a lone flush-pkt before a large (chunked) push
         return iter(())
@@ -155,16 +162,45 @@ def receive_pack(stores: Stores, principal: Principal, name: RepoName, body: Bin
         return iter(report.render())
     if "report-status" not in request.capabilities:
         report.sideband = False
+    if not _authorize_refs(stores, principal, repo, request.updates, report):  # before a byte of the pack is read
+        report.atomic()
+        return _answer(request, report)
     with tempfile.TemporaryDirectory(prefix="push-", dir=_tmp_dir(stores)) as tmp:
         pack = _receive_pack_file(stores, body, Path(tmp), request, report)
         if pack is not None:
             _push(stores, principal, repo, request.updates, pack, report)
     report.atomic()
+    return _answer(request, report)
+
+
+def _answer(request: _Request, report: _Report) -> Iterator[bytes]:
     if "report-status" not in request.capabilities:
         if report.refused:
             raise BadRequest(f"The push was refused: {'; '.join(sorted(set(report.refused.values())))}.")
         return iter(())
     return iter(report.render())
+
+
+def _pr_number(ref: str) -> int | None:
+    num = ref.removeprefix("refs/pr/")
+    return int(num) if ref.startswith("refs/pr/") and num.isascii() and num.isdigit() and len(num) < 10 else None
+
+
+def _authorize_refs(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[RefUpdate],
+                    report: _Report) -> bool:
+    """Branches and tags need write access; a pull request's ref, its author or write access (as API commits to
+    it, commits.authorize_commit). Whether each ref may be pushed at all is `_check_ref`'s."""
+    for u in updates:
+        if not _check_ref(u, report):
+            continue
+        try:
+            if u.ref.startswith("refs/pr/"):
+                commits.authorize_commit(stores, principal, repo, revision=u.ref)
+            else:
+                repo_access.authorize_audited(stores, principal, Action.WRITE, repo)
+        except InhouseError as e:
+            report.refuse(u.ref, "permission denied", e.message)
+    return not report.refused
 
 
 def _tmp_dir(stores: Stores) -> Path:
@@ -418,19 +454,29 @@ class _Checker:
 
 
 def _check_ref(u: RefUpdate, report: _Report) -> bool:
-    """Only branches and tags with valid names may be pushed; the default branch may not be deleted."""
+    """Only branches and tags with valid names, and existing pull requests' refs, may be pushed; the default branch
+    may not be deleted."""
     ref = u.ref
     if ref.startswith("refs/pr/"):
-        report.refuse(ref, "refs/pr/* is read-only",
-                      f"{ref}: pull request refs are written by the Hub API: open or update a pull request with "
-                      "HfApi.create_commit(..., create_pr=True) or upload to its revision.")
-        return False
+        if _pr_number(ref) is None:
+            report.refuse(ref, "invalid pull request ref", f"{ref[:200]}: pull request refs are refs/pr/<number>.")
+            return False
+        if u.is_create:
+            report.refuse(ref, "refs/pr/* is created by opening a pull request",
+                          f"{ref}: open the pull request first (HfApi.create_pull_request, or the web page), then "
+                          f"push to the ref it names: git push origin <branch>:refs/pr/<number>.")
+            return False
+        if u.is_delete:
+            report.refuse(ref, "pull request refs cannot be deleted", f"{ref}: close the pull request instead.")
+            return False
+        return True
     if ref.startswith("refs/convert/"):
         report.refuse(ref, "refs/convert/* is read-only", f"{ref}: conversion refs are written by the server.")
         return False
     if not ref.startswith(("refs/heads/", "refs/tags/")):
-        report.refuse(ref, "only refs/heads/* and refs/tags/* may be pushed",
-                      f"{ref[:200]}: push branches (refs/heads/...) and tags (refs/tags/...) only.")
+        report.refuse(ref, "only refs/heads/*, refs/tags/* and refs/pr/* may be pushed",
+                      f"{ref[:200]}: push branches (refs/heads/...), tags (refs/tags/...) and pull requests "
+                      "(refs/pr/<number>) only.")
         return False
     what = "branch" if ref.startswith("refs/heads/") else "tag"
     try:
@@ -457,9 +503,7 @@ def _validate(stores: Stores, repo: RepoRecord, updates: list[RefUpdate], pack: 
         except PackError as e:
             report.refuse_all("rejected by the server's rules", f"The push was refused: {e}")
             return targets
-        for u in updates:
-            if not _check_ref(u, report):
-                continue
+        for u in updates:  # each already passed _check_ref and _authorize_refs
             current = repo_store.get_ref(conn, repo.id, u.ref)
             if (current or ZERO) != u.old:
                 report.refuse(u.ref, "fetch first",
@@ -486,6 +530,15 @@ def _validate(stores: Stores, repo: RepoRecord, updates: list[RefUpdate], pack: 
 
 
 # the write -------------------------------------------------------------------------------------------------------
+
+def _pull_request_event(stores: Stores, conn: Connection, repo: RepoRecord, p: Principal, ref: str, sha: str,
+                        now: float) -> None:
+    num = _pr_number(ref)
+    d = disc_store.get_discussion(conn, repo.id, num) if num is not None else None
+    if d is not None:
+        disc_store.add_event(conn, d.id, "commit", p.user_id, now,
+                             {"oid": sha, "subject": stores.objects.commit(conn, sha).title})
+
 
 def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[RefUpdate], pack: ReceivedPack,
           report: _Report) -> None:
@@ -518,6 +571,8 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
             for u in updates:
                 if u.ref.startswith("refs/heads/") and not u.is_delete:
                     commits.after_branch_update(stores, conn, repo, u.ref, targets[u.ref], now, None)
+                elif u.ref.startswith("refs/pr/"):  # the pull request shows the pushed commit, as after an upload
+                    _pull_request_event(stores, conn, repo, principal, u.ref, targets[u.ref], now)
             repo_store.update_repo(conn, repo.id, last_modified=now)
             stores.audit.record(conn, principal, Event("git.push", repo, details={
                 "updates": [{"ref": u.ref, "old": u.old, "new": targets[u.ref]} for u in updates],
