@@ -5,6 +5,7 @@ who may do what; "not found" alike for missing and invisible repos; the audit lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 import warnings
@@ -322,3 +323,20 @@ def _ref(api, repo: str, ref: str) -> str:  # type: ignore[no-untyped-def]
             return str(r.target_commit)
     raise AssertionError(f"no {ref}")
 
+
+
+def test_a_large_file_shows_as_its_pointer_and_merges(  # type: ignore[no-untyped-def]
+        live: LiveServer, team, tmp_path) -> None:
+    from huggingface_hub import hf_hub_download
+
+    owner, guest, repo = team["owner"], team["guest"], team["repo"]
+    data = uuid.uuid4().bytes * 4096  # 64 KiB; *.bin goes through the large-file path (.gitattributes)
+    pr = guest.create_commit(repo, [CommitOperationAdd("weights.bin", data)], commit_message="Add weights",
+                             create_pr=True)
+    text = owner.get_discussion_details(repo, pr.pr_num).diff
+    oid = hashlib.sha256(data).hexdigest()
+    assert text.endswith("--- /dev/null\n+++ b/weights.bin\n@@ -0,0 +1,3 @@\n"
+                         f"+version https://git-lfs.github.com/spec/v1\n+oid sha256:{oid}\n+size {len(data)}\n")
+    owner.merge_pull_request(repo, pr.pr_num)
+    got = hf_hub_download(repo, "weights.bin", endpoint=live.url, token=owner.token, cache_dir=tmp_path)
+    assert open(got, "rb").read() == data
