@@ -34,6 +34,7 @@ from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.discussions import DiscussionRecord, EventRecord
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.objects import Commit
+from inhouse.storage.git.store import ObjectMissing
 
 MAX_COMMENT_CHARS = 65_536  # as GitHub; the Hub's web editor stops earlier
 MAX_EVENTS = 2_000  # comments and changes per discussion: a discussion's page stays readable (and bounded)
@@ -181,6 +182,9 @@ def _pr_state(stores: Stores, conn: Connection, repo: RepoRecord, d: DiscussionR
                                objects.commit(conn, head).tree)
     except Conflict as e:  # a history too long to compare: say so where the diff would be
         return PullRequestState(base_head, None, f"# {e.message}\n" if with_diff else None, [])
+    except ObjectMissing:  # a commit the history lost (a squash or a purge rewrote it): nothing to compare
+        return PullRequestState(base_head, None, "# the pull request's history is no longer complete\n"
+                                if with_diff else None, [])
     return PullRequestState(base_head, mb, text, conflicts)
 
 
@@ -374,7 +378,11 @@ def merge(stores: Stores, p: Principal, name: RepoName, num: int, text: object =
             if base_head is None or head is None:
                 raise Conflict(f"The target branch {d.base_ref} of pull request #{num} no longer exists: recreate "
                                "it, or close the pull request.")
-            mb = merges.merge_base(objects, conn, base_head, head)
+            try:
+                mb = merges.merge_base(objects, conn, base_head, head)
+            except ObjectMissing:
+                raise Conflict(f"The history of pull request #{num} is no longer complete (rewritten since it was "
+                               "opened): open a new pull request.") from None
             if mb == head:
                 raise Conflict(f"Pull request #{num} has no changes to merge: commit to refs/pr/{num} first "
                                f"(create_commit(..., revision='refs/pr/{num}')).")
