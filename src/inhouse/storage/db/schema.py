@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -78,6 +79,9 @@ repos = Table(
 Index("ix_repos_last_modified", repos.c.last_modified)
 Index("ix_repos_type_modified", repos.c.type, repos.c.last_modified)  # listings: newest first, stop at limit
 Index("ix_repos_lower_name", repos.c.type, repos.c.name)
+# repo ids are case-insensitive (storage/db/repos.find_repo): a lookup in another case, or of a missing repo, is an
+# index search too, not a scan
+Index("ix_repos_lower_id", repos.c.type, func.lower(repos.c.namespace), func.lower(repos.c.name))
 
 repo_aliases = Table(
     "repo_aliases",

@@ -89,6 +89,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_index("ix_repo_likes_user", "repo_likes", ["user_id"])
+    # repo ids are looked up case-insensitively: lower(namespace), lower(name) indexed
+    op.create_index("ix_repos_lower_id", "repos", ["type", sa.text("lower(namespace)"), sa.text("lower(name)")])
     op.create_table(
         "repo_downloads",
         sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
