@@ -47,21 +47,21 @@ def test_one_head_per_queue_and_the_next_one_follows(db: Database) -> None:
     assert [d.delivery.repo_key for d in due] == ["model:1", "model:2"]
     first = due[0].delivery
     with db.write() as conn:
-        assert store.claim(conn, first.id, 0, now + 60)
-        assert not store.claim(conn, first.id, 0, now + 60)  # claimed once only
+        assert store.claim(conn, [first.id, due[1].delivery.id], now + 1, now + 60) == {first.id, due[1].delivery.id}
+        assert store.claim(conn, [first.id], now + 1, now + 60) == set()  # claimed once only
     with db.read() as conn:
-        assert [d.delivery.repo_key for d in store.due(conn, now + 1, 10)] == ["model:2"]
-        assert store.next_due_at(conn) == now
+        assert store.due(conn, now + 1, 10) == []
+        assert store.next_due_at(conn) == now + 60
     with db.write() as conn:  # a failed head holds its queue
         store.lock_queues(conn)
-        store.finish(conn, first.id, status=store.FAILED, next_attempt_at=now, last_status=503, last_error="x",
+        store.finish(conn, first, status=store.FAILED, next_attempt_at=now, last_status=503, last_error="x",
                      delivered_at=None)
     assert _statuses(db, hook)[:2] == [("model:1", "failed"), ("model:1", "queued")]
     with db.write() as conn:
         assert store.retry(conn, hook, now) == 1
     with db.write() as conn:
         store.lock_queues(conn)
-        store.finish(conn, first.id, status=store.DELIVERED, next_attempt_at=now, last_status=200,
+        store.finish(conn, first, status=store.DELIVERED, next_attempt_at=now, last_status=200,
                      last_error=None, delivered_at=now)
     assert _statuses(db, hook)[:2] == [("model:1", "delivered"), ("model:1", "pending")]
 

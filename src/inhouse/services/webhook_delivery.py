@@ -45,7 +45,7 @@ from inhouse.services.webhooks import owner_may_read, owner_principal
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db import webhooks as store
-from inhouse.storage.db.webhooks import DueDelivery
+from inhouse.storage.db.webhooks import DeliveryRecord, DueDelivery
 
 if TYPE_CHECKING:
     from inhouse.services.context import Stores
@@ -67,8 +67,8 @@ USER_AGENT = "inhouse-webhooks"
 
 @dataclass(frozen=True)
 class SendResult:
-    delivery_id: int
-    attempts: int
+    delivery: DeliveryRecord
+    attempts: int  # this attempt's number
     status: int | None  # the receiver's HTTP status; None when none came back
     error: str | None  # None: delivered
 
@@ -125,7 +125,7 @@ class Deliverer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._results: queue.SimpleQueue[SendResult] = queue.SimpleQueue()
-        self._inflight = 0
+        self._inflight: set[int] = set()  # ids claimed by this thread, not yet recorded
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pruned_at = 0.0
@@ -207,42 +207,54 @@ class Deliverer:
     def _round(self) -> float:
         """One round; returns how long to sleep unless woken."""
         results = self._drain()
-        self._inflight -= len(results)
-        room = self.workers * 2 - self._inflight
+        for r in results:
+            self._inflight.discard(r.delivery.id)
+        room = self.workers * 4 - len(self._inflight)
         now = time.time()
-        with self.stores.db.read() as conn:
-            due = store.due(conn, now, room) if room > 0 else []
-        claimed: list[tuple[DueDelivery, int]] = []
         repair = now - self._repaired_at >= REPAIR_EVERY_S
-        if results or due or repair:
-            with self.stores.db.write() as conn:
-                now = time.time()
-                store.lock_queues(conn)
-                self._finish(conn, results, now)
-                if repair:
-                    self._repaired_at = now
-                    store.repair(conn, now, REPAIR_BATCH)
-                for d in due:
-                    if self._may_send(conn, d):
-                        if store.claim(conn, d.delivery.id, d.delivery.attempts,
-                                       now + self.timeout_s + LEASE_MARGIN_S):
-                            claimed.append((d, d.delivery.attempts + 1))
-                    else:
-                        store.finish(conn, d.delivery.id, status=store.SKIPPED, next_attempt_at=now,
-                                     last_status=None, delivered_at=None,
-                                     last_error="not sent: the webhook's owner can no longer read this repo")
+        due: list[DueDelivery] = []
+        if not results and not repair:  # nothing to write unless something is due: look first
+            with self.stores.db.read() as conn:
+                due = self._due(conn, now, room)
+            if not due:
+                with self.stores.db.read() as conn:
+                    next_at = store.next_due_at(conn)
+                return POLL_S if next_at is None else min(POLL_S, max(0.0, next_at - time.time()))
+        claimed: list[tuple[DueDelivery, int]] = []
+        with self.stores.db.write() as conn:
+            now = time.time()
+            store.lock_queues(conn)
+            self._finish(conn, results, now)
+            if repair:
+                self._repaired_at = now
+                store.repair(conn, now, REPAIR_BATCH)
+            if results or repair:
+                due = self._due(conn, now, room)
+            sendable = []
+            for d in due:
+                if self._may_send(conn, d):
+                    sendable.append(d)
+                else:
+                    store.finish(conn, d.delivery, status=store.SKIPPED, next_attempt_at=now, last_status=None,
+                                 delivered_at=None,
+                                 last_error="not sent: the webhook's owner can no longer read this repo")
+            got = store.claim(conn, [d.delivery.id for d in sendable], now,
+                              now + self.timeout_s * (1 + len(self._inflight) // self.workers) + LEASE_MARGIN_S)
+            claimed = [(d, d.delivery.attempts + 1) for d in sendable if d.delivery.id in got]
         pool = self._pool
         for d, attempts in claimed:
             if pool is None:
                 break
-            self._inflight += 1
+            self._inflight.add(d.delivery.id)
             pool.submit(self._send, d, attempts)
         self._prune(now)
-        if claimed or results:
-            return 0.0  # more may be due at once (the next of each queue)
-        with self.stores.db.read() as conn:
-            next_at = store.next_due_at(conn)
-        return POLL_S if next_at is None else min(POLL_S, max(0.0, next_at - time.time()))
+        return 0.0  # more may be due at once (the next of each queue)
+
+    def _due(self, conn: Connection, now: float, room: int) -> list[DueDelivery]:
+        if room <= 0:
+            return []
+        found = store.due(conn, now, room + len(self._inflight))
+        return [d for d in found if d.delivery.id not in self._inflight][:room]
 
     def _may_send(self, conn: Connection, d: DueDelivery) -> bool:
         """A private repo's event goes only to a webhook whose owner can still read the repo."""
@@ -274,19 +286,19 @@ class Deliverer:
                                  event_name=d.delivery.event, timeout_s=self.timeout_s)
         except Exception as err:  # noqa: BLE001 - recorded as a failed attempt, retried
             status, error = None, f"{type(err).__name__}: {err}"[:MAX_ERROR_CHARS]
-        self._results.put(SendResult(d.delivery.id, attempts, status, error))
+        self._results.put(SendResult(d.delivery, attempts, status, error))
         self._wake.set()
 
     def _finish(self, conn: Connection, results: list[SendResult], now: float) -> None:
         for r in results:
             if r.error is None:
-                store.finish(conn, r.delivery_id, status=store.DELIVERED, next_attempt_at=now, last_status=r.status,
+                store.finish(conn, r.delivery, status=store.DELIVERED, next_attempt_at=now, last_status=r.status,
                              last_error=None, delivered_at=now)
             elif r.attempts >= self.max_attempts:
-                store.finish(conn, r.delivery_id, status=store.FAILED, next_attempt_at=now, last_status=r.status,
+                store.finish(conn, r.delivery, status=store.FAILED, next_attempt_at=now, last_status=r.status,
                              last_error=r.error, delivered_at=None)
             else:
-                store.finish(conn, r.delivery_id, status=store.PENDING, next_attempt_at=now + self.backoff(r.attempts),
+                store.finish(conn, r.delivery, status=store.PENDING, next_attempt_at=now + self.backoff(r.attempts),
                              last_status=r.status, last_error=r.error, delivered_at=None)
 
     def backoff(self, attempts: int) -> float:

@@ -432,10 +432,14 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
         kinds = EVENTS.get(event.action)
         if not kinds or event.outcome != "ok" or not isinstance(event.repo, RepoRecord):
             return
-        hooks = store.active_webhooks(conn)
-        if not hooks:
-            return
         before = event.repo
+        key = f"{before.type.value}:{before.id}"  # the queue: by id, so that a move keeps the order
+        store.lock_queues(conn)
+        found = store.webhooks_for_event(conn, key)
+        if not found:
+            return
+        hooks = [h for h, _ in found]
+        busy = {(h.id, key) for h, is_busy in found if is_busy}
         now_repo = repo_store.repo_by_id(conn, before.id) or before  # deleted: as it was
         repos = [before, now_repo]
         if event.action == "repo.move" and isinstance(event.details.get("to"), str):
@@ -459,11 +463,11 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
                     if not readers[hook.owner_id]:
                         continue
                 payload = {**body, "webhook": {"id": hook.public_id, "version": PAYLOAD_VERSION}}
-                rows.append({"webhook_id": hook.id, "repo_key": f"{before.type.value}:{before.id}",
+                rows.append({"webhook_id": hook.id, "repo_key": key,
                              "event": f"{scope}.{action}", "created_at": now,
                              "payload": json.dumps(payload, separators=(",", ":"))})
         if rows:
-            store.insert_deliveries(conn, rows)
+            store.insert_deliveries(conn, rows, busy)
             stores.runtime.webhooks_written(conn)
 
     return observe

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, text, update
 
 from inhouse.storage.db.schema import discussion_events, users, webhook_deliveries, webhooks
 
@@ -118,10 +118,10 @@ def count_of(conn: Connection, owner_id: int) -> int:
                             .where(webhooks.c.owner_id == owner_id)).scalar_one())
 
 
-def active_webhooks(conn: Connection) -> list[WebhookRecord]:
-    """Every enabled webhook (events are matched against them in the change's transaction)."""
-    rows = conn.execute(select(webhooks).where(webhooks.c.disabled.is_(False)).order_by(webhooks.c.id))
-    return [_hook(r) for r in rows]
+def webhooks_for_event(conn: Connection, repo_key: str) -> list[tuple[WebhookRecord, bool]]:
+    """Every enabled webhook, each with whether its queue for `repo_key` holds an undone delivery, in one
+    statement (the change's transaction runs it for each event; call `lock_queues` first)."""
+    return [(_hook(r), bool(r.busy)) for r in conn.execute(_FOR_EVENT, {"b_key": repo_key})]
 
 
 def update_webhook(conn: Connection, webhook_id: int, *, now: float, url: str | None = None,
@@ -166,81 +166,71 @@ def lock_queues(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_QUEUE_LOCK})
 
 
-def _has_undone(conn: Connection, webhook_id: int, repo_key: str) -> bool:
+def _busy(conn: Connection, repo_key: str, webhook_ids: list[int]) -> set[int]:
+    """Which of the webhooks' queues for `repo_key` have an undone delivery (one statement, each answered by the
+    first index entry it finds, however long the queue)."""
     d = webhook_deliveries
-    return conn.execute(select(d.c.id).where(d.c.webhook_id == webhook_id, d.c.repo_key == repo_key,
-                                             d.c.status.in_(UNDONE)).limit(1)).first() is not None
+    undone = (select(d.c.id).where(d.c.webhook_id == webhooks.c.id, d.c.repo_key == repo_key,
+                                   d.c.status.in_(UNDONE)).exists())
+    return set(conn.execute(select(webhooks.c.id).where(webhooks.c.id.in_(webhook_ids), undone)).scalars())
 
 
-def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]],
+                      busy: set[tuple[int, str]] | None = None) -> None:
     """Rows of {webhook_id, repo_key, event, payload, created_at}: each its queue's head, due now, when the queue
-    is empty; else queued behind what is there."""
+    is empty; else queued behind what is there. `busy`: the (webhook id, repo key) queues known to hold an undone
+    delivery, read under `lock_queues` in this transaction (None: looked up here)."""
     if not rows:
         return
-    lock_queues(conn)
-    seen: set[tuple[int, str]] = set()
+    if busy is None:
+        lock_queues(conn)
+        busy = set()
+        for key in {r["repo_key"] for r in rows}:
+            ids = sorted({r["webhook_id"] for r in rows if r["repo_key"] == key})
+            busy |= {(w, key) for w in _busy(conn, key, ids)}
+    busy = set(busy)
     values = []
     for r in rows:
         group = (r["webhook_id"], r["repo_key"])
-        status = QUEUED if group in seen or _has_undone(conn, *group) else PENDING
-        seen.add(group)
+        status = QUEUED if group in busy else PENDING
+        busy.add(group)
         values.append({**r, "status": status, "attempts": 0, "next_attempt_at": r["created_at"]})
-    conn.execute(insert(webhook_deliveries), values)
+    conn.execute(_INSERT, values)
 
 
 def _promote(conn: Connection, webhook_id: int, repo_key: str, now: float) -> None:
-    """Makes the first queued delivery of a queue without a head its head, due now."""
-    d = webhook_deliveries
-    group = and_(d.c.webhook_id == webhook_id, d.c.repo_key == repo_key)
-    if conn.execute(select(d.c.id).where(group, d.c.status.in_(HEAD)).limit(1)).first() is not None:
-        return
-    first = conn.execute(select(func.min(d.c.id)).where(group, d.c.status == QUEUED)).scalar()
-    if first is not None:
-        conn.execute(update(d).where(d.c.id == first).values(status=PENDING, next_attempt_at=now))
+    """Makes the first queued delivery of a queue without a head its head, due now (one statement)."""
+    conn.execute(_PROMOTE, {"b_hook": webhook_id, "b_key": repo_key, "b_now": now})
 
 
 def due(conn: Connection, now: float, limit: int) -> list[DueDelivery]:
     """Deliveries to send now: heads of enabled webhooks' queues whose time has come, the longest waiting first."""
-    d = webhook_deliveries
-    rows = conn.execute(
-        select(d, webhooks.c.url, webhooks.c.secret, webhooks.c.owner_id)
-        .select_from(d.join(webhooks, webhooks.c.id == d.c.webhook_id))
-        .where(d.c.status == PENDING, d.c.next_attempt_at <= now, webhooks.c.disabled.is_(False))
-        .order_by(d.c.next_attempt_at, d.c.id).limit(limit))
+    rows = conn.execute(_DUE, {"b_now": now, "b_limit": limit})
     return [DueDelivery(_delivery(r), r.url, r.secret, r.owner_id) for r in rows]
 
 
 def next_due_at(conn: Connection) -> float | None:
     """When the next head of an enabled webhook's queue falls due (None: nothing is waiting)."""
-    d = webhook_deliveries
-    value = conn.execute(
-        select(func.min(d.c.next_attempt_at))
-        .select_from(d.join(webhooks, webhooks.c.id == d.c.webhook_id))
-        .where(d.c.status == PENDING, webhooks.c.disabled.is_(False))).scalar()
+    value = conn.execute(_NEXT_DUE).scalar()
     return float(value) if value is not None else None
 
 
-def claim(conn: Connection, delivery_id: int, attempts: int, lease_until: float) -> bool:
-    """Counts an attempt and hides the row until `lease_until`; False when another sender claimed it first."""
-    d = webhook_deliveries
-    result = conn.execute(update(d).where(d.c.id == delivery_id, d.c.status == PENDING, d.c.attempts == attempts)
-                          .values(attempts=attempts + 1, next_attempt_at=lease_until))
-    return result.rowcount == 1
+def claim(conn: Connection, ids: list[int], now: float, lease_until: float) -> set[int]:
+    """Counts an attempt of each delivery still pending and due, and hides it until `lease_until`; returns the
+    ids claimed (another sender may have claimed some first)."""
+    if not ids:
+        return set()
+    return set(conn.execute(_CLAIM, {"b_ids": ids, "b_now": now, "b_lease": lease_until}).scalars())
 
 
-def finish(conn: Connection, delivery_id: int, *, status: str, next_attempt_at: float, last_status: int | None,
-           last_error: str | None, delivered_at: float | None) -> None:
+def finish(conn: Connection, delivery: DeliveryRecord, *, status: str, next_attempt_at: float,
+           last_status: int | None, last_error: str | None, delivered_at: float | None) -> None:
     """Records an attempt's outcome; a delivery done with (delivered, skipped) hands its queue to the next one.
     Call `lock_queues` first in the transaction."""
-    d = webhook_deliveries
-    row = conn.execute(select(d.c.webhook_id, d.c.repo_key).where(d.c.id == delivery_id)).first()
-    if row is None:  # its webhook was deleted meanwhile
-        return
-    conn.execute(update(d).where(d.c.id == delivery_id).values(
-        status=status, next_attempt_at=next_attempt_at, last_status=last_status, last_error=last_error,
-        delivered_at=delivered_at))
+    conn.execute(_FINISH, {"b_id": delivery.id, "b_status": status, "b_next": next_attempt_at,
+                           "b_last_status": last_status, "b_last_error": last_error, "b_delivered_at": delivered_at})
     if status in (DELIVERED, SKIPPED):
-        _promote(conn, row.webhook_id, row.repo_key, next_attempt_at)
+        _promote(conn, delivery.webhook_id, delivery.repo_key, next_attempt_at)
 
 
 def repair(conn: Connection, now: float, limit: int) -> int:
@@ -292,3 +282,30 @@ def prune(conn: Connection, older_than: float, limit: int) -> int:
     if old:
         conn.execute(delete(d).where(d.c.id.in_(old)))
     return len(old)
+
+
+# The statements the change's transaction and the delivery thread run all the time, built once (building one costs
+# more than running it).
+_d = webhook_deliveries
+_other = webhook_deliveries.alias("other")
+_FOR_EVENT = select(webhooks, select(_d.c.id).where(
+    _d.c.webhook_id == webhooks.c.id, _d.c.repo_key == bindparam("b_key"), _d.c.status.in_(UNDONE)
+).exists().label("busy")).where(webhooks.c.disabled.is_(False)).order_by(webhooks.c.id)
+_INSERT = insert(webhook_deliveries)
+_GROUP = and_(_other.c.webhook_id == bindparam("b_hook"), _other.c.repo_key == bindparam("b_key"))
+_PROMOTE = update(_d).where(
+    _d.c.id == select(func.min(_other.c.id)).where(_GROUP, _other.c.status == QUEUED).scalar_subquery(),
+    ~select(_other.c.id).where(_GROUP, _other.c.status.in_(HEAD)).exists(),
+).values(status=PENDING, next_attempt_at=bindparam("b_now"))
+_DUE = (select(_d, webhooks.c.url, webhooks.c.secret, webhooks.c.owner_id)
+        .select_from(_d.join(webhooks, webhooks.c.id == _d.c.webhook_id))
+        .where(_d.c.status == PENDING, _d.c.next_attempt_at <= bindparam("b_now"), webhooks.c.disabled.is_(False))
+        .order_by(_d.c.next_attempt_at, _d.c.id).limit(bindparam("b_limit")))
+_NEXT_DUE = (select(func.min(_d.c.next_attempt_at)).select_from(_d.join(webhooks, webhooks.c.id == _d.c.webhook_id))
+             .where(_d.c.status == PENDING, webhooks.c.disabled.is_(False)))
+_CLAIM = (update(_d).where(_d.c.id.in_(bindparam("b_ids", expanding=True)), _d.c.status == PENDING,
+                           _d.c.next_attempt_at <= bindparam("b_now"))
+          .values(attempts=_d.c.attempts + 1, next_attempt_at=bindparam("b_lease")).returning(_d.c.id))
+_FINISH = update(_d).where(_d.c.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), last_status=bindparam("b_last_status"),
+    last_error=bindparam("b_last_error"), delivered_at=bindparam("b_delivered_at"))
