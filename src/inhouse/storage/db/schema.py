@@ -476,6 +476,7 @@ collection_items = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_collection_items_collection", collection_items.c.collection_id, collection_items.c.position)
+Index("ix_collection_items_repo", collection_items.c.repo_id)  # which collections hold a repo; its delete cascades
 
 repo_likes = Table(
     "repo_likes",

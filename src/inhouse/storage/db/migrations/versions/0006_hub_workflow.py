@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_index("ix_collection_items_collection", "collection_items", ["collection_id", "position"])
+    op.create_index("ix_collection_items_repo", "collection_items", ["repo_id"])
     op.create_table(
         "repo_likes",
         sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
