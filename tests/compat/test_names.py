@@ -149,3 +149,19 @@ def test_a_fine_grained_token_names_repos_and_namespaces_in_any_case(server, use
         Scope.parse({"type": "repo", "name": f"{ns}/{name}-other".upper(), "permissions": ["repo.content.read"]})])[1]
     with pytest.raises(RepositoryNotFoundError):  # another repo's scope still covers only that repo
         server.api(other).model_info(repo_id)
+
+
+def test_hostile_ids_without_a_namespace_get_a_clean_error(server):
+    import http.client
+
+    for seg in ("%00", "%ED%A0%80", "%E2%80%AE", "x" * 2000, "..", "%2e%2e", "a%2Fb"):
+        for target in (f"/api/models/{seg}", f"/api/datasets/{seg}/revision/main", f"/{seg}/resolve/main/a.txt",
+                       f"/spaces/{seg}/resolve/main/a.txt"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                conn.request("GET", target)
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status < 500 and resp.getheader("X-Error-Code"), (target[:80], resp.status)
+            finally:
+                conn.close()
