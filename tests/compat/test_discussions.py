@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 import warnings
 
@@ -340,3 +341,37 @@ def test_a_large_file_shows_as_its_pointer_and_merges(  # type: ignore[no-untype
     owner.merge_pull_request(repo, pr.pr_num)
     got = hf_hub_download(repo, "weights.bin", endpoint=live.url, token=owner.token, cache_dir=tmp_path)
     assert open(got, "rb").read() == data
+
+
+def test_a_merge_racing_commits_loses_nothing(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
+    owner, guest, repo = team["owner"], team["guest"], team["repo"]
+    pr = guest.create_commit(repo, [CommitOperationAdd("from-pr.txt", b"pr\n")], commit_message="PR",
+                             create_pr=True)
+    n = 4
+    barrier = threading.Barrier(n + 1)
+    errors: list[BaseException] = []
+
+    def commit(i: int) -> None:
+        api = live.api(owner.token)
+        barrier.wait()
+        try:
+            api.upload_file(path_or_fileobj=f"{i}\n".encode(), path_in_repo=f"c{i}.txt", repo_id=repo)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def merge() -> None:
+        barrier.wait()
+        try:
+            live.api(owner.token).merge_pull_request(repo, pr.pr_num)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(n)] + [threading.Thread(target=merge)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {f"c{i}.txt" for i in range(n)} | {"from-pr.txt", "README.md"} <= set(owner.list_repo_files(repo))
+    assert _read(owner, repo, "from-pr.txt") == b"pr\n"
+    assert owner.get_discussion_details(repo, pr.pr_num).status == "merged"

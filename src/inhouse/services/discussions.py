@@ -40,7 +40,7 @@ MAX_COMMENT_CHARS = 65_536  # as GitHub; the Hub's web editor stops earlier
 MAX_EVENTS = 2_000  # comments and changes per discussion: a discussion's page stays readable (and bounded)
 MAX_HISTORY = 20  # earlier versions kept of an edited comment
 MAX_EDITS = 500
-MERGE_RETRIES = 5
+MERGE_RETRIES = 20  # as commits: a branch moved by others while merging is merged again on top
 HIDDEN_TEXT = "This comment has been hidden"
 
 PAGE = 50
