@@ -429,6 +429,15 @@ def test_site_wide_default_and_cli(tmp_path: Path) -> None:
         api.create_repo(f"{user}/public", private=False)
         assert (api.model_info(f"{user}/default").private, api.model_info(f"{user}/public").private) == (True, False)
 
+        # counts held in memory are written when the server stops: none is lost
+        api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id=f"{user}/public")
+        for _ in range(3):
+            call(srv, "GET", f"/{user}/public/resolve/main/config.json").raise_for_status()
+        srv.stop()
+        srv.start()
+        api = srv.api(token)
+        assert api.model_info(f"{user}/public").downloads == 3
+
         org = f"o{uuid.uuid4().hex[:8]}"
         call(srv, "POST", "/api/organizations", token, {"name": org}).raise_for_status()
         env = {k: v for k, v in os.environ.items() if not k.startswith("INHOUSE_")}

@@ -64,6 +64,7 @@ def read(stores: Stores, principal: Principal, name: RepoName, revision: str | N
     """`model_info` / `dataset_info`: the repo at a revision (the default branch when None), for a caller who may
     see it; audited as repo.info on a private or gated repo. `eval_results`: with the entries of its
     `.eval_results/*.yaml` at that revision, each marked verified or not (services/evaluations/eval_results.py)."""
+    downloads.settle(stores)  # the counts this server holds in memory, before the repo's row is read
     repo = repo_access.load(stores, principal, name)
     repo_access.audit_read(stores, principal, repo, "repo.info", revision=revision)
     repo = replace(repo, recent_downloads=downloads.recent(stores, [repo.id]).get(repo.id, 0))

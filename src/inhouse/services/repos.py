@@ -33,6 +33,7 @@ from inhouse.vocabulary import RepoType, TokenRole
 
 MAX_SCOPED_SCAN = 100_000  # rows a fine-grained listing looks through at most
 MAX_LISTED_SIBLINGS = 10_000  # files each repo of a `full=True` listing lists at most
+MAX_PAGE_SIBLINGS = 20_000  # files one page of a `full=True` listing lists (it ends early at the repo that passes it)
 GATED = ("auto", "manual")
 
 
@@ -141,6 +142,7 @@ def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search:
            tags: list[str], sort: str, descending: bool, limit: int, offset: int,
            gated: bool | None = None) -> list[RepoRecord]:
     """A page of the repos the caller may see, each with its downloads of the last 30 days."""
+    downloads.settle(stores)  # the counts this server holds in memory count too
     today = downloads.today()
 
     def query(lim: int, off: int) -> list[RepoRecord]:
@@ -167,18 +169,25 @@ def search(stores: Stores, principal: Principal, *, repo_type: RepoType, search:
     return visible[offset : offset + limit]
 
 
-def with_files(stores: Stores, repos: list[RepoRecord]) -> list[RepoView]:
+def with_files(stores: Stores, repos: list[RepoRecord], *, budget: int | None = None) -> list[RepoView]:
     """Listing views of repos the caller may see, with their files at the default branch (`full=True`): at most
-    MAX_LISTED_SIBLINGS each (a larger repo lists its first ones, by path; `model_info` lists them all)."""
-    views = []
+    MAX_LISTED_SIBLINGS each (a larger repo lists its first ones, by path; `model_info` lists them all). The views
+    of the first repos only, once their files reach `budget` (MAX_PAGE_SIBLINGS; at least one repo): the listing's
+    next page starts at the first repo left out."""
+    budget = MAX_PAGE_SIBLINGS if budget is None else budget
+    views: list[RepoView] = []
+    listed = 0
     with stores.db.read() as conn:
         for r in repos:
+            if views and listed >= budget:
+                break
             files = None
             if r.head_sha is not None:
                 root = stores.objects.commit(conn, r.head_sha).tree
-                items = [(p, e) for p, e in itertools.islice(
-                    ((p, e) for p, e in walk(stores.objects, conn, root) if not e.is_tree), MAX_LISTED_SIBLINGS)]
+                items = list(itertools.islice(
+                    ((p, e) for p, e in walk(stores.objects, conn, root) if not e.is_tree), MAX_LISTED_SIBLINGS))
                 files = describe(conn, items)
+                listed += len(files)
             views.append(replace(view_from_record(r), files=files))
     return views
 

@@ -18,6 +18,8 @@ The parts:
 * `auth_throttle` (`access.throttle.FailedAuthThrottle`): failed token checks per client address;
 * `job_handlers` (kind -> `inhouse.jobs.handlers.JobHandler`): what each kind of job does; the composition root
   registers the services' handlers before `start` ("selftest" is there from the start);
+* `downloads` (`downloads.DownloadCounter`): download counts gathered in memory and written in batches by its
+  thread (every second, before any read of the counts, and at `stop`);
 * `dispatcher` (`inhouse.jobs.dispatcher.Dispatcher`): the thread that runs queued job tasks on the executor
   settings.job_executor names, built and started by `start` (None before);
 * `webhooks` (`webhook_delivery.Deliverer`): the thread that sends webhook deliveries, built and started by
@@ -44,6 +46,7 @@ from inhouse.services.largefiles.lfs_parts import JoinedParts
 from inhouse.services.largefiles.xet_convert import Converter
 from inhouse.services.largefiles.xet_prehash import PrehashChains
 from inhouse.services.largefiles.xet_tokens import CasCaller
+from inhouse.services.downloads import DownloadCounter
 from inhouse.services.webhook_delivery import Deliverer
 
 if TYPE_CHECKING:
@@ -116,6 +119,7 @@ class Runtime:
         self.job_handlers: dict[str, JobHandler] = builtin_handlers()
         self.dispatcher: Dispatcher | None = None
         self.webhooks: Deliverer | None = None
+        self.downloads = DownloadCounter()  # download counts, written in batches (services/downloads.py)
         self._started = False
 
     @property
@@ -136,6 +140,7 @@ class Runtime:
         self.dispatcher.start()  # first settles what an earlier server process left running
         self.webhooks = Deliverer(stores)
         self.webhooks.start()  # goes on with the deliveries an earlier run left
+        self.downloads.start(stores)
 
     def webhooks_written(self, conn: Connection | None = None) -> None:
         """Webhook deliveries were written: in `conn`'s transaction (the thread looks once it commits), or
@@ -157,6 +162,7 @@ class Runtime:
         if not self._started:
             return
         self._started = False
+        self.downloads.stop()  # writes the counts still in memory
         if self.webhooks is not None:
             self.webhooks.stop()
             self.webhooks = None

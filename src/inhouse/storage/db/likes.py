@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select, update
@@ -68,13 +68,27 @@ def count_likes_by(conn: Connection, user_id: int, visible: Sequence[int] | None
 
 # downloads ---------------------------------------------------------------------------------------------------------
 
-def add_download(conn: Connection, repo_id: int, day: int) -> None:
-    """One download today: one upsert of the day's row and one increment of the all-time count."""
+def add_downloads(conn: Connection, counted: Mapping[tuple[int, int], int]) -> None:
+    """Adds downloads: `counted` maps (repo id, day) to how many. One upsert per repo and day, one increment of
+    each repo's all-time count; repos that no longer exist are skipped."""
+    ids = {repo_id for repo_id, _ in counted}
+    alive = {r[0] for r in conn.execute(select(repos.c.id).where(repos.c.id.in_(list(ids))))}
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(repo_downloads).values(repo_id=repo_id, day=day, count=1)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["repo_id", "day"],
-                                            set_={"count": repo_downloads.c.count + 1}))
-    conn.execute(update(repos).where(repos.c.id == repo_id).values(downloads=repos.c.downloads + 1))
+    per_repo: dict[int, int] = {}
+    for (repo_id, day), n in sorted(counted.items()):
+        if repo_id not in alive:
+            continue
+        stmt = insert(repo_downloads).values(repo_id=repo_id, day=day, count=n)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["repo_id", "day"],
+                                                set_={"count": repo_downloads.c.count + n}))
+        per_repo[repo_id] = per_repo.get(repo_id, 0) + n
+    for repo_id, n in sorted(per_repo.items()):
+        conn.execute(update(repos).where(repos.c.id == repo_id).values(downloads=repos.c.downloads + n))
+
+
+def add_download(conn: Connection, repo_id: int, day: int) -> None:
+    """One download of the repo on that day."""
+    add_downloads(conn, {(repo_id, day): 1})
 
 
 def recent_downloads(conn: Connection, repo_ids: Sequence[int], today: int) -> dict[int, int]:

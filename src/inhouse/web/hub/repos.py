@@ -133,15 +133,17 @@ async def list_repos(ctx: Ctx) -> Response:
     repos = await ctx.run(repo_service.search, ctx.stores, p, repo_type=repo_type, search=ctx.query_list("search"),
                           author=q.get("author"), tags=filters, sort=SORTS[sort], descending=descending,
                           limit=page + 1, offset=offset, gated=gated)
-    headers = {}
-    if len(repos) > page:
-        repos = repos[:page]
-        params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + page))]
-        headers["Link"] = f'<{ctx.base_url}/api/{repo_type.plural}?{urlencode(params)}>; rel="next"'
-    if full:
+    more = len(repos) > page
+    repos = repos[:page]
+    if full:  # the page ends early when its repos' files reach the budget: the next one starts there
         views = await ctx.run(repo_service.with_files, ctx.stores, repos)
+        more = more or len(views) < len(repos)
     else:
         views = [info_service.view_from_record(r) for r in repos]
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + len(views)))]
+        headers["Link"] = f'<{ctx.base_url}/api/{repo_type.plural}?{urlencode(params)}>; rel="next"'
     items = [info_json(v, blobs=False, expand=expand) for v in views]
     return json_response(items, headers=headers)
 
