@@ -52,7 +52,7 @@ THEMES = ("orange", "blue", "green", "purple", "pink", "indigo")
 SORTS = ("lastModified", "trending", "upvotes")
 ITEM_TYPES = ("model", "dataset", "space", "collection")
 _HEX_ID = re.compile(r"[0-9a-f]{24}")
-_SCAN = 50  # items read at a time while looking for the visible ones
+_SCAN = 200  # items read at a time while looking for the visible ones (a listing shows 4)
 
 
 class CollectionExists(Conflict):
