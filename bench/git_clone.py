@@ -13,7 +13,9 @@ included, so both sides speak protocol v2). Each round clones from both servers 
 a fresh folder (checkout included, as a user's clone), alternating which goes first; the script prints the best
 and median time of each and the ratio inhouse / http-backend (target ≤ 2×) three ways: best against best, median
 against median, and the median of the per-round ratios (the steadiest on a busy machine: both clones of a round
-see the same load). It checks both clones hold the same head, the same history and the same files.
+see the same load). It also prints the CPU seconds each clone costs, client and server together (the inhouse
+process, or the CGI shim and every `git http-backend` it ran): a figure that other work on the machine does not
+move. It checks both clones hold the same head, the same history and the same files.
 """
 
 from __future__ import annotations
@@ -124,11 +126,25 @@ def http_backend_app(project_root: Path):  # type: ignore[no-untyped-def]
     return app
 
 
-def clone(git: Git, url: str, dest: Path) -> float:
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used, its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(server_pid: int) -> float:
+    """CPU seconds so far of: this process (the CGI shim's threads), its finished children (git clone with its
+    helpers, every git http-backend), and the inhouse server."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system + _proc_cpu(server_pid)
+
+
+def clone(git: Git, url: str, dest: Path, server_pid: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of client and both servers) of one clone into a fresh `dest`."""
     shutil.rmtree(dest, ignore_errors=True)
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(server_pid), time.perf_counter()
     git.run("clone", "--quiet", url, str(dest))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu(server_pid) - c0
 
 
 def main() -> None:
@@ -160,14 +176,19 @@ def main() -> None:
         theirs = f"http://127.0.0.1:{port}/repo.git"
         try:
             times: dict[str, list[float]] = {"inhouse": [], "http-backend": []}
-            clone(git, ours, work / "warm-inhouse")  # one warm-up each (page cache, imports)
-            clone(git, theirs, work / "warm-backend")
+            cpu: dict[str, list[float]] = {"inhouse": [], "http-backend": []}
+            assert srv.proc is not None
+            pid = srv.proc.pid
+            clone(git, ours, work / "warm-inhouse", pid)  # one warm-up each (page cache, imports)
+            clone(git, theirs, work / "warm-backend", pid)
             for r in range(args.rounds):
                 order = [("inhouse", ours), ("http-backend", theirs)]
                 if r % 2:
                     order.reverse()
                 for label, url in order:
-                    times[label].append(clone(git, url, work / f"c-{label}"))
+                    wall, used = clone(git, url, work / f"c-{label}", pid)
+                    times[label].append(wall)
+                    cpu[label].append(used)
         finally:
             server.shutdown()
         a, b = work / "c-inhouse", work / "c-http-backend"
@@ -187,6 +208,9 @@ def main() -> None:
         print(f"  ratio inhouse / http-backend: {best_a / best_b:.2f}x best, "
               f"{median(times['inhouse']) / median(times['http-backend']):.2f}x median, "
               f"{median(per_round):.2f}x median of the per-round ratios (target <= 2x)")
+        cpu_a, cpu_b = median(cpu["inhouse"]), median(cpu["http-backend"])
+        print(f"  CPU seconds per clone (client + server), median: http-backend {cpu_b:.3f}, inhouse {cpu_a:.3f}: "
+              f"ratio {cpu_a / cpu_b:.2f}x (steady whatever else the machine runs)")
 
 
 if __name__ == "__main__":
