@@ -402,6 +402,36 @@ def test_corrupt_truncated_and_thin_packs_are_refused(repo: Repo, local: Local):
     assert repo.counts() == before
 
 
+def test_malformed_objects_are_refused(repo: Repo, local: Local):
+    base = local.head()
+    base_tree = local.git("rev-parse", base + "^{tree}").decode().strip()
+
+    def literal(kind: str, body: bytes) -> str:
+        return local.git("hash-object", "-t", kind, "-w", "--stdin", "--literally", input=body).decode().strip()
+
+    def commit_on(tree: str, message: bytes = b"m\n") -> str:
+        return literal("commit", f"tree {tree}\nparent {base}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\n"
+                       .encode() + message)
+
+    blob = literal("blob", b"x\n")
+    garbage_tree = literal("tree", b"100644 no-nul-and-no-sha")
+    unsorted = literal("tree", b"100644 b\0" + bytes.fromhex(blob) + b"100644 a\0" + bytes.fromhex(blob))
+    submodule = literal("tree", b"160000 sub\0" + bytes.fromhex(base))
+    latin1_name = literal("tree", b"100644 caf\xe9.txt\0" + bytes.fromhex(blob))
+    cases = [(garbage_tree, "is malformed"), (unsorted, "is malformed"), (submodule, "submodules are not supported"),
+             (latin1_name, "not UTF-8")]
+    before = repo.counts()
+    for tree, words in cases:
+        tip = commit_on(tree)
+        pack = local.git("pack-objects", "--stdout", input=f"{tip}\n{tree}\n{blob}\n".encode())
+        report = push(repo, [(base, tip, "refs/heads/main")], pack)
+        assert report.refs == {"refs/heads/main": "unpacker error"} and words in report.unpack, (words, report)
+    tip = commit_on(base_tree, "caf\xe9\n".encode("latin-1"))
+    report = push(repo, [(base, tip, "refs/heads/main")], local.git("pack-objects", "--stdout", input=f"{tip}\n".encode()))
+    assert "is not UTF-8 text" in report.unpack
+    assert repo.counts() == before
+
+
 def test_missing_objects_and_objects_of_other_repos_are_refused(repo: Repo, local: Local, stores: Stores):
     base = local.head()
     mid = local.commit({"secret.txt": b"known to another repo\n"})

@@ -158,7 +158,8 @@ def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_
         raise PackError("the pack's checksum does not match its content (corrupt pack)") from None
     except zlib.error as e:
         raise PackError(f"an object of the pack is corrupt ({e})") from None
-    except (AssertionError, ValueError, IndexError, KeyError) as e:
+    except (AssertionError, ValueError, IndexError, KeyError, TypeError, struct.error) as e:
+        # dulwich's reader on bytes that are no pack: a short header, a read past the end (ord(b""))
         raise PackError(f"the pack is malformed ({e or type(e).__name__})") from None
     except EOFError:
         raise PackError("the pack is truncated") from None
@@ -175,7 +176,10 @@ def _inflate(path: Path) -> Iterator[ShaFile]:
     except UnresolvedDeltas as e:
         raise PackError(f"the pack has deltas against objects it does not hold ({', '.join(s.decode() if isinstance(s, bytes) else str(s) for s in e.shas[:3])}): push "
                         "without thin packs (git does, as the server asks).") from None
-    except (ApplyDeltaError, zlib.error, AssertionError, ValueError, IndexError, KeyError) as e:
+    except ObjectFormatException as e:  # dulwich parses each object as it inflates it
+        raise PackError(f"an object of the pack is malformed ({e})") from None
+    except (ApplyDeltaError, zlib.error, AssertionError, ValueError, IndexError, KeyError, TypeError,
+            struct.error) as e:
         raise PackError(f"an object of the pack is corrupt ({e or type(e).__name__})") from None
     finally:
         data.close()
