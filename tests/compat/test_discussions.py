@@ -18,6 +18,9 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from inhouse.services.discussions import MAX_COMMENT_CHARS
 from inhouse.storage.db import audit as audit_store
+from inhouse.storage.db import discussions as disc_store
+from inhouse.storage.db import repos as repo_store
+from inhouse.vocabulary import RepoType
 from inhouse.storage.git.objects import blob_sha
 from tests.support.live import LiveServer
 
@@ -27,6 +30,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 def _actions(server: LiveServer, repo_id: str) -> list[tuple[str, dict]]:
     with server.stores.db.read() as conn:
         return [(e["action"], json.loads(e["details"])) for e in audit_store.scan(conn, repo=repo_id)]
+
+
+def _repo_row(live: LiveServer, repo_id: str) -> int:
+    with live.stores.db.read() as conn:
+        found = repo_store.find_repo(conn, RepoType.MODEL, *repo_id.split("/"))
+    assert found is not None
+    return found[0].id
 
 
 def _status(exc: pytest.ExceptionInfo[HfHubHTTPError]) -> int:
@@ -98,6 +108,12 @@ def test_a_discussion_from_comment_to_close(live: LiveServer, team) -> None:  # 
                      ("title-change", "A better title"), ("comment", "Owner's answer"),
                      ("comment", "Answered, closing."), ("status-change", "closed"), ("status-change", "open")]
     assert not any("Edited comment" in json.dumps(e._event) for e in details.events)  # hidden for good
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        owner.hide_discussion_comment(repo, d.num, details.events[0].id)  # the opening comment
+    with live.stores.db.read() as conn:
+        row = disc_store.get_discussion(conn, _repo_row(live, repo), d.num)
+    assert row is not None and "right" not in row.description
     assert other.id in {e.id for e in details.events}
     listed = httpx.get(f"{live.url}/api/models/{repo}/discussions").json()
     assert listed["discussions"][0]["numComments"] == 4 and listed["numClosedDiscussions"] == 0
@@ -108,7 +124,7 @@ def test_a_discussion_from_comment_to_close(live: LiveServer, team) -> None:  # 
                        ("discussion.comment.edit", 1, None), ("discussion.rename", 1, None),
                        ("discussion.comment", 1, None), ("discussion.comment.hide", 1, None),
                        ("discussion.comment", 1, None), ("discussion.status", 1, "closed"),
-                       ("discussion.status", 1, "open")]
+                       ("discussion.status", 1, "open"), ("discussion.comment.hide", 1, None)]
 
 
 def test_who_may_change_what(live: LiveServer, team) -> None:  # type: ignore[no-untyped-def]
@@ -356,14 +372,14 @@ def test_a_merge_racing_commits_loses_nothing(live: LiveServer, team) -> None:  
         barrier.wait()
         try:
             api.upload_file(path_or_fileobj=f"{i}\n".encode(), path_in_repo=f"c{i}.txt", repo_id=repo)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     def merge() -> None:
         barrier.wait()
         try:
             live.api(owner.token).merge_pull_request(repo, pr.pr_num)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=commit, args=(i,)) for i in range(n)] + [threading.Thread(target=merge)]

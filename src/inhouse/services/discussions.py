@@ -292,6 +292,8 @@ def hide_comment(stores: Stores, p: Principal, name: RepoName, num: int, comment
         if not data.get("hidden"):
             data.update(content=HIDDEN_TEXT, hidden=True, hiddenBy=p.name, history=[], updatedAt=time.time())
             store.update_event(conn, event.id, data)
+            if event.id == store.first_event_id(conn, d.id):  # the opening comment: its copy goes too
+                store.set_description(conn, d.id, HIDDEN_TEXT)
             stores.audit.record(conn, p, Event("discussion.comment.hide", repo, revision=_pr_revision(d),
                                                details={"num": num, "comment": str(event.id),
                                                         "author": event.author}))
