@@ -12,6 +12,7 @@ import random
 import subprocess
 import uuid
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,12 @@ def _history(stores: Stores, n: int = 12) -> tuple[RepoRecord, list[str]]:
 
 
 def _pack(stores: Stores, plan: packs.Plan) -> bytes:
-    def read(shas: list[str]) -> dict[str, tuple[str, int, bytes]]:
+    def read(shas: list[str]) -> Iterator[tuple[list[str], dict[str, tuple[str, int, bytes]]]]:
         with stores.db.read() as conn:
-            return packs.read_stored(conn, shas)
+            sizes = packs.sizes_of(conn, shas)
+        for group in packs.by_size(shas, sizes, budget=2000):  # tiny groups: many reads per batch
+            with stores.db.read() as conn:
+                yield group, packs.read_stored(conn, group)
 
     return b"".join(packs.write_pack(read, plan.objects, dict(plan.cache), plan.deltas, chunk_bytes=1000))
 
@@ -142,7 +146,7 @@ def test_a_missing_object_is_an_error_not_a_short_pack(stores: Stores) -> None:
         plan = packs.plan(conn, repo.id, [history[0]], [], client_shallow=set())
     plan.cache.clear()
     with pytest.raises(packs.PackError):
-        list(packs.write_pack(lambda shas: {}, plan.objects, plan.cache))
+        list(packs.write_pack(lambda shas: iter(()), plan.objects, plan.cache))
 
 
 # trees: the fast path against a full parse -------------------------------------------------------------------------
@@ -221,3 +225,11 @@ def test_deltas_of_large_copies_and_inserts_apply() -> None:
     s = packs._suffix(target, base, min(len(target), len(base)) - p)
     assert p >= 17_000_000 and s >= len(base) - 17_000_100
     assert _apply(base, packs.make_delta(len(base), target, p, s)) == target
+
+
+def test_reads_are_grouped_by_bytes_so_memory_stays_bounded() -> None:
+    sizes = {"a": 10, "b": 10, "c": 100, "d": 1, "e": 1}
+    assert list(packs.by_size(list("abcde"), sizes, budget=25)) == [["a", "b"], ["c"], ["d", "e"]]
+    many = [f"{i:040x}" for i in range(1200)]
+    groups = list(packs.by_size(many, {}, budget=10))
+    assert [len(g) for g in groups] == [500, 500, 200] and sum(groups, []) == many

@@ -412,9 +412,12 @@ def _pack(stores: Stores, repo: RepoRecord, refs: Refs, req: FetchRequest, commo
 
 
 def _pack_stream(stores: Stores, plan: packs.Plan) -> Iterator[bytes]:
-    def read(shas: list[str]) -> dict[str, tuple[str, int, bytes]]:
+    def read(shas: list[str]) -> Iterator[tuple[list[str], dict[str, tuple[str, int, bytes]]]]:
         with stores.db.read() as conn:
-            return packs.read_stored(conn, shas)
+            sizes = packs.sizes_of(conn, shas)
+        for group in packs.by_size(shas, sizes):
+            with stores.db.read() as conn:
+                yield group, packs.read_stored(conn, group)
 
     return packs.write_pack(read, plan.objects, plan.cache, plan.deltas)
 

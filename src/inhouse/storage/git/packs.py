@@ -28,6 +28,7 @@ from sqlalchemy import Connection, select
 from inhouse.storage.db.schema import git_objects, repo_commits
 
 BATCH = 500  # ids per IN (…) query
+READ_BUDGET = 32 * 1024 * 1024  # bytes of object bodies one read brings into memory (one larger object: alone)
 TYPE_NUM = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 _ENTRY = re.compile(rb"([0-7]+) [^\0]*\0(.{20})", re.DOTALL)  # mode, name, binary id
 _TREE_MODE = b"40000"
@@ -123,6 +124,40 @@ def read_stored(conn: Connection, shas: list[str]) -> dict[str, tuple[str, int, 
         for r in rows:
             out[r.sha] = (str(r.kind), int(r.size), bytes(r.data))
     return out
+
+
+def sizes_of(conn: Connection, shas: list[str]) -> dict[str, int]:
+    """id → stored object size (its body uncompressed) of those of `shas` the store has, 500 per query."""
+    out: dict[str, int] = {}
+    for part in _chunks(shas):
+        for r in conn.execute(select(git_objects.c.sha, git_objects.c.size).where(git_objects.c.sha.in_(part))):
+            out[r.sha] = int(r.size)
+    return out
+
+
+def by_size(shas: list[str], sizes: dict[str, int], budget: int = READ_BUDGET) -> Iterator[list[str]]:
+    """`shas` in order, in groups of at most 500 whose bodies together stay under `budget` bytes (an object larger
+    than that goes alone): what one read may hold in memory."""
+    group: list[str] = []
+    total = 0
+    for sha in shas:
+        size = sizes.get(sha, 0)
+        if group and (total + size > budget or len(group) >= BATCH):
+            yield group
+            group, total = [], 0
+        group.append(sha)
+        total += size
+    if group:
+        yield group
+
+
+def read_bounded(conn: Connection, shas: list[str], budget: int = READ_BUDGET
+                 ) -> Iterator[tuple[list[str], dict[str, tuple[str, int, bytes]]]]:
+    """`shas` read in groups (`by_size`): (group, its stored rows) each, so memory stays bounded whatever the
+    objects' sizes."""
+    sizes = sizes_of(conn, shas)
+    for group in by_size(shas, sizes, budget):
+        yield group, read_stored(conn, group)
 
 
 def kinds_of(conn: Connection, shas: list[str]) -> dict[str, str]:
@@ -390,14 +425,13 @@ class Walker:
         blobs: list[bytes] = []
         while frontier:
             nxt: list[tuple[str, str | None]] = []
-            for i in range(0, len(frontier), BATCH):
-                part = frontier[i : i + BATCH]
-                rows = read_stored(self.conn, [sha for sha, _ in part])
-                for sha, ref in part:
+            refs = dict(frontier)
+            for group, rows in read_bounded(self.conn, [sha for sha, _ in frontier]):
+                for sha in group:
                     row = rows.get(sha)
                     if row is None or row[0] != "tree":
                         raise PackError(sha)
-                    self._tree(sha, ref, row, seen, emit, nxt, blobs)
+                    self._tree(sha, refs[sha], row, seen, emit, nxt, blobs)
                     if emit:
                         out.append(sha)
             frontier = nxt
@@ -524,36 +558,47 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
     return out
 
 
-def write_pack(read: Callable[[list[str]], dict[str, tuple[str, int, bytes]]], objects: list[str],
-               cache: dict[str, tuple[str, int, bytes]], deltas: dict[str, tuple[bytes, bytes, int]] | None = None,
-               *, chunk_bytes: int = 65_000) -> Iterator[bytes]:
+def write_pack(read: Callable[[list[str]], Iterator[tuple[list[str], dict[str, tuple[str, int, bytes]]]]],
+               objects: list[str], cache: dict[str, tuple[str, int, bytes]],
+               deltas: dict[str, tuple[bytes, bytes, int]] | None = None, *, chunk_bytes: int = 65_000
+               ) -> Iterator[bytes]:
     """A version-2 pack of `objects` in chunks of about `chunk_bytes`. Each entry is written from its stored zlib
-    body, or as the delta the walk made (`deltas`: id → (base id, zlib'd delta, delta size), a REF_DELTA);
-    `read(ids)` reads a batch of stored objects (one short read transaction each), `cache` holds some already."""
+    body, or as the delta the walk made (`deltas`: id → (base id, zlib'd delta, delta size), a REF_DELTA).
+    `read(ids)` reads stored objects in groups bounded in bytes (`read_bounded`, each group in a short read
+    transaction of its own) and yields (group, rows); `cache` holds some already (taken out as they are written)."""
     deltas = deltas or {}
     digest = hashlib.sha1()
     buf = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
-    for part in _chunks(objects):
-        need = [s for s in part if s not in cache and s not in deltas]
-        rows = read(need) if need else {}
-        for sha in part:
-            d = deltas.get(sha)
-            if d is not None:
-                base, data, size = d
-                buf += pack_object_header(REF_DELTA, base, size, SHA1)
-                buf += data
-            else:
-                row = cache.pop(sha, None) or rows.get(sha)
+
+    def entries() -> Iterator[bytes]:
+        for part in _chunks(objects):
+            need = [s for s in part if s not in cache and s not in deltas]
+            rows: dict[str, tuple[str, int, bytes]] = {}
+            groups = read(need) if need else iter(())
+            for sha in part:
+                d = deltas.get(sha)
+                if d is not None:
+                    base, data, size = d
+                    yield bytes(pack_object_header(REF_DELTA, base, size, SHA1)) + data
+                    continue
+                row = cache.pop(sha, None)
                 if row is None:
-                    raise PackError(sha)
+                    while sha not in rows:  # the next group: the ids come back in the order asked
+                        group = next(groups, None)
+                        if group is None:
+                            raise PackError(sha)
+                        rows = group[1]
+                    row = rows.pop(sha)
                 kind, size, data = row
-                buf += pack_object_header(TYPE_NUM[kind], None, size, SHA1)
-                buf += data
-            if len(buf) >= chunk_bytes:
-                chunk = bytes(buf)
-                digest.update(chunk)
-                buf.clear()
-                yield chunk
+                yield bytes(pack_object_header(TYPE_NUM[kind], None, size, SHA1)) + data
+
+    for entry in entries():
+        buf += entry
+        if len(buf) >= chunk_bytes:
+            chunk = bytes(buf)
+            digest.update(chunk)
+            buf.clear()
+            yield chunk
     digest.update(buf)
     buf += digest.digest()
     yield bytes(buf)
