@@ -7,6 +7,7 @@ settings. Private repos never show to callers who may not see them: not in listi
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -242,6 +243,14 @@ def test_list_user_repos(server: LiveServer, lfs_only: None) -> None:
     with pytest.raises(HfHubHTTPError) as e:
         list(server.api(None).list_user_repos())
     assert e.value.response.status_code == 401
+    # `hf repos list`, the client's CLI, is built on it
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    hf = str(Path(sys.executable).parent / "hf")
+    out = subprocess.run([hf, "repos", "list", "--json", "--token", token], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
+    assert sorted((r["id"], r["visibility"]) for r in listed) == [(hidden, "private"), (mine, "public")]
 
     org = f"o{uuid.uuid4().hex[:8]}"
     call(server, "POST", "/api/organizations", token, {"name": org}).raise_for_status()
