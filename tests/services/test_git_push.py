@@ -24,6 +24,7 @@ from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.schema import audit_log, git_objects, refs, repo_commits
+from inhouse.storage.git.ingest import PackError, copy_pack
 from inhouse.storage.git.lfs_pointer import LfsPointer
 from inhouse.vocabulary import RepoType, TokenRole
 
@@ -506,3 +507,21 @@ def test_read_token_and_anonymous_may_not_push(repo: Repo, local: Local, stores:
     with pytest.raises(RepoNotFound) as e:  # as a missing repo
         git_push.advertise_receive(stores, Principal(), private.name)
     assert e.value.status == 401
+
+
+def test_delta_chains_are_bounded_before_they_are_resolved(tmp_path: Path):
+    """dulwich holds a chain's bases while it resolves it: the bytes a chain needs are summed from the headers, for
+    deltas against an offset (what git sends) and against a sha (what libgit2 sends) alike."""
+    loc = Local(tmp_path / "w")
+    lines = [b"line %d of a file edited many times, one line more each time\n" % i for i in range(3000)]
+    text = b"".join(lines)
+    for i in range(30):  # each version one line away from the one before: git chains the deltas
+        lines[i * 97] = b"edited line %d, each version edits one more\n" % i
+        loc.commit({"f.txt": b"".join(lines)})
+    tip = loc.head()
+    for flags in (["--delta-base-offset"], []):
+        pack = loc.git("pack-objects", "--stdout", "--revs", "--depth=50", *flags, input=f"{tip}\n".encode())
+        assert copy_pack(io.BytesIO(pack), io.BytesIO(), max_objects=1000, max_object_bytes=1 << 20) == 90
+        with pytest.raises(PackError, match="delta chain"):
+            copy_pack(io.BytesIO(pack), io.BytesIO(), max_objects=1000, max_object_bytes=1 << 20,
+                      max_chain_bytes=len(text) * 5)

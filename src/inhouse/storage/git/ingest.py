@@ -131,11 +131,23 @@ def _delta_result_size(chunks: list[bytes]) -> int:
     return sizes[1]
 
 
-def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_bytes: int) -> int:
-    """Copies the pack at `body`'s position to `dest`, checking its checksum, its object count and every object's
-    size (deltas: the size they produce) first; returns the number of objects."""
+MAX_DELTA_CHAIN_BYTES = 2 * 1024 * 1024 * 1024
+ASSUMED_REF_CHAIN_DEPTH = 50  # git's default pack.depth
+
+
+def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_bytes: int,
+              max_chain_bytes: int | None = None) -> int:
+    """Copies the pack at `body`'s position to `dest`, checking its checksum, its object count, every object's
+    size (deltas: the size they produce) and the bytes each delta chain holds while it is resolved (dulwich keeps
+    the bases of a chain in memory: the sum of their sizes along the chain) first; returns the number of objects.
+    A delta against an object named by sha counts its base's chain exactly when the base is a whole object of the
+    pack, else as a chain of git's default depth of objects of the largest size."""
+    if max_chain_bytes is None:
+        max_chain_bytes = max(MAX_DELTA_CHAIN_BYTES, 2 * ASSUMED_REF_CHAIN_DEPTH * max_object_bytes)
     copier = _GuardedCopier(body.read, dest, max_object_bytes)
     count = 0
+    chain: dict[int, int] = {}  # offset -> bytes of the chain that ends at that object
+    whole: dict[bytes, int] = {}  # sha of a whole (non-delta) object -> its offset
     try:
         objects = copier.read_objects()
         while True:
@@ -148,10 +160,27 @@ def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_
             if count == 1 and len(copier) > max_objects:
                 raise PackError(f"the pack holds {len(copier)} objects, over the limit of {max_objects}: push the "
                                 "history in several parts (a few commits at a time).")
+            offset = unpacked.offset
+            assert offset is not None
             if unpacked.pack_type_num in DELTA_TYPES:
                 size = _delta_result_size(unpacked.decomp_chunks)
                 if size > max_object_bytes:
                     raise ObjectTooLarge(size, max_object_bytes, None)
+                base = unpacked.delta_base
+                if isinstance(base, int):
+                    held = chain.get(offset - base, 0)
+                else:
+                    base_offset = whole.get(bytes(base)) if base is not None else None
+                    held = chain.get(base_offset, 0) if base_offset is not None else \
+                        ASSUMED_REF_CHAIN_DEPTH * max_object_bytes
+                chain[offset] = held + size
+                if chain[offset] > max_chain_bytes:
+                    raise PackError(f"the pack holds a delta chain that needs {chain[offset]} bytes to resolve, over "
+                                    f"the limit of {max_chain_bytes}: repack with a smaller depth "
+                                    "(git config pack.depth 50) or push in several parts.")
+            else:
+                chain[offset] = unpacked.decomp_len or 0
+                whole[unpacked.sha()] = offset
     except PackError:
         raise
     except ChecksumMismatch:
