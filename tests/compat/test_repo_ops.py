@@ -309,6 +309,31 @@ def test_delete_without_rewriting_history(server: LiveServer, tmp_path: Path, lf
     assert _download(server, other_token, other_id, "same.bin", tmp_path) == both
 
 
+def test_list_lfs_files_pages_through_every_file(server: LiveServer) -> None:
+    """More files than one page (1,000): the client follows the Link header and gets each once, in oid order;
+    a file no ref names is listed under its oid."""
+    import time
+
+    from inhouse.storage.db import lfs as lfs_store
+    from inhouse.storage.db import repos as repo_store
+    from inhouse.vocabulary import RepoType
+
+    owner, token, repo_id = _owner(server)
+    data = _rand(1000)
+    server.api(token).upload_file(path_or_fileobj=data, path_in_repo="named.bin", repo_id=repo_id)
+    oids = sorted({hashlib.sha256(str(i).encode()).hexdigest() for i in range(1100)} | {_sha(data)})
+    with server.stores.db.write() as conn:  # uploaded, never committed
+        found = repo_store.find_repo(conn, RepoType.MODEL, owner, repo_id.split("/")[1])
+        assert found is not None
+        for oid in oids:
+            if oid != _sha(data):
+                lfs_store.record_object(conn, found[0].id, oid, 3, time.time())
+    listed = list(server.api(token).list_lfs_files(repo_id))
+    assert [f.file_oid for f in listed] == oids
+    names = {f.file_oid: f.filename for f in listed}
+    assert names[_sha(data)] == "named.bin" and names[oids[0]] in ("named.bin", oids[0])
+
+
 def test_lfs_files_permissions_and_bad_input(server: LiveServer) -> None:
     owner, token, repo_id = _owner(server)
     api = server.api(token)
