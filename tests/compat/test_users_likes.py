@@ -105,7 +105,15 @@ def audited(server: LiveServer, action: str, repo: str) -> int:
 
 # likes -------------------------------------------------------------------------------------------------------------
 
-def test_likes_list_likers_and_unlike(server: LiveServer) -> None:
+@pytest.fixture(params=["server", "pg_server"])
+def any_server(request: pytest.FixtureRequest) -> LiveServer:
+    """The session's SQLite server, then a PostgreSQL one."""
+    srv: LiveServer = request.getfixturevalue(request.param)
+    return srv
+
+
+def test_likes_list_likers_and_unlike(any_server: LiveServer) -> None:
+    server = any_server
     owner = server.make_user()
     token = server.make_token(owner, "write")
     fan = server.make_user()
@@ -313,7 +321,8 @@ def test_list_models_gated_filter_and_full(world: World) -> None:
     refused(call(s, "GET", "/api/models?gated=maybe"), 400, "BadRequest")
 
 
-def test_downloads_are_counted_as_the_hub_counts_them(server: LiveServer, tmp_path: Path) -> None:
+def test_downloads_are_counted_as_the_hub_counts_them(any_server: LiveServer, tmp_path: Path) -> None:
+    server = any_server
     owner = server.make_user()
     token = server.make_token(owner, "write")
     api = server.api(token)

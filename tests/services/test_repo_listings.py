@@ -90,3 +90,25 @@ def test_counts_are_batched_and_settled_before_reads(stores: Stores) -> None:
     found = repos.search(stores, p, repo_type=RepoType.MODEL, search=[kept.name], author=None, tags=[],
                          sort="downloads", descending=True, limit=10, offset=0)
     assert [(r.id, r.recent_downloads, r.downloads) for r in found] == [(kept.id, 4, 4)]
+
+
+def test_likes_on_both_backends(stores: Stores) -> None:
+    """A like is counted once however often it is sent, taken back once, and listed newest first."""
+    from inhouse.services import likes
+
+    owner, fan = _principal(stores), _principal(stores)
+    first, second = _repo(stores, owner, 0), _repo(stores, owner, 0)
+    names = [repos.RepoName(RepoType.MODEL, r.namespace, r.name) for r in (first, second)]
+    assert likes.like(stores, fan, names[0]) is True
+    assert likes.like(stores, fan, names[0]) is False  # already liked: nothing changes
+    assert likes.like(stores, fan, names[1]) is True
+    assert likes.like(stores, owner, names[0]) is True
+    liked, more = likes.liked_repos(stores, owner, str(fan.name), offset=0, limit=1)
+    assert ([x.repo.id for x in liked], more) == ([second.id], True)
+    liked, more = likes.liked_repos(stores, owner, str(fan.name), offset=1, limit=5)
+    assert ([x.repo.id for x in liked], more) == ([first.id], False)
+    found, more = likes.likers(stores, owner, names[0], offset=0, limit=10)
+    assert (sorted(x.name for x in found), more) == (sorted([str(fan.name), str(owner.name)]), False)
+    assert repos.load(stores, owner, names[0]).likes == 2
+    assert likes.unlike(stores, fan, names[0]) is True and likes.unlike(stores, fan, names[0]) is False
+    assert repos.load(stores, owner, names[0]).likes == 1

@@ -27,8 +27,9 @@ class Liker:
 def add_like(conn: Connection, repo_id: int, user_id: int, now: float) -> bool:
     """Records that the user likes the repo; False when they already did (the count is left alone)."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    # RETURNING, not rowcount: PostgreSQL's drivers do not report the rows an ON CONFLICT DO NOTHING skipped
     added = conn.execute(insert(repo_likes).values(repo_id=repo_id, user_id=user_id, created_at=now)
-                         .on_conflict_do_nothing()).rowcount == 1
+                         .on_conflict_do_nothing().returning(repo_likes.c.user_id)).first() is not None
     if added:
         conn.execute(update(repos).where(repos.c.id == repo_id).values(likes=repos.c.likes + 1))
     return added
