@@ -3,6 +3,7 @@
     python bench/git_clone.py                          # 1,000 commits x 1,000 files, best of 5, protocol v2
     python bench/git_clone.py --commits 100 --rounds 1 # smoke check
     python bench/git_clone.py --database-url postgresql
+    python bench/git_clone.py --commits 200 --file-kib 512 --rounds 2   # ~600 MB of blobs: the memory figure
 
 The repo is built through the commit service (services/commits.commit, the code every API commit runs) on the
 live server's database: one commit adds `--files` small files (half at the root, half in ten folders), then one
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -37,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness import free_port, inhouse, median, workdir  # noqa: E402
+from harness import free_port, inhouse, median, rss_tree_bytes, workdir  # noqa: E402
 
 from inhouse.access.identity import authenticate  # noqa: E402
 from inhouse.services import commits, repos, users  # noqa: E402
@@ -46,7 +48,13 @@ from inhouse.vocabulary import RepoType, TokenRole  # noqa: E402
 from tests.support.gitcli import Git, repo_url  # noqa: E402
 
 
-def build(srv, files: int, n_commits: int) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _content(path: str, version: int, kib: int) -> bytes:
+    """A small text file, or with `kib` > 0 that many KiB of incompressible bytes after it (a heavier repo)."""
+    head = f"{path} v{version}\n".encode()
+    return head + (random.Random(f"{path}/{version}").randbytes(kib * 1024) if kib else b"")
+
+
+def build(srv, files: int, n_commits: int, kib: int = 0) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """(repo id, write token) of a repo with `files` files and `n_commits` commits (the first adds them all)."""
     stores = srv.stores
     name = f"u{uuid.uuid4().hex[:8]}"
@@ -55,12 +63,12 @@ def build(srv, files: int, n_commits: int) -> tuple[str, str]:  # type: ignore[n
     p = authenticate(stores.db, token, ip="127.0.0.1", request_id=uuid.uuid4().hex)
     repo = repos.create(stores, p, repo_type=RepoType.MODEL, namespace=None, name="clone-bench")
     paths = [f"f{i:04d}.txt" if i % 2 == 0 else f"d{i % 10}/f{i:04d}.txt" for i in range(files)]
-    commits.commit(stores, p, repo, revision="main", ops=[AddFile(x, f"{x} v0\n".encode()) for x in paths],
+    commits.commit(stores, p, repo, revision="main", ops=[AddFile(x, _content(x, 0, kib)) for x in paths],
                    summary="add all")
     t0 = time.perf_counter()
     for i in range(n_commits - 2):  # the repo's initial commit and "add all" are two
         path = paths[(i * 7) % len(paths)]
-        commits.commit(stores, p, repo, revision="main", ops=[AddFile(path, f"{path} v{i + 1}\n".encode())],
+        commits.commit(stores, p, repo, revision="main", ops=[AddFile(path, _content(path, i + 1, kib))],
                        summary=f"change {path}")
         if (i + 1) % 250 == 0:
             print(f"  built {i + 3} commits ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -152,13 +160,15 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=1000)
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--file-kib", type=int, default=0,
+                    help="KiB of incompressible bytes in each file (0: small text files); for the memory figure")
     ap.add_argument("--protocol", choices=("0", "2"), default="2")
     ap.add_argument("--database-url", default="", help='"" (SQLite), "postgresql" (a fresh test database) or a URL')
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
     with workdir(args.workdir) as work, inhouse(work, args.database_url) as srv:
         print(f"building {args.commits} commits x {args.files} files through the commit service ...", flush=True)
-        repo_id, token = build(srv, args.files, args.commits)
+        repo_id, token = build(srv, args.files, args.commits, args.file_kib)
         git = Git(work)
         git.run("config", "--global", "protocol.version", args.protocol)
         ours = repo_url(srv, repo_id, token)
@@ -181,6 +191,15 @@ def main() -> None:
             pid = srv.proc.pid
             clone(git, ours, work / "warm-inhouse", pid)  # one warm-up each (page cache, imports)
             clone(git, theirs, work / "warm-backend", pid)
+            idle_rss, peak_rss, sampling = rss_tree_bytes(pid), [0], [True]
+
+            def sample() -> None:  # the server's resident memory through the rounds, every 20 ms
+                while sampling[0]:
+                    peak_rss[0] = max(peak_rss[0], rss_tree_bytes(pid))
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             for r in range(args.rounds):
                 order = [("inhouse", ours), ("http-backend", theirs)]
                 if r % 2:
@@ -189,6 +208,8 @@ def main() -> None:
                     wall, used = clone(git, url, work / f"c-{label}", pid)
                     times[label].append(wall)
                     cpu[label].append(used)
+            sampling[0] = False
+            sampler.join()
         finally:
             server.shutdown()
         a, b = work / "c-inhouse", work / "c-http-backend"
@@ -208,6 +229,8 @@ def main() -> None:
         print(f"  ratio inhouse / http-backend: {best_a / best_b:.2f}x best, "
               f"{median(times['inhouse']) / median(times['http-backend']):.2f}x median, "
               f"{median(per_round):.2f}x median of the per-round ratios (target <= 2x)")
+        print(f"  inhouse server RSS: {idle_rss / 1e6:.0f} MB after the warm-up clone, peak {peak_rss[0] / 1e6:.0f} MB "
+              f"through the rounds")
         cpu_a, cpu_b = median(cpu["inhouse"]), median(cpu["http-backend"])
         print(f"  CPU seconds per clone (client + server), median: http-backend {cpu_b:.3f}, inhouse {cpu_a:.3f}: "
               f"ratio {cpu_a / cpu_b:.2f}x (steady whatever else the machine runs)")
