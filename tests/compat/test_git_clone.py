@@ -176,6 +176,9 @@ def test_private_repo_needs_a_token_that_may_read_it(world: World, tmp_path: Pat
                  check=False)
     assert r.returncode != 0 and "not found" in r.stderr, r.stderr
     assert r.stderr.replace(w.private, "X") == r2.stderr.replace(f"{w.owner}/does-not-exist", "X")
+    # a token that is no token: git says the authentication failed
+    r = git.run("clone", repo_url(w.server, w.private, "hf_not_a_token"), str(tmp_path / "bad"), check=False)
+    assert r.returncode != 0 and "Authentication failed" in r.stderr, r.stderr
     # the owner's token, as the password or as a Bearer header
     git.run("clone", repo_url(w.server, w.private, w.token), str(tmp_path / "ok"))
     assert _tree(tmp_path / "ok")["config.json"] == FILES["config.json"]

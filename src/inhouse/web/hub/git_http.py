@@ -56,8 +56,8 @@ async def _answer(ctx: Ctx, make: Callable[[], Awaitable[Response]]) -> Response
     try:
         return await make()
     except InhouseError as err:
-        p = await ctx.principal()
-        return _error(ctx, err, anonymous=p.anonymous)
+        # a bad or revoked token is a 401 already; no token at all: not found / not allowed become 401 too
+        return _error(ctx, err, anonymous=ctx.credentials.secret is None)
 
 
 def _pkt(data: bytes) -> bytes:
