@@ -121,6 +121,8 @@ def test_shallow_clone_then_unshallow(world: World, tmp_path: Path, protocol: st
     assert _tree(dest)["config.json"] == FILES["config.json"]
     git.run("fetch", "--depth=3", cwd=dest)
     assert git.out("rev-list", "--count", "HEAD", cwd=dest) == "3"
+    git.run("fetch", "--deepen=2", cwd=dest)  # deepen-relative: two more behind the boundary
+    assert git.out("rev-list", "--count", "HEAD", cwd=dest) == "5"
     git.run("fetch", "--unshallow", cwd=dest)
     assert git.out("rev-parse", "--is-shallow-repository", cwd=dest) == "false"
     total = len(w.server.api(w.token).list_repo_commits(w.public))
@@ -158,6 +160,16 @@ def test_fetch_and_pull_bring_new_commits(server: LiveServer, tmp_path: Path, pr
                       create_pr=True)
     git.run("fetch", "origin", "refs/pr/1", cwd=dest)
     assert git.out("show", "FETCH_HEAD:pr.txt", cwd=dest) == "proposed"
+    # a shallow clone fetches new commits and stays shallow: nothing behind its boundary comes
+    shallow = tmp_path / "s"
+    git.run("clone", "--depth=1", repo_url(server, repo_id, token), str(shallow))
+    api.upload_file(path_or_fileobj=b"three\n", path_in_repo="a.txt", repo_id=repo_id)
+    git.run("pull", "--ff-only", cwd=shallow)
+    assert git.out("rev-list", "--count", "HEAD", cwd=shallow) == "2"
+    assert git.out("rev-parse", "--is-shallow-repository", cwd=shallow) == "true"
+    assert _tree(shallow)["a.txt"] == b"three\n"
+    git.run("fsck", cwd=shallow)
+    git.run("pull", "--ff-only", cwd=dest)
     # an up-to-date fetch negotiates and gets nothing new
     assert git.run("fetch", cwd=dest).returncode == 0
     git.run("fsck", cwd=dest)

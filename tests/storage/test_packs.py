@@ -138,6 +138,15 @@ def test_depth_limits_the_commits_and_names_the_boundary(stores: Stores) -> None
     assert three.unshallow == [history[0]]
     assert [o for o in three.objects if o in history] == history[1:3]
     assert three.shallow == [history[2]]
+    with stores.db.read() as conn:
+        # a shallow client (its history ends at history[2]) fetching new commits: nothing behind its boundary
+        newer = packs.plan(conn, repo.id, [history[0]], [history[2]], client_shallow={history[2]})
+        # git fetch --deepen=2 (deepen-relative): two more commits behind the boundary
+        deeper = packs.plan(conn, repo.id, [history[2]], [history[2]], client_shallow={history[2]}, depth=2,
+                            relative=True)
+    assert [o for o in newer.objects if o in history] == history[:2] and not newer.shallow
+    assert [o for o in deeper.objects if o in history] == history[3:5]
+    assert deeper.unshallow == [history[2]] and deeper.shallow == [history[4]]
 
 
 def test_a_missing_object_is_an_error_not_a_short_pack(stores: Stores) -> None:

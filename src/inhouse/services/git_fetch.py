@@ -2,8 +2,9 @@
 
 Served refs: refs/heads/*, refs/tags/* and refs/pr/* (as the Hub serves them), with HEAD → refs/heads/main.
 Protocol v2 (`Git-Protocol: version=2`): the capability advertisement, `ls-refs` (ref-prefix, symrefs, peel,
-unborn) and `fetch` (want/have/done, shallow with deepen N, deepen-since, include-tag, no-progress). v0: the ref
-advertisement with multi_ack_detailed, no-done, side-band-64k, shallow, deepen-since, include-tag, symref, agent.
+unborn) and `fetch` (want/have/done, shallow with deepen N, deepen-since and deepen-relative, include-tag,
+no-progress, thin-pack). v0: the ref advertisement with multi_ack_detailed, no-done, side-band-64k, shallow,
+deepen-since, deepen-relative, include-tag, symref, agent.
 
 Negotiation is stateless, as git's HTTP transport is: each request carries every want and every have so far. A have
 this repo holds is acknowledged as common, and one common have makes the server ready (git then sends `done`); the
@@ -46,6 +47,7 @@ SIDEBAND_DATA = 65_515  # largest side-band-64k payload: 65520 - 4 (length) - 1 
 _HEX = frozenset("0123456789abcdef")
 
 V0_CAPS = ("multi_ack_detailed", "no-done", "side-band-64k", "side-band", "ofs-delta", "shallow", "deepen-since",
+           "deepen-relative",
            "no-progress", "include-tag", "allow-tip-sha1-in-want", "allow-reachable-sha1-in-want",
            "object-format=sha1", f"agent={AGENT}")
 V2_CAPS = (f"agent={AGENT}", "ls-refs=unborn", "fetch=shallow", "object-format=sha1")
@@ -195,6 +197,7 @@ class FetchRequest:
     shallow: set[str] = field(default_factory=set)
     depth: int | None = None
     since: int | None = None
+    relative: bool = False  # deepen-relative: the depth counts from the client's shallow commits
     done: bool = False
     flags: set[str] = field(default_factory=set)  # capabilities (v0) or fetch arguments (v2) asked for
     negotiating: bool = False  # v0: the request goes on past its wants (haves, or done)
@@ -218,7 +221,7 @@ def _shallow_arg(req: FetchRequest, line: str) -> bool:
     elif line.startswith("deepen-not "):
         raise _Refused("--shallow-exclude (deepen-not) is not supported here; use --depth or --shallow-since")
     elif line == "deepen-relative":
-        raise _Refused("--deepen (deepen-relative) is not supported here; use --depth=N or --unshallow")
+        req.relative = True
     elif line.startswith("deepen "):
         value = line[7:]
         if not value.isdigit() or len(value) > 10 or int(value) < 1:
@@ -228,6 +231,8 @@ def _shallow_arg(req: FetchRequest, line: str) -> bool:
         return False
     if req.depth is not None and req.since is not None:
         raise _Refused("deepen and deepen-since cannot be used together")
+    if req.relative and req.since is not None:
+        raise _Refused("deepen-relative goes with deepen N, not deepen-since")
     return True
 
 
@@ -263,6 +268,7 @@ def parse_v0(lines: list[bytes | None]) -> FetchRequest:
                         req.flags.add(cap)
                     else:
                         raise _Refused(f"unknown capability {cap[:60]!r}")
+                req.relative = "deepen-relative" in req.flags  # in v0 a capability, in v2 an argument
             elif caps:
                 raise _Refused("capabilities belong on the first want line only")
         elif not _shallow_arg(req, line):
@@ -405,7 +411,8 @@ def _pack(stores: Stores, repo: RepoRecord, refs: Refs, req: FetchRequest, commo
     with stores.db.read() as conn:
         try:
             return packs.plan(conn, repo.id, req.wants, common, client_shallow=req.shallow & _ours(
-                stores, repo, refs, sorted(req.shallow)), depth=req.depth, since=req.since, tags=tags,
+                stores, repo, refs, sorted(req.shallow)), depth=req.depth, since=req.since,
+                relative=req.relative and req.depth is not None, tags=tags,
                 include_tag="include-tag" in req.flags, thin="thin-pack" in req.flags)
         except packs.PackError as e:
             raise _Refused(f"the repository is missing object {e.args[0]}; tell your inhouse administrator") from e

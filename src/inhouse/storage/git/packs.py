@@ -486,10 +486,11 @@ class Walker:
 
 def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, client_shallow: set[str],
          depth: int | None = None, since: int | None = None, tags: dict[str, str] | None = None,
-         include_tag: bool = False, thin: bool = False) -> Plan:
+         relative: bool = False, include_tag: bool = False, thin: bool = False) -> Plan:
     """The objects to send for `wants` to a client that has `haves` (ids this repo has, checked by the caller).
-    `client_shallow`: the client's shallow commits; `depth`/`since`: a shallow fetch; `tags`: annotated tag id →
-    the id it points at, for include-tag."""
+    `client_shallow`: the client's shallow commits; `depth`/`since`: a shallow fetch (`relative`: `depth` more
+    commits behind the client's shallow boundary); `tags`: annotated tag id → the id it points at, for
+    include-tag; `thin`: trees may be deltas against trees the client has."""
     w = Walker(conn, repo_id, thin=thin)
     kinds = kinds_of(conn, wants)
     out = Plan()
@@ -518,7 +519,16 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
     have_commits = [h for h in haves if h in w.graph or kinds_of(conn, [h]).get(h) == "commit"]
     # what the client has: every commit reachable from its haves (its shallow commits have no parents for it)
     has = set(w.closure(have_commits, stop=set(), parentless=client_shallow))
-    if depth is not None or since is not None:
+    if depth is not None and relative:
+        # deepen-relative (git fetch --deepen=N): N more commits behind the client's shallow boundary, and
+        # whatever the wants bring that the client lacks
+        within, boundary = w.depth_limited(sorted(client_shallow), depth + 1, None)
+        newer = w.closure(want_commits, stop=has | client_shallow, parentless=set())
+        within = [c for c in newer if c not in within] + within
+        out.unshallow = [c for c in within if c in client_shallow and c not in boundary]
+        out.shallow = sorted(c for c in boundary if c not in has or c in client_shallow)
+        send_commits = [c for c in within if c not in has]
+    elif depth is not None or since is not None:
         within, boundary = w.depth_limited(want_commits, depth, since)
         # a client-shallow commit now inside the depth is unshallowed: its parents come (the client's walk of what
         # it has stopped at it, so they are not in `has`)
@@ -526,8 +536,8 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
         out.shallow = sorted(c for c in boundary if c not in has or c in client_shallow)
         send_commits = [c for c in within if c not in has]
     else:
-        send_commits = w.closure(want_commits, stop=has - client_shallow, parentless=set())
-        send_commits = [c for c in send_commits if c not in has]
+        # a shallow client's shallow commits are where its history ends: nothing behind them is sent
+        send_commits = w.closure(want_commits, stop=has | client_shallow, parentless=set())
     # the trees the client has: those of the commits at the edge of what it has (as git does, not all history)
     seen: set[bytes] = set()
     sending = set(send_commits)
