@@ -44,11 +44,13 @@ from inhouse.storage.db import lfs as lfs_store
 from inhouse.storage.db import ref_updates
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.git.ingest import PackError, ReceivedPack, copy_pack, read_pack, stored_objects
+from inhouse.storage.git.ingest import (Entry, PackError, ReceivedPack, copy_pack, read_pack, stored_objects,
+                                        tree_entries)
 from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing
 
 ZERO = "0" * 40
+MODE_DIR = 0o40000
 PUSHABLE = ("refs/heads/", "refs/tags/", "refs/pr/")
 DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
 CAPABILITIES = ("report-status", "delete-refs", "side-band-64k", "quiet", "atomic", "ofs-delta", "no-thin",
@@ -59,6 +61,7 @@ MAX_HISTORY_OBJECTS = 500_000  # objects of the repo's history looked through fo
 MAX_ANCESTRY_COMMITS = 200_000  # commits walked to tell whether an update of the default branch fast-forwards
 MAX_REF_BYTES = 1024  # a ref name in a push command (branch and tag names are checked further)
 STALE_TMP_S = 24 * 3600
+PARSED_TREES = 256  # trees kept parsed while a push is checked
 MAX_REPORT_LINES = 50  # `remote:` explanation lines
 SIDEBAND_CHUNK = 65515  # side-band-64k: 65520-byte pkt-lines, one byte of band
 
@@ -343,14 +346,28 @@ class _Checker:
         bases = {p for c in pack.commits.values() for p in c.parents if p not in pack.commits}
         self.history = _History(stores, conn, {b for b in bases if repo_store.repo_has_commit(conn, repo.id, b)})
         self.visited: set[tuple[str, str]] = set()
+        self.parsed: dict[str, frozenset[Entry]] = {}
 
-    def tree(self, sha: str) -> tuple[TreeEntry, ...]:
-        if sha in self.pack.trees:
-            return self.pack.trees[sha]
-        try:
-            return self.stores.objects.tree(self.conn, sha)
-        except ObjectMissing:
-            return ()
+    def entries(self, sha: str) -> frozenset[Entry]:
+        """A tree's entries as dulwich parses them (name, mode, hex sha, all bytes but the mode): from the pack,
+        else from the object store (the tree of a commit the pack builds on). The last trees read are kept: a
+        commit's tree is the next one's parent tree."""
+        hit = self.parsed.get(sha)
+        if hit is not None:
+            return hit
+        raw = self.pack.trees.get(sha)
+        if raw is not None:
+            found = frozenset(tree_entries(raw))
+        else:
+            try:
+                found = frozenset((e.name.encode(), int(e.mode, 8), e.sha.encode())
+                                  for e in self.stores.objects.tree(self.conn, sha))
+            except ObjectMissing:
+                found = frozenset()
+        if len(self.parsed) >= PARSED_TREES:
+            self.parsed.pop(next(iter(self.parsed)))
+        self.parsed[sha] = found
+        return found
 
     def is_repo_commit(self, sha: str) -> bool:
         return sha in self.pack.commits or repo_store.repo_has_commit(self.conn, self.repo.id, sha)
@@ -381,20 +398,23 @@ class _Checker:
         if sha not in self.pack.trees:
             self._check_known(sha, "tree", prefix or "/")
             return
-        old_entries = [{e.name: e for e in self.tree(o)} for o in olds if o]
-        for e in self.pack.trees[sha]:
-            if any(old.get(e.name) == e for old in old_entries):
-                continue  # unchanged since a parent: kept as it is, as API commits keep old names
-            path = prefix + e.name
+        olds_entries = [self.entries(o) for o in olds if o]
+        # unchanged since a parent (same name, mode and object): kept as it is, as API commits keep old names
+        changed = self.entries(sha).difference(*olds_entries)
+        old_dirs: list[dict[bytes, bytes]] | None = None
+        for name, mode, child in sorted(changed):
+            path = prefix + name.decode()
             try:
                 check_path(path)
             except InhouseError as err:
                 raise PackError(f"'{path}' is not a valid path here: {err.message}") from None
-            if e.is_tree:
-                subs = [old[e.name].sha for old in old_entries if e.name in old and old[e.name].is_tree]
-                self._check_tree(e.sha, path + "/", subs)
-            elif e.sha not in self.pack.blobs:
-                self._check_known(e.sha, "blob", path)
+            if mode == MODE_DIR:
+                if old_dirs is None:
+                    old_dirs = [{n: s for n, m, s in old if m == MODE_DIR} for old in olds_entries]
+                subs = [d[name].decode() for d in old_dirs if name in d]
+                self._check_tree(child.decode(), path + "/", subs)
+            elif child.decode() not in self.pack.blobs:
+                self._check_known(child.decode(), "blob", path)
 
     def _check_known(self, sha: str, kind: str, path: str) -> None:
         """An object the pack leaves out must be one of this repo's history (git leaves out what the refs it was

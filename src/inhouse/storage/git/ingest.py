@@ -18,12 +18,11 @@ from typing import IO, Callable
 
 from dulwich.errors import ApplyDeltaError, ChecksumMismatch, ObjectFormatException
 from dulwich.object_format import SHA1
-from dulwich.objects import Blob, Commit as DCommit, ShaFile, Tag as DTag, Tree as DTree
-from dulwich.pack import (DELTA_TYPES, PackData, PackInflater, PackStreamCopier, UnpackedObject, UnresolvedDeltas,
-                          _decode_object_header)
+from dulwich.objects import Blob, Commit as DCommit, ShaFile, Tag as DTag, Tree as DTree, parse_tree
+from dulwich.pack import (DELTA_TYPES, PackData, PackStreamCopier, UnpackedObject, UnpackedObjectIterator,
+                          UnresolvedDeltas, _decode_object_header)
 
 from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
-from inhouse.storage.git.objects import TreeEntry
 
 KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 
@@ -56,7 +55,7 @@ class ReceivedPack:
     path: Path | None
     stored: Path | None = None  # the objects as the object store keeps them (`stored_objects`)
     commits: dict[str, PushedCommit] = field(default_factory=dict)
-    trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict)
+    trees: dict[str, bytes] = field(default_factory=dict)  # checked bodies: `tree_entries` reads them
     blobs: dict[str, tuple[int, LfsPointer | None]] = field(default_factory=dict)
     tags: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -198,15 +197,15 @@ def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_
     return count
 
 
-def _inflate(path: Path) -> Iterator[ShaFile]:
+def _inflate(path: Path) -> Iterator[UnpackedObject]:
+    """Every object of the pack, deltas resolved (inside the pack only), as raw chunks: parsing is ours."""
     data = PackData(path, SHA1)
     try:
-        yield from PackInflater.for_pack_data(data)
+        yield from UnpackedObjectIterator.for_pack_data(data)
     except UnresolvedDeltas as e:
-        raise PackError(f"the pack has deltas against objects it does not hold ({', '.join(s.decode() if isinstance(s, bytes) else str(s) for s in e.shas[:3])}): push "
-                        "without thin packs (git does, as the server asks).") from None
-    except ObjectFormatException as e:  # dulwich parses each object as it inflates it
-        raise PackError(f"an object of the pack is malformed ({e})") from None
+        shas = ", ".join(s.decode() if isinstance(s, bytes) else str(s) for s in e.shas[:3])
+        raise PackError(f"the pack has deltas against objects it does not hold ({shas}): push without thin packs "
+                        "(git does, as the server asks).") from None
     except (ApplyDeltaError, zlib.error, AssertionError, ValueError, IndexError, KeyError, TypeError,
             struct.error) as e:
         raise PackError(f"an object of the pack is corrupt ({e or type(e).__name__})") from None
@@ -214,65 +213,88 @@ def _inflate(path: Path) -> Iterator[ShaFile]:
         data.close()
 
 
+Entry = tuple[bytes, int, bytes]  # a tree entry as dulwich's parse_tree gives it: name, mode, hex sha
 ALLOWED_MODES = {0o100644: "100644", 0o100755: "100755", 0o120000: "120000", 0o40000: "40000"}
-
-
+_MODE_SET = frozenset(ALLOWED_MODES)
+_BAD_NAMES = frozenset({b"", b".", b".."})
 _ROW = struct.Struct(">20sBQQ")  # sha, kind, size, length of the zlib body that follows
+
+
+def tree_entries(raw: bytes) -> list[Entry]:
+    """The entries of a tree body (dulwich's parser, in C)."""
+    return list(parse_tree(raw, 20, strict=True))
 
 
 def read_pack(path: Path, stored: Path) -> ReceivedPack:
     """Inflates every object of the pack file at `path` (written by `copy_pack`), checks each as `git fsck` does
-    (dulwich's check) and returns what the pack holds; the objects are written to `stored` compressed as the object
-    store keeps them, for `stored_objects`."""
+    and returns what the pack holds; the objects are written to `stored` compressed as the object store keeps them,
+    for `stored_objects`."""
     out = ReceivedPack(path, stored)
     with open(stored, "wb") as sink:
-        for obj in _inflate(path):
-            _read_object(obj, out)
-            raw = obj.as_raw_string()
+        for unpacked in _inflate(path):
+            kind = unpacked.obj_type_num
+            assert kind is not None and unpacked.obj_chunks is not None
+            raw = b"".join(unpacked.obj_chunks)
+            sha = unpacked.sha()
+            _read_object(kind, raw, sha.hex(), out)
             data = zlib.compress(raw, 1)
-            sink.write(_ROW.pack(obj.sha().digest(), obj.type_num, len(raw), len(data)))
+            sink.write(_ROW.pack(sha, kind, len(raw), len(data)))
             sink.write(data)
     return out
 
 
-def _read_object(obj: ShaFile, out: ReceivedPack) -> None:
-    sha = obj.id.decode()
-    try:
-        obj.check()
-    except (ObjectFormatException, ValueError) as e:
-        raise PackError(f"object {sha} is malformed ({e})") from None
-    if isinstance(obj, Blob):
-        raw = obj.as_raw_string()
+def _read_object(kind: int, raw: bytes, sha: str, out: ReceivedPack) -> None:
+    if kind == Blob.type_num:
         out.blobs[sha] = (len(raw), LfsPointer.parse(raw) if len(raw) <= MAX_POINTER_SIZE else None)
-    elif isinstance(obj, DTree):
-        entries = []
-        for name, mode, child in obj.iteritems():
-            if mode == 0o160000:
-                raise PackError(f"tree {sha} holds a submodule ('{name.decode(errors='replace')}'): submodules "
-                                "are not supported here; push the files themselves.")
-            if mode not in ALLOWED_MODES:
-                raise PackError(f"tree {sha} holds an entry of mode {mode:o}, which git does not write.")
-            try:
-                text = name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise PackError(f"tree {sha} holds a name that is not UTF-8 "
-                                f"({name.decode(errors='replace')!r}): rename it.") from None
-            entries.append(TreeEntry(ALLOWED_MODES[mode], text, child.decode()))
-        if len({e.name for e in entries}) != len(entries):  # a file and a folder of one name
-            raise PackError(f"tree {sha} holds two entries of the same name.")
-        out.trees[sha] = tuple(entries)
-    elif isinstance(obj, DCommit):
+    elif kind == DTree.type_num:
+        _check_tree(raw, sha)
+        out.trees[sha] = raw
+    elif kind in (DCommit.type_num, DTag.type_num):
         try:
-            obj.as_raw_string().decode("utf-8")
-        except UnicodeDecodeError:
-            raise PackError(f"commit {sha} is not UTF-8 text: re-create it with UTF-8 names and message "
-                            "(git config i18n.commitEncoding utf-8).") from None
-        out.commits[sha] = PushedCommit(obj.tree.decode(), tuple(p.decode() for p in obj.parents))
-    elif isinstance(obj, DTag):
-        target_kind, target = obj.object
-        out.tags[sha] = (target.decode(), KINDS.get(target_kind.type_num, "?"))
+            obj = ShaFile.from_raw_string(kind, raw)
+            obj.check()
+        except (ObjectFormatException, ValueError) as e:
+            raise PackError(f"object {sha} is malformed ({e})") from None
+        if isinstance(obj, DCommit):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PackError(f"commit {sha} is not UTF-8 text: re-create it with UTF-8 names and message "
+                                "(git config i18n.commitEncoding utf-8).") from None
+            out.commits[sha] = PushedCommit(obj.tree.decode(), tuple(p.decode() for p in obj.parents))
+        elif isinstance(obj, DTag):
+            target_kind, target = obj.object
+            out.tags[sha] = (target.decode(), KINDS.get(target_kind.type_num, "?"))
     else:
         raise PackError(f"object {sha} is of an unknown kind")
+
+
+def _check_tree(raw: bytes, sha: str) -> None:
+    """What `git fsck` checks of a tree (names, modes, order, no duplicates), plus what this server needs: UTF-8
+    names, no submodules. Set and join operations, so that a tree of thousands of entries costs little."""
+    try:
+        entries = tree_entries(raw)
+    except (ObjectFormatException, ValueError) as e:
+        raise PackError(f"object {sha} is malformed ({e})") from None
+    names = [n for n, _, _ in entries]
+    modes = {m for _, m, _ in entries}
+    if not modes <= _MODE_SET:
+        if 0o160000 in modes:
+            raise PackError(f"tree {sha} holds a submodule: submodules are not supported here; push the files "
+                            "themselves.")
+        raise PackError(f"tree {sha} holds an entry of mode {min(modes - _MODE_SET):o}, which git does not write.")
+    joined = b"\0".join(names)
+    if b"/" in joined or not _BAD_NAMES.isdisjoint(names):
+        raise PackError(f"object {sha} is malformed (an entry named '', '.', '..' or with a '/').")
+    try:
+        joined.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PackError(f"tree {sha} holds a name that is not UTF-8: rename it.") from None
+    keys = [n + b"/" if m == 0o40000 else n for n, m, _ in entries]
+    if keys != sorted(keys):
+        raise PackError(f"object {sha} is malformed (its entries are not in git's order).")
+    if len(set(names)) != len(names):  # a file and a folder of one name
+        raise PackError(f"tree {sha} holds two entries of the same name.")
 
 
 def stored_objects(pack: ReceivedPack, *, batch_bytes: int = 32 * 1024 * 1024, batch_rows: int = 500
