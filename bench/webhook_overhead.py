@@ -1,6 +1,6 @@
 """Does webhook delivery slow the commit it follows? Commit p50 with ten webhooks configured against none.
 
-    python bench/webhook_overhead.py                                  # 5 rounds of 40 commits per server
+    python bench/webhook_overhead.py                                  # 8 rounds of 40 commits per server
     python bench/webhook_overhead.py --rounds 2 --commits 10          # smoke check
 
 Two inhouse servers from the same code, in the same run: "hooks", whose committing user has ten webhooks watching
@@ -90,9 +90,9 @@ def ndjson_commit(n: int) -> bytes:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5, help="rounds, each measuring both servers (default 5)")
+    ap.add_argument("--rounds", type=int, default=8, help="rounds, each measuring both servers (default 8)")
     ap.add_argument("--commits", type=int, default=40, help="commits per server per round (default 40)")
-    ap.add_argument("--slow-ms", type=int, default=100, help="how long each receiver takes to answer (default 100)")
+    ap.add_argument("--slow-ms", type=int, default=50, help="how long each receiver takes to answer (default 50)")
     ap.add_argument("--workdir", default=None, help="parent of the temporary folder (default: the system's)")
     args = ap.parse_args()
     import httpx

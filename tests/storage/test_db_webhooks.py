@@ -54,15 +54,13 @@ def test_one_head_per_queue_and_the_next_one_follows(db: Database) -> None:
         assert store.next_due_at(conn) == now + 60
     with db.write() as conn:  # a failed head holds its queue
         store.lock_queues(conn)
-        store.finish(conn, first, status=store.FAILED, next_attempt_at=now, last_status=503, last_error="x",
-                     delivered_at=None)
+        store.finish(conn, [store.Outcome(first, store.FAILED, now, 503, "x")])
     assert _statuses(db, hook)[:2] == [("model:1", "failed"), ("model:1", "queued")]
     with db.write() as conn:
         assert store.retry(conn, hook, now) == 1
     with db.write() as conn:
         store.lock_queues(conn)
-        store.finish(conn, first, status=store.DELIVERED, next_attempt_at=now, last_status=200,
-                     last_error=None, delivered_at=now)
+        store.finish(conn, [store.Outcome(first, store.DELIVERED, now, 200, None, now)])
     assert _statuses(db, hook)[:2] == [("model:1", "delivered"), ("model:1", "pending")]
 
 

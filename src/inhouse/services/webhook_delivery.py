@@ -45,7 +45,7 @@ from inhouse.services.webhooks import owner_may_read, owner_principal
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db import webhooks as store
-from inhouse.storage.db.webhooks import DeliveryRecord, DueDelivery
+from inhouse.storage.db.webhooks import DeliveryRecord, DueDelivery, Outcome
 
 if TYPE_CHECKING:
     from inhouse.services.context import Stores
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("inhouse.webhooks")
 
 POLL_S = 1.0
-GATHER_S = 0.05
+GATHER_S = 0.1
 WAKE_KEY = "inhouse.webhooks.written"
 LEASE_MARGIN_S = 5.0
 MAX_ANSWER_BYTES = 64 * 1024
@@ -63,6 +63,7 @@ PRUNE_BATCH = 1000
 REPAIR_EVERY_S = 60.0
 REPAIR_BATCH = 1000
 USER_AGENT = "inhouse-webhooks"
+SKIPPED_ERROR = "not sent: the webhook's owner can no longer read this repo"
 
 
 @dataclass(frozen=True)
@@ -230,14 +231,9 @@ class Deliverer:
                 store.repair(conn, now, REPAIR_BATCH)
             if results or repair:
                 due = self._due(conn, now, room)
-            sendable = []
-            for d in due:
-                if self._may_send(conn, d):
-                    sendable.append(d)
-                else:
-                    store.finish(conn, d.delivery, status=store.SKIPPED, next_attempt_at=now, last_status=None,
-                                 delivered_at=None,
-                                 last_error="not sent: the webhook's owner can no longer read this repo")
+            sendable = [d for d in due if self._may_send(conn, d)]
+            store.finish(conn, [Outcome(d.delivery, store.SKIPPED, now, last_error=SKIPPED_ERROR)
+                                for d in due if d not in sendable])
             got = store.claim(conn, [d.delivery.id for d in sendable], now,
                               now + self.timeout_s * (1 + len(self._inflight) // self.workers) + LEASE_MARGIN_S)
             claimed = [(d, d.delivery.attempts + 1) for d in sendable if d.delivery.id in got]
@@ -290,16 +286,15 @@ class Deliverer:
         self._wake.set()
 
     def _finish(self, conn: Connection, results: list[SendResult], now: float) -> None:
+        outcomes = []
         for r in results:
             if r.error is None:
-                store.finish(conn, r.delivery, status=store.DELIVERED, next_attempt_at=now, last_status=r.status,
-                             last_error=None, delivered_at=now)
+                outcomes.append(Outcome(r.delivery, store.DELIVERED, now, r.status, None, now))
             elif r.attempts >= self.max_attempts:
-                store.finish(conn, r.delivery, status=store.FAILED, next_attempt_at=now, last_status=r.status,
-                             last_error=r.error, delivered_at=None)
+                outcomes.append(Outcome(r.delivery, store.FAILED, now, r.status, r.error))
             else:
-                store.finish(conn, r.delivery, status=store.PENDING, next_attempt_at=now + self.backoff(r.attempts),
-                             last_status=r.status, last_error=r.error, delivered_at=None)
+                outcomes.append(Outcome(r.delivery, store.PENDING, now + self.backoff(r.attempts), r.status, r.error))
+        store.finish(conn, outcomes)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt after `attempts` failed ones."""

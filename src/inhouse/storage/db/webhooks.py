@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, text, update
 
 from inhouse.storage.db.schema import discussion_events, users, webhook_deliveries, webhooks
 
@@ -223,14 +223,30 @@ def claim(conn: Connection, ids: list[int], now: float, lease_until: float) -> s
     return set(conn.execute(_CLAIM, {"b_ids": ids, "b_now": now, "b_lease": lease_until}).scalars())
 
 
-def finish(conn: Connection, delivery: DeliveryRecord, *, status: str, next_attempt_at: float,
-           last_status: int | None, last_error: str | None, delivered_at: float | None) -> None:
-    """Records an attempt's outcome; a delivery done with (delivered, skipped) hands its queue to the next one.
-    Call `lock_queues` first in the transaction."""
-    conn.execute(_FINISH, {"b_id": delivery.id, "b_status": status, "b_next": next_attempt_at,
-                           "b_last_status": last_status, "b_last_error": last_error, "b_delivered_at": delivered_at})
-    if status in (DELIVERED, SKIPPED):
-        _promote(conn, delivery.webhook_id, delivery.repo_key, next_attempt_at)
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt of `delivery`."""
+
+    delivery: DeliveryRecord
+    status: str
+    next_attempt_at: float
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+def finish(conn: Connection, outcomes: list[Outcome]) -> None:
+    """Records attempts' outcomes (two statements however many); a delivery done with (delivered, skipped) hands
+    its queue to the next one. Call `lock_queues` first in the transaction."""
+    if not outcomes:
+        return
+    conn.execute(_FINISH, [{"b_id": o.delivery.id, "b_status": o.status, "b_next": o.next_attempt_at,
+                            "b_last_status": o.last_status, "b_last_error": o.last_error,
+                            "b_delivered_at": o.delivered_at} for o in outcomes])
+    done = [{"b_hook": o.delivery.webhook_id, "b_key": o.delivery.repo_key, "b_now": o.next_attempt_at}
+            for o in outcomes if o.status in (DELIVERED, SKIPPED)]
+    if done:
+        conn.execute(_PROMOTE, done)
 
 
 def repair(conn: Connection, now: float, limit: int) -> int:
@@ -295,7 +311,7 @@ _INSERT = insert(webhook_deliveries)
 _GROUP = and_(_other.c.webhook_id == bindparam("b_hook"), _other.c.repo_key == bindparam("b_key"))
 _PROMOTE = update(_d).where(
     _d.c.id == select(func.min(_other.c.id)).where(_GROUP, _other.c.status == QUEUED).scalar_subquery(),
-    ~select(_other.c.id).where(_GROUP, _other.c.status.in_(HEAD)).exists(),
+    ~select(_other.c.id).where(_GROUP, or_(*(_other.c.status == h for h in HEAD))).exists(),  # executemany: no IN
 ).values(status=PENDING, next_attempt_at=bindparam("b_now"))
 _DUE = (select(_d, webhooks.c.url, webhooks.c.secret, webhooks.c.owner_id)
         .select_from(_d.join(webhooks, webhooks.c.id == _d.c.webhook_id))
