@@ -360,3 +360,32 @@ def test_gzip_encoded_requests_are_read_and_bad_gzip_refused(world: World) -> No
     assert _pkt(f"{head} refs/heads/main\n") in r.content and r.content.endswith(b"0000")
     r = httpx.post(url, content=gzip.compress(body)[:-6] + b"garbage", headers=headers, timeout=30)
     assert r.status_code == 400 and "gzip" in r.text
+
+
+def test_a_push_body_over_the_limit_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    """INHOUSE_GIT_MAX_PUSH_BYTES caps what a push may send (after gzip decoding: a small gzip body that inflates
+    past it is refused too); git shows the message."""
+    import gzip
+
+    (tmp_path / "data").mkdir()
+    srv = LiveServer(tmp_path / "data", env={"INHOUSE_GIT_MAX_PUSH_BYTES": "100000"}).start()
+    try:
+        repo_id, token = srv.make_repo()
+        url = f"{srv.url}/{repo_id}.git/git-receive-pack"
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-git-receive-pack-request"}
+        for body, extra in ((b"0" * 200_000, {}), (gzip.compress(b"0" * 5_000_000), {"Content-Encoding": "gzip"})):
+            r = httpx.post(url, content=body, headers={**headers, **extra}, timeout=30)
+            assert r.status_code == 413 and "100000 bytes" in r.text, (r.status_code, r.text)
+            assert r.headers["Content-Type"].startswith("text/plain")
+        # git itself: a push of a file larger than the limit (git-lfs is not involved: a plain blob)
+        git = _git(tmp_path, "2")
+        work = tmp_path / "w"
+        git.run("clone", repo_url(srv, repo_id, token), str(work))
+        (work / "big.dat").write_bytes(os.urandom(300_000))
+        git.run("add", "big.dat", cwd=work)
+        git.run("commit", "-q", "-m", "big", cwd=work)
+        r = git.run("push", "origin", "main", cwd=work, check=False)
+        assert r.returncode != 0 and "413" in r.stderr, r.stderr
+        assert srv.api(token).list_repo_commits(repo_id)[0].title != "big"
+    finally:
+        srv.close()
