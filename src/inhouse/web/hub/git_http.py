@@ -98,6 +98,9 @@ async def _read_body(ctx: Ctx, limit: int, sink: IO[bytes]) -> int:
     if encoding not in ("", "identity", "gzip", "x-gzip"):
         raise BadRequest(f"Content-Encoding {encoding!r} is not supported: send the body as is or gzip-encoded.")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
+    declared = ctx.request.headers.get("content-length", "")
+    if inflater is None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit here is {limit} bytes.")
     size = 0
 
     def write(data: bytes) -> None:
