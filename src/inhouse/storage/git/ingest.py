@@ -197,11 +197,18 @@ def copy_pack(body: IO[bytes], dest: IO[bytes], *, max_objects: int, max_object_
     return count
 
 
+class _WithCompressed(UnpackedObjectIterator):
+    """Also keeps each object's compressed bytes: a whole object's are stored as they came (zlib, as the object
+    store keeps bodies), instead of compressing it again."""
+
+    _include_comp = True
+
+
 def _inflate(path: Path) -> Iterator[UnpackedObject]:
     """Every object of the pack, deltas resolved (inside the pack only), as raw chunks: parsing is ours."""
     data = PackData(path, SHA1)
     try:
-        yield from UnpackedObjectIterator.for_pack_data(data)
+        yield from _WithCompressed.for_pack_data(data)
     except UnresolvedDeltas as e:
         shas = ", ".join(s.decode() if isinstance(s, bytes) else str(s) for s in e.shas[:3])
         raise PackError(f"the pack has deltas against objects it does not hold ({shas}): push without thin packs "
@@ -237,7 +244,8 @@ def read_pack(path: Path, stored: Path) -> ReceivedPack:
             raw = b"".join(unpacked.obj_chunks)
             sha = unpacked.sha()
             _read_object(kind, raw, sha.hex(), out)
-            data = zlib.compress(raw, 1)
+            whole = unpacked.pack_type_num not in DELTA_TYPES and unpacked.comp_chunks is not None
+            data = b"".join(unpacked.comp_chunks) if whole and unpacked.comp_chunks else zlib.compress(raw, 1)
             sink.write(_ROW.pack(sha, kind, len(raw), len(data)))
             sink.write(data)
     return out
