@@ -389,3 +389,23 @@ def test_a_push_body_over_the_limit_is_refused_before_it_is_read_whole(tmp_path:
         assert srv.api(token).list_repo_commits(repo_id)[0].title != "big"
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_clone_shallow_clone_and_fetch_on_postgresql(pg_server: LiveServer, tmp_path: Path, protocol: str) -> None:
+    repo_id, token = pg_server.make_repo()
+    api = pg_server.api(token)
+    for i in range(3):
+        api.upload_file(path_or_fileobj=f"v{i}\n".encode(), path_in_repo=f"d/f{i % 2}.txt", repo_id=repo_id)
+    git = _git(tmp_path, protocol)
+    full, shallow = tmp_path / "full", tmp_path / "shallow"
+    git.run("clone", repo_url(pg_server, repo_id, token), str(full))
+    git.run("clone", "--depth=1", repo_url(pg_server, repo_id, token), str(shallow))
+    commits = [c.commit_id for c in api.list_repo_commits(repo_id)]
+    assert git.out("rev-list", "HEAD", cwd=full).split() == commits
+    assert git.out("rev-list", "HEAD", cwd=shallow).split() == commits[:1]
+    api.upload_file(path_or_fileobj=b"new\n", path_in_repo="d/f0.txt", repo_id=repo_id)
+    for dest in (full, shallow):
+        git.run("pull", "--ff-only", cwd=dest)
+        assert _tree(dest)["d/f0.txt"] == b"new\n" and _tree(dest)["d/f1.txt"] == b"v1\n"
+        git.run("fsck", cwd=dest)
