@@ -26,7 +26,7 @@ from inhouse.services.commits import AddFile, DeleteFile
 from inhouse.services.context import Stores
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.git import packs
+from inhouse.storage.git import packs, tree_diff
 from inhouse.storage.git.objects import MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, TreeEntry, encode_tree
 from inhouse.vocabulary import RepoType, TokenRole
 
@@ -184,7 +184,7 @@ def _apply(base: bytes, delta: bytes) -> bytes:
 
 
 def _full(body: bytes) -> set[tuple[bytes, bytes]]:
-    return {(m, oid) for m, oid in packs._ENTRY.findall(body)}
+    return {(m, oid) for m, oid in tree_diff.ENTRY.findall(body)}
 
 
 @settings(max_examples=200, deadline=None)
@@ -193,12 +193,7 @@ def test_the_tree_fast_path_finds_every_entry_a_full_parse_finds(names: list[str
     rng = random.Random(seed)
     entries = _entries(rng, names)
     base_body = encode_tree(entries)
-    cps = [0]
-    for m in packs._GROUP.finditer(base_body):
-        if m.start() != cps[-1]:
-            break
-        cps.append(m.end())
-    parsed = packs._Parsed(base_body, cps, 0)
+    parsed = tree_diff.Parsed(base_body, tree_diff.boundaries(base_body), 0)
     changed = list(entries)
     for _ in range(edits):
         what = rng.random()
@@ -213,7 +208,7 @@ def test_the_tree_fast_path_finds_every_entry_a_full_parse_finds(names: list[str
     body = encode_tree(changed)
     if body == base_body:
         return
-    scan = packs._diff_scan(body, parsed)
+    scan = tree_diff.diff_scan(body, parsed)
     assert scan is not None
     found, new_cps, p, s = scan
     truth = _full(body)
@@ -221,19 +216,19 @@ def test_the_tree_fast_path_finds_every_entry_a_full_parse_finds(names: list[str
         >= truth
     # every boundary it hands on is a real entry boundary of the new tree
     for c in new_cps:
-        assert c == len(body) or packs._ENTRY_NAMED.match(body, c) is not None
-        assert c == 0 or c in {m.end() for m in packs._ENTRY_NAMED.finditer(body)}
+        assert c == len(body) or tree_diff.ENTRY_NAMED.match(body, c) is not None
+        assert c == 0 or c in {m.end() for m in tree_diff.ENTRY_NAMED.finditer(body)}
     # and the delta it makes rebuilds the tree from its reference
-    assert _apply(base_body, packs.make_delta(len(base_body), body, p, s)) == body
+    assert _apply(base_body, tree_diff.make_delta(len(base_body), body, p, s)) == body
 
 
 def test_deltas_of_large_copies_and_inserts_apply() -> None:
     base = os.urandom(20_000_000)
     target = base[:17_000_000] + os.urandom(300) + base[17_000_100:]
-    p = packs._prefix(target, base, min(len(target), len(base)))
-    s = packs._suffix(target, base, min(len(target), len(base)) - p)
+    p = tree_diff.common_prefix(target, base, min(len(target), len(base)))
+    s = tree_diff.common_suffix(target, base, min(len(target), len(base)) - p)
     assert p >= 17_000_000 and s >= len(base) - 17_000_100
-    assert _apply(base, packs.make_delta(len(base), target, p, s)) == target
+    assert _apply(base, tree_diff.make_delta(len(base), target, p, s)) == target
 
 
 def test_reads_are_grouped_by_bytes_so_memory_stays_bounded() -> None:

@@ -33,7 +33,6 @@ from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
-from inhouse.storage.db.schema import repo_commits
 from inhouse.storage.git import packs
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # an upload-pack request (wants, haves, shallows): far above what git sends
@@ -139,20 +138,10 @@ def load_refs(stores: Stores, repo: RepoRecord) -> Refs:
         targets = {n: t for n, t in repo_store.list_refs(conn, repo.id) if n.startswith(SERVED_PREFIXES)}
         refs = Refs(targets)
         pending = sorted({t for n, t in targets.items() if n.startswith("refs/tags/")})
-        seen: set[str] = set()
-        while pending:
-            kinds = packs.kinds_of(conn, pending)
-            tags = [s for s in pending if kinds.get(s) == "tag" and s not in seen]
-            seen.update(tags)
-            rows = packs.read_stored(conn, tags)
-            nxt: list[str] = []
-            for sha in tags:
-                import zlib
-
-                target, _ = packs.parse_tag(zlib.decompress(rows[sha][2]))
-                refs.peeled[sha] = target
-                nxt.append(target)
-            pending = nxt
+        while pending:  # annotated tags (and tags of tags) → what they point at
+            found = packs.tag_targets(conn, [s for s in pending if s not in refs.peeled])
+            refs.peeled.update(found)
+            pending = sorted(set(found.values()))
     # a tag of a tag peels to the end of the chain
     for sha in list(refs.peeled):
         end, hops = refs.peeled[sha], 0
@@ -393,16 +382,10 @@ def _ls_refs(refs: Refs, args: list[str]) -> Iterator[bytes]:
 
 def _ours(stores: Stores, repo: RepoRecord, refs: Refs, shas: list[str]) -> set[str]:
     """Those of `shas` this repo holds: ref targets (and what tags peel to) and the repo's commits."""
-    from sqlalchemy import select
-
     known = set(refs.targets.values()) | set(refs.peeled.values())
     found = {s for s in shas if s in known}
-    rest = sorted(set(shas) - found)
     with stores.db.read() as conn:
-        for i in range(0, len(rest), packs.BATCH):
-            part = rest[i : i + packs.BATCH]
-            found.update(r.sha for r in conn.execute(select(repo_commits.c.sha).where(
-                repo_commits.c.repo_id == repo.id, repo_commits.c.sha.in_(part))))
+        found |= packs.repo_holds(conn, repo.id, sorted(set(shas) - found))
     return found
 
 

@@ -1,23 +1,22 @@
 """What a clone or fetch sends, and the pack that carries it, streamed from the stored objects.
 
 `plan` walks the objects reachable from what the client wants and not from what it has, in batches: the repo's
-commit graph in one query (every commit a repo has is listed in repo_commits), then the trees level by level, 500
-per query, each tree read once. Trees are parsed by a regular expression over the raw body (the walk needs only each
-entry's id and whether it is a tree), so a 1,000-entry tree costs one C-level scan, not a thousand Python steps.
+commit graph in one query (every commit a repo has is listed in repo_commits), then the trees level by level, at
+most 500 per query and 32 MiB per read, each tree read once and compared with its reference, the same tree in the
+parent commit (storage/git/tree_diff.py: only the entries that differ are parsed). Blobs are never read by the
+walk: their ids come from the trees.
 
-`write_pack` then streams a version-2 pack: objects are read back in batches and written as git's pack entries
-straight from the stored zlib bodies (the database keeps each object body zlib-compressed, which is exactly a pack
-entry's data), so no object is decompressed or recompressed and memory stays flat whatever the repo's size. Objects
-are whole (no deltas): git accepts such packs from any server.
+`write_pack` then streams a version-2 pack: objects are read back in bounded groups and written as git's pack
+entries straight from the stored zlib bodies (the database keeps each object body zlib-compressed, which is
+exactly a pack entry's data), so no object is decompressed or recompressed and memory stays flat whatever the
+repo's size. A tree that differs from its reference by one stretch of bytes goes as a REF_DELTA against it (when
+the reference is in the pack, or on the client for a thin pack), chains capped at 50 as git's pack.depth.
 """
-
 from __future__ import annotations
 
-import bisect
 import hashlib
-import operator
-import re
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -26,16 +25,20 @@ from dulwich.pack import pack_object_header
 from sqlalchemy import Connection, select
 
 from inhouse.storage.db.schema import git_objects, repo_commits
+from inhouse.storage.git.tree_diff import (
+    GITLINK_MODE,
+    TREE_MODE,
+    Parsed,
+    boundaries,
+    diff_scan,
+    make_delta,
+    subtree,
+    tree_index,
+)
 
 BATCH = 500  # ids per IN (…) query
 READ_BUDGET = 32 * 1024 * 1024  # bytes of object bodies one read brings into memory (one larger object: alone)
 TYPE_NUM = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
-_ENTRY = re.compile(rb"([0-7]+) [^\0]*\0(.{20})", re.DOTALL)  # mode, name, binary id
-_TREE_MODE = b"40000"
-_GITLINK_MODE = b"160000"  # a submodule's commit: in another repo, never sent
-_SWAP = operator.itemgetter(1, 0)
-_ENTRY_NAMED = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.DOTALL)
-_GROUP = re.compile(rb"(?:[0-7]+ [^\0]*\0.{20}){16}", re.DOTALL)  # 16 entries: a boundary every 16
 MAX_DELTA_DEPTH = 50  # as git's pack.depth
 PARSED_BUDGET = 64 * 1024 * 1024  # bodies of parsed trees kept as references
 REF_DELTA = 7
@@ -82,19 +85,6 @@ def parse_tag(body: bytes) -> tuple[str, str]:
     return obj, kind
 
 
-def tree_children(body: bytes) -> Iterator[tuple[bool, bytes]]:
-    """(is a tree, binary id) of each entry of a tree body; submodule entries are left out."""
-    for mode, oid in _ENTRY.findall(body):
-        if mode != _GITLINK_MODE:
-            yield mode == _TREE_MODE, oid
-
-
-def tree_index(body: bytes) -> dict[bytes, bytes]:
-    """binary id → mode of each entry of a tree body, built in C (findall, map, dict): a walk then takes the
-    entries it has not seen by one set difference, without a Python step per entry."""
-    return dict(map(_SWAP, _ENTRY.findall(body)))
-
-
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(items), BATCH):
         yield items[i : i + BATCH]
@@ -102,8 +92,6 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
 
 def repo_commit_graph(conn: Connection, repo_id: int) -> dict[str, CommitNode]:
     """Every commit the repo has: id → (tree, parents, time), in one query streamed in batches."""
-    import zlib
-
     graph: dict[str, CommitNode] = {}
     q = (select(git_objects.c.sha, git_objects.c.data)
          .select_from(repo_commits.join(git_objects, git_objects.c.sha == repo_commits.c.sha))
@@ -160,6 +148,23 @@ def read_bounded(conn: Connection, shas: list[str], budget: int = READ_BUDGET
         yield group, read_stored(conn, group)
 
 
+def repo_holds(conn: Connection, repo_id: int, shas: list[str]) -> set[str]:
+    """Those of `shas` that are commits of the repo (objects are stored once for all repos: this is what keeps
+    one repo's content out of another's clone)."""
+    out: set[str] = set()
+    for part in _chunks(shas):
+        out.update(r.sha for r in conn.execute(select(repo_commits.c.sha).where(
+            repo_commits.c.repo_id == repo_id, repo_commits.c.sha.in_(part))))
+    return out
+
+
+def tag_targets(conn: Connection, shas: list[str]) -> dict[str, str]:
+    """annotated tag id → the id it points at, for those of `shas` that are tag objects."""
+    kinds = kinds_of(conn, shas)
+    tags = [s for s in shas if kinds.get(s) == "tag"]
+    return {sha: parse_tag(zlib.decompress(row[2]))[0] for sha, row in read_stored(conn, tags).items()}
+
+
 def kinds_of(conn: Connection, shas: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in _chunks(shas):
@@ -179,154 +184,15 @@ class Plan:
     deltas: dict[str, tuple[bytes, bytes, int]] = field(default_factory=dict)  # tree → (base, zlib delta, size)
 
 
-@dataclass
-class _Parsed:
-    body: bytes
-    cps: list[int]  # entry boundaries, ascending, 0 first (about one per 16 entries)
-    depth: int  # its delta chain's length in this pack (0: whole)
-
-
-def _prefix(a: bytes, b: bytes, n: int) -> int:
-    """Length of the common prefix of a and b, at most n: slice comparisons (memcmp), halving the range."""
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n
-    while hi - lo > 32:
-        mid = (lo + hi) // 2
-        if a[lo:mid] == b[lo:mid]:
-            lo = mid
-        else:
-            hi = mid
-    while lo < hi and a[lo] == b[lo]:
-        lo += 1
-    return lo
-
-
-def _suffix(a: bytes, b: bytes, m: int) -> int:
-    """Length of the common suffix of a and b, at most m."""
-    la, lb = len(a), len(b)
-    if a[la - m :] == b[lb - m :]:
-        return m
-    lo, hi = 0, m
-    while hi - lo > 32:
-        mid = (lo + hi) // 2
-        if a[la - mid : la - lo] == b[lb - mid : lb - lo]:
-            lo = mid
-        else:
-            hi = mid
-    while lo < hi and a[la - lo - 1] == b[lb - lo - 1]:
-        lo += 1
-    return lo
-
-
-def _diff_scan(body: bytes, base: _Parsed) -> tuple[list[tuple[bytes, bytes, bytes]], list[int], int, int] | None:
-    """The entries of tree `body` that can differ from those of `base`, a tree parsed before: (entries (mode, name,
-    id), entry boundaries of `body`, common prefix, common suffix), or None when `body` does not scan.
-
-    The bytes before the common prefix are the base's, so the base's last boundary at or before it is a boundary of
-    `body`, and the entries before it are the base's. From there `body` is parsed entry by entry until a boundary
-    past the differing stretch lands, shifted, on one of the base's boundaries: the rest is then the base's entries,
-    byte for byte. Only the entries in between are returned: for one changed file, a few dozen."""
-    r = base.body
-    n = min(len(body), len(r))
-    p = _prefix(body, r, n)
-    s = _suffix(body, r, n - p)
-    shift = len(body) - len(r)
-    q = len(body) - s
-    bcps = base.cps
-    i = bisect.bisect_right(bcps, p) - 1
-    pos = bcps[i]
-    cps = bcps[: i + 1]
-    entries: list[tuple[bytes, bytes, bytes]] = []
-    count = 0
-    while pos < len(body):
-        if pos >= q:
-            k = bisect.bisect_left(bcps, pos - shift)
-            if k < len(bcps) and bcps[k] == pos - shift:
-                if cps[-1] != pos:
-                    cps.append(pos)
-                cps += bcps[k + 1 :] if shift == 0 else [c + shift for c in bcps[k + 1 :]]
-                break
-        m = _ENTRY_NAMED.match(body, pos)
-        if m is None:
-            return None
-        entries.append((m.group(1), m.group(2), m.group(3)))
-        pos = m.end()
-        count += 1
-        if count % 16 == 0:
-            cps.append(pos)
-    return entries, cps, p, s
-
-
-def _subtree(body: bytes, name: bytes) -> str | None:
-    """The id of subtree `name` in tree `body`, found by a byte search (a reference only: a wrong one costs time,
-    never correctness)."""
-    key = _TREE_MODE + b" " + name + b"\0"
-    i = body.find(key)
-    if i < 0 or i + len(key) + 20 > len(body):
-        return None
-    return body[i + len(key) : i + len(key) + 20].hex()
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _copy(offset: int, size: int) -> bytes:
-    out = bytearray()
-    while size:
-        chunk = min(size, 0xFFFFFF)
-        cmd, args = 0x80, bytearray()
-        for k in range(4):
-            byte = (offset >> (8 * k)) & 0xFF
-            if byte:
-                cmd |= 1 << k
-                args.append(byte)
-        for k in range(3):
-            byte = (chunk >> (8 * k)) & 0xFF
-            if byte:
-                cmd |= 0x10 << k
-                args.append(byte)
-        out.append(cmd)
-        out += args
-        offset += chunk
-        size -= chunk
-    return bytes(out)
-
-
-def make_delta(base_size: int, target: bytes, prefix: int, suffix: int) -> bytes:
-    """A git delta that makes `target` from a base of `base_size` bytes sharing its first `prefix` and last
-    `suffix` bytes: copy, insert the stretch between, copy."""
-    out = bytearray(_varint(base_size) + _varint(len(target)))
-    if prefix:
-        out += _copy(0, prefix)
-    middle = target[prefix : len(target) - suffix]
-    for k in range(0, len(middle), 127):
-        piece = middle[k : k + 127]
-        out.append(len(piece))
-        out += piece
-    if suffix:
-        out += _copy(base_size - suffix, suffix)
-    return bytes(out)
-
-
 class Walker:
     """The object walk of one fetch, over one read connection."""
 
     def __init__(self, conn: Connection, repo_id: int, *, thin: bool = False):
-        import zlib
-
-        self._zlib = zlib
         self.conn = conn
         self.graph = repo_commit_graph(conn, repo_id)
         self.cache: dict[str, tuple[str, int, bytes]] = {}
         self._cached_bytes = 0
-        self.parsed: dict[str, _Parsed] = {}  # trees parsed so far (bounded): references for the next ones
+        self.parsed: dict[str, Parsed] = {}  # trees parsed so far (bounded): references for the next ones
         self._parsed_bytes = 0
         self.deltas: dict[str, tuple[bytes, bytes, int]] = {}  # tree → (base id, zlib'd delta, delta size)
         self.in_pack: set[str] = set()
@@ -340,7 +206,7 @@ class Walker:
             return
         for sha, (kind, _, data) in read_stored(self.conn, missing).items():
             if kind == "commit":
-                self.graph[sha] = parse_commit(self._zlib.decompress(data))
+                self.graph[sha] = parse_commit(zlib.decompress(data))
 
     def _keep(self, sha: str, row: tuple[str, int, bytes]) -> None:
         if self._cached_bytes + len(row[2]) <= CACHE_BUDGET:
@@ -403,7 +269,7 @@ class Walker:
             order = [s for s in order if s in kept]
         return order, boundary
 
-    def _remember(self, sha: str, parsed: _Parsed) -> None:
+    def _remember(self, sha: str, parsed: Parsed) -> None:
         self.parsed[sha] = parsed
         self._parsed_bytes += len(parsed.body)
         while self._parsed_bytes > PARSED_BUDGET and self.parsed:
@@ -440,9 +306,9 @@ class Walker:
 
     def _tree(self, sha: str, ref: str | None, row: tuple[str, int, bytes], seen: set[bytes], emit: bool,
               nxt: list[tuple[str, str | None]], blobs: list[bytes]) -> None:
-        body = self._zlib.decompress(row[2])
+        body = zlib.decompress(row[2])
         base = self.parsed.get(ref) if ref is not None else None
-        scan = _diff_scan(body, base) if base is not None else None
+        scan = diff_scan(body, base) if base is not None else None
         depth = 0
         if scan is None:  # no reference: every entry, in C
             index = tree_index(body)
@@ -450,15 +316,11 @@ class Walker:
             seen |= fresh
             for child in fresh:
                 mode = index[child]
-                if mode == _TREE_MODE:
+                if mode == TREE_MODE:
                     nxt.append((child.hex(), None))
-                elif emit and mode != _GITLINK_MODE:
+                elif emit and mode != GITLINK_MODE:
                     blobs.append(child)
-            cps = [0]
-            for m in _GROUP.finditer(body):  # contiguous groups of 16 entries from the start: real boundaries
-                if m.start() != cps[-1]:
-                    break
-                cps.append(m.end())
+            cps = boundaries(body)
         else:
             assert base is not None and ref is not None
             entries, cps, p, s = scan
@@ -466,14 +328,14 @@ class Walker:
                 if child in seen:
                     continue
                 seen.add(child)
-                if mode == _TREE_MODE:
-                    nxt.append((child.hex(), _subtree(base.body, name)))
-                elif emit and mode != _GITLINK_MODE:
+                if mode == TREE_MODE:
+                    nxt.append((child.hex(), subtree(base.body, name)))
+                elif emit and mode != GITLINK_MODE:
                     blobs.append(child)
             if emit and base.depth < MAX_DELTA_DEPTH and (ref in self.in_pack or ref in self.client_trees):
                 delta = make_delta(len(base.body), body, p, s)
                 if len(delta) * 2 < len(body):
-                    self.deltas[sha] = (bytes.fromhex(ref), self._zlib.compress(delta, 1), len(delta))
+                    self.deltas[sha] = (bytes.fromhex(ref), zlib.compress(delta, 1), len(delta))
                     depth = base.depth + 1
         if emit:
             self.in_pack.add(sha)
@@ -481,7 +343,7 @@ class Walker:
                 self._keep(sha, row)
         elif self.thin:
             self.client_trees.add(sha)
-        self._remember(sha, _Parsed(body, cps, depth))
+        self._remember(sha, Parsed(body, cps, depth))
 
 
 def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, client_shallow: set[str],
@@ -508,7 +370,7 @@ def plan(conn: Connection, repo_id: int, wants: list[str], haves: list[str], *, 
             elif kind == "tag":
                 if sha not in sent_tags:
                     sent_tags.append(sha)
-                    target, _ = parse_tag(w._zlib.decompress(rows[sha][2]))
+                    target, _ = parse_tag(zlib.decompress(rows[sha][2]))
                     nxt.append(target)
             elif kind in ("tree", "blob"):
                 other_roots.append(sha)
