@@ -27,6 +27,7 @@ from inhouse.vocabulary import Role
 from tests.support.live import LiveServer, drop_pg_database, new_pg_database
 
 SECRET = "s3cr3t-for-tests"
+SLOW_S = 2.5  # longer than the 1 s timeout of the slow-receiver test's server
 WAIT_S = 60.0  # how long a test waits for deliveries it expects (a deadline, not a speed assertion)
 FAST_RETRIES = {"INHOUSE_WEBHOOK_RETRY_BASE_MS": "20", "INHOUSE_WEBHOOK_RETRY_MAX_S": "1",
                 "INHOUSE_WEBHOOK_TIMEOUT_S": "5", "INHOUSE_WEBHOOK_MAX_ATTEMPTS": "1000"}
@@ -45,6 +46,7 @@ class Receiver:
         self.bad_signatures = 0
         self.failing = False
         self.fail_next = 0
+        self.slow_next = 0  # requests answered only after SLOW_S (later than the server waits)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,6 +63,11 @@ class Receiver:
                     else:
                         receiver.accepted.append(json.loads(body))
                         receiver.headers.append(dict(self.headers))
+                with receiver.lock:
+                    slow = receiver.slow_next > 0
+                    receiver.slow_next -= 1 if slow else 0
+                if slow:
+                    time.sleep(SLOW_S)
                 self.send_response(503 if fail else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -467,3 +474,34 @@ def test_discussion_and_pull_request_events(srv: LiveServer, receiver: Receiver)
     assert got[6]["updatedRefs"] == [{"ref": "refs/heads/main", "oldSha": base, "newSha": main}]
     assert got[7]["discussion"]["status"] == "merged"
     assert got[7]["discussion"]["changes"] == {"base": "refs/heads/main", "mergeCommitId": main}
+
+
+def test_a_slow_receiver_gets_every_event_in_order(tmp_path: Path) -> None:
+    """A receiver that answers after the server stopped waiting gets the delivery again (at least once, the
+    repeat under the same X-Inhouse-Delivery id), and the repo's later events only after it."""
+    receiver = Receiver()
+    server = LiveServer(tmp_path / "data", env={**FAST_RETRIES, "INHOUSE_WEBHOOK_TIMEOUT_S": "1"}).start()
+    try:
+        user = server.make_user()
+        token = server.make_token(user)
+        api = server.api(token)
+        repo = f"{user}/slow"
+        api.create_repo(repo)
+        hook = api.create_webhook(url=receiver.url, watched=[{"type": "model", "name": repo}], domains=["repo"],
+                                  secret=SECRET)
+        receiver.slow_next = 2
+        shas = [commit(api, repo, f"f{i}.txt", b"%d" % i) for i in range(3)]
+        wait_until(lambda: {e["status"] for e in log_of(server, token, hook.id)} == {"delivered"}
+                   and len(log_of(server, token, hook.id)) == 3, "every delivery recorded")
+        with receiver.lock:
+            seen = list(zip((h["X-Inhouse-Delivery"] for h in receiver.headers), receiver.accepted))
+        first: dict[str, dict[str, Any]] = {}
+        for delivery, payload in seen:
+            assert first.setdefault(delivery, payload) == payload  # a repeat is the same body
+        assert [p["updatedRefs"][0]["newSha"] for p in first.values()] == shas
+        assert len(seen) > 3 and receiver.bad_signatures == 0
+        entries = log_of(server, token, hook.id)
+        assert entries[-1]["attempts"] > 1
+    finally:
+        server.close()
+        receiver.close()

@@ -24,6 +24,7 @@ import json
 import secrets as random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,14 +58,15 @@ ZERO_SHA = "0" * 40
 CONTENT = ("repo.content", "update")
 DISCUSSION_UPDATE = ("discussion", "update")
 # audit action -> the (scope, action) events it is sent as
+CONTENT_ACTIONS = ("commit", "git.push", "branch.create", "branch.delete", "tag.create", "tag.delete",
+                   "history.squash", "lfs.delete", "pull_request.merge")
 EVENTS: dict[str, list[tuple[str, str]]] = {
     "repo.create": [("repo", "create")],
     "repo.duplicate": [("repo", "create")],
     "repo.delete": [("repo", "delete")],
     "repo.move": [("repo", "move")],
     "repo.settings": [("repo.config", "update")],
-    **{a: [CONTENT] for a in ("commit", "git.push", "branch.create", "branch.delete", "tag.create", "tag.delete",
-                              "history.squash", "lfs.delete")},
+    **{a: [CONTENT] for a in CONTENT_ACTIONS},
     "pull_request.merge": [CONTENT, DISCUSSION_UPDATE],
     "discussion.create": [("discussion", "create")],
     "pull_request.create": [("discussion", "create")],
@@ -286,6 +288,9 @@ def resend(stores: Stores, p: Principal, public_id: str, delivery_id: int) -> De
                            f"GET /api/settings/webhooks/{public_id}/deliveries.")
         if found.status in (store.PENDING, store.QUEUED):
             raise Conflict(f"Delivery {delivery_id} is still to be sent ({found.status}); it needs no resend.")
+        # audited first: the audit log's lock before the queues' lock, in the order every change takes them
+        stores.audit.record(conn, p, Event("webhook.resend", details={"webhook": public_id,
+                                                                      "delivery": delivery_id}))
         if found.status == store.FAILED:
             store.retry(conn, hook.id, now, delivery_id)
             target = delivery_id
@@ -293,8 +298,6 @@ def resend(stores: Stores, p: Principal, public_id: str, delivery_id: int) -> De
             store.insert_deliveries(conn, [{"webhook_id": hook.id, "repo_key": found.repo_key,
                                             "event": found.event, "payload": found.payload, "created_at": now}])
             target = store.deliveries_of(conn, hook.id, before=None, limit=1)[0].id
-        stores.audit.record(conn, p, Event("webhook.resend", details={"webhook": public_id,
-                                                                      "delivery": delivery_id}))
         again = store.delivery(conn, hook.id, target)
         assert again is not None
     stores.runtime.webhooks_written()
@@ -425,6 +428,25 @@ def _body(stores: Stores, conn: Connection, who: Principal | None, event: Event,
     return body
 
 
+def _with_webhook(body_json: str, public_id: str) -> str:
+    """The body (a JSON object) with its `webhook` member added, without encoding the body once per webhook."""
+    member = json.dumps({"id": public_id, "version": PAYLOAD_VERSION}, separators=(",", ":"))
+    return f'{body_json[:-1]},"webhook":{member}}}'
+
+
+REREAD = ("repo.create", "repo.duplicate", "repo.settings")  # rare changes the event's record predates
+
+
+def _after(conn: Connection, event: Event, before: RepoRecord) -> RepoRecord:
+    """The repo as the change left it: read again after the rare changes of its row, else the event's record
+    with the default branch's new head (a commit's change of the row is only that)."""
+    if event.action in REREAD:
+        return repo_store.repo_by_id(conn, before.id) or before
+    head = next((r["newSha"] for r in _updated_refs(event, before) or []
+                 if r["ref"] == "refs/heads/main" and "newSha" in r), None) if event.action in CONTENT_ACTIONS else None
+    return replace(before, head_sha=head) if head else before
+
+
 def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], None]:
     """The audit observer that writes the webhook events of a change, inside the change's transaction."""
 
@@ -440,7 +462,7 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
             return
         hooks = [h for h, _ in found]
         busy = {(h.id, key) for h, is_busy in found if is_busy}
-        now_repo = repo_store.repo_by_id(conn, before.id) or before  # deleted: as it was
+        now_repo = _after(conn, event, before)
         repos = [before, now_repo]
         if event.action == "repo.move" and isinstance(event.details.get("to"), str):
             to = str(event.details["to"]).split("/")
@@ -456,16 +478,15 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
             body = _body(stores, conn, who, event, before, now_repo, scope, action)
             if body is None:
                 continue
+            shared = json.dumps(body, separators=(",", ":"))
             for hook in hits:
                 if now_repo.private or before.private:
                     if hook.owner_id not in readers:
                         readers[hook.owner_id] = owner_may_read(conn, hook.owner_id, now_repo)
                     if not readers[hook.owner_id]:
                         continue
-                payload = {**body, "webhook": {"id": hook.public_id, "version": PAYLOAD_VERSION}}
-                rows.append({"webhook_id": hook.id, "repo_key": key,
-                             "event": f"{scope}.{action}", "created_at": now,
-                             "payload": json.dumps(payload, separators=(",", ":"))})
+                rows.append({"webhook_id": hook.id, "repo_key": key, "event": f"{scope}.{action}",
+                             "created_at": now, "payload": _with_webhook(shared, hook.public_id)})
         if rows:
             store.insert_deliveries(conn, rows, busy)
             stores.runtime.webhooks_written(conn)
