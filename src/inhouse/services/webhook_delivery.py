@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("inhouse.webhooks")
 
 POLL_S = 1.0
-GATHER_S = 0.1
+GATHER_S = 0.25
 WAKE_KEY = "inhouse.webhooks.written"
 LEASE_MARGIN_S = 5.0
 MAX_ANSWER_BYTES = 64 * 1024
