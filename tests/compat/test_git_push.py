@@ -167,6 +167,26 @@ def test_read_token_and_anonymous_cannot_push(server: LiveServer, tmp_path: Path
     assert server.api(token).repo_info(repo_id).sha == head
 
 
+def test_a_caller_who_may_not_push_is_refused_before_the_body_is_read(server: LiveServer):
+    """A read token announcing a 1 GB pack and sending a few bytes is answered 403 at once: the server does not
+    wait for (nor spool) a body it would refuse. Were the body read first, the answer would be the idle timeout's
+    408 once the sender stalls."""
+    import socket
+    from urllib.parse import urlsplit
+
+    repo_id, _ = server.make_repo()
+    reader = server.make_token(repo_id.split("/")[0], "read")
+    url = urlsplit(server.url)
+    auth = base64.b64encode(f"git:{reader}".encode()).decode()
+    with socket.create_connection((url.hostname, url.port), timeout=120) as sock:
+        sock.sendall((f"POST /{repo_id}.git/git-receive-pack HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      f"Authorization: Basic {auth}\r\n"
+                      "Content-Type: application/x-git-receive-pack-request\r\n"
+                      "Content-Length: 1000000000\r\n\r\n").encode() + b"0000" + b"P" * 4096)
+        status = sock.recv(4096).split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 403"), status
+
+
 def _db_counts(server: LiveServer) -> tuple[int, ...]:
     with server.stores.db.read() as conn:
         return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()

@@ -147,6 +147,13 @@ def advertise_receive(stores: Stores, principal: Principal, name: RepoName) -> b
     return b"".join(lines) + pkt_line(None)
 
 
+def begin(stores: Stores, principal: Principal, name: RepoName) -> None:
+    """Raises unless the caller may push to the repo at all (PROPOSE, as `advertise_receive`): the web layer asks
+    before it reads a byte of the body, so a caller who may not push cannot make the server spool a pack.
+    `receive_pack` checks it all again, ref by ref."""
+    repo_access.load(stores, principal, name, Action.PROPOSE, follow_moves=False)
+
+
 def receive_pack(stores: Stores, principal: Principal, name: RepoName, body: BinaryIO) -> Iterator[bytes]:
     """The response body of POST git-receive-pack; `body` is the request body, spooled (seekable). The push is
     done (or refused) before this returns; the iterator only carries git's report."""

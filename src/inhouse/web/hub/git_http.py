@@ -151,6 +151,7 @@ async def receive_pack(ctx: Ctx) -> Response:
         p = await ctx.principal()
         if p.anonymous:
             raise Unauthorized("A push needs a token with write access: give it as the password.")
+        await ctx.run(git_push.begin, ctx.stores, p, repo_name(ctx))  # refused before the body is read
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
         try:
             await _read_body(ctx, ctx.settings.git_max_push_bytes, spool)
