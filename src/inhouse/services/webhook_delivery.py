@@ -234,8 +234,10 @@ class Deliverer:
             sendable = [d for d in due if self._may_send(conn, d)]
             store.finish(conn, [Outcome(d.delivery, store.SKIPPED, now, last_error=SKIPPED_ERROR)
                                 for d in due if d not in sendable])
+            # hidden for as long as the sends queued before the last of them may take, each up to the timeout
+            waves = 1 + (len(self._inflight) + len(sendable)) // self.workers
             got = store.claim(conn, [d.delivery.id for d in sendable], now,
-                              now + self.timeout_s * (1 + len(self._inflight) // self.workers) + LEASE_MARGIN_S)
+                              now + self.timeout_s * waves + LEASE_MARGIN_S)
             claimed = [(d, d.delivery.attempts + 1) for d in sendable if d.delivery.id in got]
         pool = self._pool
         for d, attempts in claimed:
