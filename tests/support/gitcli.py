@@ -24,7 +24,11 @@ from tests.support.live import LiveServer
 def ensure_git_lfs() -> None:
     """git-lfs must be installed (CI installs it: .ci/run); installs the Debian package when it is missing."""
     if shutil.which("git-lfs") is None:
-        subprocess.run(["apt-get", "install", "-y", "git-lfs"], check=True, capture_output=True)
+        install = ["apt-get", "install", "-y", "-q", "git-lfs"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, capture_output=True, env=env).returncode != 0:  # stale package lists
+            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
+            subprocess.run(install, check=True, capture_output=True, env=env)
     assert shutil.which("git-lfs") is not None, "git-lfs is not installed and could not be installed"
 
 
