@@ -22,8 +22,8 @@ The parts:
   thread (every second, before any read of the counts, and at `stop`);
 * `dispatcher` (`inhouse.jobs.dispatcher.Dispatcher`): the thread that runs queued job tasks on the executor
   settings.job_executor names, built and started by `start` (None before);
-* `webhooks` (`webhook_delivery.Deliverer`): the thread that sends webhook deliveries, built and started by
-  `start` (None before: the rows wait for a server).
+* `webhooks` (`webhook_delivery.DeliveryProcess`): the worker process that sends webhook deliveries, built and
+  started by `start` (None before: the rows wait for a server), stopped by `stop`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from inhouse.services.largefiles.xet_convert import Converter
 from inhouse.services.largefiles.xet_prehash import PrehashChains
 from inhouse.services.largefiles.xet_tokens import CasCaller
 from inhouse.services.downloads import DownloadCounter
-from inhouse.services.webhook_delivery import Deliverer
+from inhouse.services.webhook_delivery import DeliveryProcess
 
 if TYPE_CHECKING:
     from inhouse.services.context import Stores
@@ -118,7 +118,7 @@ class Runtime:
         self.settings = settings
         self.job_handlers: dict[str, JobHandler] = builtin_handlers()
         self.dispatcher: Dispatcher | None = None
-        self.webhooks: Deliverer | None = None
+        self.webhooks: DeliveryProcess | None = None
         self.downloads = DownloadCounter()  # download counts, written in batches (services/downloads.py)
         self._started = False
 
@@ -138,7 +138,7 @@ class Runtime:
         self.dispatcher = Dispatcher(stores.db, build_executor(self.settings), self.job_handlers,
                                      DispatcherConfig.from_settings(self.settings))
         self.dispatcher.start()  # first settles what an earlier server process left running
-        self.webhooks = Deliverer(stores)
+        self.webhooks = DeliveryProcess(stores)
         self.webhooks.start()  # goes on with the deliveries an earlier run left
         self.downloads.start(stores)
 

@@ -1,9 +1,20 @@
-"""The webhook delivery thread: part of the app's Runtime, never of a request.
+"""Webhook delivery: a worker process the app's Runtime starts and stops, never part of a request.
+
+The sending runs in a process of its own (`python -m inhouse.services.webhook_delivery`, started by
+`DeliveryProcess`, the part the Runtime holds), so that its HTTP calls and bookkeeping do not compete with the
+requests for the server's interpreter lock: with ten webhooks and slow receivers, sending from threads of the
+server cost commits 11-19 % of their median time, the process under 10 % (bench/webhook_overhead.py). The app owns
+it: `Runtime.start` builds the `DeliveryProcess`, which starts the worker when there is something to send (at once
+if earlier runs left deliveries, else on the first commit that writes one, or when its poll finds rows written by
+another process), and `Runtime.stop` ends it (the worker finishes the sends under way and records them). The
+worker reads its settings from its stdin's first line, then one byte per wake-up (a transaction that wrote
+deliveries committed); the end of its stdin (the server stopped, or died) ends it. A worker that dies is started
+again.
 
 The `webhook_deliveries` rows are the truth (written by services/webhooks.py in the transaction of each change),
 so nothing is kept only in memory: a server that stops, crashes or restarts goes on from the rows.
 
-One round of the thread, in ONE write transaction: records the results of the sends that finished (delivered;
+In the worker, one round of the delivery thread (`Deliverer`), in ONE write transaction: records the results of the sends that finished (delivered;
 or pending again at a later time, `webhook_retry_base_ms` x 2^(attempt-1) capped at `webhook_retry_max_s`; or
 `failed` once `webhook_max_attempts` were made), then claims the deliveries now due. Only the head of each
 (webhook, repo) queue is ever due (storage/db/webhooks.py keeps the queues), so a receiver gets a repo's events in
@@ -18,33 +29,42 @@ each POST carries the JSON body, `X-Webhook-Secret: <secret>` (as the Hugging Fa
 `X-Inhouse-Signature-256: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`, `X-Inhouse-Delivery` and
 `X-Inhouse-Event` (e.g. `repo.content.update`). Any 2xx answer is a delivery; redirects are not followed.
 
-The thread wakes when a transaction that wrote deliveries commits (an engine `commit` listener), when a send
-finishes, when the next retry falls due, and at least every POLL_S (rows written by another process); it then
-waits GATHER_S more, so that what arrives close together is handled in one round.
+The thread wakes when a transaction of the server that wrote deliveries commits (an engine `commit` listener in
+the server writes a byte to the worker's stdin), when a send finishes, when the next retry falls due, and at least
+every POLL_S (rows written by another process); it then waits GATHER_S more, so that what arrives close together
+is handled in one round.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import http.client
 import json
 import logging
+import os
 import queue
+import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, event
 
+from inhouse.config import Settings
 from inhouse.services.webhooks import owner_may_read, owner_principal
 from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db import webhooks as store
+from inhouse.storage.db.engine import Database
 from inhouse.storage.db.webhooks import DeliveryRecord, DueDelivery, Outcome
 
 if TYPE_CHECKING:
@@ -64,6 +84,9 @@ REPAIR_EVERY_S = 60.0
 REPAIR_BATCH = 1000
 USER_AGENT = "inhouse-webhooks"
 SKIPPED_ERROR = "not sent: the webhook's owner can no longer read this repo"
+WORKER_NICE = 10  # the worker's scheduling priority below the server's (os.nice)
+RESTART_DELAY_S = 1.0  # before a worker that died is started again
+STOP_MARGIN_S = 10.0  # a stopping worker has the send timeout and this long to finish before it is killed
 
 
 @dataclass(frozen=True)
@@ -112,11 +135,11 @@ def send(url: str, secret: str | None, body: bytes, *, delivery_id: int, event_n
 
 
 class Deliverer:
-    """The delivery thread of one app (Runtime.start builds and starts it; Runtime.stop stops it)."""
+    """The delivery thread and its senders, in the worker process (`worker_main`)."""
 
-    def __init__(self, stores: Stores):
-        self.stores = stores
-        s = stores.settings
+    def __init__(self, settings: Settings, db: Database):
+        self.db = db
+        s = settings
         self.timeout_s = float(max(1, s.webhook_timeout_s))
         self.max_attempts = max(1, s.webhook_max_attempts)
         self.base_s = max(1, s.webhook_retry_base_ms) / 1000.0
@@ -135,9 +158,6 @@ class Deliverer:
     # wiring ------------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        engine = self.stores.db.engine
-        event.listen(engine, "commit", self._on_commit)
-        event.listen(engine, "rollback", self._on_rollback)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="inhouse-webhook-send")
         self._thread = threading.Thread(target=self._run, name="inhouse-webhooks", daemon=True)
         self._thread.start()
@@ -155,24 +175,9 @@ class Deliverer:
             self._flush_results()  # what finished while stopping is recorded, not sent again
         except Exception:  # noqa: BLE001 - the rows stay claimed; they are sent again after their lease
             log.exception("could not record the last webhook results")
-        engine = self.stores.db.engine
-        for name, fn in (("commit", self._on_commit), ("rollback", self._on_rollback)):
-            if event.contains(engine, name, fn):
-                event.remove(engine, name, fn)
-
-    def mark(self, conn: Connection) -> None:
-        """Deliveries were written in `conn`'s transaction: wake the thread once it commits."""
-        conn.info[WAKE_KEY] = True
 
     def wake(self) -> None:
         self._wake.set()
-
-    def _on_commit(self, conn: Connection) -> None:
-        if conn.info.pop(WAKE_KEY, None):
-            self._wake.set()
-
-    def _on_rollback(self, conn: Connection) -> None:
-        conn.info.pop(WAKE_KEY, None)
 
     # the loop ----------------------------------------------------------------------------------------------------
 
@@ -201,7 +206,7 @@ class Deliverer:
     def _flush_results(self) -> None:
         results = self._drain()
         if results:
-            with self.stores.db.write() as conn:
+            with self.db.write() as conn:
                 store.lock_queues(conn)
                 self._finish(conn, results, time.time())
 
@@ -215,14 +220,14 @@ class Deliverer:
         repair = now - self._repaired_at >= REPAIR_EVERY_S
         due: list[DueDelivery] = []
         if not results and not repair:  # nothing to write unless something is due: look first
-            with self.stores.db.read() as conn:
+            with self.db.read() as conn:
                 due = self._due(conn, now, room)
             if not due:
-                with self.stores.db.read() as conn:
+                with self.db.read() as conn:
                     next_at = store.next_due_at(conn)
                 return POLL_S if next_at is None else min(POLL_S, max(0.0, next_at - time.time()))
         claimed: list[tuple[DueDelivery, int]] = []
-        with self.stores.db.write() as conn:
+        with self.db.write() as conn:
             now = time.time()
             store.lock_queues(conn)
             self._finish(conn, results, now)
@@ -306,5 +311,176 @@ class Deliverer:
         if self.log_days <= 0 or now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
-        with self.stores.db.write() as conn:
+        with self.db.write() as conn:
             store.prune(conn, now - self.log_days * 86400.0, PRUNE_BATCH)
+
+
+# the worker process and the server's handle on it ---------------------------------------------------------------
+
+def settings_line(settings: Settings) -> bytes:
+    """`settings` as the worker's first line of stdin (not its command line: the database URL may hold a password)."""
+    values = {f.name: str(v) if isinstance(v := getattr(settings, f.name), Path) else v
+              for f in dataclasses.fields(settings)}
+    return json.dumps(values).encode() + b"\n"
+
+
+def settings_from_line(line: bytes) -> Settings:
+    values: dict[str, Any] = json.loads(line)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for name, value in list(values.items()):
+        if name not in fields:
+            del values[name]
+        elif isinstance(fields[name].default, Path):
+            values[name] = Path(value)
+    return Settings(**values)
+
+
+def worker_main() -> None:
+    """The worker: settings from stdin's first line, then a wake-up per byte until stdin ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the server's terminal: the server ends us
+    try:  # background work: when the CPUs are busy, the server's requests go first
+        os.nice(WORKER_NICE)
+    except OSError:
+        pass
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stdin = sys.stdin.fileno()
+    line = b""
+    while b"\n" not in line:
+        chunk = os.read(stdin, 1 << 16)
+        if not chunk:
+            return
+        line += chunk
+    first, _, rest = line.partition(b"\n")
+    settings = settings_from_line(first)
+    db = Database(settings.resolved_database_url)
+    deliverer = Deliverer(settings, db)
+    deliverer.start()
+    try:
+        if rest:
+            deliverer.wake()
+        while os.read(stdin, 1 << 12):
+            deliverer.wake()
+    finally:
+        deliverer.stop()  # the sends under way finish and are recorded
+        db.dispose()
+
+
+class DeliveryProcess:
+    """The server's side of the worker (Runtime.start builds and starts it; Runtime.stop stops it): wakes it when
+    a transaction that wrote deliveries commits, starts it when there is something to send, and again if it dies."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self.timeout_s = float(max(1, stores.settings.webhook_timeout_s))
+        self._lock = threading.Lock()  # guards _proc
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._wanted = threading.Event()  # something was written: start the worker if it is not running
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        engine = self.stores.db.engine
+        event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "rollback", self._on_rollback)
+        self._thread = threading.Thread(target=self._watch, name="inhouse-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wanted.set()
+        engine = self.stores.db.engine
+        for name, fn in (("commit", self._on_commit), ("rollback", self._on_rollback)):
+            if event.contains(engine, name, fn):
+                event.remove(engine, name, fn)
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.stdin is not None:
+                try:
+                    proc.stdin.close()  # the worker finishes its sends, records them and exits
+                except OSError:
+                    pass
+        if proc is not None:
+            try:
+                proc.wait(self.timeout_s + STOP_MARGIN_S)
+            except subprocess.TimeoutExpired:  # its claimed rows are sent again after their lease
+                log.warning("the webhook worker did not stop in time; killed")
+                proc.kill()
+                proc.wait()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None while none runs)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def mark(self, conn: Connection) -> None:
+        """Deliveries were written in `conn`'s transaction: wake the worker once it commits."""
+        conn.info[WAKE_KEY] = True
+
+    def wake(self) -> None:
+        """Deliveries were written and committed: the worker looks now (started first if it is not running)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            self._wanted.set()
+            return
+        try:
+            os.write(proc.stdin.fileno(), b"w")
+        except (BlockingIOError, BrokenPipeError, ValueError, OSError):
+            pass  # a full pipe: it will wake anyway; a dead worker: the watcher starts another
+
+    def _on_commit(self, conn: Connection) -> None:
+        if conn.info.pop(WAKE_KEY, None):
+            self.wake()
+
+    def _on_rollback(self, conn: Connection) -> None:
+        conn.info.pop(WAKE_KEY, None)
+
+    def _waiting(self) -> bool:
+        try:
+            with self.stores.db.read() as conn:
+                return store.waiting(conn)
+        except Exception:  # noqa: BLE001 - a database hiccup: look again at the next poll
+            log.exception("could not look for webhook deliveries")
+            return False
+
+    def _watch(self) -> None:
+        """Starts the worker when there is something to send (or was written), and again when it dies."""
+        while not self._stop.is_set():
+            if not (self._wanted.is_set() or self._waiting()):
+                self._wanted.wait(POLL_S)
+                continue
+            self._wanted.clear()
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                try:
+                    self._proc = self._spawn()
+                except OSError:
+                    log.exception("could not start the webhook worker; retrying")
+                    self._stop.wait(RESTART_DELAY_S)
+                    continue
+                proc = self._proc
+            code = proc.wait()
+            with self._lock:
+                self._proc = None
+            if not self._stop.is_set():
+                log.warning("the webhook worker ended (exit status %s); starting another", code)
+                self._stop.wait(RESTART_DELAY_S)
+                self._wanted.set()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "inhouse.services.webhook_delivery"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, close_fds=True)
+        assert proc.stdin is not None
+        proc.stdin.write(settings_line(self.stores.settings))
+        proc.stdin.flush()
+        os.set_blocking(proc.stdin.fileno(), False)  # a wake-up never blocks a request
+        return proc
+
+
+if __name__ == "__main__":
+    worker_main()

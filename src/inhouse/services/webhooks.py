@@ -449,6 +449,7 @@ def _after(conn: Connection, event: Event, before: RepoRecord) -> RepoRecord:
 
 def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], None]:
     """The audit observer that writes the webhook events of a change, inside the change's transaction."""
+    memo: dict[tuple[Any, ...], WebhookRecord] = {}  # webhook rows already parsed (by all their values)
 
     def observe(conn: Connection, who: Principal | None, event: Event) -> None:
         kinds = EVENTS.get(event.action)
@@ -457,7 +458,7 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
         before = event.repo
         key = f"{before.type.value}:{before.id}"  # the queue: by id, so that a move keeps the order
         store.lock_queues(conn)
-        found = store.webhooks_for_event(conn, key)
+        found = store.webhooks_for_event(conn, key, memo)
         if not found:
             return
         hooks = [h for h, _ in found]

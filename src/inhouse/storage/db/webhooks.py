@@ -27,6 +27,7 @@ FAILED = "failed"
 SKIPPED = "skipped"
 UNDONE = (QUEUED, PENDING, FAILED)
 HEAD = (PENDING, FAILED)
+MAX_MEMO = 4096  # webhook records a caller of webhooks_for_event keeps
 _PG_QUEUE_LOCK = 0x776562686F6F6B  # "webhook": serialises changes to the delivery queues on PostgreSQL
 
 
@@ -118,10 +119,25 @@ def count_of(conn: Connection, owner_id: int) -> int:
                             .where(webhooks.c.owner_id == owner_id)).scalar_one())
 
 
-def webhooks_for_event(conn: Connection, repo_key: str) -> list[tuple[WebhookRecord, bool]]:
+def webhooks_for_event(conn: Connection, repo_key: str, memo: dict[tuple[Any, ...], WebhookRecord] | None = None
+                       ) -> list[tuple[WebhookRecord, bool]]:
     """Every enabled webhook, each with whether its queue for `repo_key` holds an undone delivery, in one
-    statement (the change's transaction runs it for each event; call `lock_queues` first)."""
-    return [(_hook(r), bool(r.busy)) for r in conn.execute(_FOR_EVENT, {"b_key": repo_key})]
+    statement (the change's transaction runs it for each event; call `lock_queues` first). `memo`: records already
+    built, by their row's values (a row that changed in any column is a new key), kept by the caller across calls
+    so that each event does not parse every webhook's JSON columns again."""
+    out = []
+    for r in conn.execute(_FOR_EVENT, {"b_key": repo_key}):
+        values = tuple(r)
+        key, busy = values[:-1], values[-1]
+        hook = memo.get(key) if memo is not None else None
+        if hook is None:
+            hook = _hook(r)
+            if memo is not None:
+                if len(memo) >= MAX_MEMO:
+                    memo.clear()
+                memo[key] = hook
+        out.append((hook, bool(busy)))
+    return out
 
 
 def update_webhook(conn: Connection, webhook_id: int, *, now: float, url: str | None = None,
@@ -213,6 +229,11 @@ def next_due_at(conn: Connection) -> float | None:
     """When the next head of an enabled webhook's queue falls due (None: nothing is waiting)."""
     value = conn.execute(_NEXT_DUE).scalar()
     return float(value) if value is not None else None
+
+
+def waiting(conn: Connection) -> bool:
+    """Whether any delivery is still to be sent (a queue's head, or a queued one behind it)."""
+    return conn.execute(_WAITING).first() is not None
 
 
 def claim(conn: Connection, ids: list[int], now: float, lease_until: float) -> set[int]:
@@ -319,6 +340,7 @@ _DUE = (select(_d, webhooks.c.url, webhooks.c.secret, webhooks.c.owner_id)
         .order_by(_d.c.next_attempt_at, _d.c.id).limit(bindparam("b_limit")))
 _NEXT_DUE = (select(func.min(_d.c.next_attempt_at)).select_from(_d.join(webhooks, webhooks.c.id == _d.c.webhook_id))
              .where(_d.c.status == PENDING, webhooks.c.disabled.is_(False)))
+_WAITING = select(_d.c.id).where(_d.c.status.in_((PENDING, QUEUED))).limit(1)
 _CLAIM = (update(_d).where(_d.c.id.in_(bindparam("b_ids", expanding=True)), _d.c.status == PENDING,
                            _d.c.next_attempt_at <= bindparam("b_now"))
           .values(attempts=_d.c.attempts + 1, next_attempt_at=bindparam("b_lease")).returning(_d.c.id))
