@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -505,3 +507,52 @@ def test_a_slow_receiver_gets_every_event_in_order(tmp_path: Path) -> None:
     finally:
         server.close()
         receiver.close()
+
+
+def worker_pids(server: LiveServer) -> list[int]:
+    """The server's webhook worker processes (its children running inhouse.services.webhook_delivery)."""
+    assert server.proc is not None
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == server.proc.pid and b"inhouse.services.webhook_delivery" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_webhook_worker_that_dies_is_replaced_and_nothing_is_lost(srv: LiveServer, receiver: Receiver) -> None:
+    """Deliveries are sent by a worker process the server starts; killed outright (no chance to record what it
+    sent), it is started again and every event still arrives, in order (a repeat is allowed: at least once)."""
+    user = srv.make_user()
+    token = srv.make_token(user)
+    api = srv.api(token)
+    repo = f"{user}/w"
+    api.create_repo(repo)
+    api.create_webhook(url=receiver.url, watched=[{"type": "model", "name": repo}], domains=["repo"], secret=SECRET)
+    shas = [commit(api, repo, "a.txt", b"a")]
+    receiver.wait_for(1, repo)
+    wait_until(lambda: len(worker_pids(srv)) == 1, "one webhook worker")
+    (old,) = worker_pids(srv)
+    receiver.failing = True  # the next events wait in the queue while the worker is killed
+    shas += [commit(api, repo, f"f{i}.txt", b"%d" % i) for i in range(3)]
+    wait_until(lambda: receiver.refused >= 1, "a refused attempt")
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: worker_pids(srv) not in ([], [old]), "a new webhook worker")
+    receiver.failing = False
+
+    def firsts() -> list[str]:  # each event's first arrival, in arrival order
+        out: list[str] = []
+        for p in receiver.events(repo):
+            if p["updatedRefs"][0]["newSha"] not in out:
+                out.append(p["updatedRefs"][0]["newSha"])
+        return out
+
+    wait_until(lambda: len(firsts()) == len(shas), "every event")
+    assert firsts() == shas
+    assert receiver.bad_signatures == 0
