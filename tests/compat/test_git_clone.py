@@ -302,7 +302,9 @@ def test_git_fetch_of_another_repos_commit_is_refused(world: World, server: Live
 
 
 def test_annotated_tags_are_peeled_and_sent_with_include_tag(server: LiveServer, tmp_path: Path) -> None:
-    """The API makes lightweight tags; git push (and imports) bring annotated ones: a tag object in the store."""
+    """Refs name commits everywhere else in inhouse (the API makes lightweight tags; git push keeps an annotated
+    tag's object but points the ref at its commit); should a ref name a tag object, clones peel it as git does. The
+    ref is removed at the end: the shared server's other users (storage GC's walk) expect refs to name commits."""
     repo_id, token = server.make_repo()
     api = server.api(token)
     api.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
@@ -317,6 +319,14 @@ def test_annotated_tags_are_peeled_and_sent_with_include_tag(server: LiveServer,
         assert repo is not None
         repo_store.create_ref(conn, repo[0].id, "refs/tags/v9", tag, 0.0)
     assert tag == object_sha("tag", body)
+    try:
+        _clone_peels_the_tag(server, repo_id, token, tmp_path, tag, head)
+    finally:
+        with stores.db.write() as conn:
+            repo_store.delete_ref(conn, repo[0].id, "refs/tags/v9")
+
+
+def _clone_peels_the_tag(server: LiveServer, repo_id: str, token: str, tmp_path: Path, tag: str, head: str) -> None:
     for protocol in PROTOCOLS:
         git = _git(tmp_path / protocol, protocol)
         dest = tmp_path / protocol / "c"
