@@ -272,3 +272,33 @@ def decide_collection_change(p: Principal, *, owner_id: int, owner_name: str, ow
     if not _token_covers_namespace(p, owner_name, Permission.WRITE):
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change the collections of '{owner_name}': "
                         f"use a write token or a fine-grained token with {Permission.WRITE} on '{owner_name}'.")
+
+
+# things a user does in their own name, on no one repo ---------------------------------------------------------------
+
+class AccountAction(str, Enum):
+    LIKE = "like"  # like or unlike a repo (the repo itself must be visible: READ)
+    UPLOAD_ATTACHMENT = "upload_attachment"  # an image or video for a discussion comment
+    MANAGE_WEBHOOKS = "manage_webhooks"  # create, read, change, delete one's webhooks (they hold secrets)
+
+
+def authorize_account(p: Principal, action: AccountAction) -> int:
+    """Raises unless `p` is a signed-in user whose token allows `action`; returns their user id."""
+    if p.anonymous or p.user_id is None:
+        raise Unauthorized({
+            AccountAction.LIKE: "Sign in to like a repo: pass a write token in the Authorization header.",
+            AccountAction.UPLOAD_ATTACHMENT: "Sign in to upload an attachment: pass a write token (`inhouse tokens "
+                                             "create --user NAME --role write`).",
+            AccountAction.MANAGE_WEBHOOKS: "Webhooks belong to a user: pass a write token in the Authorization "
+                                           "header.",
+        }[action])
+    if action is AccountAction.LIKE and p.role is TokenRole.READ:
+        raise Forbidden("A read token cannot like or unlike repos: use a write token.")
+    if action is AccountAction.UPLOAD_ATTACHMENT and not (p.role is TokenRole.WRITE or (
+            p.role is TokenRole.FINE_GRAINED and any(s.allows(Permission.DISCUSS) for s in p.scopes))):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot upload attachments: use a write token or a "
+                        "fine-grained token with discussion.write.")
+    if action is AccountAction.MANAGE_WEBHOOKS and p.role is not TokenRole.WRITE:
+        raise Forbidden("Managing webhooks needs a write token (they hold secrets and watch private repos); "
+                        "create one with `inhouse tokens create --role write`.")
+    return p.user_id

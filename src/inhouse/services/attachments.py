@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from inhouse.access.identity import Principal
+from inhouse.access.policy import AccountAction, authorize_account
 from inhouse.audit.log import Event
 from inhouse.config import Settings
-from inhouse.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from inhouse.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from inhouse.services.context import Stores
 from inhouse.storage.blobs.local import LocalBlobStore, LocalUpload
-from inhouse.vocabulary import Permission, TokenRole
 
 
 @dataclass(frozen=True)
@@ -85,17 +85,6 @@ def limit_for(settings: Settings, kind: Kind) -> int:
     return settings.attachment_video_max_bytes if kind.video else settings.attachment_max_bytes
 
 
-def check_uploader(p: Principal) -> None:
-    if p.anonymous:
-        raise Unauthorized("Sign in to upload an attachment: pass a write token (`inhouse tokens create --user NAME "
-                           "--role write`).")
-    allowed = p.role is TokenRole.WRITE or (p.role is TokenRole.FINE_GRAINED and any(
-        s.allows(Permission.DISCUSS) for s in p.scopes))
-    if not allowed:
-        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot upload attachments: use a write token or a "
-                        "fine-grained token with discussion.write.")
-
-
 def check_declared_size(settings: Settings, kind: Kind, declared: int | None) -> None:
     limit = limit_for(settings, kind)
     if declared is not None and declared > limit:
@@ -120,7 +109,7 @@ async def upload(stores: Stores, p: Principal, content_type: str | None, declare
     attachment.upload; its file name (sha256 + extension). The type and the announced size are checked before
     a byte is read; nothing stays behind when the body is too large, of another type, or cut off."""
     kind = kind_of(content_type)
-    check_uploader(p)
+    authorize_account(p, AccountAction.UPLOAD_ATTACHMENT)
     check_declared_size(stores.settings, kind, declared_size)
     limit = limit_for(stores.settings, kind)
     blobs = await anyio.to_thread.run_sync(_store, stores)

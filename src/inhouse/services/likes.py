@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, can_see
+from inhouse.access.policy import AccountAction, Action, authorize_account, can_see
 from inhouse.audit.log import Event
-from inhouse.errors import Forbidden, NotFound, Unauthorized
+from inhouse.errors import NotFound
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
 from inhouse.services.repo_access import RepoName
@@ -18,7 +18,6 @@ from inhouse.storage.db import likes as store
 from inhouse.storage.db import users as user_store
 from inhouse.storage.db.likes import Liker
 from inhouse.storage.db.records import RepoRecord
-from inhouse.vocabulary import TokenRole
 
 __all__ = ["Liked", "Liker", "like", "liked_repos", "likers", "unlike"]
 
@@ -32,18 +31,9 @@ class Liked:
     liked_at: float
 
 
-def _liker(principal: Principal) -> int:
-    """The user a like is recorded for: a signed-in user whose token may change things."""
-    if principal.user_id is None:
-        raise Unauthorized("Sign in to like a repo: pass a write token in the Authorization header.")
-    if principal.role is TokenRole.READ:
-        raise Forbidden("A read token cannot like or unlike repos: use a write token.")
-    return principal.user_id
-
-
 def like(stores: Stores, principal: Principal, name: RepoName) -> bool:
     """Likes a repo the caller may see (audited as repo.like); False when they already liked it."""
-    user_id = _liker(principal)
+    user_id = authorize_account(principal, AccountAction.LIKE)
     repo = repo_access.load(stores, principal, name, Action.READ)
     with stores.db.write() as conn:
         added = store.add_like(conn, repo.id, user_id, time.time())
@@ -54,7 +44,7 @@ def like(stores: Stores, principal: Principal, name: RepoName) -> bool:
 
 def unlike(stores: Stores, principal: Principal, name: RepoName) -> bool:
     """Takes the caller's like back (audited as repo.unlike); False when there was none."""
-    user_id = _liker(principal)
+    user_id = authorize_account(principal, AccountAction.LIKE)
     repo = repo_access.load(stores, principal, name, Action.READ)
     with stores.db.write() as conn:
         removed = store.remove_like(conn, repo.id, user_id)

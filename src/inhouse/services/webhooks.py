@@ -31,9 +31,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import can_see
+from inhouse.access.policy import AccountAction, authorize_account, can_see
 from inhouse.audit.log import Event
-from inhouse.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from inhouse.errors import BadRequest, Conflict, NotFound
 from inhouse.names import check_name_part, split_repo_id
 from inhouse.services.context import Stores
 from inhouse.storage.db import discussions as disc_store
@@ -80,17 +80,8 @@ EVENTS: dict[str, list[tuple[str, str]]] = {
 
 # who may --------------------------------------------------------------------------------------------------------
 
-def _caller(p: Principal) -> int:
-    if p.anonymous or p.user_id is None:
-        raise Unauthorized("Webhooks belong to a user: pass a write token in the Authorization header.")
-    if p.role is not TokenRole.WRITE:
-        raise Forbidden("Managing webhooks needs a write token (they hold secrets and watch private repos); "
-                        "create one with `inhouse tokens create --role write`.")
-    return p.user_id
-
-
 def _mine(conn: Connection, p: Principal, public_id: str) -> WebhookRecord:
-    owner = _caller(p)
+    owner = authorize_account(p, AccountAction.MANAGE_WEBHOOKS)
     hook = store.webhook_by_public_id(conn, public_id) if len(public_id) <= 64 else None
     if hook is None or hook.owner_id != owner:
         raise NotFound(f"No webhook with id '{public_id[:64]}'; list yours with GET /api/settings/webhooks.")
@@ -191,7 +182,7 @@ def check_watched(conn: Connection, p: Principal, watched: object) -> list[dict[
 
 def create(stores: Stores, p: Principal, *, url: object, watched: object, domains: object,
            secret: object) -> WebhookRecord:
-    owner = _caller(p)
+    owner = authorize_account(p, AccountAction.MANAGE_WEBHOOKS)
     clean_url, clean_secret, clean_domains = check_url(url), check_secret(secret), check_domains(domains)
     now = time.time()
     with stores.db.write() as conn:
@@ -215,7 +206,7 @@ def get(stores: Stores, p: Principal, public_id: str) -> WebhookRecord:
 
 
 def list_mine(stores: Stores, p: Principal) -> list[WebhookRecord]:
-    owner = _caller(p)
+    owner = authorize_account(p, AccountAction.MANAGE_WEBHOOKS)
     with stores.db.read() as conn:
         return store.webhooks_of(conn, owner)
 
