@@ -432,14 +432,19 @@ def _sideband_pack(chunks: Iterator[bytes], errors_as_band3: bool = True) -> Ite
     yield FLUSH
 
 
-def _fetch_v2(stores: Stores, principal: Principal, repo: RepoRecord, refs: Refs, args: list[str]
-              ) -> Iterator[bytes]:
-    req = parse_v2_fetch(args)
+def _common(stores: Stores, repo: RepoRecord, refs: Refs, req: FetchRequest) -> list[str]:
+    """The client's haves this repo holds (in the order given), once every want is found to be the repo's own."""
     ours = _ours(stores, repo, refs, req.wants + req.haves)
     missing = [w for w in req.wants if w not in ours]
     if missing:
         raise _Refused(f"upload-pack: not our ref {missing[0]}")
-    common = [h for h in dict.fromkeys(req.haves) if h in ours]
+    return [h for h in dict.fromkeys(req.haves) if h in ours]
+
+
+def _fetch_v2(stores: Stores, principal: Principal, repo: RepoRecord, refs: Refs, args: list[str]
+              ) -> Iterator[bytes]:
+    req = parse_v2_fetch(args)
+    common = _common(stores, repo, refs, req)
     head: list[bytes] = []
     if not req.done:
         head.append(pkt("acknowledgments\n"))
@@ -467,11 +472,7 @@ def _fetch_v2(stores: Stores, principal: Principal, repo: RepoRecord, refs: Refs
 def _fetch_v0(stores: Stores, principal: Principal, repo: RepoRecord, refs: Refs, lines: list[bytes | None]
               ) -> Iterator[bytes]:
     req = parse_v0(lines)
-    ours = _ours(stores, repo, refs, req.wants + req.haves)
-    missing = [w for w in req.wants if w not in ours]
-    if missing:
-        raise _Refused(f"upload-pack: not our ref {missing[0]}")
-    common = [h for h in dict.fromkeys(req.haves) if h in ours]
+    common = _common(stores, repo, refs, req)
     head: list[bytes] = []
     plan: packs.Plan | None = None
     if req.deepen:
