@@ -165,3 +165,35 @@ def test_hostile_ids_without_a_namespace_get_a_clean_error(server):
                 assert resp.status < 500 and resp.getheader("X-Error-Code"), (target[:80], resp.status)
             finally:
                 conn.close()
+
+
+def test_an_owner_named_in_another_case_is_that_owner_and_keeps_its_casing(server, api, user):
+    from inhouse.services import orgs
+
+    name = user[0]
+    org = f"Org{uuid.uuid4().hex[:6]}"
+    orgs.create_org(server.stores, org, admin=name)
+    made = api.create_repo(f"{name.upper()}/first")
+    assert made.repo_id == f"{name}/first"
+    assert api.model_info(f"{name}/first").id == f"{name}/first"
+    in_org = api.create_repo(f"{org.lower()}/shared", repo_type="dataset")
+    assert in_org.repo_id == f"{org}/shared"
+    assert api.dataset_info(f"{org}/shared").author == org
+    api.move_repo(f"{name}/first", f"{org.upper()}/moved")
+    assert api.model_info(f"{org}/moved").id == f"{org}/moved"
+    copy = api.duplicate_repo(f"{org}/moved", f"{name.upper()}/copy")
+    assert copy.repo_id == f"{name}/copy"
+    assert api.list_repo_files(f"{name}/copy") == [".gitattributes"]
+    with pytest.raises(BadRequestError, match="no user or organisation"):
+        api.create_repo(f"nobody{uuid.uuid4().hex[:6]}/x")
+
+
+def test_list_user_repos_names_the_caller_by_name_in_any_case(server, api, user):
+    name = user[0]
+    api.create_repo(f"{name}/mine", private=True)
+    for asked in (None, name, name.upper()):
+        assert [(r.id, r.visibility) for r in api.list_user_repos(asked)] == [(f"{name}/mine", "private")]
+    other = server.make_user()
+    with pytest.raises(HfHubHTTPError) as e:
+        list(api.list_user_repos(other))
+    assert e.value.response.status_code == 404

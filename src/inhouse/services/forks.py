@@ -53,9 +53,10 @@ def duplicate(stores: Stores, p: Principal, source: RepoName, target: str, *, vi
     private = src.private if visibility is None else visibility != "public"
     now = time.time()
     with stores.db.write() as conn:
-        owner = user_store.user_by_name(conn, namespace)
+        owner = user_store.user_by_name(conn, namespace) or user_store.user_by_name_ci(conn, namespace)
         if owner is None:
             raise BadRequest(f"There is no user or organisation named '{namespace}'.")
+        namespace = owner.name  # any casing names the owner; the repo keeps the owner's own
         authorize_create(p, namespace, owner_id=owner.id, owner_kind=owner.kind)
         if repo_store.name_taken(conn, src.type, namespace, name):
             raise RepoExists(f"You already created this {src.type} repo: {namespace}/{name}",

@@ -38,7 +38,9 @@ GATED = ("auto", "manual")
 
 
 def _owner(conn: Connection, namespace: str) -> UserRecord:
-    owner = user_store.user_by_name(conn, namespace)
+    """The user or organisation `namespace` names, in any casing (names are unique case-insensitively, as on the
+    Hub); callers name the repo with `owner.name`, the canonical casing."""
+    owner = user_store.user_by_name(conn, namespace) or user_store.user_by_name_ci(conn, namespace)
     if owner is None:
         raise BadRequest(f"There is no user or organisation named '{namespace}'.")
     return owner
@@ -60,6 +62,7 @@ def create(stores: Stores, principal: Principal, *, repo_type: RepoType, namespa
     now = time.time()
     with stores.db.write() as conn:
         owner = _owner(conn, namespace)
+        namespace = owner.name
         authorize_create(principal, namespace, owner_id=owner.id, owner_kind=owner.kind)
         if private is None:
             chosen = user_store.default_private(conn, owner.id) if owner.kind == "org" else None
@@ -104,6 +107,8 @@ def move(stores: Stores, principal: Principal, repo_type: RepoType, from_id: str
         raise RepoNotFound(anonymous=principal.anonymous)
     with stores.db.write() as conn:
         owner = _owner(conn, dst[0])
+        dst[0] = owner.name
+        to_id = f"{dst[0]}/{dst[1]}"
         if dst[0] != found.repo.namespace:
             authorize_create(principal, dst[0], owner_id=owner.id, owner_kind=owner.kind)
         holder = store.find_repo(conn, repo_type, dst[0], dst[1])  # a change of case only keeps its own name

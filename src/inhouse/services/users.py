@@ -162,16 +162,18 @@ def repositories(stores: Stores, principal: Principal, namespace: str | None, *,
     if principal.user_id is None:
         raise Unauthorized("Authentication required: pass a token in the Authorization header.")
     with stores.db.read() as conn:
-        if namespace is None:
-            owner = store.user_by_id(conn, principal.user_id)
-            assert owner is not None
+        me = store.user_by_id(conn, principal.user_id)
+        assert me is not None
+        if namespace is None or namespace.lower() == me.name.lower():  # the client names the caller this way too
+            owner = me
         else:
-            owner = store.user_by_name(conn, namespace)
-            if owner is None or owner.kind != "org":
+            org = store.user_by_name(conn, namespace) or store.user_by_name_ci(conn, namespace)
+            if org is None or org.kind != "org":
                 raise NotFound(f"No organisation named '{namespace}'; your own repos are "
                                "`GET /api/settings/repositories`.")
-            role = org_store.member_role(conn, owner.id, principal.user_id)
-            decide_org(principal, OrgAction.VIEW, owner.name, role=role)
+            role = org_store.member_role(conn, org.id, principal.user_id)
+            decide_org(principal, OrgAction.VIEW, org.name, role=role)
+            owner = org
         page: list[RepoRecord] = []
         raw = 0
         while len(page) <= offset + limit and raw < MAX_OVERVIEW_SCAN * 10:
