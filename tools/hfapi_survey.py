@@ -56,12 +56,9 @@ SAAS: dict[str, str] = {
         "list_daily_papers", "list_papers", "paper_info", "read_paper")},
     "update_collection_resource_group": "resource groups are an Enterprise Hub billing/ACL product",
     "list_dataset_parquet_files": "parquet conversion is done by the datasets-server (dataset viewer) service",
-    "get_dataset_leaderboard": "dataset leaderboards are computed by HF's evaluation service",
     "list_organization_followers": "social follow graph of hf.co",
     "list_user_followers": "social follow graph of hf.co",
     "list_user_following": "social follow graph of hf.co",
-    "space_info": SPACES + " (space repos' runtime fields)",
-    "list_spaces": SPACES,
     "kernel_info": "kernels are a hub product for compiled kernels (kernels-community)",
 }
 
@@ -222,13 +219,130 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         hidden = a.hide_discussion_comment(repo, num, cid)
         check(hidden.hidden, "hidden")
 
+    def t_model_info() -> None:
+        info = a.model_info(repo)
+        check(info.id == repo and info.author == c.alice, f"id/author {info.id} {info.author}")
+        check(info.sha == a.list_repo_commits(repo)[0].commit_id, "sha is the head")
+        check({s.rfilename for s in info.siblings or []} >= {"config.json", "big.bin", "dir/a.txt"}, "siblings")
+        check(info.card_data is not None and info.card_data.get("license") == "mit", f"cardData {info.card_data}")
+        check("text-classification" in (info.tags or []) and "license:mit" in (info.tags or []), f"tags {info.tags}")
+        check(info.private is False and info.gated is False, "private/gated")
+        check(isinstance(info.downloads, int) and isinstance(info.likes, int), "downloads/likes")
+        check(info.created_at is not None and info.last_modified is not None, "dates")
+        full = a.model_info(repo, files_metadata=True)
+        big = [s for s in full.siblings or [] if s.rfilename == "big.bin"][0]
+        check(big.size == 11 << 20 and big.lfs is not None and len(big.lfs.sha256) == 64, f"lfs sibling {big}")
+        check(a.model_info(repo, securityStatus=True).security_repo_status is not None, "securityStatus")
+        check(a.model_info(c.gated).gated == "manual", "gated manual")
+
+    def t_dataset_info() -> None:
+        info = a.dataset_info(c.dataset)
+        check(info.id == c.dataset and info.author == c.alice, "id")
+        check({s.rfilename for s in info.siblings or []} >= {"data.csv"}, "siblings")
+        check(info.sha == a.list_repo_commits(c.dataset, repo_type="dataset")[0].commit_id, "sha")
+
+    def t_list_repo_tree() -> None:
+        check({e.path for e in a.list_repo_tree(repo, "dir")} == {"dir/a.txt", "dir/b.txt"}, "tree")
+        top = {e.path: e for e in a.list_repo_tree(repo, expand=True)}
+        check(set(top) >= {"dir", "big.bin", "config.json"}, f"top {set(top)}")
+        check(getattr(top["config.json"], "last_commit", None) is not None, "expand: last_commit")
+        check(getattr(top["big.bin"], "lfs", None) is not None, "lfs entry")
+        check(len(list(a.list_repo_tree(repo, recursive=True))) >= 7, "recursive")
+
+    def t_get_paths_info() -> None:
+        got = a.get_paths_info(repo, ["config.json", "dir", "missing"], expand=True)
+        check(sorted(p.path for p in got) == ["config.json", "dir"], f"paths {[p.path for p in got]}")
+        check(all(getattr(p, "last_commit", None) is not None for p in got), "expand: last_commit")
+
+    def t_list_repo_commits() -> None:
+        commits = a.list_repo_commits(repo, formatted=True)
+        check(commits[-1].title == "initial commit" and commits[0].title == "first", f"{[x.title for x in commits]}")
+        check(commits[0].formatted_title is not None, "formatted")
+        check(c.alice in (commits[0].authors or []), f"authors {commits[0].authors}")
+
+    def t_refs() -> None:
+        rid = c.fresh()
+        a.create_tag(rid, tag="v1")
+        c.pr(rid)
+        refs = a.list_repo_refs(rid, include_pull_requests=True)
+        check([r.name for r in refs.branches] == ["main"] and [t.name for t in refs.tags] == ["v1"], "refs")
+        check([p.ref for p in refs.pull_requests or []] == ["refs/pr/1"], f"prs {refs.pull_requests}")
+        try:
+            a.create_tag(rid, tag="v2", revision="no-such-branch")
+            raise Wrong("a tag on a missing revision was created")
+        except Exception as e:  # noqa: BLE001
+            check(type(e).__name__ == "RevisionNotFoundError", f"{type(e).__name__}")
+
+    def t_discussions() -> None:
+        rid = c.fresh()
+        d = a.create_discussion(rid, "A question")
+        n = c.pr(rid)
+        b.create_discussion(rid, "From bob")
+        a.change_discussion_status(rid, d.num, "closed")
+        prs = [x.num for x in a.get_repo_discussions(rid, discussion_type="pull_request")]
+        check(prs == [n], f"prs {prs}")
+        open_ = sorted(x.num for x in a.get_repo_discussions(rid, discussion_status="open"))
+        check(d.num not in open_ and n in open_, f"open {open_}")
+        by_bob = [x.title for x in a.get_repo_discussions(rid, author=c.bob)]
+        check(by_bob == ["From bob"], f"author {by_bob}")
+
+    def t_details() -> None:
+        rid = c.fresh()
+        n = c.pr(rid)
+        a.comment_discussion(rid, n, "looks good")
+        det = a.get_discussion_details(rid, n)
+        check("pr.txt" in (det.diff or ""), f"diff {det.diff!r}")
+        check(det.is_pull_request and det.status == "open" and det.git_reference == f"refs/pr/{n}", "pr fields")
+        check(any(getattr(e, "content", None) == "looks good" for e in det.events), "comment event")
+        check(det.merge_commit_oid is None, "no merge yet")
+
+    def t_hf_file_metadata() -> None:
+        m = a.get_hf_file_metadata(url=f"{c.s.url}/{repo}/resolve/main/config.json")
+        check(m.size == 22 and m.commit_hash == a.model_info(repo).sha, "small file")
+        lfs = a.get_hf_file_metadata(url=f"{c.s.url}/{repo}/resolve/main/big.bin")
+        check(lfs.size == 11 << 20 and lfs.etag is not None and len(lfs.etag) == 64, f"lfs etag {lfs.etag}")
+
+    def t_whoami() -> None:
+        me = a.whoami()
+        check(me["name"] == c.alice and me.get("type") == "user", "name/type")
+        check(c.org in [o["name"] for o in me.get("orgs", [])], f"orgs {me.get('orgs')}")
+        check(me.get("auth", {}).get("accessToken", {}).get("role") == "write", f"auth {me.get('auth')}")
+
     def t_user_overview() -> None:
         u = a.get_user_overview(c.alice)
         check(u.username == c.alice, "username")
+        check((u.num_models or 0) >= 1 and (u.num_datasets or 0) >= 1, f"counts {u.num_models} {u.num_datasets}")
+        check(c.org in [o.name for o in u.orgs], f"orgs {u.orgs}")
+
+    def t_org_overview() -> None:
+        o = a.get_organization_overview(c.org)
+        check(o.name == c.org and (o.num_users or 0) >= 1, f"org {o}")
+
+    def t_list_collections() -> None:
+        col = a.add_collection_item(c.coll().slug, repo, "model", exists_ok=True)
+        check(col.slug in [x.slug for x in a.list_collections(owner=c.alice)], "by owner")
+        check(col.slug in [x.slug for x in a.list_collections(item=f"models/{repo}")], "by item")
+
+    def t_model_tags() -> None:
+        tags = a.get_model_tags()
+        check(isinstance(tags, dict) and "text-classification" in str(tags), f"{str(tags)[:80]}")
+
+    def t_space() -> None:
+        rid = f"{c.alice}/space{uuid.uuid4().hex[:6]}"
+        a.create_repo(rid, repo_type="space", space_sdk="static")
+        check(a.space_info(rid).id == rid, "space_info")
+
+    def t_list_spaces() -> None:
+        t_space()
+        check(any(x.id.startswith(f"{c.alice}/space") for x in a.list_spaces(author=c.alice)), "listed")
 
     def t_list_models() -> None:
         names = [m.id for m in a.list_models(author=c.alice)]
         check(repo in names, f"{repo} in {names}")
+        check([m.id for m in a.list_models(search="model", author=c.alice)] == [repo], "search")
+        check(repo in [m.id for m in a.list_models(filter="text-classification")], "filter by tag")
+        ranked = [m.id for m in a.list_models(author=c.alice, sort="downloads", limit=1)]
+        check(ranked == [repo], f"sort by downloads {ranked}")
         gated = [m.id for m in a.list_models(author=c.alice, gated=True)]
         check(c.gated in gated and repo not in gated, f"gated filter {gated}")
         full = [m for m in a.list_models(author=c.alice, full=True) if m.id == repo]
@@ -239,7 +353,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         check(c.dataset in names, f"{names}")
 
     return {
-        "whoami": lambda: check(a.whoami()["name"] == c.alice, "name"),
+        "whoami": t_whoami,
         "auth_check": lambda: (a.auth_check(repo, write=True), None)[1],
         "get_full_repo_name": lambda: check(a.get_full_repo_name("x") == f"{c.alice}/x", "full name"),
         "create_repo": t_create_repo_case,
@@ -252,21 +366,17 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         "revision_exists": lambda: check(a.revision_exists(repo, "main") and not a.revision_exists(repo, "nope"), "rev"),
         "file_exists": lambda: check(a.file_exists(repo, "config.json") and not a.file_exists(repo, "no"), "file"),
         "repo_info": lambda: check(a.repo_info(repo).id == repo, "id"),
-        "model_info": lambda: check({s.rfilename for s in a.model_info(repo).siblings or []} >= {"config.json"},
-                                    "siblings"),
-        "dataset_info": lambda: check(a.dataset_info(c.dataset).id == c.dataset, "id"),
+        "model_info": t_model_info,
+        "dataset_info": t_dataset_info,
         "list_models": t_list_models,
         "list_datasets": t_list_datasets,
         "list_repo_files": lambda: check(set(a.list_repo_files(repo)) >= {"config.json", "dir/a.txt"}, "files"),
-        "list_repo_tree": lambda: check({e.path for e in a.list_repo_tree(repo, "dir")} == {"dir/a.txt", "dir/b.txt"},
-                                        "tree"),
-        "get_paths_info": lambda: check([p.path for p in a.get_paths_info(repo, ["config.json"])] == ["config.json"],
-                                        "paths"),
-        "list_repo_commits": lambda: check(a.list_repo_commits(repo)[-1].title != "", "commits"),
-        "list_repo_refs": lambda: check([r.name for r in a.list_repo_refs(repo).branches] == ["main"], "refs"),
+        "list_repo_tree": t_list_repo_tree,
+        "get_paths_info": t_get_paths_info,
+        "list_repo_commits": t_list_repo_commits,
+        "list_repo_refs": t_refs,
         "resolve_revision": lambda: check(len(a.resolve_revision(repo).resolved or "") == 40, "sha"),
-        "get_hf_file_metadata": lambda: check(a.get_hf_file_metadata(
-            url=f"{c.s.url}/{repo}/resolve/main/config.json").size == 22, "size"),
+        "get_hf_file_metadata": t_hf_file_metadata,
         "hf_hub_download": lambda: check(Path(a.hf_hub_download(repo, "config.json", cache_dir=c.tmp)).read_bytes()
                                          == b'{"model_type": "bert"}', "bytes"),
         "snapshot_download": lambda: check((Path(a.snapshot_download(c.dataset, repo_type="dataset",
@@ -309,15 +419,13 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         "parse_safetensors_file_metadata": lambda: check(
             "x" in a.parse_safetensors_file_metadata(_safetensors(c), "model.safetensors").tensors, "tensors"),
         "get_sharded_safetensors_metadata": lambda: check(
-            a.get_sharded_safetensors_metadata(_sharded(c)).sharded, "sharded"),
+            a.get_sharded_safetensors_metadata(_sharded(c)).weight_map == {"x": "model-00001-of-00001.safetensors"},
+            "weight map from the shard headers"),
         # discussions
         "create_discussion": lambda: check(a.create_discussion(repo, "A question", description="d").num > 0, "num"),
         "create_pull_request": lambda: check(a.create_pull_request(repo, "A draft change").is_pull_request, "pr"),
-        "get_repo_discussions": lambda: (a.create_discussion(repo, "listed"),
-                                         check(any(d.title == "listed" for d in a.get_repo_discussions(repo)),
-                                               "listed"))[1],
-        "get_discussion_details": lambda: check(a.get_discussion_details(repo, c.pr(repo)).diff not in (None, ""),
-                                                "diff"),
+        "get_repo_discussions": t_discussions,
+        "get_discussion_details": t_details,
         "comment_discussion": lambda: check(a.comment_discussion(repo, c.pr(repo), "c").content == "c", "content"),
         "edit_discussion_comment": lambda: (lambda n: check(
             a.edit_discussion_comment(repo, n, comment_id(repo, n), "new").content == "new", "edited"))(c.pr(repo)),
@@ -350,8 +458,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         # collections
         "create_collection": lambda: check(c.coll().title == "Approved", "title"),
         "get_collection": lambda: check(a.get_collection(c.coll().slug).slug == c.coll().slug, "slug"),
-        "list_collections": lambda: check(c.coll().slug in [x.slug for x in a.list_collections(owner=c.alice)],
-                                          "listed"),
+        "list_collections": t_list_collections,
         "update_collection_metadata": lambda: check(
             a.update_collection_metadata(c.coll().slug, description="new").description == "new", "desc"),
         "add_collection_item": lambda: check(repo in [i.item_id for i in a.add_collection_item(
@@ -369,7 +476,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
                                                        owner=c.alice)], "gone")))(a.create_collection("tmp")) and None,
         # users, orgs, likes, tags
         "get_user_overview": t_user_overview,
-        "get_organization_overview": lambda: check(a.get_organization_overview(c.org).name == c.org, "org"),
+        "get_organization_overview": t_org_overview,
         "list_organization_members": lambda: check(c.alice in [u.username for u in a.list_organization_members(c.org)],
                                                    "member"),
         "list_user_repos": lambda: check(repo in [r.id for r in a.list_user_repos(c.alice)], "repos"),
@@ -377,7 +484,10 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         "list_repo_likers": lambda: (t_like(), check(c.bob in [u.username for u in a.list_repo_likers(repo)],
                                                      "liker"))[1],
         "unlike": lambda: (t_like(), b.unlike(repo), check(repo not in b.list_liked_repos(c.bob).models, "unliked"))[2],
-        "get_model_tags": lambda: check("text-classification" in str(a.get_model_tags()), "tag"),
+        "get_model_tags": t_model_tags,
+        "get_dataset_leaderboard": lambda: check(a.get_dataset_leaderboard(c.dataset) == [], "empty leaderboard"),
+        "space_info": t_space,
+        "list_spaces": t_list_spaces,
         "get_dataset_tags": lambda: check(isinstance(a.get_dataset_tags(), dict), "dict"),
         "run_as_future": lambda: check(a.run_as_future(a.whoami).result()["name"] == c.alice, "future"),
     }

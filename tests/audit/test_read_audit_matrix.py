@@ -73,6 +73,10 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
         "a dataset's leaderboard (this table's repos are models): audited as repo.leaderboard on a private or gated "
         "dataset (tests/compat/test_eval_results.py); its model rows come from the eval-results index, limited to "
         "the models the caller may see, like a listing"),
+    ("GET", "/api/models/{repo}/safetensors-metadata/model.safetensors.index.json"): NotARead(
+        "a sharded model's shard headers (this table's repos hold no sharded model): the read of a private or gated "
+        "repo is audited as file.download of the index, a caller who may not download is refused "
+        "(tests/compat/test_safetensors_metadata.py)"),
     ("GET", "/api/models/{repo}/revision/main"): Read("repo.info", "read"),
     ("PUT", "/api/models/{repo}/settings"): NotARead(CHANGE),
     ("GET", "/api/models/{repo}/tree/main"): Read("repo.tree", "read"),

@@ -145,6 +145,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/settings/webhooks/{hook}/deliveries"),
     ("POST", "/api/settings/webhooks/{hook}/deliveries/{n}/resend"),
     ("GET", "/api/datasets/{ns}/{name}/leaderboard"),
+    ("GET", "/api/models/{ns}/{name}/safetensors-metadata/{path}"),
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{id}"),
     ("GET", "/api/jobs/{id}/logs"),

@@ -15,6 +15,7 @@ from inhouse.web.hub import (
     repo_ops,
     repos,
     resolve,
+    safetensors,
     upload,
     users,
     xet,
@@ -24,6 +25,6 @@ from inhouse.web.routing import Router
 
 def register_all(router: Router) -> None:
     for module in (repos, browse, upload, lfs, discussions, access_requests, resolve, xet, cas, leaderboards,
-                   git_http, repo_ops, users, collections):
+                   git_http, repo_ops, users, collections, safetensors):
         module.register(router)
     common.register_fallbacks(router)  # paths no route matches: a repo id without a namespace
