@@ -85,6 +85,7 @@ REPAIR_BATCH = 1000
 USER_AGENT = "inhouse-webhooks"
 SKIPPED_ERROR = "not sent: the webhook's owner can no longer read this repo"
 WORKER_NICE = 10  # the worker's scheduling priority below the server's (os.nice)
+WAKE_EVERY_S = 0.1  # at most one wake-up written to the worker per this long (below GATHER_S)
 RESTART_DELAY_S = 1.0  # before a worker that died is started again
 STOP_MARGIN_S = 10.0  # a stopping worker has the send timeout and this long to finish before it is killed
 
@@ -377,6 +378,7 @@ class DeliveryProcess:
         self._wanted = threading.Event()  # something was written: start the worker if it is not running
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._woken_at = -WAKE_EVERY_S  # time.monotonic() of the last wake-up written
 
     def start(self) -> None:
         engine = self.stores.db.engine
@@ -422,11 +424,18 @@ class DeliveryProcess:
         conn.info[WAKE_KEY] = True
 
     def wake(self) -> None:
-        """Deliveries were written and committed: the worker looks now (started first if it is not running)."""
+        """Deliveries were written and committed: the worker looks now (started first if it is not running).
+        At most one wake-up every WAKE_EVERY_S is written: the worker's round comes GATHER_S (longer) after the
+        wake-up it reads, so the rows of a commit whose wake-up was left out are seen by that round (and the
+        worker polls every POLL_S in any case); a commit then costs no write to a pipe and no other process woken."""
         proc = self._proc
         if proc is None or proc.stdin is None:
             self._wanted.set()
             return
+        now = time.monotonic()
+        if now - self._woken_at < WAKE_EVERY_S:
+            return
+        self._woken_at = now
         try:
             os.write(proc.stdin.fileno(), b"w")
         except (BlockingIOError, BrokenPipeError, ValueError, OSError):
