@@ -227,6 +227,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         check(info.card_data is not None and info.card_data.get("license") == "mit", f"cardData {info.card_data}")
         check("text-classification" in (info.tags or []) and "license:mit" in (info.tags or []), f"tags {info.tags}")
         check(info.private is False and info.gated is False, "private/gated")
+        check(info.config == {"model_type": "bert"}, f"config {info.config}")
         check(isinstance(info.downloads, int) and isinstance(info.likes, int), "downloads/likes")
         check(info.created_at is not None and info.last_modified is not None, "dates")
         full = a.model_info(repo, files_metadata=True)

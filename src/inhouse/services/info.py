@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
+
+from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
 from inhouse.services import cards
@@ -16,6 +19,13 @@ from inhouse.services.revisions import resolve
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.lfs_pointer import LfsPointer
 from inhouse.storage.git.trees import find_entry, walk
+from inhouse.vocabulary import RepoType
+
+MAX_CONFIG_BYTES = 1 << 20  # a config.json or tokenizer_config.json larger than this is not summarised
+# What `config` shows of a model's config.json, and of its tokenizer_config.json (as the Hub's model info does)
+CONFIG_KEYS = ("architectures", "model_type", "auto_map", "quantization_config", "task_specific_params")
+TOKENIZER_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token", "sep_token", "cls_token", "mask_token",
+                  "chat_template", "use_default_system_prompt")
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class RepoView:
     library_name: str | None
     used_storage: int | None = None
     eval_results: list[dict[str, Any]] | None = None  # `expand=evalResults` only
+    config: dict[str, Any] | None = None  # a model's config.json summary (`read` only, not listings)
 
 
 def view_from_record(repo: RepoRecord) -> RepoView:
@@ -55,8 +66,37 @@ def view_at(stores: Stores, repo: RepoRecord, revision: str | None, *, with_file
                     meta, _, _ = cards.split_front_matter(body.decode("utf-8", "replace"))
                     f = cards.card_facts(meta, repo.type)
                     card, tags, pipe, lib = f.card_data, f.tags, f.pipeline_tag, f.library_name
+        config = _model_config(stores, conn, root) if repo.type is RepoType.MODEL else None
     used = sum(e.size for e in files) if files is not None else None
-    return RepoView(repo, res.commit, files, card, tags, pipe, lib, used)
+    return RepoView(repo, res.commit, files, card, tags, pipe, lib, used, config=config)
+
+
+def _json_file(stores: Stores, conn: Connection, root: str, path: str) -> dict[str, Any] | None:
+    """A small top-level JSON object file of the tree (not a large file), or None when absent or not one."""
+    entry = find_entry(stores.objects, conn, root, path)
+    if entry is None or entry.is_tree:
+        return None
+    _, body = stores.objects.get(conn, entry.sha)
+    if len(body) > MAX_CONFIG_BYTES or LfsPointer.parse(body) is not None:
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _model_config(stores: Stores, conn: Connection, root: str) -> dict[str, Any] | None:
+    """`config` of model info: what config.json says of the architecture (and tokenizer_config.json of the
+    tokenizer's special tokens and chat template), as the Hub shows it; None without a readable config.json."""
+    raw = _json_file(stores, conn, root, "config.json")
+    if raw is None:
+        return None
+    config = {k: raw[k] for k in CONFIG_KEYS if k in raw}
+    tokenizer = _json_file(stores, conn, root, "tokenizer_config.json")
+    if tokenizer is not None:
+        config["tokenizer_config"] = {k: tokenizer[k] for k in TOKENIZER_KEYS if k in tokenizer}
+    return config
 
 
 def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, with_files: bool,

@@ -59,6 +59,8 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = F
         d["pipeline_tag"] = v.pipeline_tag
         d["library_name"] = v.library_name
         d["spaces"] = []
+        if v.config is not None:
+            d["config"] = v.config
     if v.files is not None:
         sib = []
         for e in v.files:
