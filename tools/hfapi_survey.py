@@ -318,6 +318,9 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
     def t_org_overview() -> None:
         o = a.get_organization_overview(c.org)
         check(o.name == c.org and (o.num_users or 0) >= 1, f"org {o}")
+        c.api.create_repo(f"{c.org}/team-model", exist_ok=True)
+        o = a.get_organization_overview(c.org.upper())
+        check(o.name == c.org and o.num_models == 1 and o.num_datasets == 0, f"org counts {o}")
 
     def t_list_collections() -> None:
         col = a.add_collection_item(c.coll().slug, repo, "model", exists_ok=True)

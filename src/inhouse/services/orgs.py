@@ -45,7 +45,8 @@ class GroupView:
 # lookups -----------------------------------------------------------------------------------------------------------
 
 def _org(conn: Connection, name: str) -> UserRecord:
-    org = user_store.user_by_name(conn, name)
+    """The organisation `name` names, in any casing (as owners of repos are)."""
+    org = user_store.user_by_name(conn, name) or user_store.user_by_name_ci(conn, name)
     if org is None or org.kind != "org":
         raise NotFound(f"No organisation named '{name}'; create it with `inhouse orgs create {name} --admin USER`.")
     return org

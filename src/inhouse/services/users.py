@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import TOKEN_PREFIX, Principal, hash_token
 from inhouse.access.policy import OrgAction, can_see, decide_org, decide_tokens
 from inhouse.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -135,17 +137,32 @@ def overview(stores: Stores, principal: Principal, name: str) -> Overview:
             raise NotFound(f"No user named '{name}' (an organisation's overview is "
                            f"`GET /api/organizations/{name}/overview`).")
         orgs = [(n, f) for n, f, _ in org_store.orgs_of_user(conn, user.id)]
-        if principal.role is not TokenRole.FINE_GRAINED:
-            counts = repo_store.count_repos(conn, namespace=user.name, visible_to=principal.user_id,
-                                            is_admin=principal.is_admin, org_ids=list(principal.org_roles),
-                                            group_ids=list(principal.group_roles))
-        else:
-            counts = {}
-            for r in repo_store.repos_of_owner(conn, user.id, limit=MAX_OVERVIEW_SCAN, offset=0):
-                if can_see(principal, r):
-                    counts[r.type] = counts.get(r.type, 0) + 1
+        counts = visible_repo_counts(conn, principal, user)
     liked, _ = likes.liked_repos(stores, principal, user.name, offset=0, limit=MAX_OVERVIEW_SCAN)
     return Overview(user, counts, len(liked), orgs)
+
+
+def visible_repo_counts(conn: Connection, principal: Principal, owner: UserRecord) -> dict[RepoType, int]:
+    """How many repos of each type a user or organisation owns that the caller may see (a user's and an
+    organisation's overview)."""
+    if principal.role is not TokenRole.FINE_GRAINED:
+        return repo_store.count_repos(conn, namespace=owner.name, visible_to=principal.user_id,
+                                      is_admin=principal.is_admin, org_ids=list(principal.org_roles),
+                                      group_ids=list(principal.group_roles))
+    counts: dict[RepoType, int] = {}
+    for r in repo_store.repos_of_owner(conn, owner.id, limit=MAX_OVERVIEW_SCAN, offset=0):
+        if can_see(principal, r):
+            counts[r.type] = counts.get(r.type, 0) + 1
+    return counts
+
+
+def org_repo_counts(stores: Stores, principal: Principal, name: str) -> dict[RepoType, int]:
+    """`numModels`, `numDatasets`, `numSpaces` of an organisation's overview: its repos the caller may see."""
+    with stores.db.read() as conn:
+        org = store.user_by_name(conn, name) or store.user_by_name_ci(conn, name)
+        if org is None or org.kind != "org":
+            raise NotFound(f"No organisation named '{name}'.")
+        return visible_repo_counts(conn, principal, org)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from inhouse.errors import BadRequest
 from inhouse.services import orgs as service
+from inhouse.services import users as user_service
 from inhouse.services.records import Member, RepoRecord
 from inhouse.vocabulary import RepoType, Role
 from inhouse.web.context import Ctx
@@ -68,8 +69,11 @@ async def create_org(ctx: Ctx) -> Response:
 
 async def overview(ctx: Ctx) -> Response:
     v = await ctx.run(service.get_org, ctx.stores, ctx.params["org"])
+    counts = await ctx.run(user_service.org_repo_counts, ctx.stores, await ctx.principal(), v.name)
     return json_response({"type": "org", "name": v.name, "fullname": v.fullname, "avatarUrl": "",
-                          "isVerified": False, "numUsers": v.num_members, "createdAt": iso(v.created_at)})
+                          "isVerified": False, "numUsers": v.num_members, "createdAt": iso(v.created_at),
+                          "numModels": counts.get(RepoType.MODEL, 0), "numDatasets": counts.get(RepoType.DATASET, 0),
+                          "numSpaces": counts.get(RepoType.SPACE, 0), "numFollowers": 0})
 
 
 async def list_members(ctx: Ctx) -> Response:
