@@ -44,6 +44,29 @@ def security_status(v: RepoView) -> dict[str, Any]:
     return {"scansDone": False, "filesWithIssues": [{"path": p, "level": "unscanned"} for p in files]}
 
 
+BASE_MODEL_RELATIONS = ("adapter", "merge", "quantized", "finetune")
+
+
+def _card_fields(card: dict[str, Any] | None) -> dict[str, Any]:
+    """What the Hub's model info repeats from the card: `model-index` (evaluation results, read by the client as
+    `model_index`) and `baseModels` ({relation, models: [{id}]}: the card's `base_model`, related as its
+    `base_model_relation` says, else "merge" for several and "finetune" for one)."""
+    if not card:
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(card.get("model-index"), list):
+        out["model-index"] = card["model-index"]
+    base = card.get("base_model")
+    bases = [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] \
+        if isinstance(base, list) else []
+    if bases:
+        relation = card.get("base_model_relation")
+        if relation not in BASE_MODEL_RELATIONS:
+            relation = "merge" if len(bases) > 1 else "finetune"
+        out["baseModels"] = {"relation": relation, "models": [{"id": b} for b in bases]}
+    return out
+
+
 def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = False) -> dict[str, Any]:
     r = v.repo
     d: dict[str, Any] = {
@@ -61,6 +84,7 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = F
         d["spaces"] = []
         if v.config is not None:
             d["config"] = v.config
+        d.update(_card_fields(v.card_data))
     if v.files is not None:
         sib = []
         for e in v.files:
