@@ -4,26 +4,34 @@ SaaS product an on-premises hub does not offer: not called, the reason printed).
 
     .venv/bin/python tools/hfapi_survey.py [--only NAME,NAME] [--verbose]
 
-Prints one row per method and the counts; exits 0 (it is a survey, not a test)."""
+Prints one row per method and the counts; exits 0 (it is a survey, not a test). It takes a few seconds. To survey
+an older revision of the server: `git archive REV src | tar -x -C /tmp/old` and run it with
+PYTHONPATH=/tmp/old/src (the server process inherits it)."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
+import struct
 import sys
 import tempfile
 import time
 import traceback
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+warnings.filterwarnings("ignore", message="Hidden comments")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 from huggingface_hub import (CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi,  # noqa: E402
                              WebhookWatchedItem)
+
+import httpx  # noqa: E402
 
 from tests.support.live import LiveServer  # noqa: E402
 
@@ -135,8 +143,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         rid = c.fresh()
         a.update_repo_settings(rid, gated="manual")
         b.model_info(rid)
-        r = c.s.api(c.btok)
-        import httpx
+        # the Hub's web form asks for access; the client has no call for it
         httpx.post(f"{c.s.url}/{rid}/ask-access", headers={"authorization": f"Bearer {c.btok}"}, data={})
         if method == "list_pending_access_requests":
             check([x.username for x in a.list_pending_access_requests(rid)] == [c.bob], "bob pending")
@@ -153,7 +160,6 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
             a.accept_access_request(rid, c.bob)
             a.cancel_access_request(rid, c.bob)
             check(list(a.list_accepted_access_requests(rid)) == [], "none accepted")
-        del r
 
     def comment_id(rid: str, num: int) -> str:
         return a.comment_discussion(rid, num, "hello").id
@@ -171,8 +177,7 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         a.permanently_delete_lfs_files(rid, files)
         check(list(a.list_lfs_files(rid)) == [], "lfs files left")
 
-    def t_like() -> None:
-        import httpx
+    def t_like() -> None:  # the Hub's web page likes; the client only unlikes
         httpx.post(f"{c.s.url}/api/models/{repo}/like", headers={"authorization": f"Bearer {c.btok}"})
 
     def t_copy_files() -> None:
@@ -506,8 +511,6 @@ def _folder(c: Ctx) -> Path:
 
 
 def _safetensors(c: Ctx) -> str:
-    import json
-    import struct
     if not hasattr(c, "_st"):
         header = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
         body = struct.pack("<Q", len(header)) + header + b"\0\0\0\0"
@@ -518,8 +521,6 @@ def _safetensors(c: Ctx) -> str:
 
 
 def _sharded(c: Ctx) -> str:
-    import json
-    import struct
     rid = c.fresh()
     header = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
     body = struct.pack("<Q", len(header)) + header + b"\0\0\0\0"
