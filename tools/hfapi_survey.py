@@ -233,6 +233,8 @@ def survey(c: Ctx) -> dict[str, Callable[[], None]]:
         check("text-classification" in (info.tags or []) and "license:mit" in (info.tags or []), f"tags {info.tags}")
         check(info.private is False and info.gated is False, "private/gated")
         check(info.config == {"model_type": "bert"}, f"config {info.config}")
+        st = a.model_info(_safetensors(c)).safetensors
+        check(st is not None and st.total == 1 and st.parameters == {"F32": 1}, f"safetensors {st}")
         check(isinstance(info.downloads, int) and isinstance(info.likes, int), "downloads/likes")
         check(info.created_at is not None and info.last_modified is not None, "dates")
         full = a.model_info(repo, files_metadata=True)

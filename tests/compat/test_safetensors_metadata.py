@@ -96,3 +96,19 @@ def test_a_broken_index_or_shard_is_refused_naming_the_file(server, api, repo_id
         api.get_sharded_safetensors_metadata(repo_id, filename="bad.safetensors")
     with pytest.raises(EntryNotFoundError):
         api.get_sharded_safetensors_metadata(repo_id, filename="none.index.json")
+
+
+def test_model_info_counts_the_parameters_of_safetensors_weights(server, api, repo_id):
+    api.create_repo(repo_id)
+    assert api.model_info(repo_id).safetensors is None  # no weights
+    api.upload_file(path_or_fileobj=_shard({"w": [3, 5], "b": [5]}), path_in_repo="model.safetensors",
+                    repo_id=repo_id)
+    single = api.model_info(repo_id).safetensors
+    assert (single.parameters, single.total) == ({"F32": 20}, 20)
+    _sharded(api, repo_id)  # an index: its shards are the weights (20 parameters, one shard a large file)
+    sharded = api.model_info(repo_id)
+    assert (sharded.safetensors.parameters, sharded.safetensors.total) == ({"F32": 20}, 20)
+    assert api.model_info(repo_id, revision=api.list_repo_commits(repo_id)[1].commit_id).safetensors == single
+    api.upload_file(path_or_fileobj=b'{"weight_map": {"x": "gone.safetensors"}}',
+                    path_in_repo="model.safetensors.index.json", repo_id=repo_id)
+    assert api.model_info(repo_id).safetensors is None  # a broken index: model info still answers, without it

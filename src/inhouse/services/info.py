@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
 from inhouse.services import cards
-from inhouse.services import downloads, repo_access
+from inhouse.services import downloads, repo_access, safetensors
 from inhouse.services.context import Stores
 from inhouse.services.evaluations.eval_results import eval_results_of
 from inhouse.services.files import FileEntry, describe
@@ -40,6 +40,7 @@ class RepoView:
     used_storage: int | None = None
     eval_results: list[dict[str, Any]] | None = None  # `expand=evalResults` only
     config: dict[str, Any] | None = None  # a model's config.json summary (`read` only, not listings)
+    safetensors: dict[str, Any] | None = None  # a model's parameter counts (`read` only, not listings)
 
 
 def view_from_record(repo: RepoRecord) -> RepoView:
@@ -109,6 +110,8 @@ def read(stores: Stores, principal: Principal, name: RepoName, revision: str | N
     repo_access.audit_read(stores, principal, repo, "repo.info", revision=revision)
     repo = replace(repo, recent_downloads=downloads.recent(stores, [repo.id]).get(repo.id, 0))
     view = view_at(stores, repo, revision, with_files=with_files)
+    if repo.type is RepoType.MODEL and view.sha is not None:
+        view = replace(view, safetensors=safetensors.parameters(stores, repo, view.sha))
     if eval_results and view.sha is not None:
         view = replace(view, eval_results=eval_results_of(stores, repo, view.sha))
     return view

@@ -5,8 +5,11 @@ each shard (8 bytes of length, then the header) at the commit the index was read
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 import struct
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from inhouse.access.identity import Principal
@@ -17,6 +20,7 @@ from inhouse.services import repo_access
 from inhouse.services.context import Stores
 from inhouse.services.files import FileHandle, open_file, read_range
 from inhouse.services.repo_access import RepoName
+from inhouse.storage.db.records import RepoRecord
 
 MAX_INDEX_BYTES = 16 << 20  # an index file larger than this is refused (real ones are well under 1 MB)
 MAX_HEADER_BYTES = 25_000_000  # one shard's header, as huggingface_hub's SAFETENSORS_MAX_HEADER_LENGTH
@@ -66,18 +70,87 @@ def sharded_metadata(stores: Stores, principal: Principal, name: RepoName, filen
         except EntryNotFound as e:
             raise EntryNotFound(f"The shard '{path}' that '{filename}' names is not in the repo.",
                                 commit=index_file.commit) from e
-        if handle.size < 8:
-            raise BadRequest(f"'{path}' is not a safetensors file: it is shorter than its 8-byte header length.")
-        (length,) = struct.unpack("<Q", _read(stores, handle, 0, 8))
-        if length > MAX_HEADER_BYTES or length > handle.size - 8:
-            raise BadRequest(f"'{path}' declares a safetensors header of {length} bytes; it must fit in the file "
-                             f"and be at most {MAX_HEADER_BYTES} bytes.")
+        length = _header_length(stores, handle, path)
         total += length
         if total > MAX_TOTAL_HEADER_BYTES:
             raise BadRequest(f"The shards' headers add up to more than {MAX_TOTAL_HEADER_BYTES} bytes; read each "
                              "shard's header with a range request instead (get_safetensors_metadata).")
-        header = _json(_read(stores, handle, 8, 8 + length), f"The header of '{path}'")
-        if not isinstance(header, dict):
-            raise BadRequest(f"The header of '{path}' is not a JSON object.")
-        headers[shard] = header
+        headers[shard] = _header(stores, handle, path, length)
     return {"index": {k: v for k, v in index.items() if k != "weight_map"}, "headers": headers}
+
+
+def _header_length(stores: Stores, handle: FileHandle, path: str) -> int:
+    if handle.size < 8:
+        raise BadRequest(f"'{path}' is not a safetensors file: it is shorter than its 8-byte header length.")
+    (length,) = struct.unpack("<Q", _read(stores, handle, 0, 8))
+    if length > MAX_HEADER_BYTES or length > handle.size - 8:
+        raise BadRequest(f"'{path}' declares a safetensors header of {length} bytes; it must fit in the file "
+                         f"and be at most {MAX_HEADER_BYTES} bytes.")
+    return int(length)
+
+
+def _header(stores: Stores, handle: FileHandle, path: str, length: int) -> dict[str, Any]:
+    header = _json(_read(stores, handle, 8, 8 + length), f"The header of '{path}'")
+    if not isinstance(header, dict):
+        raise BadRequest(f"The header of '{path}' is not a JSON object.")
+    return header
+
+
+# Parameter counts by dtype of the safetensors files read so far, by git blob id (a file's content never changes
+# under its id): model info reads each file's header once per process.
+_COUNTS: OrderedDict[str, dict[str, int]] = OrderedDict()
+_COUNTS_LOCK = threading.Lock()
+MAX_CACHED_COUNTS = 4096
+MAX_COUNTED_SHARDS = 256  # model info counts the parameters of models in at most this many files
+
+
+def _counts(stores: Stores, handle: FileHandle) -> dict[str, int]:
+    with _COUNTS_LOCK:
+        hit = _COUNTS.get(handle.blob_sha)
+    if hit is not None:
+        return hit
+    header = _header(stores, handle, handle.path, _header_length(stores, handle, handle.path))
+    counts: dict[str, int] = {}
+    for name, tensor in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("dtype"), str) \
+                or not isinstance(tensor.get("shape"), list) \
+                or not all(isinstance(n, int) and n >= 0 for n in tensor["shape"]):
+            raise BadRequest(f"The header of '{handle.path}' describes tensor '{name}' without dtype and shape.")
+        counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + math.prod(tensor["shape"])
+    with _COUNTS_LOCK:
+        _COUNTS[handle.blob_sha] = counts
+        while len(_COUNTS) > MAX_CACHED_COUNTS:
+            _COUNTS.popitem(last=False)
+    return counts
+
+
+def parameters(stores: Stores, repo: RepoRecord, commit: str) -> dict[str, Any] | None:
+    """`safetensors` of model info, as the Hub answers it: {"parameters": {dtype: count}, "total": count} of the
+    model's weights at `commit` (model.safetensors, or the shards model.safetensors.index.json names), for a repo
+    the caller was already allowed to read. None when the model has no safetensors weights or they cannot be read
+    (a broken file is not model info's error: get_safetensors_metadata names it)."""
+    try:
+        try:
+            index_file = open_file(stores, repo, commit, "model.safetensors.index.json")
+        except EntryNotFound:
+            paths = ["model.safetensors"]
+        else:
+            if index_file.size > MAX_INDEX_BYTES:
+                return None
+            index = _json(_read(stores, index_file, 0, index_file.size), "the index")
+            weight_map = index.get("weight_map") if isinstance(index, dict) else None
+            if not isinstance(weight_map, dict):
+                return None
+            paths = sorted({v for v in weight_map.values() if isinstance(v, str)})
+            if not paths or len(paths) > MAX_COUNTED_SHARDS:
+                return None
+        total: dict[str, int] = {}
+        for path in paths:
+            check_path(path)
+            for dtype, n in _counts(stores, open_file(stores, repo, commit, path)).items():
+                total[dtype] = total.get(dtype, 0) + n
+    except (EntryNotFound, BadRequest):
+        return None
+    return {"parameters": total, "total": sum(total.values())}

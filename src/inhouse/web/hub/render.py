@@ -84,6 +84,8 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = F
         d["spaces"] = []
         if v.config is not None:
             d["config"] = v.config
+        if v.safetensors is not None:
+            d["safetensors"] = v.safetensors
         d.update(_card_fields(v.card_data))
     if v.files is not None:
         sib = []
