@@ -2,27 +2,28 @@
 
 The sending runs in a process of its own (`python -m inhouse.services.webhook_delivery`, started by
 `DeliveryProcess`, the part the Runtime holds), so that its HTTP calls and bookkeeping do not compete with the
-requests for the server's interpreter lock: with ten webhooks and slow receivers, sending from threads of the
-server cost commits 11-19 % of their median time, the process under 10 % (bench/webhook_overhead.py). The app owns
+requests for the server's interpreter lock and CPU time: with ten webhooks and slow receivers, the server's own CPU
+per commit for webhooks fell from 1.0-1.4 ms (threads) to 0.4-0.8 ms (bench/webhook_overhead.py). The app owns
 it: `Runtime.start` builds the `DeliveryProcess`, which starts the worker when there is something to send (at once
 if earlier runs left deliveries, else on the first commit that writes one, or when its poll finds rows written by
 another process), and `Runtime.stop` ends it (the worker finishes the sends under way and records them). The
-worker reads its settings from its stdin's first line, then one byte per wake-up (a transaction that wrote
-deliveries committed); the end of its stdin (the server stopped, or died) ends it. A worker that dies is started
-again.
+worker reads its settings from its stdin's first line, then a byte per wake-up (a transaction that wrote
+deliveries committed; at most one per WAKE_EVERY_S); the end of its stdin (the server stopped, or died) ends it.
+A worker that dies is started again.
 
 The `webhook_deliveries` rows are the truth (written by services/webhooks.py in the transaction of each change),
 so nothing is kept only in memory: a server that stops, crashes or restarts goes on from the rows.
 
-In the worker, one round of the delivery thread (`Deliverer`), in ONE write transaction: records the results of the sends that finished (delivered;
-or pending again at a later time, `webhook_retry_base_ms` x 2^(attempt-1) capped at `webhook_retry_max_s`; or
-`failed` once `webhook_max_attempts` were made), then claims the deliveries now due. Only the head of each
-(webhook, repo) queue is ever due (storage/db/webhooks.py keeps the queues), so a receiver gets a repo's events in
-order, and a failed head holds the later ones back until it is resent (or the webhook re-enabled): none is lost or
-overtaken. A claimed row counts its attempt and is hidden until its send's timeout has passed: a crash mid-send
-means a later resend, not a lost event (receivers may see a delivery twice; `X-Inhouse-Delivery` names it). Before
-each send, the events of a private repo are checked again: the webhook's owner must still be able to read the repo
-(else `skipped`). The first round and one a minute also mend queues left without a head (`store.repair`).
+In the worker, one round of the delivery thread (`Deliverer`), in ONE write transaction: records the results of the
+sends that finished (delivered; or pending again at a later time, `webhook_retry_base_ms` x 2^(attempt-1) capped at
+`webhook_retry_max_s`; or `failed` once `webhook_max_attempts` were made), then claims the deliveries now due. Only
+the head of each (webhook, repo) queue is ever due (storage/db/webhooks.py keeps the queues), so a receiver gets a
+repo's events in order, and a failed head holds the later ones back until it is resent (or the webhook re-enabled):
+none is lost or overtaken. A claimed row counts its attempt and is hidden until its send's timeout has passed: a
+crash mid-send means a later resend, not a lost event (receivers may see a delivery twice; `X-Inhouse-Delivery`
+names it). Before each send, the events of a private repo are checked again: the webhook's owner must still be able
+to read the repo (else `skipped`). The first round and one a minute also mend queues left without a head
+(`store.repair`).
 
 Sends run on a small pool (`webhook_workers` threads) so that one slow receiver holds back only its own queue;
 each POST carries the JSON body, `X-Webhook-Secret: <secret>` (as the Hugging Face Hub sends it),

@@ -9,8 +9,8 @@ merge; `discussion.comment`: a comment added, edited or hidden).
 Events are found by an observer of the audit writer (`on_audit`, registered by `Stores.open`): every change that
 is audited is offered to it inside the transaction that makes the change, and the matching webhooks get a
 `webhook_deliveries` row in that same transaction; no change without its events, no event of a change that rolled
-back. The runtime's delivery thread (services/webhook_delivery.py) sends them later; nothing is sent from a
-request. A private repo's events go only to webhooks whose owner may read the repo, checked when the event is
+back. The runtime's webhook worker process (services/webhook_delivery.py) sends them later; nothing is sent from
+a request. A private repo's events go only to webhooks whose owner may read the repo, checked when the event is
 written and again before each attempt.
 
 Managing webhooks takes a write token; a webhook belongs to its owner alone (another user's looks missing).
