@@ -14,6 +14,8 @@ The parts:
 * `cas_callers` and `xorb_links`: who a Xet token or a signed xorb link acts for, re-checked at most every
   `xet_tokens.PRINCIPAL_CACHE_S` seconds (`TtlCache`);
 * `commit_paths`: the large-file paths of a commit's tree, for the audit of Xet and LFS downloads (`TtlCache`);
+* `safetensors_counts`: the parameter counts by dtype of each safetensors file model info has read, by git blob id
+  (`TtlCache`, services/safetensors.py);
 * `lfs_parts` (`lfs_parts.JoinedParts`): the multipart LFS uploads whose parts were joined as they arrived;
 * `auth_throttle` (`access.throttle.FailedAuthThrottle`): failed token checks per client address;
 * `job_handlers` (kind -> `inhouse.jobs.handlers.JobHandler`): what each kind of job does; the composition root
@@ -56,6 +58,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 MAX_COMMITS_WITH_PATHS = 64  # commits whose large-file paths are kept
+MAX_SAFETENSORS_COUNTS = 4096  # safetensors files whose parameter counts are kept
 
 
 class TtlCache(Generic[K, V]):
@@ -112,6 +115,7 @@ class Runtime:
         self.xorb_links: TtlCache[tuple[int | None, int], bool] = TtlCache(
             max_entries=xet_tokens.MAX_CACHED_CALLERS, ttl_s=xet_tokens.PRINCIPAL_CACHE_S)
         self.commit_paths: TtlCache[str, dict[str, list[str]]] = TtlCache(max_entries=MAX_COMMITS_WITH_PATHS)
+        self.safetensors_counts: TtlCache[str, dict[str, int]] = TtlCache(max_entries=MAX_SAFETENSORS_COUNTS)
         self.lfs_parts = JoinedParts()
         self.auth_throttle = FailedAuthThrottle(limit=settings.auth_failure_limit,
                                                 window_s=settings.auth_failure_window_s)

@@ -8,8 +8,6 @@ import json
 import math
 import posixpath
 import struct
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from inhouse.access.identity import Principal
@@ -96,17 +94,12 @@ def _header(stores: Stores, handle: FileHandle, path: str, length: int) -> dict[
     return header
 
 
-# Parameter counts by dtype of the safetensors files read so far, by git blob id (a file's content never changes
-# under its id): model info reads each file's header once per process.
-_COUNTS: OrderedDict[str, dict[str, int]] = OrderedDict()
-_COUNTS_LOCK = threading.Lock()
-MAX_CACHED_COUNTS = 4096
 MAX_COUNTED_SHARDS = 256  # model info counts the parameters of models in at most this many files
 
 
 def _counts(stores: Stores, handle: FileHandle) -> dict[str, int]:
-    with _COUNTS_LOCK:
-        hit = _COUNTS.get(handle.blob_sha)
+    cache = stores.runtime.safetensors_counts  # by git blob id: a file's content never changes under its id
+    hit = cache.get(handle.blob_sha)
     if hit is not None:
         return hit
     header = _header(stores, handle, handle.path, _header_length(stores, handle, handle.path))
@@ -119,10 +112,7 @@ def _counts(stores: Stores, handle: FileHandle) -> dict[str, int]:
                 or not all(isinstance(n, int) and n >= 0 for n in tensor["shape"]):
             raise BadRequest(f"The header of '{handle.path}' describes tensor '{name}' without dtype and shape.")
         counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + math.prod(tensor["shape"])
-    with _COUNTS_LOCK:
-        _COUNTS[handle.blob_sha] = counts
-        while len(_COUNTS) > MAX_CACHED_COUNTS:
-            _COUNTS.popitem(last=False)
+    cache.put(handle.blob_sha, counts)
     return counts
 
 

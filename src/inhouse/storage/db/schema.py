@@ -422,7 +422,7 @@ webhooks = Table(
 )
 
 # The outbox and the delivery log in one: a row is written in the transaction of the change it reports, then
-# delivered (in order per webhook and repo) by the runtime's delivery thread, retried with back-off.
+# delivered (in order per webhook and repo) by the runtime's webhook worker process, retried with back-off.
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
