@@ -19,6 +19,7 @@ from inhouse.services.context import Stores
 from inhouse.services.files import FileHandle, open_file, read_range
 from inhouse.services.repo_access import RepoName
 from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.git.trees import find_entry
 
 MAX_INDEX_BYTES = 16 << 20  # an index file larger than this is refused (real ones are well under 1 MB)
 MAX_HEADER_BYTES = 25_000_000  # one shard's header, as huggingface_hub's SAFETENSORS_MAX_HEADER_LENGTH
@@ -121,12 +122,17 @@ def parameters(stores: Stores, repo: RepoRecord, commit: str) -> dict[str, Any] 
     model's weights at `commit` (model.safetensors, or the shards model.safetensors.index.json names), for a repo
     the caller was already allowed to read. None when the model has no safetensors weights or they cannot be read
     (a broken file is not model info's error: get_safetensors_metadata names it)."""
+    with stores.db.read() as conn:  # most models' info asks nothing more than these two tree lookups
+        root = stores.objects.commit(conn, commit).tree
+        has_index, has_single = (find_entry(stores.objects, conn, root, path) is not None
+                                 for path in ("model.safetensors.index.json", "model.safetensors"))
+    if not (has_index or has_single):
+        return None
     try:
-        try:
-            index_file = open_file(stores, repo, commit, "model.safetensors.index.json")
-        except EntryNotFound:
+        if not has_index:
             paths = ["model.safetensors"]
         else:
+            index_file = open_file(stores, repo, commit, "model.safetensors.index.json")
             if index_file.size > MAX_INDEX_BYTES:
                 return None
             index = _json(_read(stores, index_file, 0, index_file.size), "the index")
