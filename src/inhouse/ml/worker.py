@@ -37,13 +37,13 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 class Emitter:
     """Writes events to the worker's event stream (thread-safe). `progress` is thinned to one event per
-    PROGRESS_INTERVAL_S, except the first and the one that completes a stage."""
+    PROGRESS_INTERVAL_S, except the first of each stage and the one that completes a stage."""
 
     def __init__(self, out: BinaryIO):
         self._out = out
         self._lock = threading.Lock()
         self._last_progress = 0.0
-        self._sent_progress = False
+        self._stage: str | None = None  # the stage of the last progress event sent (None: none sent yet)
 
     def emit(self, event: dict[str, Any]) -> None:
         line = events.encode(event)
@@ -53,9 +53,9 @@ class Emitter:
 
     def progress(self, done: int, total: int, stage: str = "") -> None:
         now = time.monotonic()
-        if self._sent_progress and done < total and now - self._last_progress < PROGRESS_INTERVAL_S:
+        if stage == self._stage and done < total and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
-        self._sent_progress = True
+        self._stage = stage
         self._last_progress = now
         self.emit(events.progress(done, total, stage))
 
