@@ -8,6 +8,9 @@ InhouseError
  │    └── InvalidRepoId (400 InvalidRepoId)
  ├── Unauthorized (401 Unauthorized)          invalid / revoked / expired credentials
  ├── Forbidden (403 Forbidden)                authenticated but not allowed
+ │    ├── PolicyViolation (403 PolicyViolation) a policy refused a commit, push or merge: carries the findings
+ │    ├── RepoDisabled (403 RepoDisabled)      a withdrawn model: "Access to this resource is disabled."
+ │    └── FileQuarantined (403 FileQuarantined) a file a policy holds back: not served until released
  ├── NotFound (404 NotFound)
  │    ├── RepoNotFound (404/401 RepoNotFound)
  │    ├── RevisionNotFound (404 RevisionNotFound)
@@ -75,6 +78,41 @@ class Unauthorized(InhouseError):
 class Forbidden(InhouseError):
     status = 403
     code = "Forbidden"
+
+
+class PolicyViolation(Forbidden):
+    """An organisation's policy refused a commit, push or merge. `findings` lists each rule that refused, with
+    the file it found something in (dicts: rule, outcome, path, message); the message names them all and says
+    what to do next."""
+
+    code = "PolicyViolation"
+
+    def __init__(self, message: str, *, findings: list[dict[str, object]]):
+        super().__init__(message)
+        self.findings = findings
+
+
+# huggingface_hub raises DisabledRepoError for exactly this X-Error-Message
+DISABLED_MESSAGE = "Access to this resource is disabled."
+
+
+class RepoDisabled(Forbidden):
+    """A withdrawn model: its files are not served. The message is the one the Hub's clients recognise;
+    `replacement` ("namespace/name", or None) and `reason` travel in their own headers and the JSON body."""
+
+    code = "RepoDisabled"
+
+    def __init__(self, *, replacement: str | None = None, reason: str | None = None):
+        super().__init__(DISABLED_MESSAGE)
+        self.replacement = replacement
+        self.reason = reason
+
+
+class FileQuarantined(Forbidden):
+    """A file an organisation's policy holds back (quarantined): not served from this repo until an admin
+    releases it."""
+
+    code = "FileQuarantined"
 
 
 class NotFound(InhouseError):

@@ -239,3 +239,57 @@ class Variant(StrEnum):
         if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
         raise BadRequest(f"Invalid variant {str(value)[:100]!r}: use one of {_choices(cls)}.")
+
+
+# Governance (issue 10) -------------------------------------------------------------------------------------------
+
+class Outcome(StrEnum):
+    """What a policy rule does with what it found, mildest first: `max()` over findings' severities (`SEVERITY`)
+    gives the outcome of a whole change."""
+
+    ALLOW = "allow"  # recorded, nothing held
+    APPROVAL = "approval"  # lands only through a pull request someone else approves
+    QUARANTINE = "quarantine"  # lands, but the file is not served until released (file rules only)
+    DENY = "deny"  # refused
+
+
+SEVERITY = {Outcome.ALLOW: 0, Outcome.APPROVAL: 1, Outcome.QUARANTINE: 2, Outcome.DENY: 3}
+
+
+class Stage(StrEnum):
+    """A model's lifecycle stage. A new repo is a draft; promotions move it forward (each needs approval);
+    deprecated and withdrawn end it (withdrawn: its files are no longer served)."""
+
+    DRAFT = "draft"
+    VALIDATED = "validated"
+    APPROVED = "approved"
+    PRODUCTION = "production"
+    DEPRECATED = "deprecated"
+    WITHDRAWN = "withdrawn"
+
+
+# the tag only an approved promotion to production moves (refs/tags/production)
+PRODUCTION_TAG = "production"
+
+
+class RiskTier(StrEnum):
+    """A use case's risk, as the EU AI Act sorts them."""
+
+    MINIMAL = "minimal"
+    LIMITED = "limited"
+    HIGH = "high"
+    UNACCEPTABLE = "unacceptable"
+
+
+class UseCaseStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class Scanner(StrEnum):
+    """The file scanners (python -m inhouse.scanners runs them, isolated from the server)."""
+
+    PICKLE = "pickle"  # code that loading would run: default-deny allowlist of globals
+    PERSONAL_DATA = "personal_data"  # e-mails, phones, IBANs, cards, national ids in CSV / JSON Lines / parquet
+    SECRETS = "secrets"  # keys and tokens in text files

@@ -12,7 +12,9 @@ from starlette.responses import Response
 from inhouse.errors import (
     EntryNotFound,
     InhouseError,
+    PolicyViolation,
     RangeNotSatisfiable,
+    RepoDisabled,
     RepoExists,
     RepoMoved,
     TooManyRequests,
@@ -56,6 +58,10 @@ def error_response(err: InhouseError, request_id: str, *, head: bool = False, ct
     body: dict[str, Any] = {"error": err.message}
     if isinstance(err, RepoExists) and ctx is not None:
         body["url"] = f"{ctx.base_url}/{err.url_path}"
+    if isinstance(err, PolicyViolation):
+        body["findings"] = err.findings
+    if isinstance(err, RepoDisabled):
+        body.update({"replacement": err.replacement, "reason": err.reason})
     accept = ctx.request.headers.get("accept", "") if ctx is not None else ""
     if LFS_JSON in accept:
         return json_response({**body, "message": err.message}, err.status, headers, media_type=LFS_JSON)
@@ -70,6 +76,8 @@ def fact_headers(err: InhouseError) -> dict[str, str]:
         return {"Content-Range": f"bytes */{err.size}"}
     if isinstance(err, TooManyRequests):
         return {"Retry-After": str(err.retry_after_s)}
+    if isinstance(err, RepoDisabled) and err.replacement:
+        return {"X-Replaced-By": err.replacement}
     return {}
 
 

@@ -56,6 +56,7 @@ class RepoRecord:
     resource_group_id: int | None = None
     created_by: int | None = None
     recent_downloads: int | None = None  # downloads of the last 30 days, where the query counted them
+    stage: str | None = None  # the lifecycle stage (a vocabulary.Stage value); None: draft
 
     @property
     def repo_id(self) -> str:
@@ -81,5 +82,5 @@ class RepoRecord:
             tags=json.loads(m["tags"] or "[]"), pipeline_tag=m["pipeline_tag"], library_name=m["library_name"],
             license=m["license"], downloads=m["downloads"], likes=m["likes"],
             resource_group_id=m.get("resource_group_id"), created_by=m.get("created_by"),
-            recent_downloads=m.get("recent_downloads"),
+            recent_downloads=m.get("recent_downloads"), stage=m.get("stage"),
         )

@@ -74,6 +74,9 @@ repos = Table(
     Column("downloads", Integer, nullable=False, default=0),
     Column("likes", Integer, nullable=False, default=0),
     Column("next_discussion", Integer, nullable=False, default=1),
+    # governance (issue 10): the lifecycle stage (None: draft), read with the repo so that a withdrawn model's
+    # downloads are refused without another query; the details live in repo_stages
+    Column("stage", String(16), nullable=True),
     UniqueConstraint("type", "namespace", "name", name="uq_repo_id"),
 )
 Index("ix_repos_last_modified", repos.c.last_modified)
@@ -496,3 +499,153 @@ repo_downloads = Table(
     Column("day", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+
+# Issue 10: governance -- policies, scans, quarantine, evaluations, lifecycle, approvals, use cases --------------
+
+# An organisation's policy document (YAML), one row per version; the newest is in force. Rows are never changed
+# or deleted: the history is the record of what applied when.
+org_policies = Table(
+    "org_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("author_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("org_id", "version", name="uq_org_policy_version"),
+)
+
+# What one scanner found in one file content, kept by content ("sha256:<hex>" for large files, "git:<sha1>" for
+# the others): the same bytes are never scanned twice by the same scanner version. Findings are counts, rule
+# names, globals and column names: never the values found.
+file_scans = Table(
+    "file_scans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_key", String(80), nullable=False),
+    Column("scanner", String(32), nullable=False),  # pickle | personal_data | secrets
+    Column("scanner_version", String(32), nullable=False),
+    Column("status", String(12), nullable=False),  # clean | findings | error
+    Column("findings", Text, nullable=False, default="{}"),  # JSON
+    Column("size", BigInteger, nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("scanned_at", Float, nullable=False),
+    UniqueConstraint("content_key", "scanner", "scanner_version", name="uq_file_scan"),
+)
+
+# A file a policy holds back in one repo: its content is not served from this repo until released.
+quarantined_files = Table(
+    "quarantined_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("content_key", String(80), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("commit", String(40), nullable=True),
+    Column("rule", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("released_at", Float, nullable=True),
+    Column("released_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("release_reason", Text, nullable=True),
+)
+Index("ix_quarantined_files_repo", quarantined_files.c.repo_id, quarantined_files.c.content_key)
+
+# Every policy evaluation of a commit, push, merge or recheck: which policy version, what came out, the findings.
+policy_evaluations = Table(
+    "policy_evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("policy_org_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("policy_version", Integer, nullable=True),  # None: no policy applied
+    Column("trigger", String(16), nullable=False),  # commit | push | merge | recheck
+    Column("ref", Text, nullable=True),
+    Column("commit", String(40), nullable=True),  # None: refused before the commit existed
+    Column("outcome", String(12), nullable=False),  # allow | approval | quarantine | deny
+    Column("findings", Text, nullable=False, default="[]"),  # JSON
+    Column("actor_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_policy_evaluations_repo", policy_evaluations.c.repo_id, policy_evaluations.c.id)
+Index("ix_policy_evaluations_commit", policy_evaluations.c.repo_id, policy_evaluations.c.commit)
+
+# A model's lifecycle: the stage (also on repos.stage), the revision it applies to, what replaces a withdrawn or
+# deprecated model, and the request that put it there.
+repo_stages = Table(
+    "repo_stages",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("stage", String(16), nullable=False),
+    Column("revision", String(40), nullable=True),
+    Column("replacement", Text, nullable=True),  # "namespace/name" of the model to use instead
+    Column("request_id", Integer, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
+# A request someone else must approve: a promotion to a stage, or a change a policy holds (a pull request's
+# commit). Numbered per repo.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # promotion | change
+    Column("target", String(64), nullable=False),  # promotion: the stage; change: "refs/pr/N"
+    Column("revision", String(40), nullable=True),
+    Column("author_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("status", String(12), nullable=False),  # open | approved | rejected | cancelled | superseded
+    Column("approvals_required", Integer, nullable=False),
+    Column("approver_roles", Text, nullable=False, default="[]"),  # JSON
+    Column("replacement", Text, nullable=True),
+    Column("details", Text, nullable=False, default="{}"),  # JSON: findings, use cases, policy version
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float, nullable=True),
+    UniqueConstraint("repo_id", "number", name="uq_approval_request_number"),
+)
+Index("ix_approval_requests_status", approval_requests.c.repo_id, approval_requests.c.status)
+
+approval_reviews = Table(
+    "approval_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("approval_requests.id", ondelete="CASCADE"), nullable=False),
+    Column("reviewer_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("decision", String(8), nullable=False),  # approve | reject
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("request_id", "reviewer_id", name="uq_approval_review"),
+)
+
+# Use cases above models: who owns it, what for, how risky, and which models serve it.
+use_cases = Table(
+    "use_cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("slug", String(96), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("purpose", Text, nullable=False, default=""),
+    Column("risk_tier", String(16), nullable=False),  # minimal | limited | high | unacceptable
+    Column("status", String(16), nullable=False),  # proposed | active | retired
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("org_id", "slug", name="uq_use_case_slug"),
+)
+
+use_case_models = Table(
+    "use_case_models",
+    metadata,
+    Column("use_case_id", Integer, ForeignKey("use_cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("added_at", Float, nullable=False),
+)
+Index("ix_use_case_models_repo", use_case_models.c.repo_id)
