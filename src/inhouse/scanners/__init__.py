@@ -24,6 +24,17 @@ MODULES: MappingProxyType[Scanner, str] = MappingProxyType(
 )
 
 
+# Scanner -> the VERSION its module declares, readable without importing the module (the server decides which cached
+# results are current without importing personal_data). tests/scanners/test_protocol.py checks that they agree.
+VERSIONS: MappingProxyType[Scanner, str] = MappingProxyType(
+    {
+        Scanner.PICKLE: "1",
+        Scanner.PERSONAL_DATA: "1",
+        Scanner.SECRETS: "1",
+    }
+)
+
+
 def load(scanner: Scanner) -> ScannerModule:
     """The scanner's module (imported on first use; Python keeps it in sys.modules)."""
     return cast(ScannerModule, importlib.import_module(MODULES[scanner]))
