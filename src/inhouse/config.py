@@ -132,6 +132,11 @@ class Settings:
     """Deliveries sent at once (to different webhooks or repos; one repo's events go to a webhook one by one)."""
     webhook_log_days: int = 30
     """Days a delivered (or skipped) webhook delivery stays in the delivery log; 0 keeps them."""
+    scan_timeout_s: float = 300.0
+    """Seconds one file's scan (by one scanner, in the scanner process) may take before the process is killed and the
+    file's result is an error (which a policy's `on_error` decides on: quarantine by default)."""
+    scan_max_memory_bytes: int = 4 * 1024 * MiB
+    """Address-space limit of the scanner process (RLIMIT_AS); a scan that needs more fails as an error."""
     secret_key: str = field(default="", repr=False)
     """Key signing upload URLs. Empty: generated once and kept in data_dir/secret.key."""
 
@@ -162,6 +167,8 @@ class Settings:
                 values[name] = raw.lower() in ("1", "true", "yes")
             elif isinstance(default, int):
                 values[name] = int(raw)
+            elif isinstance(default, float):
+                values[name] = float(raw)
             elif isinstance(default, Path):
                 values[name] = Path(raw)
             else:
