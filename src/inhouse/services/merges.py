@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import heapq
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -36,6 +37,12 @@ MAX_MERGE_BLOB = 128 * 1024  # larger files both sides changed are a conflict, n
 MAX_LINE_MERGES = 50  # files tried line by line in one merge; the others both sides changed are conflicts
 
 _ONE, _TWO, _STALE = 1, 2, 4
+
+
+class Trees(Protocol):
+    """Where `changes` reads trees: the object store, or a received push's pack in front of it."""
+
+    def tree(self, conn: Connection, sha: str) -> tuple[TreeEntry, ...]: ...
 
 
 def merge_base(objects: ObjectStore, conn: Connection, a: str, b: str) -> str | None:
@@ -90,7 +97,7 @@ def store_trees(objects: ObjectStore, conn: Connection, merge: TreeMerge) -> Non
         objects.put_tree(conn, entries)
 
 
-def _entries(objects: ObjectStore, conn: Connection, sha: str | None) -> dict[str, TreeEntry]:
+def _entries(objects: Trees, conn: Connection, sha: str | None) -> dict[str, TreeEntry]:
     return {e.name: e for e in objects.tree(conn, sha)} if sha else {}
 
 
@@ -210,7 +217,7 @@ class Change:
     new: TreeEntry | None
 
 
-def changes(objects: ObjectStore, conn: Connection, old: str | None, new: str | None, *,
+def changes(objects: Trees, conn: Connection, old: str | None, new: str | None, *,
             limit: int) -> tuple[list[Change], bool]:
     """The files that differ between two trees, in path order: at most `limit`, and whether there were more."""
     found: list[Change] = []
@@ -218,7 +225,7 @@ def changes(objects: ObjectStore, conn: Connection, old: str | None, new: str | 
     return found, more
 
 
-def _changes(objects: ObjectStore, conn: Connection, old: str | None, new: str | None, prefix: str,
+def _changes(objects: Trees, conn: Connection, old: str | None, new: str | None, prefix: str,
              found: list[Change], limit: int) -> bool:
     if old == new:
         return False
