@@ -12,11 +12,12 @@ from __future__ import annotations
 from enum import Enum
 
 from inhouse.access.identity import Principal
-from inhouse.errors import Forbidden, GatedRepo, RepoNotFound, Unauthorized
+from inhouse.errors import Forbidden, GatedRepo, RepoDisabled, RepoNotFound, Unauthorized
+from inhouse.storage.db import lifecycle as lifecycle_store
 from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.records import RepoRecord
-from inhouse.vocabulary import Permission, Role, ScopeKind, TokenRole
+from inhouse.vocabulary import Permission, Role, ScopeKind, Stage, TokenRole
 
 
 class Action(str, Enum):
@@ -76,6 +77,8 @@ def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: boo
     if action is Action.READ:
         return
     if action is Action.DOWNLOAD:
+        if repo.stage == Stage.WITHDRAWN:
+            raise RepoDisabled()  # a withdrawn model serves no file to anyone (`authorize` adds its replacement)
         if repo.gated and not gate_accepted and not (role and token_allows(p, repo, Permission.READ_CONTENT)):
             raise GatedRepo(
                 f"Access to {repo.type} {repo.repo_id} is restricted and you are not in the authorized list. "
@@ -139,8 +142,44 @@ def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
     if action is Action.DOWNLOAD and repo.gated and p.user_id is not None and repo_role(p, repo) is None:
         with db.read() as conn:
             request = org_store.access_decision(conn, repo.id, p.user_id)
-    decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted", gate_request=request,
-           own_pull_request=own_pull_request)
+    try:
+        decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted",
+               gate_request=request, own_pull_request=own_pull_request)
+    except RepoDisabled as e:
+        with db.read() as conn:
+            stage = lifecycle_store.get_stage(conn, repo.id)
+        if stage is not None:  # what to use instead, and why it was withdrawn: the answer's header and body
+            e.replacement, e.reason = stage.replacement, stage.reason
+        raise
+
+
+def decide_approval(p: Principal, repo: RepoRecord, *, author_id: int | None, approver_roles: tuple[Role, ...],
+                    decision: str) -> None:
+    """May `p` approve, reject or cancel (`decision`) a request on `repo` that `author_id` opened? Its author
+    cancels it (so may a site admin) but never approves or rejects it: two people see every promotion and every
+    change a policy holds. Approving and rejecting is for site admins and members of the repo's organisation whose
+    role there is one of `approver_roles` (the org policy's lifecycle.approver_roles); a repo in a user's
+    namespace has no organisation, so only a site admin reviews its requests. All of it with a write token (or a
+    fine-grained one with repo.write on the repo)."""
+    if p.anonymous:
+        raise Unauthorized(f"Authentication required to {decision} a request: pass a write token.")
+    own = p.user_id is not None and p.user_id == author_id
+    if decision == "cancel":
+        if not (own or p.is_admin):
+            raise Forbidden(f"Only the author of a request (or a site admin) can cancel it; reject it instead if you "
+                            f"are an approver of {repo.repo_id}.")
+    elif own:
+        raise Forbidden(f"You opened this request, so you cannot {decision} it yourself (two-person rule): ask "
+                        f"another approver of {repo.repo_id} to review it, or cancel it.")
+    else:
+        role = p.org_roles.get(repo.owner_id)
+        if not (p.is_admin or (role is not None and role in approver_roles)):
+            roles = ", ".join(r.value for r in approver_roles) or "none"
+            raise Forbidden(f"Only members of '{repo.namespace}' with an approver role ({roles}) or a site admin "
+                            f"can {decision} requests on {repo.repo_id}; ask one of them to review it.")
+    if not token_allows(p, repo, Permission.WRITE):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot {decision} requests on {repo.repo_id}: use a "
+                        "write token or a fine-grained token with repo.write on it.")
 
 
 def authorize_create(p: Principal, namespace: str, *, owner_id: int, owner_kind: str) -> None:
@@ -302,3 +341,4 @@ def authorize_account(p: Principal, action: AccountAction) -> int:
         raise Forbidden("Managing webhooks needs a write token (they hold secrets and watch private repos); "
                         "create one with `inhouse tokens create --role write`.")
     return p.user_id
+
