@@ -211,6 +211,8 @@ class OrgAction(str, Enum):
     VIEW = "view"  # list members and resource groups
     MANAGE = "manage"  # members, resource groups, which repos a group holds
     LEAVE = "leave"  # remove oneself
+    READ_POLICY = "read_policy"  # read the organisation's policy document and its history: members
+    EDIT_POLICY = "edit_policy"  # write a new version of it: org admins
 
 
 def _token_covers_org(p: Principal, org: str, permission: Permission | None) -> bool:
@@ -233,6 +235,21 @@ def decide_org(p: Principal, action: OrgAction, org: str, *, role: Role | None) 
     Organisations are visible by name to everyone; their members and resource groups only to members."""
     if p.anonymous:
         raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    if action is OrgAction.READ_POLICY:
+        if not (p.is_admin or role):
+            raise Forbidden(f"Only members of '{org}' can read its policy; ask an admin of '{org}' to add you.")
+        if not _token_covers_org(p, org, None):
+            raise Forbidden(f"Your token '{p.token_name}' is not scoped to '{org}': use a read or write token.")
+        return
+    if action is OrgAction.EDIT_POLICY:
+        if not (p.is_admin or role is Role.ADMIN):
+            raise Forbidden(f"Only admins of '{org}' can change its policy; ask one of them "
+                            f"(`GET /api/organizations/{org}/members` lists them), or check a draft with "
+                            f"POST /api/orgs/{org}/policy/validate.")
+        if not _token_covers_org(p, org, Permission.MANAGE_ACCESS):
+            raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change policies: use a write token or a "
+                            f"fine-grained token with {Permission.MANAGE_ACCESS} on org '{org}'.")
+        return
     if action is OrgAction.VIEW:
         if not (p.is_admin or role):
             raise Forbidden(f"Only members of '{org}' can see its members and resource groups; ask an admin of "
