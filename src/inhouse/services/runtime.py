@@ -16,6 +16,8 @@ The parts:
 * `commit_paths`: the large-file paths of a commit's tree, for the audit of Xet and LFS downloads (`TtlCache`);
 * `safetensors_counts`: the parameter counts by dtype of each safetensors file model info has read, by git blob id
   (`TtlCache`, services/safetensors.py);
+* `policies`: organisations' parsed policies by (org id, version) (`TtlCache`, services/governance/policies.py): a
+  commit asks only which version is current;
 * `lfs_parts` (`lfs_parts.JoinedParts`): the multipart LFS uploads whose parts were joined as they arrived;
 * `auth_throttle` (`access.throttle.FailedAuthThrottle`): failed token checks per client address;
 * `job_handlers` (kind -> `inhouse.jobs.handlers.JobHandler`): what each kind of job does; the composition root
@@ -49,6 +51,7 @@ from inhouse.services.largefiles.xet_convert import Converter
 from inhouse.services.largefiles.xet_prehash import PrehashChains
 from inhouse.services.largefiles.xet_tokens import CasCaller
 from inhouse.services.downloads import DownloadCounter
+from inhouse.services.governance.policy_doc import Policy
 from inhouse.services.webhook_delivery import DeliveryProcess
 
 if TYPE_CHECKING:
@@ -59,6 +62,7 @@ V = TypeVar("V")
 
 MAX_COMMITS_WITH_PATHS = 64  # commits whose large-file paths are kept
 MAX_SAFETENSORS_COUNTS = 4096  # safetensors files whose parameter counts are kept
+MAX_POLICIES = 256  # parsed org policies kept (a version never changes, so they never expire)
 
 
 class TtlCache(Generic[K, V]):
@@ -116,6 +120,7 @@ class Runtime:
             max_entries=xet_tokens.MAX_CACHED_CALLERS, ttl_s=xet_tokens.PRINCIPAL_CACHE_S)
         self.commit_paths: TtlCache[str, dict[str, list[str]]] = TtlCache(max_entries=MAX_COMMITS_WITH_PATHS)
         self.safetensors_counts: TtlCache[str, dict[str, int]] = TtlCache(max_entries=MAX_SAFETENSORS_COUNTS)
+        self.policies: TtlCache[tuple[int, int], Policy] = TtlCache(max_entries=MAX_POLICIES)
         self.lfs_parts = JoinedParts()
         self.auth_throttle = FailedAuthThrottle(limit=settings.auth_failure_limit,
                                                 window_s=settings.auth_failure_window_s)

@@ -35,6 +35,7 @@ from inhouse.vocabulary import Outcome, RepoType, Role
 
 __all__ = [
     "CardRules",
+    "DEFAULT_DOCUMENT",
     "DEFAULT_POLICY",
     "KNOWN_ENTITIES",
     "LicenseRules",
@@ -157,6 +158,14 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+#: DEFAULT_POLICY as a document (what GET /api/orgs/{org}/policy shows an organisation that has none).
+DEFAULT_DOCUMENT = """\
+# The default policy: pickle-based files are scanned and flagged, nothing is refused.
+pickles:
+  outcome: allow
+  on_error: allow
+"""
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
