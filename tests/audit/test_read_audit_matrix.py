@@ -87,6 +87,15 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("DELETE", "/api/models/{repo}/branch/b"): NotARead(CHANGE),
     ("POST", "/api/models/{repo}/tag/main"): NotARead(CHANGE),
     ("DELETE", "/api/models/{repo}/tag/t"): NotARead(CHANGE),
+    ("GET", "/api/models/{repo}/lifecycle"): Read("repo.lifecycle", "read"),
+    ("POST", "/api/models/{repo}/promotions"): NotARead(CHANGE + " (approval.request)"),
+    ("GET", "/api/models/{repo}/approvals"): Read("repo.approvals", "read"),
+    ("GET", "/api/models/{repo}/approvals/1"): NotARead(
+        "one approval request (this table's repos have none): audited as repo.approvals on a private or gated repo, "
+        "refused as access.read (tests/web/test_lifecycle_api.py)"),
+    ("POST", "/api/models/{repo}/approvals/1/approve"): NotARead(CHANGE + " (approval.approve)"),
+    ("POST", "/api/models/{repo}/approvals/1/reject"): NotARead(CHANGE + " (approval.reject)"),
+    ("POST", "/api/models/{repo}/approvals/1/cancel"): NotARead(CHANGE + " (approval.cancel)"),
     ("POST", "/api/models/{repo}/preupload/main"): NotARead(
         "the first step of a commit, for a caller who may commit there (refused: access.write or access.propose); "
         "what it prepares is audited as the commit"),

@@ -49,6 +49,13 @@ ROUTES: list[tuple[str, str]] = [
     ("DELETE", "/api/models/{ns}/{name}/branch/{branch}"),
     ("POST", "/api/models/{ns}/{name}/tag/{rev}"),
     ("DELETE", "/api/models/{ns}/{name}/tag/{tag}"),
+    ("GET", "/api/models/{ns}/{name}/lifecycle"),
+    ("POST", "/api/models/{ns}/{name}/promotions"),
+    ("GET", "/api/models/{ns}/{name}/approvals"),
+    ("GET", "/api/models/{ns}/{name}/approvals/{num}"),
+    ("POST", "/api/models/{ns}/{name}/approvals/{num}/approve"),
+    ("POST", "/api/models/{ns}/{name}/approvals/{num}/reject"),
+    ("POST", "/api/models/{ns}/{name}/approvals/{num}/cancel"),
     ("POST", "/api/models/{ns}/{name}/preupload/{rev}"),
     ("POST", "/api/models/{ns}/{name}/commit/{rev}"),
     ("POST", "/api/models/{ns}/{name}/super-squash/{branch}"),
@@ -176,6 +183,7 @@ KEYS = [
     "operation", "transfers", "objects", "hash_algo", "ref", "oid", "size", "parts", "content", "key", "value",
     "task", "dataset", "candidates", "variants", "maxExamples", "tolerance", "pricePerHour", "resamples", "seed",
     "writeResults", "note", "maxNewTokens", "model", "variant", "target", "comment", "defaultPrivate",
+    "stage", "revision", "reason", "replacement",  # lifecycle
 ]
 HOSTILE = [99999999999999999999999, -5, 1e308, -1e308, True, None, [], {}, "\u202e", "x" * 5000, [[[[[]]]]],
            {"oid": OID, "size": 10**30, "partNumber": 10**30}, [{"oid": OID, "size": -1}]]
@@ -383,6 +391,8 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("POST", "/api/models/{ns}/{name}/paths-info/main", {"paths": ["sub/a.txt"], "expand": True}),
         ("POST", "/api/models/{ns}/{name}/branch/b9", {"startingPoint": "main"}),
         ("POST", "/api/models/{ns}/{name}/tag/main", {"tag": "t9", "message": "m"}),
+        ("POST", "/api/models/{ns}/{name}/promotions", {"stage": "deprecated", "revision": "main", "reason": "r"}),
+        ("POST", "/api/models/{ns}/{name}/approvals/1/reject", {"reason": "r"}),
         ("POST", "/api/models/{ns}/{name}/preupload/main",
          {"files": [{"path": "a.txt", "size": 1, "sample": ""}], "gitIgnore": "*.x"}),
         ("POST", "/api/models/{ns}/{name}/discussions", {"title": "hello", "description": "d", "pullRequest": False}),

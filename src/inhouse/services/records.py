@@ -9,17 +9,22 @@ this module names them rather than moving them.
 
 from __future__ import annotations
 
+from inhouse.storage.db.approvals import ApprovalRequestRecord, ReviewRecord
 from inhouse.storage.db.discussions import DiscussionRecord, EventRecord
+from inhouse.storage.db.lifecycle import StageRecord
 from inhouse.storage.db.orgs import AccessRequest, GroupRecord, Member
 from inhouse.storage.db.records import RepoRecord, TokenRecord, UserRecord
 
 __all__ = [
     "AccessRequest",
+    "ApprovalRequestRecord",
     "DiscussionRecord",
     "EventRecord",
     "GroupRecord",
     "Member",
     "RepoRecord",
+    "ReviewRecord",
+    "StageRecord",
     "TokenRecord",
     "UserRecord",
 ]

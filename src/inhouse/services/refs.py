@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
 from inhouse.audit.log import Event
-from inhouse.errors import BadRequest, Conflict, RevisionNotFound
+from inhouse.errors import BadRequest, Conflict, Forbidden, RevisionNotFound
 from inhouse.names import check_ref_name
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
@@ -16,6 +16,7 @@ from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH, resolve
 from inhouse.storage.db import repos as store
 from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import PRODUCTION_TAG
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,19 @@ def list_refs(stores: Stores, repo: RepoRecord) -> RefList:
     return out
 
 
+def _refuse_production(repo: RepoRecord, name: str, what: str) -> None:
+    """The tag `production` is moved only by an approved promotion (services/governance/lifecycle.py); a branch of
+    that name would shadow it (a revision names a branch before a tag)."""
+    if name == PRODUCTION_TAG:
+        raise Forbidden(f"The {what} '{PRODUCTION_TAG}' is reserved: the tag is moved only by an approved promotion "
+                        f"(POST /api/models/{repo.repo_id}/promotions).")
+
+
 def create_branch(stores: Stores, p: Principal, name: RepoName, branch: str,
                   starting_point: str | None = None) -> str:
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     check_ref_name(branch, "branch")
+    _refuse_production(repo, branch, "branch name")
     with stores.db.write() as conn:
         ref = f"refs/heads/{branch}"
         if store.get_ref(conn, repo.id, ref) is not None:
@@ -83,6 +93,7 @@ def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag:
     with stores.db.write() as conn:
         target = resolve(conn, repo, revision).commit
         check_ref_name(tag, "tag")
+        _refuse_production(repo, tag, "tag")
         ref = f"refs/tags/{tag}"
         if store.get_ref(conn, repo.id, ref) is not None:
             raise Conflict(f"Tag {tag} already exists")
@@ -93,6 +104,7 @@ def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag:
 
 def delete_tag(stores: Stores, p: Principal, name: RepoName, tag: str) -> None:
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
+    _refuse_production(repo, tag, "tag")
     with stores.db.write() as conn:
         if not store.delete_ref(conn, repo.id, f"refs/tags/{tag}"):
             raise RevisionNotFound(f"Invalid rev id: {tag}")

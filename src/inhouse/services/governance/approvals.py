@@ -24,7 +24,7 @@ from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, NotFound
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
-from inhouse.services.governance import lifecycle
+from inhouse.services.governance import lifecycle, policies
 from inhouse.services.governance.policy_doc import Policy
 from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import approvals as store
@@ -133,7 +133,7 @@ def review(stores: Stores, p: Principal, name: RepoName, number: int, *, decisio
         required = req.approvals_required
         if req.kind == lifecycle.PROMOTION:
             needed, high = lifecycle.use_case_check(conn, repo, Stage(req.target),
-                                                    lifecycle.policy_for(stores, conn, repo))
+                                                    policies.policy_for(stores, conn, repo))
             if high:
                 required = max(required, needed)
         approvals = req.approvals + 1

@@ -34,6 +34,7 @@ from inhouse.errors import BadRequest, Conflict, InhouseError, PolicyViolation, 
 from inhouse.names import check_label
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.governance import policies
 from inhouse.services.governance.policy_doc import Policy
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH, resolve
@@ -60,13 +61,6 @@ SOURCES: dict[Stage, frozenset[Stage]] = {
     Stage.WITHDRAWN: frozenset(set(Stage) - {Stage.WITHDRAWN}),
 }
 FORWARD = (Stage.VALIDATED, Stage.APPROVED, Stage.PRODUCTION)  # more approvals for high-risk use cases
-
-
-def policy_for(stores: Stores, conn: Connection, repo: RepoRecord) -> Policy:
-    """The policy that governs the repo (services/governance/policies.policy_for)."""
-    from inhouse.services.governance import policies
-
-    return policies.policy_for(stores, conn, repo)
 
 
 def get_stage(conn: Connection, repo_id: int) -> StageRecord | None:
@@ -189,7 +183,7 @@ def promote(stores: Stores, p: Principal, name: RepoName, *, stage: object, revi
             sha = record.revision
         else:
             sha = resolve(conn, repo, revision or DEFAULT_BRANCH).commit
-        policy = policy_for(stores, conn, repo)
+        policy = policies.policy_for(stores, conn, repo)
         required, high = use_case_check(conn, repo, target, policy)
         for older in request_store.open_requests(conn, repo.id, kind=PROMOTION, target=target.value):
             request_store.set_status(conn, older.id, "superseded", time.time())

@@ -6,7 +6,7 @@ from typing import Any
 
 from inhouse.services.files import CommitView, FileEntry
 from inhouse.services.info import RepoView
-from inhouse.vocabulary import RepoType
+from inhouse.vocabulary import RepoType, Stage
 from inhouse.web.responses import iso
 
 
@@ -73,7 +73,7 @@ def info_json(v: RepoView, *, blobs: bool, expand: list[str], security: bool = F
         "_id": str(r.id), "id": r.repo_id, "author": r.namespace, "sha": v.sha,
         "lastModified": iso(r.last_modified), "createdAt": iso(r.created_at), "private": r.private,
         # downloads: the last 30 days (absent where the caller did not count them), downloadsAllTime: every one
-        "gated": r.gated or False, "disabled": False, "downloads": r.recent_downloads,
+        "gated": r.gated or False, "disabled": r.stage == Stage.WITHDRAWN, "downloads": r.recent_downloads,
         "downloadsAllTime": r.downloads,
         "likes": r.likes, "tags": v.tags, "cardData": v.card_data, "usedStorage": v.used_storage,
     }
