@@ -359,3 +359,17 @@ def authorize_account(p: Principal, action: AccountAction) -> int:
                         "create one with `inhouse tokens create --role write`.")
     return p.user_id
 
+
+# governance: enforcement of an organisation's policy --------------------------------------------------------------
+
+def decide_governance(p: Principal, org: str, *, role: Role | None, what: str) -> None:
+    """May `p` do `what` (re-check the organisation's repos against its policy, release a quarantined file) in
+    organisation `org`, where they hold `role`? Its admins and site admins, with a token that may write there."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    if not (p.is_admin or role is Role.ADMIN):
+        raise Forbidden(f"Only admins of '{org}' can {what}; ask one of them (`GET /api/organizations/{org}/members` "
+                        "lists them).")
+    if not _token_covers_org(p, org, Permission.MANAGE_ACCESS):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot {what}: use a write token or a fine-grained "
+                        f"token with {Permission.MANAGE_ACCESS} on org '{org}'.")

@@ -15,6 +15,7 @@ from inhouse.audit.log import Event
 from inhouse.services import cards
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
+from inhouse.services.governance import enforce
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as disc_store
@@ -242,6 +243,7 @@ def commit(
     if not ops and not create_pr:
         raise BadRequest("A commit needs at least one operation (file, lfsFile, deletedFile or deletedFolder).")
     message = make_message(summary, description)
+    verdict = enforce.check_commit(stores, principal, repo, ref, ops, to_pr=create_pr or is_pr_ref)  # scans first
     for _ in range(MAX_RETRIES):
         now = time.time()
         try:
@@ -271,6 +273,7 @@ def commit(
                     stores.audit.record(conn, principal, Event("pull_request.create", repo, revision=pr_ref,
                                                                details={"num": num, "title": summary[:200]}))
                     _audit_commit(stores, conn, principal, repo, pr_ref, sha, ops, summary)
+                    enforce.record(stores, conn, principal, repo, verdict, commit=sha, ref=pr_ref)
                     return CommitResult(sha, pr_ref, num)
                 if not repo_store.compare_and_set_ref(conn, repo.id, ref, head, sha, now):
                     raise _BranchMoved()
@@ -278,6 +281,7 @@ def commit(
                     _pr_commit_event(conn, repo, ref, principal, sha, summary, now)
                 after_branch_update(stores, conn, repo, ref, sha, now, ops)
                 _audit_commit(stores, conn, principal, repo, ref, sha, ops, summary)
+                enforce.record(stores, conn, principal, repo, verdict, commit=sha)
                 return CommitResult(sha, ref, int(ref.rsplit("/", 1)[1]) if is_pr_ref else None)
         except _BranchMoved:
             if parent_commit:

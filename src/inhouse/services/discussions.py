@@ -27,6 +27,7 @@ from inhouse.errors import BadRequest, Conflict, Forbidden, InhouseError, NotFou
 from inhouse.services import merges, repo_access
 from inhouse.services.commits import after_branch_update, signature_for
 from inhouse.services.context import Stores
+from inhouse.services.governance import enforce
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as store
@@ -360,6 +361,7 @@ def merge(stores: Stores, p: Principal, name: RepoName, num: int, text: object =
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     content = check_comment(text) if text is not None else None
     objects = stores.objects
+    checked = enforce.check_merge(stores, p, repo, num)  # the policy's scans, before the write
     for _ in range(MERGE_RETRIES):
         now = time.time()
         with stores.db.write() as conn:
@@ -380,6 +382,8 @@ def merge(stores: Stores, p: Principal, name: RepoName, num: int, text: object =
             if base_head is None or head is None:
                 raise Conflict(f"The target branch {d.base_ref} of pull request #{num} no longer exists: recreate "
                                "it, or close the pull request.")
+            if checked is not None and checked[1] != head:
+                raise Conflict(f"Pull request #{num} changed while it was checked against the policy: merge again.")
             try:
                 mb = merges.merge_base(objects, conn, base_head, head)
             except ObjectMissing:
@@ -408,6 +412,8 @@ def merge(stores: Stores, p: Principal, name: RepoName, num: int, text: object =
             if not repo_store.compare_and_set_ref(conn, repo.id, d.base_ref, base_head, new, now):
                 continue  # the branch moved while merging: merge again on top of it
             after_branch_update(stores, conn, repo, d.base_ref, new, now, None)
+            if checked is not None:
+                enforce.record(stores, conn, p, repo, checked[0], commit=new)
             if content is not None:
                 cid = store.add_event(conn, d.id, "comment", p.user_id, now, comment_data(content))
                 stores.audit.record(conn, p, Event("discussion.comment", repo, revision=f"refs/pr/{num}",

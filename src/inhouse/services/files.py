@@ -21,6 +21,7 @@ from inhouse.services import downloads, repo_access
 from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
+from inhouse.services.governance import quarantine
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import lfs as lfs_store
@@ -211,6 +212,7 @@ def download(stores: Stores, principal: Principal, name: RepoName, revision: str
     commit the revision named. `byte_range` is checked against the file's size (RangeNotSatisfiable)."""
     repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
     handle = open_file(stores, repo, revision, path)
+    quarantine.check_download(stores, repo, path, handle.blob_sha, handle.lfs.oid if handle.lfs else None)
     repo_access.audit_read(stores, principal, repo, "file.download" if content else "file.metadata",
                             revision=handle.commit, path=path)
     downloads.note(stores, repo, path)  # a query file (config.json …): one download, as the Hub counts them

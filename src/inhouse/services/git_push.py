@@ -37,6 +37,7 @@ from inhouse.errors import BadRequest, InhouseError
 from inhouse.names import check_path, check_ref_name
 from inhouse.services import commits, repo_access
 from inhouse.services.context import Stores
+from inhouse.services.governance import enforce
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as disc_store
@@ -48,6 +49,7 @@ from inhouse.storage.git.ingest import (Entry, PackError, ReceivedPack, copy_pac
                                         tree_entries)
 from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing
+from inhouse.vocabulary import PRODUCTION_TAG
 
 ZERO = "0" * 40
 MODE_DIR = 0o40000
@@ -505,6 +507,10 @@ def _check_ref(u: RefUpdate, report: _Report) -> bool:
                       f"{ref[:200]}: push branches (refs/heads/...), tags (refs/tags/...) and pull requests "
                       "(refs/pr/<number>) only.")
         return False
+    if ref == f"refs/tags/{PRODUCTION_TAG}":
+        report.refuse(ref, f"refs/tags/{PRODUCTION_TAG} is protected",
+                      f"{ref} is moved only by an approved promotion (POST /api/models/<id>/promotions).")
+        return False
     what = "branch" if ref.startswith("refs/heads/") else "tag"
     try:
         check_ref_name(ref.split("/", 2)[2], what)
@@ -572,6 +578,13 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
     targets = _validate(stores, repo, updates, pack, report)
     if report.refused:
         return
+    verdicts = enforce.check_push(stores, principal, repo, pack, {r: t for r, t in targets.items() if t != ZERO})
+    for ref, verdict in verdicts.items():  # the organisation's policy, per ref (scans before the write)
+        if verdict.refused:
+            reason, lines = enforce.push_refusal(stores, principal, repo, verdict)
+            report.refuse(ref, reason, "\n".join(lines[:MAX_REPORT_LINES]))
+    if report.refused:
+        return
     now = time.time()
     try:
         with stores.db.write() as conn:
@@ -601,6 +614,8 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
                 elif u.ref.startswith("refs/pr/"):  # the pull request shows the pushed commit, as after an upload
                     _pull_request_event(stores, conn, repo, principal, u.ref, targets[u.ref], now)
             repo_store.update_repo(conn, repo.id, last_modified=now)
+            for ref, verdict in verdicts.items():
+                enforce.record(stores, conn, principal, repo, verdict, commit=targets[ref])
             stores.audit.record(conn, principal, Event("git.push", repo, details={
                 "updates": [{"ref": u.ref, "old": u.old, "new": targets[u.ref]} for u in updates],
                 "commits": len(pack.commits), "objects": len(pack)}))

@@ -14,6 +14,8 @@ from inhouse.services import downloads, repo_access, safetensors
 from inhouse.services.context import Stores
 from inhouse.services.evaluations.eval_results import eval_results_of
 from inhouse.services.files import FileEntry, describe
+from inhouse.services.governance import enforce
+from inhouse.services.governance.enforce import SecurityStatus
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
 from inhouse.storage.db.records import RepoRecord
@@ -41,6 +43,7 @@ class RepoView:
     eval_results: list[dict[str, Any]] | None = None  # `expand=evalResults` only
     config: dict[str, Any] | None = None  # a model's config.json summary (`read` only, not listings)
     safetensors: dict[str, Any] | None = None  # a model's parameter counts (`read` only, not listings)
+    security: SecurityStatus | None = None  # what the scans said of the files (`read` with `security` only)
 
 
 def view_from_record(repo: RepoRecord) -> RepoView:
@@ -101,7 +104,7 @@ def _model_config(stores: Stores, conn: Connection, root: str) -> dict[str, Any]
 
 
 def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, with_files: bool,
-         eval_results: bool = False) -> RepoView:
+         eval_results: bool = False, security: bool = False) -> RepoView:
     """`model_info` / `dataset_info`: the repo at a revision (the default branch when None), for a caller who may
     see it; audited as repo.info on a private or gated repo. `eval_results`: with the entries of its
     `.eval_results/*.yaml` at that revision, each marked verified or not (services/evaluations/eval_results.py)."""
@@ -114,4 +117,7 @@ def read(stores: Stores, principal: Principal, name: RepoName, revision: str | N
         view = replace(view, safetensors=safetensors.parameters(stores, repo, view.sha))
     if eval_results and view.sha is not None:
         view = replace(view, eval_results=eval_results_of(stores, repo, view.sha))
+    if security and view.files is not None:
+        view = replace(view, security=enforce.security_status(
+            stores, repo, [(e.path, e.oid, e.lfs.oid if e.lfs else None) for e in view.files]))
     return view

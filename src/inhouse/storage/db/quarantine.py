@@ -61,6 +61,14 @@ def active_key(conn: Connection, repo_id: int, content_key: str) -> bool:
     return bool(conn.execute(q).scalar())
 
 
+def active(conn: Connection, repo_id: int, content_key: str) -> QuarantineRecord | None:
+    """The content's active quarantine in the repo, if any (one lookup on the (repo, content key) index)."""
+    row = conn.execute(_select().where(quarantined_files.c.repo_id == repo_id,
+                                       quarantined_files.c.content_key == content_key,
+                                       quarantined_files.c.released_at.is_(None)).limit(1)).first()
+    return _record(row) if row is not None else None
+
+
 def active_keys(conn: Connection, repo_id: int, content_keys: list[str]) -> set[str]:
     """Which of these contents are held back in the repo."""
     if not content_keys:

@@ -33,15 +33,27 @@ def commit_json(c: CommitView, formatted: bool = False) -> dict[str, Any]:
     return d
 
 
-# Formats whose loading can run code (pickle): what a malware scan would look at. inhouse runs no scanner, so
-# `securityRepoStatus` says so (scansDone false) and names these files "unscanned".
+# Formats whose loading can run code (pickle): without a scan of the revision's files (an older repo), these are
+# named "unscanned".
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
 
 
 def security_status(v: RepoView) -> dict[str, Any]:
-    """`securityRepoStatus`, as `model_info(securityStatus=True)` reads it."""
-    files = [e.path for e in v.files or [] if e.path.lower().endswith(PICKLE_SUFFIXES)]
-    return {"scansDone": False, "filesWithIssues": [{"path": p, "level": "unscanned"} for p in files]}
+    """`securityRepoStatus`, as `model_info(securityStatus=True)` reads it: the files the scans found something in
+    (level unsafe | caution | error, the rules, a pickle's imports, whether the repo holds the file back), or the
+    pickle files never scanned (level unscanned; scansDone false)."""
+    if v.security is None:
+        files = [e.path for e in v.files or [] if e.path.lower().endswith(PICKLE_SUFFIXES)]
+        return {"scansDone": False, "filesWithIssues": [{"path": p, "level": "unscanned"} for p in files]}
+    issues = []
+    for f in v.security.files:
+        d: dict[str, Any] = {"path": f.path, "level": f.level, "rules": f.rules}
+        if f.pickle_imports is not None:
+            d["pickleImports"] = f.pickle_imports
+        if f.quarantined:
+            d["quarantined"] = True
+        issues.append(d)
+    return {"scansDone": v.security.scans_done, "filesWithIssues": issues}
 
 
 BASE_MODEL_RELATIONS = ("adapter", "merge", "quantized", "finetune")

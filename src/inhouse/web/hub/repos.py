@@ -109,7 +109,8 @@ async def repo_info(ctx: Ctx) -> Response:
     with_files = not expand or "siblings" in expand or "usedStorage" in expand or security
     view = await ctx.run(info_service.read, ctx.stores, await ctx.principal(), repo_name(ctx),
                          ctx.params.get("rev"), with_files=with_files,
-                         eval_results="evalResults" in expand and ctx.repo_type is RepoType.MODEL)
+                         eval_results="evalResults" in expand and ctx.repo_type is RepoType.MODEL,
+                         security=security)
     return json_response(info_json(view, blobs=blobs, expand=expand, security=security))
 
 

@@ -1,0 +1,650 @@
+"""Policy enforcement at the door: one evaluation for the three ways a change lands (an API commit, a git push, a
+pull request's merge).
+
+Each trigger says what it changes (`ScanTarget`s of the files added or changed, the README after the change, the
+top-level names after it); `evaluate_change` then finds the repo's policy, runs the scans (cached by content) and
+the rules BEFORE the trigger opens its write transaction, so that a long scan never holds the database. What comes
+out is a `Verdict`:
+
+- refused (a deny finding, or an approval finding on a branch): `refuse` records the evaluation and
+  `policy.refused` (outcome denied) in a transaction of their own and raises PolicyViolation (git push reports it
+  per ref instead, `push_refusal`);
+- otherwise the trigger calls `record` inside its write transaction once the commit exists: the evaluation row,
+  a quarantined_files row (and a `policy.quarantine` audit entry) per quarantine finding, and for a pull request
+  with approval findings an approval request (services/governance/approvals.py).
+
+A change with nothing to scan and no card change costs the policy lookup (cached), the small files' in-process
+secrets scan and, under an organisation's policy, one evaluation row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from sqlalchemy import Connection
+
+from inhouse.access.identity import Principal
+from inhouse.access.policy import Action, can_see, decide_governance
+from inhouse.audit.log import Event
+from inhouse.errors import NotFound, PolicyViolation
+from inhouse.names import split_repo_id
+from inhouse.services import cards, merges, repo_access
+from inhouse.services.context import Stores
+from inhouse.services.governance import approvals, policies, rules, scans
+from inhouse.services.governance.policy_doc import Policy
+from inhouse.services.governance.rules import BaseFacts, CardFacts, ChangeFacts, FileFacts, Finding, ScanResult
+from inhouse.services.governance.scans import ScanTarget
+from inhouse.services.repo_access import RepoName
+from inhouse.services.revisions import DEFAULT_BRANCH
+from inhouse.storage.db import discussions as disc_store
+from inhouse.storage.db import lfs as lfs_store
+from inhouse.storage.db import orgs as org_store
+from inhouse.storage.db import policy_evaluations
+from inhouse.storage.db import quarantine as quarantine_store
+from inhouse.storage.db import repos as repo_store
+from inhouse.storage.db import scans as scan_store
+from inhouse.storage.db import users as user_store
+from inhouse.storage.db.records import RepoRecord
+from inhouse.storage.git.ingest import ReceivedPack, stored_objects, tree_entries
+from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
+from inhouse.storage.git.objects import TreeEntry
+from inhouse.storage.git.store import ObjectMissing
+from inhouse.vocabulary import SEVERITY, Outcome, RepoType, Scanner, Stage
+
+README = "README.md"
+DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
+MAX_CHANGED_FILES = 20_000  # changed files one evaluation looks at (a change beyond it is refused under a policy)
+MAX_BASES = 16  # base models of a card looked up
+MAX_HEADINGS = 500  # Markdown headings of a card read
+MAX_CARD_BYTES = 1 << 20  # a README beyond this is read only up to it
+MAX_PUSH_COMMITS = 10_000  # pushed commits walked for one ref
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
+
+
+# what a trigger changes ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """What one trigger (commit, push of one ref, merge) brings: files added or changed, the README after the
+    change (None: untouched; b"": deleted or not readable), the top-level names after it."""
+
+    trigger: str  # commit | push | merge
+    ref: str
+    to_pr: bool  # lands on a pull request's ref (or opens one): approval findings do not refuse it
+    targets: list[ScanTarget] = field(default_factory=list)
+    readme: bytes | None = None
+    root_paths: frozenset[str] = frozenset()
+    truncated: bool = False  # more files changed than MAX_CHANGED_FILES
+
+    def add(self, target: ScanTarget) -> None:
+        if len(self.targets) >= MAX_CHANGED_FILES:
+            self.truncated = True
+            return
+        self.targets.append(target)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    change_trigger: str
+    ref: str
+    to_pr: bool
+    policy: Policy
+    findings: list[Finding]
+    keys: dict[str, str]  # path -> content key of the changed files (quarantine rows)
+
+    @property
+    def outcome(self) -> Outcome:
+        return rules.outcome_of(self.findings)
+
+    @property
+    def needs_approval(self) -> bool:
+        return any(f.outcome is Outcome.APPROVAL for f in self.findings)
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome is Outcome.DENY or (self.needs_approval and not self.to_pr)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing worth a row: no finding, and no organisation's policy applied."""
+        return not self.findings and self.policy.org is None
+
+
+def git_key(data: bytes) -> str:
+    """The content key of a small file: its git blob id."""
+    return "git:" + hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_key(oid: str) -> str:
+    return "sha256:" + oid
+
+
+def target_of(path: str, data: bytes) -> ScanTarget:
+    """A small file given by its bytes; a Git LFS pointer stands for its large file."""
+    ptr = LfsPointer.parse(data) if len(data) <= MAX_POINTER_SIZE else None
+    if ptr is not None:
+        return ScanTarget(path, lfs_key(ptr.oid), ptr.size, None)
+    return ScanTarget(path, git_key(data), len(data), data)
+
+
+# evaluation -------------------------------------------------------------------------------------------------------
+
+def evaluate_change(stores: Stores, principal: Principal, repo: RepoRecord, change: Change, *,
+                    policy: Policy | None = None) -> Verdict:
+    """Scans (outside any transaction) and evaluates one change under the repo's policy."""
+    with stores.db.read() as conn:
+        if policy is None:
+            policy = policies.policy_for(stores, conn, repo)
+        card = _card(change.readme)
+        bases = _bases(conn, principal, card) if card is not None else []
+    results = scans.run_scans(stores, change.targets, policy, repo.type) if change.targets else {}
+    files = [FileFacts(t.path, t.content_key, t.size, {
+        s: ScanResult(r.scanner, r.version, r.status, r.findings, r.error)
+        for s, r in results.get(t.content_key, {}).items()}) for t in change.targets]
+    facts = ChangeFacts(repo_type=repo.type, repo_id=repo.repo_id, files=files, card=card, bases=bases,
+                        root_paths=change.root_paths)
+    findings = list(rules.evaluate(policy, facts))
+    if change.truncated and policy.org is not None:
+        findings.append(Finding(
+            rule="change.too_large", outcome=Outcome.DENY, path=None,
+            message=f"this change touches more than {MAX_CHANGED_FILES} files, more than one policy evaluation "
+                    "looks at: split it into several commits or pushes.", details={"limit": MAX_CHANGED_FILES}))
+    keys = {t.path: t.content_key for t in change.targets}
+    return Verdict(change.trigger, change.ref, change.to_pr, policy, findings, keys)
+
+
+def _card(readme: bytes | None) -> CardFacts | None:
+    if readme is None:
+        return None
+    text = readme[:MAX_CARD_BYTES].decode("utf-8", "replace")
+    meta, body, _ = cards.split_front_matter(text)
+    headings = [m.group(1).strip() for _, m in zip(range(MAX_HEADINGS), _HEADING.finditer(body))]
+    return CardFacts(metadata=meta or {}, headings=headings, text=body)
+
+
+def _base_ids(meta: dict[str, Any]) -> list[str]:
+    base = meta.get("base_model")
+    ids = [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) \
+        else []
+    return list(dict.fromkeys(ids))[:MAX_BASES]
+
+
+def _bases(conn: Connection, principal: Principal, card: CardFacts) -> list[BaseFacts]:
+    """The card's base models, looked up in this hub: found (with their license and card) only when the pusher
+    may see them, so that a private repo's license never shows through another repo's evaluation."""
+    out = []
+    for base_id in _base_ids(card.metadata):
+        hit = None
+        try:
+            ns, name = split_repo_id(base_id)
+            hit = repo_store.find_repo(conn, RepoType.MODEL, ns, name)
+        except Exception:  # not a repo id this hub could hold: an unknown base
+            hit = None
+        if hit is None or not can_see(principal, hit[0]):
+            out.append(BaseFacts(repo_id=base_id, found=False, license=None, card=None))
+        else:
+            base = hit[0]
+            out.append(BaseFacts(repo_id=base.repo_id, found=True, license=base.license, card=base.card_data))
+    return out
+
+
+# refusing and recording ---------------------------------------------------------------------------------------------
+
+def _findings_json(verdict: Verdict) -> list[dict[str, Any]]:
+    return [f.to_json() for f in verdict.findings]
+
+
+def explanation(verdict: Verdict) -> str:
+    """What the pusher is told: the policy's description of the findings, and for an approval on a branch what to
+    do instead."""
+    text = rules.describe(verdict.findings, verdict.policy)
+    if verdict.outcome is not Outcome.DENY and verdict.needs_approval and not verdict.to_pr:
+        if verdict.change_trigger == "merge":
+            text += ("\nThis pull request needs approval: ask an approver of the organisation to approve its request "
+                     "(GET .../approvals lists them), then merge again.")
+        elif verdict.change_trigger == "push":
+            text += ("\nThis change needs approval: open a pull request with the API (HfApi().create_pull_request, "
+                     "or upload with create_pr=True), push to the ref it names (git push origin "
+                     "HEAD:refs/pr/<number>) and ask an approver of the organisation to approve the request it "
+                     "opens; the pull request can be merged once approved.")
+        else:
+            text += ("\nThis change needs approval: open a pull request with it (create_commit(..., "
+                     "create_pr=True), or upload_file(..., create_pr=True)) and ask an approver of the organisation "
+                     "to approve the request it opens; the pull request can be merged once approved.")
+    return text.strip()
+
+
+def rule_names(verdict: Verdict) -> list[str]:
+    worst = [f for f in verdict.findings if f.outcome is Outcome.DENY] or \
+        [f for f in verdict.findings if f.outcome is Outcome.APPROVAL]
+    return sorted({f.rule for f in worst})
+
+
+def note_refusal(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdict) -> None:
+    """Records a refused change: its evaluation (no commit) and `policy.refused`, in a transaction of their own
+    (the change itself rolled back or never began)."""
+    findings = _findings_json(verdict)
+    with stores.db.write() as conn:
+        _add_evaluation(conn, principal, repo, verdict, commit=None, outcome=Outcome.DENY.value
+                        if verdict.outcome is Outcome.DENY else verdict.outcome.value)
+        stores.audit.record(conn, principal, Event(
+            "policy.refused", repo, revision=verdict.ref, outcome="denied",
+            details={"trigger": verdict.change_trigger, "ref": verdict.ref, "findings": findings,
+                     "policy_version": verdict.policy.version}))
+
+
+def refuse(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdict) -> NoReturn:
+    note_refusal(stores, principal, repo, verdict)
+    raise PolicyViolation(explanation(verdict), findings=_findings_json(verdict))
+
+
+def check(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdict) -> None:
+    """Raises (after recording the refusal) when the verdict refuses the change."""
+    if verdict.refused:
+        refuse(stores, principal, repo, verdict)
+
+
+def _add_evaluation(conn: Connection, principal: Principal, repo: RepoRecord, verdict: Verdict, *,
+                    commit: str | None, outcome: str) -> None:
+    policy_evaluations.add(
+        conn, repo_id=repo.id, policy_org_id=repo.owner_id if verdict.policy.org is not None else None,
+        policy_version=verdict.policy.version if verdict.policy.org is not None else None,
+        trigger=verdict.change_trigger, ref=verdict.ref, commit=commit, outcome=outcome,
+        findings=_findings_json(verdict), actor_id=principal.user_id, now=time.time())
+
+
+def record(stores: Stores, conn: Connection, principal: Principal, repo: RepoRecord, verdict: Verdict, *,
+           commit: str, ref: str | None = None) -> None:
+    """Inside the trigger's write transaction, once the commit exists: the evaluation, the quarantines and, for a
+    pull request that needs approval, the approval request. `ref`: where it landed (a new pull request's ref)."""
+    if verdict.quiet:
+        return
+    where = ref or verdict.ref
+    if ref is not None and ref != verdict.ref:
+        verdict = Verdict(verdict.change_trigger, ref, verdict.to_pr, verdict.policy, verdict.findings, verdict.keys)
+    _add_evaluation(conn, principal, repo, verdict, commit=commit, outcome=verdict.outcome.value)
+    now = time.time()
+    for f in verdict.findings:
+        if f.outcome is not Outcome.QUARANTINE or f.path is None or f.path not in verdict.keys:
+            continue
+        key = verdict.keys[f.path]
+        if quarantine_store.add(conn, repo_id=repo.id, content_key=key, path=f.path, commit=commit, rule=f.rule,
+                                reason=f.message[:2000], now=now) is not None:
+            stores.audit.record(conn, principal, Event("policy.quarantine", repo, revision=where, path=f.path,
+                                                       details={"path": f.path, "rule": f.rule, "content_key": key,
+                                                                "commit": commit}))
+    if verdict.needs_approval and where.startswith("refs/pr/") and verdict.outcome is not Outcome.DENY:
+        approvals.open_change_request(stores, conn, principal, repo, where, commit,
+                                      [f.to_json() for f in verdict.findings if f.outcome is Outcome.APPROVAL],
+                                      verdict.policy)
+
+
+def worst(verdicts: Iterable[Verdict]) -> Outcome:
+    return max((v.outcome for v in verdicts), key=lambda o: SEVERITY[o], default=Outcome.ALLOW)
+
+
+# API commits ------------------------------------------------------------------------------------------------------
+
+def commit_change(stores: Stores, repo: RepoRecord, ref: str, ops: list[Any], *, to_pr: bool) -> Change:
+    """The change of an API commit's operations (services/commits.py's AddFile, AddLfsFile, DeleteFile,
+    DeleteFolder) on the head of `ref`."""
+    change = Change("commit", ref, to_pr)
+    readme: bytes | None = None
+    touched_readme = False
+    added_roots: set[str] = set()
+    deleted_roots: set[str] = set()
+    for op in ops:
+        path = op.path.rstrip("/")
+        root = path.split("/", 1)[0]
+        content = getattr(op, "content", None)
+        oid = getattr(op, "oid", None)
+        if isinstance(content, bytes):
+            change.add(target_of(path, content))
+            added_roots.add(root)
+            if path == README:
+                touched_readme, readme = True, content
+        elif isinstance(oid, str):
+            size = getattr(op, "size", None)
+            change.add(ScanTarget(path, lfs_key(oid), size if isinstance(size, int) else 0, None))
+            added_roots.add(root)
+            if path == README:
+                touched_readme, readme = True, b""  # a large README: no card the rules can read
+        else:
+            if "/" not in path:
+                deleted_roots.add(root)
+                added_roots.discard(root)
+            if path in ("", README):
+                touched_readme, readme = True, b""
+    with stores.db.read() as conn:
+        # a large file this repo does not hold is refused by the commit itself ("upload it first"), not scanned
+        change.targets = [t for t in change.targets if t.data is not None
+                          or lfs_store.repo_has_object(conn, repo.id, t.content_key.removeprefix("sha256:"))]
+        head = repo_store.get_ref(conn, repo.id, ref)
+        names: set[str] = set()
+        if head is not None:
+            try:
+                names = {e.name for e in stores.objects.tree(conn, stores.objects.commit(conn, head).tree)}
+            except ObjectMissing:
+                names = set()
+    change.root_paths = frozenset((names - deleted_roots) | added_roots)
+    change.readme = readme if touched_readme else None
+    return change
+
+
+def check_commit(stores: Stores, principal: Principal, repo: RepoRecord, ref: str, ops: list[Any], *,
+                 to_pr: bool) -> Verdict:
+    """Evaluates an API commit before its write transaction; raises PolicyViolation (recorded) when refused."""
+    verdict = evaluate_change(stores, principal, repo, commit_change(stores, repo, ref, ops, to_pr=to_pr))
+    check(stores, principal, repo, verdict)
+    return verdict
+
+
+# trees: push and merge --------------------------------------------------------------------------------------------
+
+class PackTrees:
+    """Trees read from a received pack, else from the object store (merges.changes walks them)."""
+
+    def __init__(self, stores: Stores, pack: ReceivedPack | None):
+        self.stores = stores
+        self.pack = pack
+
+    def tree(self, conn: Connection, sha: str) -> tuple[TreeEntry, ...]:
+        raw = self.pack.trees.get(sha) if self.pack is not None else None
+        if raw is None:
+            return self.stores.objects.tree(conn, sha)
+        return tuple(TreeEntry(f"{mode:o}", name.decode(), hexsha.decode()) for name, mode, hexsha
+                     in tree_entries(raw))
+
+
+def tree_change(stores: Stores, conn: Connection, trees: PackTrees, change: Change,
+                pairs: list[tuple[str | None, str]], final_tree: str | None,
+                read_blobs: Callable[[set[str]], dict[str, bytes]] | None = None) -> None:
+    """Adds to `change` the files that differ in each (old tree, new tree) pair (merges.changes walks them), the
+    top-level names of `final_tree` and, when a pair changed it, the README there. Blob contents come from
+    `read_blobs` (a received pack's) or else the object store."""
+    wanted: dict[str, str] = {}  # blob sha -> path
+    readme_changed = False
+    for old, new in pairs:
+        found, more = merges.changes(trees, conn, old, new, limit=MAX_CHANGED_FILES)
+        change.truncated = change.truncated or more
+        for c in found:
+            readme_changed = readme_changed or c.path == README
+            if c.new is not None:
+                wanted.setdefault(c.new.sha, c.path)
+    readme_sha = None
+    if final_tree is not None:
+        root = trees.tree(conn, final_tree)
+        change.root_paths = frozenset(e.name for e in root)
+        readme_sha = next((e.sha for e in root if e.name == README and not e.is_tree), None)
+    if readme_changed:
+        change.readme = b""
+    data = read_blobs(set(wanted) | ({readme_sha} if readme_sha else set())) if read_blobs else {}
+
+    def content(sha: str) -> bytes | None:
+        if sha in data:
+            return data[sha]
+        try:
+            return stores.objects.get(conn, sha)[1]
+        except ObjectMissing:
+            return None
+
+    if readme_changed and readme_sha is not None:
+        body = content(readme_sha)
+        change.readme = body if body is not None and LfsPointer.parse(body) is None else b""
+    for sha, path in wanted.items():
+        body = content(sha)
+        if body is not None:
+            change.add(target_of(path, body))
+
+
+def pack_blobs(pack: ReceivedPack, wanted: set[str]) -> dict[str, bytes]:
+    """The contents of these blobs of a received pack (one pass over its stored objects)."""
+    out: dict[str, bytes] = {}
+    if not wanted:
+        return out
+    for rows in stored_objects(pack):
+        for sha, kind, _size, body in rows:
+            if kind == "blob" and sha in wanted:
+                out[sha] = zlib.decompress(body)
+    return out
+
+
+# git push ---------------------------------------------------------------------------------------------------------
+
+def push_change(stores: Stores, conn: Connection, trees: PackTrees, pack: ReceivedPack, ref: str, target: str
+                ) -> Change:
+    """The change a push brings to `ref`: every pushed commit `target` reaches (each against its first parent, so
+    that a file added by one pushed commit and removed by the next is scanned too: it stays downloadable by its
+    commit), the README and top-level names of `target`'s tree."""
+    change = Change("push", ref, ref.startswith("refs/pr/"))
+    pairs: list[tuple[str | None, str]] = []
+    queue, seen = [target], {target}
+    while queue and len(seen) <= MAX_PUSH_COMMITS:
+        sha = queue.pop()
+        c = pack.commits.get(sha)
+        if c is None:
+            continue  # already in the repo: evaluated when it landed
+        parent = c.parents[0] if c.parents else None
+        pairs.append((_commit_tree(stores, conn, pack, parent) if parent else None, c.tree))
+        for p in c.parents:
+            if p not in seen:
+                seen.add(p)
+                queue.append(p)
+    if queue:
+        change.truncated = True
+    final = _commit_tree(stores, conn, pack, target)
+    tree_change(stores, conn, trees, change, pairs, final, lambda wanted: pack_blobs(pack, wanted))
+    return change
+
+
+def _commit_tree(stores: Stores, conn: Connection, pack: ReceivedPack, sha: str) -> str | None:
+    if sha in pack.commits:
+        return pack.commits[sha].tree
+    try:
+        return stores.objects.commit(conn, sha).tree
+    except ObjectMissing:
+        return None
+
+
+def check_push(stores: Stores, principal: Principal, repo: RepoRecord, pack: ReceivedPack,
+               targets: dict[str, str]) -> dict[str, Verdict]:
+    """The verdict for each ref a push moves (`targets`: ref -> new commit; deletes left out), before the push's
+    write transaction. Refusals are not recorded here: the caller reports them per ref (`push_refusal`)."""
+    trees = PackTrees(stores, pack)
+    changes: dict[str, Change] = {}
+    with stores.db.read() as conn:
+        policy = policies.policy_for(stores, conn, repo)
+        for ref, target in targets.items():
+            changes[ref] = push_change(stores, conn, trees, pack, ref, target)
+    return {ref: evaluate_change(stores, principal, repo, change, policy=policy) for ref, change in changes.items()}
+
+
+def push_refusal(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdict) -> tuple[str, list[str]]:
+    """Records a refused ref of a push and returns git's reason ("policy: <rules>") and the explanation lines."""
+    note_refusal(stores, principal, repo, verdict)
+    return f"policy: {', '.join(rule_names(verdict))}", explanation(verdict).splitlines()
+
+
+# pull request merges ----------------------------------------------------------------------------------------------
+
+def check_merge(stores: Stores, principal: Principal, repo: RepoRecord, num: int) -> tuple[Verdict, str] | None:
+    """The verdict on merging pull request `num` (what it changes since it left its branch), before the merge's
+    write transaction, and the pull request's head it was made for; None when there is nothing to evaluate (the
+    merge itself refuses it). An approval finding refuses the merge unless the change request of that head was
+    approved by someone other than its author (approvals.change_approved). Raises PolicyViolation (recorded)."""
+    pr_ref = f"refs/pr/{num}"
+    with stores.db.read() as conn:
+        d = disc_store.get_discussion(conn, repo.id, num)
+        if d is None or not d.is_pr or d.status != "open" or d.base_ref is None:
+            return None
+        base_head = repo_store.get_ref(conn, repo.id, d.base_ref)
+        head = repo_store.get_ref(conn, repo.id, pr_ref)
+        if base_head is None or head is None:
+            return None
+        try:
+            mb = merges.merge_base(stores.objects, conn, base_head, head)
+            old = stores.objects.commit(conn, mb).tree if mb else None
+            new = stores.objects.commit(conn, head).tree
+        except ObjectMissing:
+            return None
+        change = Change("merge", d.base_ref, False)
+        tree_change(stores, conn, PackTrees(stores, None), change, [(old, new)], new)
+        approved = approvals.change_approved(conn, repo.id, pr_ref, head)
+    change.to_pr = approved  # an approved change request lets the approval findings through
+    verdict = evaluate_change(stores, principal, repo, change)
+    check(stores, principal, repo, verdict)
+    return verdict, head
+
+
+# what the governance API shows ----------------------------------------------------------------------------------
+
+MAX_EVALUATIONS = 50  # evaluations a repo's governance view lists
+MAX_RECHECK_REPOS = 50  # repos one recheck evaluates at most (the next page: offset)
+
+
+@dataclass(frozen=True)
+class GovernanceView:
+    repo: RepoRecord
+    stage: str
+    evaluations: list[policy_evaluations.EvaluationRecord]
+    quarantined: list[quarantine_store.QuarantineRecord]
+
+
+def governance(stores: Stores, principal: Principal, name: RepoName, *, limit: int = MAX_EVALUATIONS
+               ) -> GovernanceView:
+    """A repo's latest policy evaluations (newest first, at most `limit`), its quarantined files (released ones
+    too, marked) and its lifecycle stage, for a caller who may download from it."""
+    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
+    repo_access.audit_read(stores, principal, repo, "repo.governance")
+    with stores.db.read() as conn:
+        evaluations = policy_evaluations.list_for_repo(conn, repo.id, limit=max(1, min(limit, MAX_EVALUATIONS)))
+        held = quarantine_store.list_for_repo(conn, repo.id, active_only=False)
+    return GovernanceView(repo, repo.stage or Stage.DRAFT.value, evaluations, held)
+
+
+@dataclass(frozen=True)
+class Recheck:
+    org: str
+    version: int
+    results: list[tuple[RepoRecord, Verdict]]
+    offset: int
+    more: bool  # more repos after this page: ask again with offset + limit
+
+
+def head_change(stores: Stores, conn: Connection, repo: RepoRecord) -> Change | None:
+    """The whole head of the default branch as a change (every file, the README), for a recheck."""
+    head = repo_store.get_ref(conn, repo.id, DEFAULT_REF)
+    if head is None:
+        return None
+    try:
+        tree = stores.objects.commit(conn, head).tree
+    except ObjectMissing:
+        return None
+    change = Change("recheck", DEFAULT_REF, False, readme=None)
+    tree_change(stores, conn, PackTrees(stores, None), change, [(None, tree)], tree)
+    return change
+
+
+def recheck(stores: Stores, principal: Principal, org_name: str, *, offset: int = 0,
+            limit: int = MAX_RECHECK_REPOS) -> Recheck:
+    """Evaluates the head of the default branch of a page of the organisation's repos under its current policy
+    (org admins), changing nothing in them: a policy change never applies retroactively; this says what would
+    fail now. Each evaluation is recorded (trigger "recheck"); audited policy.recheck."""
+    limit = max(1, min(limit, MAX_RECHECK_REPOS))
+    with stores.db.read() as conn:
+        org = user_store.user_by_name(conn, org_name) or user_store.user_by_name_ci(conn, org_name)
+        if org is None or org.kind != "org":
+            raise NotFound(f"No organisation named '{org_name}'.")
+        role = org_store.member_role(conn, org.id, principal.user_id) if principal.user_id is not None else None
+        decide_governance(principal, org.name, role=role, what="re-check the organisation's repos")
+        page = repo_store.repos_of_owner(conn, org.id, limit=limit + 1, offset=offset)
+        more = len(page) > limit
+        page = page[:limit]
+        policy = policies.policy_for(stores, conn, page[0]) if page else None
+        changes = [(r, head_change(stores, conn, r)) for r in page]
+    results: list[tuple[RepoRecord, Verdict]] = []
+    for repo, change in changes:
+        if change is None or policy is None:
+            continue
+        results.append((repo, evaluate_change(stores, principal, repo, change, policy=policy)))
+    version = policy.version if policy is not None else 0
+    with stores.db.write() as conn:
+        for repo, verdict in results:
+            _add_evaluation(conn, principal, repo, verdict, commit=repo_store.get_ref(conn, repo.id, DEFAULT_REF),
+                            outcome=verdict.outcome.value)
+        stores.audit.record(conn, principal, Event("policy.recheck", org.name, details={
+            "org": org.name, "version": version, "repos": len(results), "offset": offset}))
+    return Recheck(org.name, version, results, offset, more)
+
+
+EvaluationRecord = policy_evaluations.EvaluationRecord  # for the web layer (it never imports storage)
+QuarantineRecord = quarantine_store.QuarantineRecord
+
+
+# securityStatus of model info -------------------------------------------------------------------------------------
+
+SCAN_SUFFIXES = scans.PICKLE_SUFFIXES  # files a scan is expected for (pickles are scanned under every policy)
+_FOUND_LEVEL = {Scanner.PICKLE: "unsafe", Scanner.SECRETS: "unsafe", Scanner.PERSONAL_DATA: "caution"}
+_FOUND_RULE = {Scanner.PICKLE: "pickle.unsafe", Scanner.SECRETS: "secrets.found",
+               Scanner.PERSONAL_DATA: "personal_data.found"}
+_LEVELS = ("unscanned", "caution", "unsafe", "error")  # mildest first
+
+
+@dataclass(frozen=True)
+class FileSecurity:
+    path: str
+    level: str  # unsafe | caution | error | unscanned
+    rules: list[str]
+    pickle_imports: list[str] | None
+    quarantined: bool
+
+
+@dataclass(frozen=True)
+class SecurityStatus:
+    scans_done: bool  # every file a scan is expected for was scanned
+    files: list[FileSecurity]  # files with issues
+
+
+def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]) -> SecurityStatus:
+    """What the scans said of these files of a revision ((path, git blob id, LFS oid or None)): files with issues
+    (unsafe pickle imports or secrets, personal data, a scanner's error), pickle imports, and whether the repo
+    holds the file back (quarantined); files of pickle formats never scanned are "unscanned"."""
+    keys = {path: lfs_key(oid) if oid is not None else f"git:{sha}" for path, sha, oid in files}
+    with stores.db.read() as conn:
+        found = scan_store.get_scans(conn, list(set(keys.values())))
+        held = quarantine_store.active_keys(conn, repo.id, list(set(keys.values())))
+    out: list[FileSecurity] = []
+    done = True
+    for path, key in keys.items():
+        latest: dict[str, Any] = {}
+        for r in found.get(key, []):  # oldest first: the last row of each scanner is its latest scan
+            latest[r.scanner] = r
+        level_i, names, imports = -1, [], None
+        for name, r in latest.items():
+            try:
+                scanner = Scanner(name)
+            except ValueError:
+                continue
+            if scanner is Scanner.PICKLE and isinstance(r.findings.get("imports"), list):
+                imports = [str(i) for i in r.findings["imports"]][:200]
+            if r.status == "error":
+                level_i = max(level_i, _LEVELS.index("error"))
+                names.append(f"{scanner.value}.scan_error")
+            elif r.status == "findings":
+                level_i = max(level_i, _LEVELS.index(_FOUND_LEVEL[scanner]))
+                names.append(_FOUND_RULE[scanner])
+        if not latest and path.lower().endswith(tuple(SCAN_SUFFIXES)):
+            done = False
+            level_i = _LEVELS.index("unscanned")
+        quarantined = key in held
+        if level_i < 0 and quarantined:
+            level_i = _LEVELS.index("unsafe")
+        if level_i >= 0:
+            out.append(FileSecurity(path, _LEVELS[level_i], sorted(set(names)), imports, quarantined))
+    return SecurityStatus(done, out)
