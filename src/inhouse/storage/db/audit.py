@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from inhouse.storage.db.schema import audit_log
 
@@ -57,9 +57,29 @@ def scan(conn: Connection, *, actor: str | None = None, repo: str | None = None,
         after_seq = int(rows[-1].seq)
 
 
-def count(conn: Connection, action: str | None = None) -> int:
-    from sqlalchemy import func
+def latest_for_repo(conn: Connection, repo: str, actions: Sequence[str], *, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` successful entries of `repo` (its label, e.g. "ns/name") whose action is one of
+    `actions`, newest first."""
+    q = (select(audit_log).where(audit_log.c.repo == repo, audit_log.c.action.in_(list(actions)),
+                                 audit_log.c.outcome == "ok")
+         .order_by(audit_log.c.seq.desc()).limit(limit))
+    return [dict(r._mapping) for r in conn.execute(q)]
 
+
+def actors_for_repo(conn: Connection, repo: str, actions: Sequence[str], *,
+                    window: int) -> list[tuple[str | None, str, int, float, float]]:
+    """(actor, action, entries, first ts, last ts) over the newest `window` successful entries of `repo` whose
+    action is one of `actions`, most entries first."""
+    newest = (select(audit_log.c.actor, audit_log.c.action, audit_log.c.ts)
+              .where(audit_log.c.repo == repo, audit_log.c.action.in_(list(actions)), audit_log.c.outcome == "ok")
+              .order_by(audit_log.c.seq.desc()).limit(window).subquery())
+    n = func.count().label("n")
+    q = (select(newest.c.actor, newest.c.action, n, func.min(newest.c.ts), func.max(newest.c.ts))
+         .group_by(newest.c.actor, newest.c.action).order_by(n.desc(), newest.c.actor))
+    return [(r[0], str(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in conn.execute(q)]
+
+
+def count(conn: Connection, action: str | None = None) -> int:
     q = select(func.count()).select_from(audit_log)
     if action:
         q = q.where(audit_log.c.action == action)
