@@ -96,6 +96,11 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("POST", "/api/models/{repo}/approvals/1/approve"): NotARead(CHANGE + " (approval.approve)"),
     ("POST", "/api/models/{repo}/approvals/1/reject"): NotARead(CHANGE + " (approval.reject)"),
     ("POST", "/api/models/{repo}/approvals/1/cancel"): NotARead(CHANGE + " (approval.cancel)"),
+    ("GET", "/api/models/{repo}/governance"): Read("repo.governance", "download"),
+    ("POST", "/api/models/{repo}/quarantine/1/release"): NotARead(CHANGE + " (policy.release)"),
+    ("POST", "/api/orgs/o/policy/recheck"): NotARead(
+        "an organisation's re-check, for its admins (audited as policy.recheck): it answers each repo's findings, "
+        "rule names and paths, never the files' content"),
     ("POST", "/api/models/{repo}/preupload/main"): NotARead(
         "the first step of a commit, for a caller who may commit there (refused: access.write or access.propose); "
         "what it prepares is audited as the commit"),
