@@ -132,7 +132,7 @@ class Settings:
     """Deliveries sent at once (to different webhooks or repos; one repo's events go to a webhook one by one)."""
     webhook_log_days: int = 30
     """Days a delivered (or skipped) webhook delivery stays in the delivery log; 0 keeps them."""
-    scan_timeout_s: float = 300.0
+    scan_timeout_s: float = 120.0
     """Seconds one file's scan (by one scanner, in the scanner process) may take before the process is killed and the
     file's result is an error (which a policy's `on_error` decides on: quarantine by default)."""
     scan_max_memory_bytes: int = 4 * 1024 * MiB

@@ -25,15 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from inhouse.scanners import VERSIONS, load
 from inhouse.scanners.base import ScanOutcome
 from inhouse.services.context import Stores
+from inhouse.services.governance.policy_doc import Policy
 from inhouse.services.largefiles.xet_content import read_lfs
 from inhouse.storage.db import scans as scan_store
 from inhouse.vocabulary import RepoType, Scanner
@@ -48,30 +49,6 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".ndjson", ".csv", 
 MAX_ROWS_CAP = 100_000  # rows a personal-data scan may sample per file, whatever a policy asks
 MAX_LINE_BYTES = 1024 * 1024  # a longer line from the scanner process breaks the protocol
 SPOOL_CHUNK = 1024 * 1024
-
-
-# The parts of a policy (services/governance/policy_doc.Policy) that decide what is scanned and how.
-class PickleRulesLike(Protocol):
-    @property
-    def extra_safe_globals(self) -> frozenset[str]: ...
-
-
-class PersonalDataRulesLike(Protocol):
-    @property
-    def entities(self) -> Collection[str]: ...
-    @property
-    def repo_types(self) -> Collection[RepoType]: ...
-    @property
-    def max_rows(self) -> int: ...
-
-
-class PolicyLike(Protocol):
-    @property
-    def pickles(self) -> PickleRulesLike: ...
-    @property
-    def personal_data(self) -> PersonalDataRulesLike | None: ...
-    @property
-    def secrets(self) -> object | None: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +74,7 @@ def _suffix(path: str) -> str:
     return PurePosixPath(path).suffix.lower()
 
 
-def scanners_for(policy: PolicyLike, repo_type: RepoType, target: ScanTarget) -> list[Scanner]:
+def scanners_for(policy: Policy, repo_type: RepoType, target: ScanTarget) -> list[Scanner]:
     """The scanners `target` needs under `policy` (pickles are always scanned: their findings are shown even where
     the policy allows them)."""
     suffix = _suffix(target.path)
@@ -112,7 +89,7 @@ def scanners_for(policy: PolicyLike, repo_type: RepoType, target: ScanTarget) ->
     return out
 
 
-def _options(policy: PolicyLike, scanner: Scanner) -> dict[str, Any]:
+def _options(policy: Policy, scanner: Scanner) -> dict[str, Any]:
     """What the scanner process is told; only options that change a scanner's findings for the same bytes."""
     pd = policy.personal_data
     if scanner is Scanner.PERSONAL_DATA and pd is not None:
@@ -132,7 +109,7 @@ def _error(scanner: Scanner, version: str, message: str) -> ScanResult:
     return ScanResult(scanner, version, "error", {}, message)
 
 
-def _apply_policy(result: ScanResult, policy: PolicyLike) -> ScanResult:
+def _apply_policy(result: ScanResult, policy: Policy) -> ScanResult:
     """A pickle result under the policy's extra safe globals: those imports are no longer unsafe."""
     extra = policy.pickles.extra_safe_globals
     if result.scanner is not Scanner.PICKLE or result.status != "findings" or not extra:
@@ -142,7 +119,7 @@ def _apply_policy(result: ScanResult, policy: PolicyLike) -> ScanResult:
     return ScanResult(result.scanner, result.version, "findings" if unsafe else "clean", findings, result.error)
 
 
-def run_scans(stores: Stores, targets: list[ScanTarget], policy: PolicyLike, repo_type: RepoType
+def run_scans(stores: Stores, targets: list[ScanTarget], policy: Policy, repo_type: RepoType
               ) -> dict[str, dict[Scanner, ScanResult]]:
     """content key -> scanner -> result, for the scanners each target needs (targets needing none are absent)."""
     wanted: dict[str, tuple[ScanTarget, list[Scanner]]] = {}
