@@ -222,6 +222,11 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
         "the delivery log of a webhook of the caller's own: the events of repos its owner may read, written "
         "only while they could (and checked again before each send)"),
     ("POST", "/api/settings/webhooks/1/deliveries/1/resend"): NotARead("a change (audited as webhook.resend)"),
+    ("GET", "/api/orgs/o/policy"): NotARead("an organisation's policy document, to its members: " + NO_REPO),
+    ("PUT", "/api/orgs/o/policy"): NotARead("a change (audited as policy.update)"),
+    ("GET", "/api/orgs/o/policy/versions"): NotARead("an organisation's policy history, to its members: " + NO_REPO),
+    ("GET", "/api/orgs/o/policy/versions/1"): NotARead("one version of an organisation's policy: " + NO_REPO),
+    ("POST", "/api/orgs/o/policy/validate"): NotARead("checks a policy document sent by the caller: " + NO_REPO),
     ("GET", "/api/jobs"): NotARead("the caller's own jobs (site admins: everyone's): " + NO_REPO),
     ("GET", "/api/jobs/1"): NotARead("a job of the caller's own, its state and tasks: " + NO_REPO),
     ("GET", "/api/jobs/1/logs"): NotARead("a job of the caller's own, its log lines: " + NO_REPO),

@@ -154,6 +154,11 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/settings/webhooks/{hook}/disable"),
     ("GET", "/api/settings/webhooks/{hook}/deliveries"),
     ("POST", "/api/settings/webhooks/{hook}/deliveries/{n}/resend"),
+    ("GET", "/api/orgs/{org}/policy"),
+    ("PUT", "/api/orgs/{org}/policy"),
+    ("GET", "/api/orgs/{org}/policy/versions"),
+    ("GET", "/api/orgs/{org}/policy/versions/{n}"),
+    ("POST", "/api/orgs/{org}/policy/validate"),
     ("GET", "/api/datasets/{ns}/{name}/leaderboard"),
     ("GET", "/api/models/{ns}/{name}/safetensors-metadata/{path}"),
     ("GET", "/api/jobs"),
@@ -186,6 +191,7 @@ KEYS = [
     "operation", "transfers", "objects", "hash_algo", "ref", "oid", "size", "parts", "content", "key", "value",
     "task", "dataset", "candidates", "variants", "maxExamples", "tolerance", "pricePerHour", "resamples", "seed",
     "writeResults", "note", "maxNewTokens", "model", "variant", "target", "comment", "defaultPrivate",
+    "document", "parentVersion",  # org policies
     "stage", "revision", "reason", "replacement",  # lifecycle
 ]
 HOSTILE = [99999999999999999999999, -5, 1e308, -1e308, True, None, [], {}, "\u202e", "x" * 5000, [[[[[]]]]],
@@ -418,6 +424,8 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("PUT", "/api/organizations/{org}/resource-groups/{group}/repos", {"name": repo, "type": "model"}),
         ("POST", "/api/tokens", {"role": "read", "name": "n", "expiresInDays": 1, "user": v["ns"]}),
         ("PUT", "/api/organizations/{org}/settings", {"defaultPrivate": True}),
+        ("PUT", "/api/orgs/{org}/policy", {"document": "pickles: {outcome: allow}\n", "message": "m"}),
+        ("POST", "/api/orgs/{org}/policy/validate", {"document": "secrets: {outcome: deny}\n"}),
         ("POST", "/api/models/{ns}/{name}/super-squash/b1", {"message": "squashed"}),
         ("POST", "/api/models/{ns}/{name}/lfs-files/batch", {"deletions": {"sha": [OID], "rewriteHistory": True}}),
         ("POST", "/api/models/{ns}/{name}/lfs-files/duplicate", {"target": {"type": "model", "name": repo},

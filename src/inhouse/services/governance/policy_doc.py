@@ -21,9 +21,11 @@ policies existed is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import yaml
@@ -151,6 +153,19 @@ class Policy:
     org: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
+    def to_json(self) -> dict[str, Any]:
+        """The policy as JSON, every default filled in (what the API shows next to the document)."""
+        def section(rules: Any) -> dict[str, Any] | None:
+            if rules is None:
+                return None
+            out: dict[str, Any] = {}
+            for f in dataclasses.fields(rules):
+                out[f.name] = _jsonable(getattr(rules, f.name))
+            return out
+        return {"licenses": section(self.licenses), "pickles": section(self.pickles),
+                "personal_data": section(self.personal_data), "secrets": section(self.secrets),
+                "card": section(self.card), "lifecycle": section(self.lifecycle)}
+
     @property
     def source(self) -> str:
         """'the policy of 'acme' (version 3)' or 'the default policy': how messages name it."""
@@ -158,6 +173,18 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+
+def _jsonable(value: object) -> Any:
+    if isinstance(value, RequiredField):
+        return {"name": value.name, "metadata": list(value.metadata), "sections": list(value.sections)}
+    if isinstance(value, frozenset):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
 
 #: DEFAULT_POLICY as a document (what GET /api/orgs/{org}/policy shows an organisation that has none).
 DEFAULT_DOCUMENT = """\

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from inhouse.web.api import audit, evaluations, governance, jobs, lifecycle, orgs, tokens, webhooks
+from inhouse.web.api import audit, evaluations, governance, jobs, lifecycle, orgs, policies, tokens, webhooks
 from inhouse.web.routing import Router
 
 
 def register_all(router: Router) -> None:
-    for module in (orgs, tokens, audit, jobs, evaluations, webhooks, lifecycle, governance):
+    for module in (orgs, tokens, audit, jobs, evaluations, webhooks, lifecycle, governance, policies):
         module.register(router)
