@@ -67,17 +67,20 @@ def can_see(p: Principal, repo: RepoRecord) -> bool:
 
 
 def decide(p: Principal, action: Action, repo: RepoRecord, *, gate_accepted: bool = False,
-           gate_request: tuple[str, str | None] | None = None, own_pull_request: bool | None = None) -> None:
+           gate_request: tuple[str, str | None] | None = None, own_pull_request: bool | None = None,
+           metadata_only: bool = False) -> None:
     """Raises unless `p` may do `action` on `repo`. Pure: every fact it needs is passed in.
     `own_pull_request`: for PROPOSE on an existing pull request (a push to it), whether `p` opened it; only its
-    author and users with write access push to a pull request."""
+    author and users with write access push to a pull request. `metadata_only`: a DOWNLOAD that reads a file's
+    metadata, not its bytes (a HEAD of resolve): a withdrawn model still shows what its model info shows, and
+    refuses the bytes (so the Hub's client, which asks for the metadata first, raises its disabled-repo error)."""
     if not can_see(p, repo):
         raise RepoNotFound(anonymous=p.anonymous)
     role = repo_role(p, repo)
     if action is Action.READ:
         return
     if action is Action.DOWNLOAD:
-        if repo.stage == Stage.WITHDRAWN:
+        if repo.stage == Stage.WITHDRAWN and not metadata_only:
             raise RepoDisabled()  # a withdrawn model serves no file to anyone (`authorize` adds its replacement)
         if repo.gated and not gate_accepted and not (role and token_allows(p, repo, Permission.READ_CONTENT)):
             raise GatedRepo(
@@ -136,7 +139,7 @@ def _gate_next_step(p: Principal, repo: RepoRecord, request: tuple[str, str | No
 
 
 def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
-              own_pull_request: bool | None = None) -> None:
+              own_pull_request: bool | None = None, metadata_only: bool = False) -> None:
     """`decide`, after loading the one fact that needs the database: the caller's gated-access request."""
     request = None
     if action is Action.DOWNLOAD and repo.gated and p.user_id is not None and repo_role(p, repo) is None:
@@ -144,7 +147,7 @@ def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
             request = org_store.access_decision(conn, repo.id, p.user_id)
     try:
         decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted",
-               gate_request=request, own_pull_request=own_pull_request)
+               gate_request=request, own_pull_request=own_pull_request, metadata_only=metadata_only)
     except RepoDisabled as e:
         with db.read() as conn:
             stage = lifecycle_store.get_stage(conn, repo.id)

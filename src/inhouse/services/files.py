@@ -210,7 +210,7 @@ def download(stores: Stores, principal: Principal, name: RepoName, revision: str
     """A file at a revision, for a caller who may download from the repo: its content (`content`, audited as
     file.download) or only its metadata (a HEAD, audited as file.metadata) on a private or gated repo, at the
     commit the revision named. `byte_range` is checked against the file's size (RangeNotSatisfiable)."""
-    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
+    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD, metadata_only=not content)
     handle = open_file(stores, repo, revision, path)
     quarantine.check_download(stores, repo, path, handle.blob_sha, handle.lfs.oid if handle.lfs else None)
     repo_access.audit_read(stores, principal, repo, "file.download" if content else "file.metadata",

@@ -37,32 +37,34 @@ class Found:
 
 
 def find(stores: Stores, principal: Principal, repo_type: RepoType, namespace: str, name: str,
-         action: Action = Action.READ) -> Found:
-    """The repo, if it exists and the caller may do `action` on it; otherwise RepoNotFound (or Forbidden)."""
+         action: Action = Action.READ, *, metadata_only: bool = False) -> Found:
+    """The repo, if it exists and the caller may do `action` on it; otherwise RepoNotFound (or Forbidden).
+    `metadata_only`: a download of a file's metadata, not its bytes (access/policy.decide)."""
     with stores.db.read() as conn:
         hit = store.find_repo(conn, repo_type, namespace, name)
     if hit is None:
         raise RepoNotFound(anonymous=principal.anonymous)
     repo, moved = hit
-    authorize_audited(stores, principal, action, repo)
+    authorize_audited(stores, principal, action, repo, metadata_only=metadata_only)
     return Found(repo, moved)
 
 
 def load(stores: Stores, principal: Principal, name: RepoName, action: Action = Action.READ, *,
-         follow_moves: bool = True) -> RepoRecord:
+         follow_moves: bool = True, metadata_only: bool = False) -> RepoRecord:
     """The repo `name` names, once the caller is allowed `action` on it (`find`). Asked for by a name it had before
     a move: RepoMoved with its id now when `follow_moves` (reads: the client asks again there), else the repo."""
-    found = find(stores, principal, name.type, name.namespace, name.name, action)
+    found = find(stores, principal, name.type, name.namespace, name.name, action, metadata_only=metadata_only)
     if found.moved and follow_moves:
         raise RepoMoved(found.repo.repo_id)
     return found.repo
 
 
-def authorize_audited(stores: Stores, principal: Principal, action: Action, repo: RepoRecord) -> None:
+def authorize_audited(stores: Stores, principal: Principal, action: Action, repo: RepoRecord, *,
+                      metadata_only: bool = False) -> None:
     """`authorize`; a refusal on a private or gated repo is audited (attempts on protected artifacts are evidence
     too)."""
     try:
-        authorize(stores.db, principal, action, repo)
+        authorize(stores.db, principal, action, repo, metadata_only=metadata_only)
     except InhouseError as e:
         if repo.private or repo.gated:
             stores.audit.record_now(stores.db, principal, Event(f"access.{action.value}", repo, outcome="denied",
