@@ -159,6 +159,13 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/orgs/{org}/policy/versions"),
     ("GET", "/api/orgs/{org}/policy/versions/{n}"),
     ("POST", "/api/orgs/{org}/policy/validate"),
+    ("GET", "/api/orgs/{org}/use-cases"),
+    ("POST", "/api/orgs/{org}/use-cases"),
+    ("GET", "/api/orgs/{org}/use-cases/{slug}"),
+    ("PATCH", "/api/orgs/{org}/use-cases/{slug}"),
+    ("DELETE", "/api/orgs/{org}/use-cases/{slug}"),
+    ("POST", "/api/orgs/{org}/use-cases/{slug}/models"),
+    ("DELETE", "/api/orgs/{org}/use-cases/{slug}/models"),
     ("GET", "/api/datasets/{ns}/{name}/leaderboard"),
     ("GET", "/api/models/{ns}/{name}/safetensors-metadata/{path}"),
     ("GET", "/api/jobs"),
@@ -193,6 +200,7 @@ KEYS = [
     "writeResults", "note", "maxNewTokens", "model", "variant", "target", "comment", "defaultPrivate",
     "document", "parentVersion",  # org policies
     "stage", "revision", "reason", "replacement",  # lifecycle
+    "riskTier", "purpose", "owner", "slug", "repo",  # use cases
 ]
 HOSTILE = [99999999999999999999999, -5, 1e308, -1e308, True, None, [], {}, "\u202e", "x" * 5000, [[[[[]]]]],
            {"oid": OID, "size": 10**30, "partNumber": 10**30}, [{"oid": OID, "size": -1}]]
@@ -236,6 +244,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         _request(server, "PUT", f"/api/organizations/{org}/members/{m}", token, json.dumps({"role": "read"}).encode())
     for g in ("g1", "g2"):
         _request(server, "POST", f"/api/organizations/{org}/resource-groups", token, json.dumps({"name": g}).encode())
+    for slug in ("uc", "uc2"):
+        _request(server, "POST", f"/api/orgs/{org}/use-cases", token,
+                 json.dumps({"title": "A use case", "slug": slug, "riskTier": "limited"}).encode())
     spare, _ = users.create_token(server.stores, admin, role=TokenRole.READ, name="spare")
     kept, doomed = (api.create_collection(f"hostile {n}") for n in ("kept", "doomed"))
     kept_item, doomed_item = (api.add_collection_item(c.slug, repo_id, "model").items[0].item_object_id
@@ -244,12 +255,14 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     assert _request(server, "GET", f"/api/organizations/{org}/resource-groups/g1", token).status == 200
     values = {"ns": admin, "name": name, "rev": "main", "path": "sub/a.txt", "branch": "b1", "tag": "t1",
               "num": "1", "status": "pending", "org": org, "user": members[0], "group": "g1", "id": str(spare.id),
+              "slug": "uc",
               "pk": "1", "oid": OID, "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef",
               "task": "text-classification", "cid": cid, "file": f"{OID}.png", "hook": api.create_webhook(
                   url="http://127.0.0.1:9/hook", watched=[{"type": "model", "name": repo_id}],
                   domains=["discussion"]).id}
     values.update(zip(("cns", "cslug"), kept.slug.split("/")), item=kept_item)
     yield World(server, token, values, {**values, "branch": "b2", "tag": "t2", "user": members[1], "group": "g2",
+                                        "slug": "uc2",
                                         **dict(zip(("cns", "cslug"), doomed.slug.split("/"))), "item": doomed_item})
 
 
@@ -301,7 +314,7 @@ def test_the_table_names_every_route() -> None:
               "status": "pending", "org": "o", "user": "u", "group": "g", "id": "1", "pk": "1", "oid": OID,
               "size": "5", "n": "1", "hash": OID, "cache": "0123456789abcdef", "task": "retrieval",
               "hook": "0123456789abcdef01234567", "cid": "1", "file": f"{OID}.png", "cns": "u",
-              "cslug": "c-" + "0" * 24, "item": "0" * 24}
+              "cslug": "c-" + "0" * 24, "item": "0" * 24, "slug": "uc"}
     covered = set()
     for method, template in ROUTES:
         path = _fill(template, values)
@@ -426,6 +439,12 @@ def _valid_bodies(v: dict[str, str]) -> list[tuple[str, str, object]]:
         ("PUT", "/api/organizations/{org}/settings", {"defaultPrivate": True}),
         ("PUT", "/api/orgs/{org}/policy", {"document": "pickles: {outcome: allow}\n", "message": "m"}),
         ("POST", "/api/orgs/{org}/policy/validate", {"document": "secrets: {outcome: deny}\n"}),
+        ("POST", "/api/orgs/{org}/use-cases", {"title": "Use case", "slug": "uc-new", "riskTier": "minimal",
+                                               "purpose": "p", "owner": v["ns"], "status": "active"}),
+        ("PATCH", "/api/orgs/{org}/use-cases/{slug}", {"title": "t", "purpose": "p", "riskTier": "high",
+                                                       "status": "active", "owner": v["ns"]}),
+        ("POST", "/api/orgs/{org}/use-cases/{slug}/models", {"repo": repo}),
+        ("DELETE", "/api/orgs/{org}/use-cases/{slug}/models", {"repo": repo}),
         ("POST", "/api/models/{ns}/{name}/super-squash/b1", {"message": "squashed"}),
         ("POST", "/api/models/{ns}/{name}/lfs-files/batch", {"deletions": {"sha": [OID], "rewriteHistory": True}}),
         ("POST", "/api/models/{ns}/{name}/lfs-files/duplicate", {"target": {"type": "model", "name": repo},

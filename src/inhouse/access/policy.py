@@ -363,6 +363,50 @@ def authorize_account(p: Principal, action: AccountAction) -> int:
     return p.user_id
 
 
+# use cases (an organisation's governance records; models attach to them) -----------------------------------------
+
+class UseCaseAction(str, Enum):
+    VIEW = "view"  # list and read an organisation's use cases: any member
+    CREATE = "create"  # org admins and members with the write role
+    EDIT = "edit"  # change, delete; detach a model: the use case's owner (while a member) or org admins
+    WEAKEN = "weaken"  # lower the risk tier, or delete / detach from a high or unacceptable use case: org admins
+    ATTACH = "attach"  # attach a model: any member, who also needs write access to the model (`decide`, WRITE)
+
+
+def decide_use_case(p: Principal, action: UseCaseAction, org: str, *, role: Role | None,
+                    is_owner: bool = False) -> None:
+    """Raises unless `p` may do `action` on the use cases of organisation `org`, in which they hold `role` (None:
+    not a member); `is_owner`: `p` owns the use case in question. Site admins may do anything.
+
+    Why WEAKEN is apart: a use case's risk tier decides how many approvals a promotion of its models needs (high:
+    more; unacceptable: none is possible), so lowering it, or taking a model out of a high-risk use case, would
+    let a model's promotion skip approvals; the owner may be the one who wants the promotion, so an org admin
+    decides. Attaching never weakens (the strictest tier of a model's use cases counts)."""
+    if p.anonymous:
+        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
+    member = p.is_admin or role is not None
+    if not member:
+        raise Forbidden(f"Only members of '{org}' can see and change its use cases; ask an admin of '{org}' to add "
+                        "you.")
+    if action is UseCaseAction.VIEW:
+        if not _token_covers_org(p, org, None):
+            raise Forbidden(f"Your token '{p.token_name}' is not scoped to '{org}': use a read or write token.")
+        return
+    admin = p.is_admin or role is Role.ADMIN
+    if action is UseCaseAction.CREATE and not (admin or (role is not None and role.at_least(Role.WRITE))):
+        raise Forbidden(f"Creating a use case of '{org}' needs the write or admin role in '{org}'; ask an admin of "
+                        f"'{org}' for it.")
+    if action is UseCaseAction.EDIT and not (admin or is_owner):
+        raise Forbidden(f"Only the use case's owner and admins of '{org}' can change it; ask one of them.")
+    if action is UseCaseAction.WEAKEN and not admin:
+        raise Forbidden(f"Lowering a use case's risk tier, and deleting or detaching models from a high-risk or "
+                        f"unacceptable one, changes the approvals its models need: only admins of '{org}' can; ask "
+                        "one of them.")
+    if not _token_covers_org(p, org, Permission.WRITE):
+        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change use cases: use a write token or a "
+                        f"fine-grained token with {Permission.WRITE} on org '{org}'.")
+
+
 # governance: enforcement of an organisation's policy --------------------------------------------------------------
 
 def decide_governance(p: Principal, org: str, *, role: Role | None, what: str) -> None:
