@@ -212,7 +212,9 @@ def download(stores: Stores, principal: Principal, name: RepoName, revision: str
     commit the revision named. `byte_range` is checked against the file's size (RangeNotSatisfiable)."""
     repo = repo_access.load(stores, principal, name, Action.DOWNLOAD, metadata_only=not content)
     handle = open_file(stores, repo, revision, path)
-    quarantine.check_download(stores, repo, path, handle.blob_sha, handle.lfs.oid if handle.lfs else None)
+    if quarantine.check_download(stores, repo, path, handle.blob_sha, handle.lfs.oid if handle.lfs else None,
+                                 content=content):
+        handle = replace(handle, xet_hash=None)  # a quarantined file's metadata only, never a way to its content
     repo_access.audit_read(stores, principal, repo, "file.download" if content else "file.metadata",
                             revision=handle.commit, path=path)
     downloads.note(stores, repo, path)  # a query file (config.json …): one download, as the Hub counts them

@@ -42,12 +42,16 @@ def refuse_download(repo: RepoRecord, path: str, q: QuarantineRecord) -> FileQua
         f"{repo.repo_id}/governance lists what is held back.")
 
 
-def check_download(stores: Stores, repo: RepoRecord, path: str, blob_sha: str, lfs_oid: str | None) -> None:
-    """Raises FileQuarantined when the file's content is held back in this repo."""
+def check_download(stores: Stores, repo: RepoRecord, path: str, blob_sha: str, lfs_oid: str | None, *,
+                   content: bool) -> bool:
+    """Whether the file's content is held back in this repo; raises FileQuarantined when `content` is asked for.
+    Its metadata (a HEAD) is still answered, without the Xet hash: a client then asks for the content itself (the
+    Hub's client turns a refused HEAD into a connection error, a refused GET into the 403 it shows)."""
     with stores.db.read() as conn:
         q = held_back(conn, repo, content_key(blob_sha, lfs_oid))
-    if q is not None:
+    if q is not None and content:
         raise refuse_download(repo, path, q)
+    return q is not None
 
 
 def authorize_admin(stores: Stores, conn: Connection, principal: Principal, repo: RepoRecord) -> None:
