@@ -97,6 +97,7 @@ ROUTES: dict[tuple[str, str], Read | Linked | NotARead] = {
     ("POST", "/api/models/{repo}/approvals/1/reject"): NotARead(CHANGE + " (approval.reject)"),
     ("POST", "/api/models/{repo}/approvals/1/cancel"): NotARead(CHANGE + " (approval.cancel)"),
     ("GET", "/api/models/{repo}/governance"): Read("repo.governance", "download"),
+    ("GET", "/api/models/{repo}/factsheet"): Read("factsheet.read", "download"),
     ("POST", "/api/models/{repo}/quarantine/1/release"): NotARead(CHANGE + " (policy.release)"),
     ("POST", "/api/orgs/o/policy/recheck"): NotARead(
         "an organisation's re-check, for its admins (audited as policy.recheck): it answers each repo's findings, "

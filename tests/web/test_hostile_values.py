@@ -57,6 +57,7 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/models/{ns}/{name}/approvals/{num}/reject"),
     ("POST", "/api/models/{ns}/{name}/approvals/{num}/cancel"),
     ("GET", "/api/models/{ns}/{name}/governance"),
+    ("GET", "/api/models/{ns}/{name}/factsheet"),
     ("POST", "/api/models/{ns}/{name}/quarantine/{num}/release"),
     ("POST", "/api/orgs/{org}/policy/recheck"),
     ("POST", "/api/models/{ns}/{name}/preupload/{rev}"),

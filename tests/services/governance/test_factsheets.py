@@ -110,7 +110,7 @@ def test_markdown_shows_markup_from_users_as_text(stores: Stores) -> None:
     assert "&lt;script&gt;" in md
     html = render_card_html(md)  # the hub's own Markdown renderer, as a viewer would show the file
     assert "<script" not in html and "<img" not in html and "<b>" not in html
-    assert "href" not in html and "src=" not in html
+    assert 'href="' not in html and 'src="' not in html  # as text only: href=&quot;…
     assert not re.search(r"<a\s", html), "no value became a link"
     assert "Intended uses" in html and "MISSING:" in html
     # every row of the facts tables has exactly three cells: a '|' in a value does not break the table

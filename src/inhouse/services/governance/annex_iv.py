@@ -113,7 +113,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(2, "Data labelling and cleaning", card(r"label|annotat|clean|preprocess"),
          "describe labelling and cleaning: a '## Preprocessing' or '## Data labelling' section in the card"),
     Spec(2, "Human oversight measures (Article 14)",
-         either(named("lifecycle", r"^request|^stage$"), card(r"oversight|human")),
+         either(named("lifecycle", r"^request"), card(r"oversight|human")),
          "describe the human oversight measures: a '## Human oversight' section in the card; promotions approved "
          "by reviewers (POST /api/models/{id}/promotions) are recorded here"),
     Spec(2, "Pre-determined changes", card(r"pre-?determined|planned changes|change plan"),
@@ -122,8 +122,10 @@ SPECS: tuple[Spec, ...] = (
          either(named("evaluations"), card(r"evaluation|testing|results|accuracy")),
          "record evaluation results: .eval_results/*.yaml (an inhouse evaluation writes them signed) or the card's "
          "model-index, and a '## Evaluation' section"),
-    Spec(2, "Cybersecurity measures", either(named("scans"), named("policy")),
-         "scan the files under an organisation policy (commits are evaluated and scanned when they land)"),
+    Spec(2, "Cybersecurity measures", either(named("scans", r"\]$|^quarantined "), named("policy"),
+                                             card(r"security")),
+         "scan the files under an organisation policy (commits are evaluated and scanned when they land) and "
+         "describe the security measures: a '## Security' section in the card"),
     Spec(3, "Capabilities and limitations in performance", card(r"limitation|capabilit|out-of-scope|out of scope"),
          "describe capabilities and limitations: a '## Limitations' section in the card"),
     Spec(3, "Foreseeable unintended outcomes and sources of risk", card(r"risk|bias|misuse|unintended|harm"),
