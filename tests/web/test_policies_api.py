@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from inhouse.services.governance import policies
@@ -78,7 +79,10 @@ def test_an_org_without_a_policy_shows_the_default(server: LiveServer) -> None:
     refused(call(server, "GET", f"/api/orgs/{org}/policy/versions/1", admin), 404, "NotFound")
 
 
-def test_versions_are_kept_with_authors_and_messages_and_audited(server: LiveServer) -> None:
+@pytest.mark.parametrize("backend", ["server", "pg_server"])
+def test_versions_are_kept_with_authors_and_messages_and_audited(request: pytest.FixtureRequest,
+                                                                  backend: str) -> None:
+    server: LiveServer = request.getfixturevalue(backend)
     org, admin = new_org(server)
     first = ok(call(server, "PUT", f"/api/orgs/{org}/policy", admin, {"document": POLICY, "message": "first rules"}))
     assert first["version"] == 1 and first["default"] is False and first["warnings"] == []
