@@ -3,8 +3,11 @@ and the events they are sent, as the Hugging Face Hub sends them (payload versio
 
 A webhook watches users, organisations or single repos (`watched`), in one or both domains: "repo" (scopes
 `repo`: create, delete, move; `repo.content`: commits, pushes, branches, tags, merges, history squashes, LFS
-deletions; `repo.config`: visibility and gating) and "discussion" (scopes `discussion`: opened, status, title,
-merge; `discussion.comment`: a comment added, edited or hidden).
+deletions; `repo.config`: visibility and gating; `repo.governance`: a change refused or a file quarantined by
+policy, an approval requested, granted or rejected, a stage changed, told in a `governance` member) and
+"discussion" (scopes `discussion`: opened, status, title, merge; `discussion.comment`: a comment added, edited or
+hidden). A refused change's event is written with its `policy.refused` audit entry, in the small transaction of
+its own that records the refusal (the change itself rolled back).
 
 Events are found by an observer of the audit writer (`on_audit`, registered by `Stores.open`): every change that
 is audited is offered to it inside the transaction that makes the change, and the matching webhooks get a
@@ -56,6 +59,11 @@ PAYLOAD_VERSION = 3
 ZERO_SHA = "0" * 40
 
 CONTENT = ("repo.content", "update")
+# policy refusals and quarantines, approvals, stage changes (issue 10). The payload's event.action is "update":
+# huggingface_hub's WebhookPayload accepts only create, delete, move and update, and a receiver built on it would
+# refuse any other (holding back the repo's later events); what happened is the `governance` member's action and
+# the X-Inhouse-Event header's last part (repo.governance.refused …)
+GOVERNANCE = "repo.governance"
 DISCUSSION_UPDATE = ("discussion", "update")
 # audit action -> the (scope, action) events it is sent as
 CONTENT_ACTIONS = ("commit", "git.push", "branch.create", "branch.delete", "tag.create", "tag.delete",
@@ -75,7 +83,22 @@ EVENTS: dict[str, list[tuple[str, str]]] = {
     "discussion.comment": [("discussion.comment", "create")],
     "discussion.comment.edit": [("discussion.comment", "update")],
     "discussion.comment.hide": [("discussion.comment", "update")],
+    **{a: [(GOVERNANCE, name)] for a, name in (
+        ("policy.refused", "refused"), ("policy.quarantine", "quarantined"), ("approval.request", "approval_requested"),
+        ("approval.approve", "approval_granted"), ("approval.reject", "approval_rejected"),
+        ("stage.change", "stage_changed"))},
 }
+# governance events whose audit entry is a refusal (outcome "denied"): they are sent all the same
+DENIED_EVENTS = frozenset({"policy.refused"})
+# what a governance event tells of its audit entry's details (audit key -> payload key): never a scanned value, nor
+# a content key; the receiver reads the rest (findings' messages, evaluations) from the governance API with its token
+GOVERNANCE_KEYS = {"trigger": "trigger", "ref": "ref", "policy_version": "policyVersion", "path": "path",
+                   "rule": "rule", "commit": "commit", "number": "number", "kind": "kind", "target": "target",
+                   "revision": "revision", "reason": "reason", "from": "from", "to": "to",
+                   "replacement": "replacement", "status": "status", "approvals": "approvals", "required": "required",
+                   "approvals_required": "approvalsRequired"}
+MAX_GOVERNANCE_TEXT = 1000  # characters of a reason (or any other text) an event carries
+MAX_GOVERNANCE_FINDINGS = 50
 
 
 # who may --------------------------------------------------------------------------------------------------------
@@ -386,13 +409,16 @@ def _body(stores: Stores, conn: Connection, who: Principal | None, event: Event,
           now_repo: RepoRecord, scope: str, action: str) -> dict[str, Any] | None:
     base = base_url(stores)
     shown = before if event.action == "repo.move" else now_repo  # a move shows the old name, and movedTo
-    body: dict[str, Any] = {"event": {"action": action, "scope": scope}, "repo": _repo_json(base, shown)}
+    body: dict[str, Any] = {"event": {"action": "update" if scope == GOVERNANCE else action, "scope": scope},
+                            "repo": _repo_json(base, shown)}
     d = event.details
     if event.action == "repo.move":
         to = str(d.get("to", ""))
         body["movedTo"] = {"name": to, "owner": {"id": to.split("/")[0]}}
     if scope == "repo.config":
         body["updatedConfig"] = {k: v for k, v in d.items() if k in ("private", "gated")}
+    if scope == GOVERNANCE:
+        body["governance"] = _governance(who, event, action)
     if scope == "repo.content":
         refs = _updated_refs(event, before)
         if refs:
@@ -417,6 +443,33 @@ def _body(stores: Stores, conn: Connection, who: Principal | None, event: Event,
                 comment["content"] = data["content"]
             body["comment"] = comment
     return body
+
+
+def _governance(who: Principal | None, event: Event, action: str) -> dict[str, Any]:
+    """What a governance event says: what happened (`action`: refused, quarantined, approval_requested …; and the
+    audit entry's action), by whom, and the audit entry's facts named in GOVERNANCE_KEYS; a refusal's findings as
+    rule, outcome and path only (their messages stay behind the governance API's permission check)."""
+    out: dict[str, Any] = {"action": action, "auditAction": event.action, "actor": who.name if who else None}
+    d = event.details
+    for key, name in GOVERNANCE_KEYS.items():
+        value = d.get(key)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int):
+            out[name] = value
+        elif isinstance(value, str):
+            out[name] = value[:MAX_GOVERNANCE_TEXT]
+    if "ref" not in out and event.revision:
+        out["ref"] = event.revision[:MAX_GOVERNANCE_TEXT]
+    if "path" not in out and event.path:
+        out["path"] = event.path[:MAX_GOVERNANCE_TEXT]
+    findings = d.get("findings")
+    if isinstance(findings, list):
+        out["findings"] = [{k: str(f[k])[:MAX_GOVERNANCE_TEXT] for k in ("rule", "outcome", "path")
+                            if isinstance(f.get(k), str)}
+                           for f in findings[:MAX_GOVERNANCE_FINDINGS] if isinstance(f, dict)]
+        out["findingsCount"] = len(findings)
+    return out
 
 
 def _with_webhook(body_json: str, public_id: str) -> str:
@@ -444,7 +497,8 @@ def on_audit(stores: Stores) -> Callable[[Connection, Principal | None, Event], 
 
     def observe(conn: Connection, who: Principal | None, event: Event) -> None:
         kinds = EVENTS.get(event.action)
-        if not kinds or event.outcome != "ok" or not isinstance(event.repo, RepoRecord):
+        if not kinds or (event.outcome != "ok" and event.action not in DENIED_EVENTS) or not isinstance(
+                event.repo, RepoRecord):
             return
         before = event.repo
         key = f"{before.type.value}:{before.id}"  # the queue: by id, so that a move keeps the order
