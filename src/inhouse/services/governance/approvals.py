@@ -53,9 +53,9 @@ def open_change_request(stores: Stores, conn: Connection, principal: Principal, 
         if older.revision == sha:
             return older.number
         store.set_status(conn, older.id, "superseded", now)
-    if store.change_status(conn, repo.id, pr_ref, sha) == "approved":
-        return next(r.number for r in store.list_requests(conn, repo.id, limit=MAX_PAGE, kind=CHANGE)
-                    if r.target == pr_ref and r.revision == sha and r.status == "approved")
+    latest = store.latest_change(conn, repo.id, pr_ref, sha)
+    if latest is not None and latest[1] == "approved":
+        return latest[0]
     rules = [str(f.get("rule")) for f in findings if isinstance(f, dict)][:MAX_FINDINGS]
     return lifecycle.open_request(
         stores, conn, principal, repo, kind=CHANGE, target=pr_ref, revision=sha,
@@ -67,7 +67,8 @@ def open_change_request(stores: Stores, conn: Connection, principal: Principal, 
 
 def change_approved(conn: Connection, repo_id: int, pr_ref: str, sha: str) -> bool:
     """Was the change request for commit `sha` of pull request `pr_ref` approved (its newest one)?"""
-    return store.change_status(conn, repo_id, pr_ref, sha) == "approved"
+    latest = store.latest_change(conn, repo_id, pr_ref, sha)
+    return latest is not None and latest[1] == "approved"
 
 
 def list_requests(conn: Connection, repo_id: int, *, limit: int) -> list[ApprovalRequestRecord]:

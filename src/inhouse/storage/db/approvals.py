@@ -155,10 +155,10 @@ def set_status(conn: Connection, request_id: int, status: str, now: float, *,
     return res.rowcount == 1
 
 
-def change_status(conn: Connection, repo_id: int, target: str, revision: str) -> str | None:
-    """The status of the newest change request for pull request `target` at commit `revision` (None: none)."""
-    return conn.execute(select(approval_requests.c.status).where(
+def latest_change(conn: Connection, repo_id: int, target: str, revision: str) -> tuple[int, str] | None:
+    """(number, status) of the newest change request for pull request `target` at commit `revision` (None: none)."""
+    row = conn.execute(select(approval_requests.c.number, approval_requests.c.status).where(
         approval_requests.c.repo_id == repo_id, approval_requests.c.kind == "change",
         approval_requests.c.target == target, approval_requests.c.revision == revision,
-    ).order_by(approval_requests.c.number.desc()).limit(1)).scalar()
-
+    ).order_by(approval_requests.c.number.desc()).limit(1)).first()
+    return (int(row.number), str(row.status)) if row else None
