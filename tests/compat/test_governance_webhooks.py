@@ -5,8 +5,9 @@ governance event says "update", and what happened is in its `governance` member 
 
 - Through the real API and client: a commit of a pickle that runs os.system, refused by the org's policy
   (HfHubHTTPError 403), sends `refused` with the rule and the file, never the finding's message; a quarantined
-  file sends `quarantined`; a promotion sends `approval_requested`, its approval `approval_granted` and
-  `stage_changed` (draft → validated), a rejection `approval_rejected` with its reason.
+  file sends `quarantined`; a promotion of a model attached (through the use-case API) to a high-risk use case
+  sends `approval_requested` needing two approvals, each approval `approval_granted`, the second one
+  `stage_changed` (draft → validated), and a rejection `approval_rejected` with its reason.
 - The mapping of each audit action, written through the audit writer (stores.audit.record) as the producers
   write them: a refusal's entry (outcome denied) is sent; a cancellation is not; details outside the governance
   keys (content keys, findings' messages) never reach the payload.
@@ -141,11 +142,18 @@ def test_promotion_approval_and_rejection_send_governance_events(srv: LiveServer
     api.create_repo(repo_id)
     sha = api.upload_file(path_or_fileobj=b"weights", path_in_repo="w.txt", repo_id=repo_id).oid
     base = f"/api/models/{repo_id}"
+    # the model serves a high-risk use case (through the use-case API): its promotions need two approvals
+    made = _post(srv, f"/api/orgs/{t.org}/use-cases", t.tc, {"title": "Loan triage", "riskTier": "high"})
+    assert made.status_code == 201, made.text
+    attached = _post(srv, f"/api/orgs/{t.org}/use-cases/loan-triage/models", t.tc, {"repo": repo_id})
+    assert attached.status_code == 200, attached.text
 
     asked = _post(srv, base + "/promotions", t.tc, {"stage": "validated", "reason": "evaluated on the holdout"})
     assert asked.status_code == 201, asked.text
     number = int(asked.json()["number"])
-    approved = _post(srv, f"{base}/approvals/{number}/approve", t.tb, {"reason": "numbers checked"})
+    first = _post(srv, f"{base}/approvals/{number}/approve", t.tb, {"reason": "numbers checked"})
+    assert first.status_code == 200 and first.json()["status"] == "open", first.text
+    approved = _post(srv, f"{base}/approvals/{number}/approve", t.ta, {"reason": "fairness report read"})
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
     again = _post(srv, base + "/promotions", t.tc, {"stage": "approved", "reason": "ready"})
     assert again.status_code == 201, again.text
@@ -153,19 +161,21 @@ def test_promotion_approval_and_rejection_send_governance_events(srv: LiveServer
                      {"reason": "the model card has no limitations section"})
     assert rejected.status_code == 200, rejected.text
 
-    events = governance(receiver, 5, repo_id)
+    events = governance(receiver, 6, repo_id)
     assert [e["action"] for e in events] == [
-        "approval_requested", "approval_granted", "stage_changed", "approval_requested", "approval_rejected"]
-    requested, granted, changed, _, refused = events
+        "approval_requested", "approval_granted", "approval_granted", "stage_changed", "approval_requested",
+        "approval_rejected"]
+    requested, granted, completed, changed, _, refused = events
     assert {k: requested[k] for k in ("actor", "number", "kind", "target", "revision", "reason")} == {
         "actor": t.carol, "number": number, "kind": "promotion", "target": "validated", "revision": sha,
         "reason": "evaluated on the holdout"}
-    assert requested["approvalsRequired"] == 1
+    assert requested["approvalsRequired"] == 2
     assert {k: granted[k] for k in ("actor", "number", "target", "reason", "approvals", "required")} == {
         "actor": t.bob, "number": number, "target": "validated", "reason": "numbers checked", "approvals": 1,
-        "required": 1}
+        "required": 2}
+    assert (completed["actor"], completed["approvals"], completed["required"]) == (t.alice, 2, 2)
     assert {k: changed[k] for k in ("auditAction", "actor", "from", "to", "revision", "number")} == {
-        "auditAction": "stage.change", "actor": t.bob, "from": "draft", "to": "validated", "revision": sha,
+        "auditAction": "stage.change", "actor": t.alice, "from": "draft", "to": "validated", "revision": sha,
         "number": number}
     assert (refused["actor"], refused["target"], refused["reason"]) == (
         t.alice, "approved", "the model card has no limitations section")

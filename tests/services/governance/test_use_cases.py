@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from inhouse.access.identity import Principal, authenticate
-from inhouse.errors import BadRequest, Conflict, Forbidden, InhouseError, NotFound, RepoNotFound
+from inhouse.access.policy import UseCaseAction, decide_use_case
+from inhouse.errors import BadRequest, Conflict, Forbidden, InhouseError, NotFound, RepoNotFound, Unauthorized
 from inhouse.services import orgs, repos, users
 from inhouse.services.context import Stores
 from inhouse.services.governance import use_cases
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import use_cases as store
-from inhouse.vocabulary import RepoType, RiskTier, Role, TokenRole, UseCaseStatus
+from inhouse.vocabulary import RepoType, RiskTier, Role, Scope, TokenRole, UseCaseStatus
 
 
 def _user(stores: Stores) -> str:
@@ -215,3 +216,41 @@ def test_delete(stores: Stores) -> None:
                        {"org": o.name, "slug": "severe", "riskTier": "unacceptable", "models": 1}]
     # the slug is free again
     assert use_cases.create(stores, o.writer, o.name, title="Low", risk_tier="minimal").use_case.slug == "low"
+
+
+# the decision alone (access/policy.decide_use_case): pure, a table --------------------------------------------------
+
+def _p(*, admin: bool = False, role: TokenRole = TokenRole.WRITE, scopes: tuple[dict[str, Any], ...] = ()) -> Principal:
+    return Principal(user_id=5, name="pat", is_admin=admin, token_name="t", role=role,
+                     scopes=tuple(Scope.parse(s) for s in scopes))
+
+
+ORG_WRITE = {"type": "org", "name": "Acme", "permissions": ["repo.content.read", "repo.write"]}
+ORG_READ = {"type": "org", "name": "acme", "permissions": ["repo.content.read"]}
+OTHER_ORG = {"type": "org", "name": "other", "permissions": ["repo.content.read", "repo.write"]}
+V, C, E, W, A = (UseCaseAction.VIEW, UseCaseAction.CREATE, UseCaseAction.EDIT, UseCaseAction.WEAKEN,
+                 UseCaseAction.ATTACH)
+
+
+@pytest.mark.parametrize("who,role,owner,allowed", [
+    (_p(), None, False, set()),  # not a member: nothing, not even reading
+    (_p(), Role.READ, False, {V, A}),
+    (_p(), Role.READ, True, {V, E, A}),  # an owner who only reads still edits what they own
+    (_p(), Role.CONTRIBUTOR, False, {V, A}),
+    (_p(), Role.WRITE, False, {V, C, A}),
+    (_p(), Role.WRITE, True, {V, C, E, A}),
+    (_p(), Role.ADMIN, False, {V, C, E, W, A}),
+    (_p(admin=True), None, False, {V, C, E, W, A}),  # site admins
+    (_p(role=TokenRole.READ), Role.ADMIN, True, {V}),  # a read token reads
+    (_p(role=TokenRole.FINE_GRAINED, scopes=(ORG_WRITE,)), Role.ADMIN, False, {V, C, E, W, A}),
+    (_p(role=TokenRole.FINE_GRAINED, scopes=(ORG_READ,)), Role.ADMIN, False, {V}),
+    (_p(role=TokenRole.FINE_GRAINED, scopes=(OTHER_ORG,)), Role.ADMIN, False, set()),
+    (Principal(), None, False, set()),
+])
+def test_decide_use_case(who: Principal, role: Role | None, owner: bool, allowed: set[UseCaseAction]) -> None:
+    for action in UseCaseAction:
+        if action in allowed:
+            decide_use_case(who, action, "acme", role=role, is_owner=owner)
+        else:
+            with pytest.raises((Forbidden, Unauthorized)):
+                decide_use_case(who, action, "acme", role=role, is_owner=owner)
