@@ -80,6 +80,10 @@ def test_factsheet_of_a_model_lists_what_happened_with_sources(server: LiveServe
     api.upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# base\n", path_in_repo="README.md", repo_id=base)
     api.create_repo(data, repo_type="dataset")
     api.create_repo(model, private=True)
+    policy = "licenses:\n  deny: [gpl-3.0]\npickles:\n  outcome: quarantine\n"
+    r = httpx.put(f"{server.url}/api/orgs/{org}/policy", headers=_auth(ta),
+                  json={"document": policy, "message": "no GPL, no unsafe pickles"})
+    assert r.status_code == 200, r.text
     first = api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id=model,
                             commit_message="config").oid
     weights = pickle.dumps(OrderedDict(w=[1.0, 2.0]), protocol=4)
@@ -120,6 +124,10 @@ def test_factsheet_of_a_model_lists_what_happened_with_sources(server: LiveServe
     scan = facts[("scans", "weights.bin [pickle]")]
     assert scan["source"].startswith("file_scans sha256:"), scan  # .bin is a large file (the default .gitattributes)
     assert scan["value"].startswith(("clean", "findings")), scan
+    evaluation = next(f for (section, name), f in facts.items()
+                      if section == "policy" and name.endswith("of this revision (commit)"))
+    assert evaluation["value"].startswith(f"allow under policy version 1, by {alice}"), evaluation
+    assert re.fullmatch(r"policy_evaluations #\d+", evaluation["source"])
     assert facts[("evaluations", f"{data} text-classification/macro_f1")]["value"].startswith("0.8734 (unverified")
     assert facts[("evaluations", "tickets text-classification accuracy")]["value"].startswith("0.912")
     review = facts[("lifecycle", f"request #{number} approve by {bob}")]
@@ -160,7 +168,7 @@ def test_factsheet_of_a_model_lists_what_happened_with_sources(server: LiveServe
     for needle in (f"Factsheet:{model}", second, f"{alice}(commitAPI", f"basemodel{base}", f"repo{base}",
                    "weights.bin[pickle]", "file_scanssha256:", f"request#{number}approveby{bob}",
                    f"approvalrequest#{number}", "MISSING:", "EUdeclarationofconformity",
-                   f"{org}/triage", "downloadcounter", "Source"):
+                   f"{org}/triage", "downloadcounter", "policy_evaluations#", "Source"):
         assert _squash(needle) in text, needle
     assert re.search(r"audit#\d+", text)
 

@@ -95,7 +95,7 @@ def to_markdown(sheet: Factsheet, annex: list[AnnexItem]) -> str:
     for item in annex:
         if item.section != section:
             section = item.section
-            lines += [f"### {item.section}. {escape(item.section_title)}", ""]
+            lines += ["", f"### {item.section}. {escape(item.section_title)}", ""]
         if item.missing is not None:
             lines += [f"- **{escape(item.item)}**: **{escape(item.missing)}**"]
         else:

@@ -536,8 +536,9 @@ def _policy(conn: Connection, sheet: Factsheet, repo: RepoRecord, walked: dict[s
                   f"{r.outcome} under {policy}, by {r.actor or 'unknown'} at {iso(r.created_at)}; "
                   f"{_findings_text(r.findings)}", f"policy_evaluations #{r.id}")
     if not records:
-        sheet.note("policy", "No policy evaluation names this revision's commit (it landed before policies were "
-                             "evaluated, or through a path that does not evaluate).")
+        sheet.note("policy", "No policy evaluation names this revision's commit: a commit with no findings under the "
+                             "default policy (no organisation policy) leaves no row, nor does one that landed before "
+                             "policies were evaluated.")
 
 
 # --- evaluations ----------------------------------------------------------------------------------------------------
