@@ -4,7 +4,8 @@ downloads), a promotion is approved by a second admin and the model attached to 
 GET /api/models/{id}/factsheet answers it as JSON, Markdown and PDF. The PDF opens (page 1 rendered to an image with
 pypdfium2, not blank) and its text lists the facts with their sources: the uploader's user name from the audit
 log, the base model, the scan result, the approval, the Annex IV MISSING marks. A revision argument picks an older
-revision's facts; an outsider gets RepositoryNotFound and a private repo's reads are audited as factsheet.read."""
+revision's facts; an outsider gets RepositoryNotFound and a private repo's reads are audited as factsheet.read.
+Commits pushed with git name the pusher (the authenticated user), not the author git was told."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from inhouse.storage.db.schema import audit_log
+from tests.support.gitcli import Git, repo_url
 from tests.support.live import LiveServer
 
 CARD = """---
@@ -193,3 +195,28 @@ def test_factsheet_answers_bad_requests_clearly(server: LiveServer) -> None:
     sheet = _get(server, repo_id, None).json()  # a public repo: anonymous callers may read it
     assert {f["name"]: f["value"] for f in sheet["facts"] if f["section"] == "downloads"}["readers"].startswith(
         "not attributed")
+
+
+def test_commits_pushed_with_git_are_attributed_to_the_pusher(server: LiveServer, tmp_path: Path) -> None:
+    """Who uploaded is the authenticated user of the push (audit log), not the author git was told: each commit a
+    push brings, down to the ref's old target, names the pusher."""
+    owner = server.make_user()
+    token = server.make_token(owner, "write")
+    repo_id = server.api(token).create_repo(f"{owner}/pushed-{uuid.uuid4().hex[:6]}").repo_id
+    git = Git(tmp_path / "git")
+    work = tmp_path / "work"
+    git.run("clone", "-q", repo_url(server, repo_id, token), str(work))
+    shas = []
+    for i in range(2):
+        (work / f"f{i}.txt").write_text(f"{i}\n")
+        git.run("add", ".", cwd=work)
+        git.run("commit", "-q", "--author", "Somebody Else <else@example.com>", "-m", f"file {i}", cwd=work)
+        shas.append(git.out("rev-parse", "HEAD", cwd=work))
+    git.run("push", "-q", "origin", "main", cwd=work)
+    sheet = _get(server, repo_id, token).json()
+    facts = {f["name"]: f for f in sheet["facts"] if f["section"] == "uploads"}
+    for sha in shas:
+        assert "git author Somebody Else" in facts[f"commit {sha[:12]}"]["value"]
+        pushed = facts[f"commit {sha[:12]} uploaded by"]
+        assert pushed["value"].startswith(f"{owner} (git push,") and re.fullmatch(r"audit #\d+", pushed["source"])
+    assert len({facts[f"commit {sha[:12]} uploaded by"]["source"] for sha in shas}) == 1  # one push brought both
