@@ -32,7 +32,7 @@ from inhouse.services import orgs
 from inhouse.storage.db import repos as repo_store
 from inhouse.vocabulary import RepoType, Role
 from tests.compat.test_webhooks import FAST_RETRIES, SECRET, Receiver
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, drop_pg_database, new_pg_database
 
 DENY_PICKLES = "pickles:\n  outcome: deny\n  on_error: quarantine\n"
 QUARANTINE_PICKLES = "pickles:\n  outcome: quarantine\n  on_error: quarantine\n"
@@ -45,13 +45,17 @@ class Evil:
         return (os.system, ("echo pwned",))
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("governance-webhooks") / "data", env=FAST_RETRIES)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server per backend (a refusal's event is written in a transaction of its own, beside the queues' lock)."""
+    url = new_pg_database() if request.param == "postgresql" else ""
+    server = LiveServer(tmp_path_factory.mktemp("governance-webhooks") / "data", database_url=url, env=FAST_RETRIES)
     try:
         yield server.start()
     finally:
         server.close()
+        if url:
+            drop_pg_database(url)
 
 
 @pytest.fixture
