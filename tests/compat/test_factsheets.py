@@ -188,8 +188,9 @@ def test_factsheet_answers_bad_requests_clearly(server: LiveServer) -> None:
     owner = server.make_user()
     token = server.make_token(owner, "write")
     repo_id = server.api(token).create_repo(f"{owner}/m{uuid.uuid4().hex[:6]}").repo_id
-    r = _get(server, repo_id, token, format="html")
-    assert r.status_code == 400 and "format=json, md or pdf" in r.headers["X-Error-Message"]
+    for bad in ("html", "pdf\u202e", "\x00", "j" * 5000):
+        r = _get(server, repo_id, token, format=bad)
+        assert r.status_code == 400 and "format" in r.headers["X-Error-Message"], bad  # a NUL: the query check's
     r = _get(server, repo_id, token, revision="no-such-branch")
     assert r.status_code == 404 and r.headers["X-Error-Code"] == "RevisionNotFound"
     sheet = _get(server, repo_id, None).json()  # a public repo: anonymous callers may read it

@@ -21,6 +21,7 @@ from typing import Any
 
 from inhouse.access.identity import Principal
 from inhouse.errors import BadRequest
+from inhouse.names import shown
 from inhouse.services.context import Stores
 from inhouse.services.governance import annex_iv, factsheet_pdf, factsheets
 from inhouse.services.governance.annex_iv import AnnexItem
@@ -116,7 +117,7 @@ def export(stores: Stores, principal: Principal, name: RepoName, revision: str |
     """The factsheet of a model revision in `fmt` (json, md or pdf), for a caller who may download from the repo
     (factsheets.read: a private or gated repo's read is audited as factsheet.read)."""
     if fmt not in FORMATS:
-        raise BadRequest(f"Unknown factsheet format '{fmt[:20]}': ask for format=json, md or pdf.")
+        raise BadRequest(f"Unknown factsheet format '{shown(fmt, 20)}': ask for format=json, md or pdf.")
     sheet = factsheets.read(stores, principal, name, revision, fmt=fmt)
     annex = annex_iv.build(sheet.facts)
     if fmt == "json":
