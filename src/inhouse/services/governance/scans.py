@@ -137,8 +137,12 @@ def run_scans(stores: Stores, targets: list[ScanTarget], policy: Policy, repo_ty
     options = {s: _options(policy, s) for s in Scanner}
     versions = {s: _version(s, options[s]) for s in Scanner}
     results: dict[str, dict[Scanner, ScanResult]] = {k: {} for k in wanted}
-    with stores.db.read() as conn:
-        cached = scan_store.get_scans(conn, list(wanted))
+    # a small file only scanned for secrets (here, in microseconds) is never looked up: the lookup would cost more
+    here_only = {k for k, (t, names) in wanted.items() if names == [Scanner.SECRETS] and t.data is not None}
+    cached: dict[str, list[scan_store.ScanRecord]] = {}
+    if len(here_only) < len(wanted):
+        with stores.db.read() as conn:
+            cached = scan_store.get_scans(conn, [k for k in wanted if k not in here_only])
     for key, records in cached.items():
         for r in records:
             s = Scanner(r.scanner)
@@ -162,8 +166,11 @@ def run_scans(stores: Stores, targets: list[ScanTarget], policy: Policy, repo_ty
             results[key][s] = result
             durations[(key, s)] = took
 
+    # kept: what took a scan worth saving; a clean in-process secrets scan of a small file is not (a commit with
+    # nothing else to scan then writes no transaction of its own: bench/policy_commit.py)
     fresh = [(key, s, r) for key, by in results.items() for s, r in by.items()
-             if (key, s) in durations and r.status != "error"]
+             if (key, s) in durations and r.status != "error"
+             and not (key in here_only and r.status == "clean")]
     if fresh:
         now = time.time()
         with stores.db.write() as conn:
@@ -250,13 +257,13 @@ def _scan_in_process(stores: Stores, pairs: list[tuple[ScanTarget, Scanner]], op
             for (fid, s), line in answered.items():
                 t = files[fid][0]
                 version = versions[s]
-                if line.get("version") != VERSIONS[s]:
+                if line.get("status") not in ("clean", "findings"):
+                    result = _error(s, version, str(line.get("error") or "the scanner failed"))
+                elif line.get("version") != VERSIONS[s]:
                     result = _error(s, version, f"the scanner process answered version {line.get('version')!r} of "
                                                 f"the {s.value} scanner, the server expects {VERSIONS[s]!r}")
-                elif line.get("status") in ("clean", "findings"):
-                    result = ScanResult(s, version, str(line["status"]), dict(line.get("findings") or {}), None)
                 else:
-                    result = _error(s, version, str(line.get("error") or "the scanner failed"))
+                    result = ScanResult(s, version, str(line["status"]), dict(line.get("findings") or {}), None)
                 out[(t.content_key, s)] = (result, float(line.get("duration_s") or 0.0))
             rest = [p for p in pending if p not in answered]
             if not rest:
@@ -268,15 +275,20 @@ def _scan_in_process(stores: Stores, pairs: list[tuple[ScanTarget, Scanner]], op
     return out
 
 
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "no exit status"
-    if code < 0:
+def _crash_message(code: int) -> str:
+    """What a scanner process that ended without answering died of."""
+    if code == -signal.SIGKILL:
+        why = "exit -9, SIGKILL: killed, as the kernel does when memory runs out"
+    elif code == -signal.SIGXCPU:
+        why = "exit -24, SIGXCPU: it used up its CPU time"
+    elif code < 0:
         try:
-            return f"exit {code}, {signal.Signals(-code).name}"
+            why = f"exit {code}, {signal.Signals(-code).name}"
         except ValueError:
-            return f"exit {code}"
-    return f"exit {code}"
+            why = f"exit {code}"
+    else:
+        why = f"exit {code}"
+    return f"the scanner crashed ({why}) while scanning this file"
 
 
 def _run_process(pending: list[tuple[str, Scanner]], files: dict[str, tuple[ScanTarget, str]],
@@ -344,9 +356,5 @@ def _run_process(pending: list[tuple[str, Scanner]], files: dict[str, tuple[Scan
         if proc.stdout is not None:
             proc.stdout.close()
     if not failure and len(answered) < len(expected):
-        if code == -9 or code == -24:  # SIGKILL (memory: the kernel) or SIGXCPU (RLIMIT_CPU)
-            failure = (f"the scanner crashed ({_describe_exit(code)}): it ran out of memory "
-                       f"(scan_max_memory_bytes) or CPU time while scanning this file")
-        else:
-            failure = f"the scanner crashed ({_describe_exit(code)}) while scanning this file"
+        failure = _crash_message(code)
     return answered, failure
