@@ -321,12 +321,17 @@ def commit_change(stores: Stores, repo: RepoRecord, ref: str, ops: list[Any], *,
                 added_roots.discard(root)
             if path in ("", README):
                 touched_readme, readme = True, b""
+    large = [t for t in change.targets if t.data is None]
+    if not large and not touched_readme:  # the common commit: no read at all (top-level names serve card rules)
+        change.readme = None
+        return change
+    names: set[str] = set()
     with stores.db.read() as conn:
         # a large file this repo does not hold is refused by the commit itself ("upload it first"), not scanned
-        change.targets = [t for t in change.targets if t.data is not None
-                          or lfs_store.repo_has_object(conn, repo.id, t.content_key.removeprefix("sha256:"))]
-        head = repo_store.get_ref(conn, repo.id, ref)
-        names: set[str] = set()
+        missing = {t.content_key for t in large
+                   if not lfs_store.repo_has_object(conn, repo.id, t.content_key.removeprefix("sha256:"))}
+        change.targets = [t for t in change.targets if t.content_key not in missing]
+        head = repo_store.get_ref(conn, repo.id, ref) if touched_readme else None
         if head is not None:
             try:
                 names = {e.name for e in stores.objects.tree(conn, stores.objects.commit(conn, head).tree)}
