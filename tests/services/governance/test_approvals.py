@@ -1,7 +1,7 @@
 """services/governance/approvals on SQLite and PostgreSQL: change requests a policy opens for a pull request's commit
 (one per commit, a newer commit supersedes, approved only by someone other than its author with an approver role
 the policy names), the listing factsheets read, and two approvers approving at the same moment (the request is
-approved and its promotion applied once)."""
+approved and its promotion applied once); the decisions access/policy.py makes for them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from inhouse.access.identity import Principal, authenticate
-from inhouse.errors import Forbidden, InhouseError
+from inhouse.access.policy import Action, decide, decide_approval
+from inhouse.errors import Forbidden, GatedRepo, InhouseError, RepoDisabled, RepoNotFound
 from inhouse.services import commits, orgs, repos, users
 from inhouse.services.commits import AddFile
 from inhouse.services.context import Stores
@@ -22,7 +23,8 @@ from inhouse.services.governance import approvals, lifecycle
 from inhouse.services.governance.policy_doc import DEFAULT_POLICY, LifecycleRules
 from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import audit as audit_store
-from inhouse.vocabulary import RepoType, Role, TokenRole
+from inhouse.storage.db.records import RepoRecord
+from inhouse.vocabulary import Permission, RepoType, Role, Scope, ScopeKind, TokenRole
 
 
 def _login(stores: Stores, name: str) -> Principal:
@@ -137,3 +139,48 @@ def test_two_approvers_at_once_apply_a_promotion_once(stores: Stores) -> None:
         assert len(changes) == 1
         stage = lifecycle.get_stage(conn, w.repo.id)
     assert stage is not None and stage.stage == "validated"
+
+
+def test_the_decisions_in_access_policy() -> None:
+    """decide: a withdrawn model refuses bytes to everyone who can see it, a HEAD's metadata still follows the
+    gate, an invisible one stays invisible; decide_approval: never the author, approver roles of the repo's
+    organisation or site admins, cancel by the author, always with a token that may write."""
+    def repo(**kw: Any) -> RepoRecord:
+        base: dict[str, Any] = dict(id=1, type=RepoType.MODEL, namespace="acme", name="m", owner_id=10,
+                                    private=False, gated=None, created_at=0.0, last_modified=0.0, head_sha=None,
+                                    card_data=None, stage="withdrawn")
+        return RepoRecord(**{**base, **kw})
+
+    member = Principal(user_id=1, name="a", role=TokenRole.WRITE, org_roles={10: Role.ADMIN})
+    outsider = Principal(user_id=2, name="b", role=TokenRole.WRITE)
+    for who in (member, outsider, Principal()):
+        assert isinstance(_refusal(decide, who, Action.DOWNLOAD, repo()), RepoDisabled)
+        decide(who, Action.DOWNLOAD, repo(), metadata_only=True)
+        decide(who, Action.READ, repo())
+    assert isinstance(_refusal(decide, outsider, Action.DOWNLOAD, repo(gated="manual"), metadata_only=True),
+                      GatedRepo)
+    assert isinstance(_refusal(decide, outsider, Action.DOWNLOAD, repo(private=True)), RepoNotFound)
+    decide(member, Action.DOWNLOAD, repo(stage="deprecated"))
+
+    roles = (Role.ADMIN,)
+    decide_approval(member, repo(), author_id=2, approver_roles=roles, decision="approve")
+    assert "two-person" in _refusal(decide_approval, member, repo(), author_id=1, approver_roles=roles,
+                                    decision="approve").message
+    assert isinstance(_refusal(decide_approval, member, repo(), author_id=2, approver_roles=(Role.WRITE,),
+                               decision="reject"), Forbidden)
+    writer = Principal(user_id=3, name="c", role=TokenRole.WRITE, org_roles={10: Role.WRITE})
+    decide_approval(writer, repo(), author_id=2, approver_roles=(Role.WRITE, Role.ADMIN), decision="approve")
+    site_admin = Principal(user_id=4, name="d", role=TokenRole.WRITE, is_admin=True)
+    decide_approval(site_admin, repo(), author_id=2, approver_roles=roles, decision="approve")
+    decide_approval(site_admin, repo(), author_id=2, approver_roles=roles, decision="cancel")
+    decide_approval(outsider, repo(), author_id=2, approver_roles=roles, decision="cancel")
+    assert isinstance(_refusal(decide_approval, member, repo(), author_id=2, approver_roles=roles,
+                               decision="cancel"), Forbidden)
+    reader_token = Principal(user_id=1, name="a", role=TokenRole.READ, org_roles={10: Role.ADMIN})
+    assert isinstance(_refusal(decide_approval, reader_token, repo(), author_id=2, approver_roles=roles,
+                               decision="approve"), Forbidden)
+    scoped = Principal(user_id=1, name="a", role=TokenRole.FINE_GRAINED, org_roles={10: Role.ADMIN},
+                       scopes=(Scope(ScopeKind.REPO, "acme/m", frozenset({Permission.WRITE})),))
+    decide_approval(scoped, repo(), author_id=2, approver_roles=roles, decision="approve")
+    assert _refusal(decide_approval, Principal(), repo(), author_id=2, approver_roles=roles,
+                    decision="approve").status == 401
