@@ -17,12 +17,17 @@ from typing import Any
 
 import pytest
 
+from inhouse.access.identity import principal_by_token_id
 from inhouse.scanners import VERSIONS
+from inhouse.services import repos as repo_service
+from inhouse.services import users
+from inhouse.services.largefiles import lfs as lfs_service
+from inhouse.services.largefiles import xet_convert
 from inhouse.services.context import Stores
 from inhouse.services.governance import scans
 from inhouse.services.governance.policy_doc import DEFAULT_POLICY, PersonalDataRules, PickleRules, Policy, SecretRules
 from inhouse.storage.db import scans as scan_store
-from inhouse.vocabulary import Outcome, RepoType, Scanner
+from inhouse.vocabulary import Outcome, RepoType, Scanner, TokenRole
 
 SYSTEM = {"os.system", "posix.system"}
 
@@ -113,6 +118,23 @@ def test_large_files_are_read_from_the_large_file_store(stores: Stores) -> None:
     assert stores.blobs.local_path(target.content_key.split(":")[1]) is not None
     out = scans.run_scans(stores, [target], DEFAULT_POLICY, RepoType.MODEL)
     assert out[target.content_key][Scanner.PICKLE].status == "findings"
+
+
+def test_large_files_only_in_xorbs_are_spooled_and_the_copy_removed(stores: Stores) -> None:
+    """A large file converted to Xet storage has no local blob: it is read through read_lfs into a temp file under
+    the data folder, scanned, and the temp file removed."""
+    users.create_user(stores, "scanowner")
+    token, _ = users.create_token(stores, "scanowner", role=TokenRole.WRITE)
+    repo = repo_service.create(stores, principal_by_token_id(stores.db, token.id), repo_type=RepoType.MODEL,
+                               namespace="scanowner", name="m")
+    data = pickle.dumps({"pad": bytes(300_000), "hook": RunsSystem()}, protocol=4)
+    oid = hashlib.sha256(data).hexdigest()
+    lfs_service.store_stream(stores, repo, oid, len(data), [data])
+    assert xet_convert.convert(stores, oid) is not None and stores.blobs.local_path(oid) is None
+    target = scans.ScanTarget("model.bin", f"sha256:{oid}", len(data), None)
+    result = scans.run_scans(stores, [target], DEFAULT_POLICY, RepoType.MODEL)[target.content_key][Scanner.PICKLE]
+    assert result.status == "findings" and {u["global"] for u in result.findings["unsafe"]} & SYSTEM
+    assert list(stores.blobs.tmp.glob("scan-*")) == []
 
 
 def test_a_large_file_whose_bytes_are_missing_is_an_error(stores: Stores) -> None:

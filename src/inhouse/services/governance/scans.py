@@ -48,7 +48,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".ndjson", ".csv", 
                            ".ini", ".cfg", ".conf", ".env", ".py", ".sh", ".ipynb", ".js", ".ts", ".xml", ".html"})
 MAX_ROWS_CAP = 100_000  # rows a personal-data scan may sample per file, whatever a policy asks
 MAX_LINE_BYTES = 1024 * 1024  # a longer line from the scanner process breaks the protocol
-SPOOL_CHUNK = 1024 * 1024
+NO_PROCESS = "the scanner process could not be started"
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,8 @@ def run_scans(stores: Stores, targets: list[ScanTarget], policy: Policy, repo_ty
 def _scan_bytes_here(target: ScanTarget, scanner: Scanner, version: str) -> ScanResult:
     """Secrets in a small file, in this process (the secrets scanner is pure stdlib, linear regexes)."""
     assert target.data is not None
-    module = load(scanner)
-    scan_bytes = cast(Callable[[bytes, str], ScanOutcome], getattr(module, "scan_bytes"))
     try:
+        scan_bytes = cast(Callable[[bytes, str], ScanOutcome], getattr(load(scanner), "scan_bytes"))
         outcome = scan_bytes(target.data, target.path)
     except Exception as e:  # a failed scan is an error result, never a clean one
         return _error(scanner, version, f"the scanner failed: {type(e).__name__}")
@@ -268,6 +267,10 @@ def _scan_in_process(stores: Stores, pairs: list[tuple[ScanTarget, Scanner]], op
             rest = [p for p in pending if p not in answered]
             if not rest:
                 break
+            if failure.startswith(NO_PROCESS):
+                for fid, s in rest:
+                    out[(files[fid][0].content_key, s)] = (_error(s, versions[s], failure), 0.0)
+                break
             culprit = rest[0]  # the process works through its input in order: it died on the first unanswered
             t = files[culprit[0]][0]
             out[(t.content_key, culprit[1])] = (_error(culprit[1], versions[culprit[1]], failure), 0.0)
@@ -307,9 +310,12 @@ def _run_process(pending: list[tuple[str, Scanner]], files: dict[str, tuple[Scan
     }
     expected = set(pending)
     env = {k: v for k, v in os.environ.items() if not k.startswith("INHOUSE_")}
-    proc = subprocess.Popen([sys.executable, "-m", "inhouse.scanners"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
     answered: dict[tuple[str, Scanner], dict[str, Any]] = {}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "inhouse.scanners"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+    except OSError as e:  # no process (out of processes or memory): nothing scanned, each pair an error
+        return answered, f"{NO_PROCESS}: {e}"
     failure = ""
     try:
         assert proc.stdin is not None and proc.stdout is not None
