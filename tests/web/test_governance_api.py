@@ -115,3 +115,25 @@ def test_recheck_is_for_org_admins_and_bounded(server: LiveServer, world: World)
     assert set(seen) == {world.public, world.private}
     for r in seen.values():
         assert r["outcome"] == "quarantine" and [f["rule"] for f in r["findings"]] == ["pickle.unsafe"]
+
+
+def test_a_quarantined_file_is_not_served_through_lfs_batch_or_the_xet_cas(server: LiveServer, world: World) -> None:
+    """The other ways to its bytes: a Git LFS batch download (git lfs pull) and a Xet reconstruction by the file's
+    hash (the tree listing shows it) answer 403 naming the quarantine."""
+    r = call(server, "GET", f"/api/models/{world.public}/tree/main", world.writer_token)
+    [entry] = [e for e in r.json() if e["path"] == "model.bin"]
+    oid, size = entry["lfs"]["oid"], entry["lfs"]["size"]
+    batch = httpx.post(f"{server.url}/{world.public}.git/info/lfs/objects/batch", timeout=60,
+                       json={"operation": "download", "objects": [{"oid": oid, "size": size}]},
+                       headers={"Authorization": f"Bearer {world.writer_token}",
+                                "Accept": "application/vnd.git-lfs+json",
+                                "Content-Type": "application/vnd.git-lfs+json"})
+    assert batch.status_code == 200, batch.text
+    [obj] = batch.json()["objects"]
+    assert "actions" not in obj and obj["error"]["code"] == 403 and "quarantined" in obj["error"]["message"]
+    assert entry.get("xetHash"), entry  # stored through the Xet CAS (the client's default)
+    token = httpx.get(f"{server.url}/api/models/{world.public}/xet-read-token/main", timeout=60,
+                      headers={"Authorization": f"Bearer {world.writer_token}"}).json()
+    rec = httpx.get(f"{token['casUrl']}/v1/reconstructions/{entry['xetHash']}", timeout=60,
+                    headers={"Authorization": f"Bearer {token['accessToken']}"})
+    assert rec.status_code == 403 and rec.headers["X-Error-Code"] == "FileQuarantined", rec.text

@@ -17,6 +17,7 @@ from inhouse.access.identity import Principal
 from inhouse.access.policy import Action
 from inhouse.errors import BadRequest, InhouseError, PayloadTooLarge
 from inhouse.services.context import Stores
+from inhouse.services.governance import quarantine
 from inhouse.services.largefiles import xet_content
 from inhouse.services import repo_access
 from inhouse.services.largefiles.lfs import DOWNLOAD_LINK_TTL_S, MAX_PARTS, part_count, part_size_for
@@ -148,8 +149,12 @@ def batch(stores: Stores, signer: Signer, p: Principal, name: RepoName, req: Bat
             held = lfs_store.repo_has_object(conn, repo.id, oid) and xet_content.available(stores, conn, oid)
             stored_size = lfs_store.object_size(conn, oid) if held else None
             if not upload:
+                hold = quarantine.held_back(conn, repo, f"sha256:{oid}") if held else None
                 if not held:
                     items.append(BatchItem(oid, size, None, (404, "Object does not exist in this repo.")))
+                elif hold is not None:  # held back by the organisation's policy: not served from this repo
+                    items.append(BatchItem(oid, size, None, (403, quarantine.refuse_download(repo, hold.path,
+                                                                                            hold).message)))
                 else:
                     items.append(BatchItem(oid, stored_size if stored_size is not None else size, "download"))
             elif held:

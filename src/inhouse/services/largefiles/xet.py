@@ -49,6 +49,7 @@ from inhouse.errors import RangeNotSatisfiable as RangeError
 from inhouse.services.largefiles import xet_content, xet_prehash, xet_tokens
 from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.context import Stores
+from inhouse.services.governance import quarantine
 from inhouse.services.files import describe
 from inhouse.services.repo_access import authorize_audited
 from inhouse.services.signing import Signer
@@ -390,8 +391,11 @@ def reconstruction(stores: Stores, signer: Signer, caller: CasCaller, file_hex: 
         file = xet_store.file_by_hash(conn, file_hex)
         held = file is not None and lfs_store.repo_has_object(conn, caller.repo.id, file.sha256)
         records = xet_store.get_xorbs(conn, file.xorb_hashes()) if file is not None and held else {}
+        hold = quarantine.held_back(conn, caller.repo, f"sha256:{file.sha256}") if file is not None else None
     if file is None or not held:
         raise NotFound(f"File {file_hex} is not stored in {caller.repo.repo_id}.")
+    if hold is not None:  # held back by the organisation's policy: not served from this repo, by any path
+        raise quarantine.refuse_download(caller.repo, hold.path, hold)
     span = byte_range.span(file.size) if byte_range is not None else None  # RangeError, with the file's size
     try:
         plan = plan_reconstruction(file.segments, {MerkleHash.from_hex(h): r.layout() for h, r in records.items()},
