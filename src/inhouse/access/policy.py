@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from enum import Enum
 
+from sqlalchemy import Connection
+
 from inhouse.access.identity import Principal
 from inhouse.errors import Forbidden, GatedRepo, RepoDisabled, RepoNotFound, Unauthorized
 from inhouse.storage.db import lifecycle as lifecycle_store
 from inhouse.storage.db import orgs as org_store
+from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.engine import Database
 from inhouse.storage.db.records import RepoRecord
-from inhouse.vocabulary import Permission, Role, ScopeKind, Stage, TokenRole
+from inhouse.vocabulary import Permission, RepoType, Role, ScopeKind, Stage, TokenRole
 
 
 class Action(str, Enum):
@@ -149,11 +152,24 @@ def authorize(db: Database, p: Principal, action: Action, repo: RepoRecord, *,
         decide(p, action, repo, gate_accepted=request is not None and request[0] == "accepted",
                gate_request=request, own_pull_request=own_pull_request, metadata_only=metadata_only)
     except RepoDisabled as e:
+        # what to use instead (when the caller may see it: a private replacement's name is not told to others) and
+        # why it was withdrawn: the answer's X-Replaced-By header and body
         with db.read() as conn:
             stage = lifecycle_store.get_stage(conn, repo.id)
-        if stage is not None:  # what to use instead, and why it was withdrawn: the answer's header and body
-            e.replacement, e.reason = stage.replacement, stage.reason
+            replacement = visible_replacement(conn, p, stage.replacement if stage else None)
+        if stage is not None:
+            e.replacement, e.reason = replacement, stage.reason
         raise
+
+
+def visible_replacement(conn: Connection, p: Principal, replacement: str | None) -> str | None:
+    """The model a deprecated or withdrawn one names as its replacement ("namespace/name", as it is called now
+    if it moved), or None when there is none or `p` may not see it."""
+    if not replacement or replacement.count("/") != 1:
+        return None
+    namespace, name = replacement.split("/")
+    hit = repo_store.find_repo(conn, RepoType.MODEL, namespace, name)
+    return hit[0].repo_id if hit is not None and can_see(p, hit[0]) else None
 
 
 def decide_approval(p: Principal, repo: RepoRecord, *, author_id: int | None, approver_roles: tuple[Role, ...],

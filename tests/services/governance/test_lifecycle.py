@@ -57,8 +57,9 @@ class Org:
         self.name_of = RepoName(RepoType.MODEL, self.name, "scorer")
         self.first = self.commit(b"v1")
 
-    def repo(self, name: str) -> RepoRecord:
-        return repos.create(self.stores, self.admin, repo_type=RepoType.MODEL, namespace=self.name, name=name)
+    def repo(self, name: str, *, private: bool = False) -> RepoRecord:
+        return repos.create(self.stores, self.admin, repo_type=RepoType.MODEL, namespace=self.name, name=name,
+                            private=private)
 
     def commit(self, data: bytes) -> str:
         repo = self.current()
@@ -215,7 +216,7 @@ def test_high_risk_use_cases_need_two_approvals_and_unacceptable_ones_stop_promo
 
 def test_a_withdrawn_model_serves_nothing_and_names_its_replacement(stores: Stores) -> None:
     o = Org(stores)
-    newer = o.repo("scorer-v2")
+    newer = o.repo("scorer-v2", private=True)  # the organisation's members see it, others do not
     private = repos.create(stores, o.reader, repo_type=RepoType.MODEL, namespace=None, name="p", private=True)
     # the replacement is a model the requester can see, and not the model itself; only for deprecated/withdrawn
     for bad in (f"{private.repo_id}", f"{o.name}/missing", "no-slash", f"{o.name}/scorer"):
@@ -228,10 +229,15 @@ def test_a_withdrawn_model_serves_nothing_and_names_its_replacement(stores: Stor
     assert o.approve(n, o.admin) == "approved"
     repo = o.current()
     assert repo.stage == "withdrawn"
-    for who in (o.admin, o.reader, Principal()):
+    outsider = _login(stores, _user(stores))
+    for who, told in ((o.admin, newer.repo_id), (o.reader, newer.repo_id), (outsider, None), (Principal(), None)):
         err = _refusal(authorize, stores.db, who, Action.DOWNLOAD, repo)
         assert isinstance(err, RepoDisabled) and err.message == "Access to this resource is disabled."
-        assert (err.replacement, err.reason) == (newer.repo_id, "leaks training data")
+        # a private replacement is named only to those who may see it
+        assert (err.replacement, err.reason) == (told, "leaks training data")
+        view = lifecycle.view(stores, who, o.name_of)
+        assert view.record is not None and view.record.replacement == told
+        assert approvals.get(stores, who, o.name_of, n).replacement == told
     authorize(stores.db, o.reader, Action.READ, repo)  # its metadata stays readable
     # withdrawn is final
     for stage in ("validated", "deprecated", "withdrawn"):

@@ -86,14 +86,15 @@ def list_for(stores: Stores, p: Principal, name: RepoName, *, limit: int, status
     repo = repo_access.load(stores, p, name)
     repo_access.audit_read(stores, p, repo, "repo.approvals")
     with stores.db.read() as conn:
-        return store.list_requests(conn, repo.id, limit=min(limit, MAX_PAGE), status=status, before=before)
+        return [lifecycle.shown(conn, p, r) for r in store.list_requests(
+            conn, repo.id, limit=min(limit, MAX_PAGE), status=status, before=before)]
 
 
 def get(stores: Stores, p: Principal, name: RepoName, number: int) -> ApprovalRequestRecord:
     repo = repo_access.load(stores, p, name)
     repo_access.audit_read(stores, p, repo, "repo.approvals", details={"number": number})
     with stores.db.read() as conn:
-        return _request(conn, repo, number)
+        return lifecycle.shown(conn, p, _request(conn, repo, number))
 
 
 def _request(conn: Connection, repo: RepoRecord, number: int, *, lock: bool = False) -> ApprovalRequestRecord:
@@ -130,7 +131,7 @@ def review(stores: Stores, p: Principal, name: RepoName, number: int, *, decisio
         if decision == "reject":
             store.set_status(conn, req.id, "rejected", time.time())
             stores.audit.record(conn, p, Event("approval.reject", repo, revision=req.revision, details=audit))
-            return _request(conn, repo, number)
+            return lifecycle.shown(conn, p, _request(conn, repo, number))
         required = req.approvals_required
         if req.kind == lifecycle.PROMOTION:
             needed, high = lifecycle.use_case_check(conn, repo, Stage(req.target),
@@ -145,7 +146,7 @@ def review(stores: Stores, p: Principal, name: RepoName, number: int, *, decisio
             if req.kind == lifecycle.PROMOTION:
                 details["effect"] = lifecycle.take_effect(stores, conn, p, repo, req)
             store.set_status(conn, req.id, "approved", time.time(), details=details)
-        return _request(conn, repo, number)
+        return lifecycle.shown(conn, p, _request(conn, repo, number))
 
 
 def cancel(stores: Stores, p: Principal, name: RepoName, number: int, *, reason: object = None
@@ -161,4 +162,4 @@ def cancel(stores: Stores, p: Principal, name: RepoName, number: int, *, reason:
             raise Conflict(f"Request #{number} is {req.status}: only open requests can be cancelled.")
         stores.audit.record(conn, p, Event("approval.cancel", repo, revision=req.revision, details={
             "number": number, "kind": req.kind, "target": req.target, "reason": why}))
-        return _request(conn, repo, number)
+        return lifecycle.shown(conn, p, _request(conn, repo, number))

@@ -21,6 +21,7 @@ tag API and git push refuse to create, move or delete it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action
+from inhouse.access.policy import Action, visible_replacement
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, Conflict, InhouseError, PolicyViolation, RevisionNotFound
 from inhouse.names import check_label
@@ -152,9 +153,23 @@ def view(stores: Stores, p: Principal, name: RepoName, *, limit: int = 20) -> Li
         raise BadRequest("Only models have a lifecycle.")
     repo_access.audit_read(stores, p, repo, "repo.lifecycle")
     with stores.db.read() as conn:
-        return LifecycleView(repo, stage_of(repo), store.get_stage(conn, repo.id),
-                             repo_store.get_ref(conn, repo.id, PRODUCTION_REF),
-                             request_store.open_requests(conn, repo.id, kind=PROMOTION)[:limit])
+        record = store.get_stage(conn, repo.id)
+        if record is not None:
+            record = dataclasses.replace(record, replacement=visible_replacement(conn, p, record.replacement))
+        return LifecycleView(repo, stage_of(repo), record, repo_store.get_ref(conn, repo.id, PRODUCTION_REF),
+                             [shown(conn, p, r) for r in request_store.open_requests(conn, repo.id,
+                                                                                       kind=PROMOTION)[:limit]])
+
+
+def shown(conn: Connection, p: Principal, req: ApprovalRequestRecord) -> ApprovalRequestRecord:
+    """A request as `p` may see it: the replacement it names only if `p` may see that model."""
+    if req.replacement is None:
+        return req
+    replacement = visible_replacement(conn, p, req.replacement)
+    details = dict(req.details)
+    if isinstance(details.get("effect"), dict):
+        details["effect"] = {**details["effect"], "replacement": replacement}
+    return dataclasses.replace(req, replacement=replacement, details=details)
 
 
 def promote(stores: Stores, p: Principal, name: RepoName, *, stage: object, revision: object = None,
