@@ -1,6 +1,7 @@
 """The lifecycle and approvals routes over HTTP against a live server: the answers' shapes, bad input refused with a
 400 that says what to send, a private model's lifecycle and requests invisible to outsiders exactly as a missing
-model is, reads of a private model's requests audited, and datasets' approvals listed (they have no lifecycle)."""
+model is, reads of a private model's requests audited, datasets' approvals listed (they have no lifecycle), and a
+deprecated model's files still served with an X-Deprecated header pointing at its lifecycle."""
 
 from __future__ import annotations
 
@@ -104,3 +105,24 @@ def test_shapes_bad_input_and_visibility(server: LiveServer) -> None:
     assert _call(server, "GET", f"/api/datasets/{ds}/lifecycle", token).status_code == 404
     assert _call(server, "POST", f"/api/datasets/{ds}/promotions", token, {"stage": "validated", "reason": "r"}
                  ).status_code in (404, 405)
+
+
+def test_a_deprecated_models_files_say_so(server: LiveServer) -> None:
+    owner = server.make_user()
+    token = server.make_token(owner, "write")
+    admin = server.make_token(server.make_user(admin=True), "write")
+    api = server.api(token)
+    repo_id = f"{owner}/m{uuid.uuid4().hex[:6]}"
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="a.txt", repo_id=repo_id)
+    assert "X-Deprecated" not in httpx.head(f"{server.url}/{repo_id}/resolve/main/a.txt").headers
+    n = _call(server, "POST", f"/api/models/{repo_id}/promotions", token,
+              {"stage": "deprecated", "reason": "use the next one"}).json()["number"]
+    # a user's own model: a site admin approves
+    assert _call(server, "POST", f"/api/models/{repo_id}/approvals/{n}/approve", admin, {}).json()["status"] == \
+        "approved"
+    for method in ("HEAD", "GET"):
+        r = httpx.request(method, f"{server.url}/{repo_id}/resolve/main/a.txt")
+        assert r.status_code == 200
+        assert r.headers["X-Deprecated"] == f"{server.url}/api/models/{repo_id}/lifecycle"
+    assert api.model_info(repo_id).disabled is False

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from inhouse.services import files as file_service
+from inhouse.vocabulary import Stage
 from inhouse.web.context import Ctx
 from inhouse.web.hub.common import repo_name
 from inhouse.web.ranges import single_range
@@ -43,6 +44,8 @@ async def resolve(ctx: Ctx) -> Response:
         headers["X-Xet-Hash"] = handle.xet_hash
         headers["X-Xet-Refresh-Route"] = route
         headers["Link"] = f'<{ctx.base_url}{route}>; rel="xet-auth"'
+    if repo.stage == Stage.DEPRECATED:  # still served; the lifecycle names what to use instead
+        headers["X-Deprecated"] = f"{ctx.base_url}/api/{repo.plural}/{repo.repo_id}/lifecycle"
     status = 200
     if dl.partial:
         status = 206
