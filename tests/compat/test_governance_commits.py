@@ -4,6 +4,7 @@ git against a live server. The policy is put through the API (PUT /api/orgs/{org
 - A pickle that runs os.system on load (protocols 0-5, a hand-written `os system` global, a pickle in a zip in a
   zip) uploaded as model.bin is refused: HfHubHTTPError 403 naming pickle.unsafe, the file and the global; nothing
   lands. A safetensors file passes.
+- A secret (an AWS key) in a small file is refused naming its kind and line, never its value.
 - A GPL card in an org that denies gpl-3.0 is refused naming license.denied; a Llama-derived model that drops the
   naming and NOTICE duties is refused naming license.duty.
 - A dataset CSV with e-mails and IBANs needs approval: a direct commit is refused saying to open a pull request;
@@ -21,23 +22,21 @@ import io
 import json
 import os
 import pickle
-import struct
 import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from huggingface_hub import CommitOperationAdd, hf_hub_download
+from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 from safetensors.numpy import save as save_safetensors
 
 from inhouse.services import orgs
 from inhouse.storage.db import audit as audit_store
 from inhouse.vocabulary import Role
-from tests.support.gitcli import Git, ensure_git_lfs, repo_url
+from tests.support.gitcli import Git, repo_url
 from tests.support.live import LiveServer
 
 STRICT = """\
@@ -53,6 +52,8 @@ pickles:
 personal_data:
   outcome: approval
   repo_types: [dataset]
+secrets:
+  outcome: deny
 """
 QUARANTINE = """\
 pickles:
@@ -204,14 +205,18 @@ def test_a_llama_derived_model_that_drops_its_duties_is_refused(strict: Org) -> 
     assert "license.duty" in message and base in message, message
 
 
+def test_a_secret_in_a_small_file_is_refused_naming_its_kind_and_line(strict: Org) -> None:
+    repo_id = strict.repo()
+    key = "AKIA" + "Z3MGNC5WLQ7RT2PX"
+    with pytest.raises(HfHubHTTPError) as e:
+        strict.api.upload_file(path_or_fileobj=f"import boto3\n\nKEY = '{key}'\n".encode(),
+                               path_in_repo="train.py", repo_id=repo_id)
+    message = refused(e)
+    assert "secrets.found" in message and "train.py" in message and "3" in message, message
+    assert key not in message  # never the value
+
+
 # personal data: approval ------------------------------------------------------------------------------------------
-
-def people_csv(rows: int = 40) -> bytes:
-    lines = ["name,contact,account,note"]
-    for i in range(rows):
-        lines.append(f"Person {i},person{i}@example.com,DE89370400440532013{i % 10:03d}"[:-2] + f"{i % 100:02d},hello")
-    return ("\n".join(lines) + "\n").encode()
-
 
 def test_a_dataset_with_personal_data_needs_a_pull_request_and_approval(server: LiveServer, strict: Org) -> None:
     repo_id = strict.repo("dataset")
