@@ -97,6 +97,7 @@ def test_change_requests_of_a_pull_request(stores: Stores) -> None:
     with stores.db.read() as conn:
         entries = [json.loads(e["details"]) for e in audit_store.scan(conn, action="approval.request")
                    if e["repo"] == f"{w.org}/m"]
+    assert entries[1]["supersedes"] == [n]
     assert [(e["kind"], e["target"], e["number"]) for e in entries] == [
         ("change", "refs/pr/1", n), ("change", "refs/pr/1", n2), ("change", "refs/pr/2", n3),
         ("change", "refs/pr/3", n4)]

@@ -49,10 +49,12 @@ def open_change_request(stores: Stores, conn: Connection, principal: Principal, 
     approval.request. Returns the request's number."""
     lifecycle_store.lock_repo(conn, repo.id)
     now = time.time()
+    superseded = []
     for older in store.open_requests(conn, repo.id, kind=CHANGE, target=pr_ref):
         if older.revision == sha:
             return older.number
         store.set_status(conn, older.id, "superseded", now)
+        superseded.append(older.number)
     latest = store.latest_change(conn, repo.id, pr_ref, sha)
     if latest is not None and latest[1] == "approved":
         return latest[0]
@@ -62,7 +64,8 @@ def open_change_request(stores: Stores, conn: Connection, principal: Principal, 
         reason=f"Policy of '{policy.org or repo.namespace}' holds this change for approval: "
                + ", ".join(sorted(set(rules))),
         required=policy.lifecycle.approvals, approver_roles=[r.value for r in policy.lifecycle.approver_roles],
-        replacement=None, details={"findings": findings[:MAX_FINDINGS], "policy_version": policy.version})
+        replacement=None, details={"findings": findings[:MAX_FINDINGS], "policy_version": policy.version},
+        supersedes=superseded)
 
 
 def change_approved(conn: Connection, repo_id: int, pr_ref: str, sha: str) -> bool:

@@ -130,7 +130,8 @@ def _replacement(stores: Stores, p: Principal, repo: RepoRecord, value: object, 
     try:
         found = repo_access.find(stores, p, RepoType.MODEL, ns, name)
     except InhouseError:
-        raise BadRequest(f"The replacement '{value[:200]}' is not a model you can see: name an existing model.")
+        raise BadRequest(f"The replacement '{value[:200]}' is not a model you can see: name an existing model."
+                         ) from None
     if found.repo.id == repo.id:
         raise BadRequest("A model cannot be its own replacement: name another model.")
     return found.repo.repo_id
@@ -200,14 +201,16 @@ def promote(stores: Stores, p: Principal, name: RepoName, *, stage: object, revi
             sha = resolve(conn, repo, revision or DEFAULT_BRANCH).commit
         policy = policies.policy_for(stores, conn, repo)
         required, high = use_case_check(conn, repo, target, policy)
+        superseded = []
         for older in request_store.open_requests(conn, repo.id, kind=PROMOTION, target=target.value):
             request_store.set_status(conn, older.id, "superseded", time.time())
+            superseded.append(older.number)
         details = {"policy_version": policy.version, "from": current.value,
                    **({"high_risk_use_cases": high} if high else {})}
         number = open_request(stores, conn, p, repo, kind=PROMOTION, target=target.value, revision=sha,
                               reason=why, required=required, approver_roles=[r.value for r in
                                                                               policy.lifecycle.approver_roles],
-                              replacement=instead, details=details)
+                              replacement=instead, details=details, supersedes=superseded)
         found = request_store.get_request(conn, repo.id, number)
         assert found is not None
         return found
@@ -215,9 +218,10 @@ def promote(stores: Stores, p: Principal, name: RepoName, *, stage: object, revi
 
 def open_request(stores: Stores, conn: Connection, p: Principal, repo: RepoRecord, *, kind: str, target: str,
                  revision: str | None, reason: str, required: int, approver_roles: list[str],
-                 replacement: str | None, details: dict[str, Any]) -> int:
-    """Writes an open request with the next number of the repo and its approval.request audit entry, in the
-    caller's write transaction (which holds the repo's lock: store.lock_repo); returns its number."""
+                 replacement: str | None, details: dict[str, Any], supersedes: list[int] | None = None) -> int:
+    """Writes an open request with the next number of the repo and its approval.request audit entry (naming the
+    open requests it `supersedes`, which the caller closed), in the caller's write transaction (which holds the
+    repo's lock: store.lock_repo); returns its number."""
     number = request_store.next_number(conn, repo.id)
     request_store.insert_request(conn, repo_id=repo.id, number=number, kind=kind, target=target, revision=revision,
                                  author_id=p.user_id, reason=reason, approvals_required=required,
@@ -225,7 +229,8 @@ def open_request(stores: Stores, conn: Connection, p: Principal, repo: RepoRecor
                                  now=time.time())
     stores.audit.record(conn, p, Event("approval.request", repo, revision=revision, details={
         "number": number, "kind": kind, "target": target, "revision": revision, "reason": reason,
-        "approvals_required": required, **({"replacement": replacement} if replacement else {})}))
+        "approvals_required": required, **({"replacement": replacement} if replacement else {}),
+        **({"supersedes": supersedes} if supersedes else {})}))
     return number
 
 
