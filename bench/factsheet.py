@@ -8,9 +8,12 @@ Two model repos are built through the commit service on SQLite in a temporary fo
 one (`--commits` commits of one file each on top of one commit of `--files` files in 100 folders). Each factsheet
 (JSON, Markdown, PDF) is exported `--rounds` times per repo; the script prints the median wall time of each and the
 ratio large / at the bounds. The bounds (MAX_COMMITS listed, MAX_COUNTED more counted, MAX_FILES looked up in the
-scan cache, MAX_FILES * 10 files walked) keep the ratio near 1 whatever the repo holds; what remains is counting
-commits past those listed and walking the tree. The PDF's first export also imports fpdf2 (about 0.3 s), so it is
-exported once before the rounds.
+scan cache, MAX_FILES * 10 files walked) cap the work whatever the repo holds: what the large repo adds is counting
+MAX_COUNTED commits past those listed and walking MAX_FILES * 10 tree entries, and that stops growing there. The
+PDF's first export also imports fpdf2 (about 0.3 s), so it is exported once before the rounds.
+
+On the development machine (2026-12-01; 5,002 commits / 10,001 files against 200 / 1,000): JSON 90 -> 175 ms
+(1.95x), Markdown 68 -> 167 ms (2.43x), PDF 184 -> 233 ms (1.27x).
 """
 
 from __future__ import annotations
