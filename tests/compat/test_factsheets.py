@@ -174,6 +174,16 @@ def test_factsheet_of_a_model_lists_what_happened_with_sources(server: LiveServe
         assert _squash(needle) in text, needle
     assert re.search(r"audit#\d+", text)
 
+    # a member who may read the model but not review its access sees how many read it, not who
+    carol = server.make_user()
+    r = httpx.put(f"{server.url}/api/organizations/{org}/members/{carol}", json={"role": "read"}, headers=_auth(ta))
+    assert r.status_code == 200, r.text
+    seen = _get(server, model, server.make_token(carol, "read")).json()
+    downloads = {f["name"]: f for f in seen["facts"] if f["section"] == "downloads"}
+    assert downloads["audited reads"]["value"].startswith("1 by 1 reader")
+    assert not [n for n in downloads if n.startswith("read by")]
+    assert "Readers are named to the repo's admins only." in seen["sections"]["downloads"]["notes"]
+
     # an outsider: the repo does not exist; the private repo's reads were audited as factsheet.read
     r = _get(server, model, server.make_token(outsider, "read"))
     assert r.status_code == 404 and r.headers["X-Error-Code"] == "RepoNotFound"
@@ -181,7 +191,7 @@ def test_factsheet_of_a_model_lists_what_happened_with_sources(server: LiveServe
         rows = conn.execute(select(audit_log.c.actor, audit_log.c.details).where(
             audit_log.c.repo == model, audit_log.c.action == "factsheet.read")).all()
     assert [(a, json.loads(d)["format"]) for a, d in rows] == [(alice, "json"), (alice, "json"), (alice, "md"),
-                                                               (bob, "pdf")]
+                                                               (bob, "pdf"), (carol, "json")]
 
 
 def test_factsheet_answers_bad_requests_clearly(server: LiveServer) -> None:
