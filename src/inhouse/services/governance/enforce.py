@@ -54,7 +54,7 @@ from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.ingest import ReceivedPack, stored_objects, tree_entries
 from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from inhouse.storage.git.objects import TreeEntry
-from inhouse.storage.git.store import ObjectMissing
+from inhouse.storage.git.store import ObjectMissing, small_bodies_and_sizes
 from inhouse.vocabulary import SEVERITY, Outcome, RepoType, Scanner, Stage
 
 README = "README.md"
@@ -64,6 +64,7 @@ MAX_BASES = 16  # base models of a card looked up
 MAX_HEADINGS = 500  # Markdown headings of a card read
 MAX_CARD_BYTES = 1 << 20  # a README beyond this is read only up to it
 MAX_PUSH_COMMITS = 10_000  # pushed commits walked for one ref
+MAX_SCAN_BYTES = 256 << 20  # bytes of regular (non-LFS) files one evaluation holds for its scanners
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 
 
@@ -368,11 +369,14 @@ class PackTrees:
 
 
 def tree_change(stores: Stores, conn: Connection, trees: PackTrees, change: Change,
-                pairs: list[tuple[str | None, str]], final_tree: str | None,
-                read_blobs: Callable[[set[str]], dict[str, bytes]] | None = None) -> None:
+                pairs: list[tuple[str | None, str]], final_tree: str | None, *, policy: Policy,
+                repo_type: RepoType) -> None:
     """Adds to `change` the files that differ in each (old tree, new tree) pair (merges.changes walks them), the
-    top-level names of `final_tree` and, when a pair changed it, the README there. Blob contents come from
-    `read_blobs` (a received pack's) or else the object store."""
+    top-level names of `final_tree` and, when a pair changed it, the README there. A Git LFS pointer stands for its
+    large file (read from the pack's index or the object store, never its content); a regular file's bytes are read
+    (from the received pack, else the object store) only when a scanner of `policy` needs them, at most
+    MAX_SCAN_BYTES of them in all (beyond: the change is too large to evaluate)."""
+    pack = trees.pack
     wanted: dict[str, str] = {}  # blob sha -> path
     readme_changed = False
     for old, new in pairs:
@@ -389,23 +393,38 @@ def tree_change(stores: Stores, conn: Connection, trees: PackTrees, change: Chan
         readme_sha = next((e.sha for e in root if e.name == README and not e.is_tree), None)
     if readme_changed:
         change.readme = b""
-    data = read_blobs(set(wanted) | ({readme_sha} if readme_sha else set())) if read_blobs else {}
-
-    def content(sha: str) -> bytes | None:
-        if sha in data:
-            return data[sha]
-        try:
-            return stores.objects.get(conn, sha)[1]
-        except ObjectMissing:
-            return None
-
-    if readme_changed and readme_sha is not None:
-        body = content(readme_sha)
-        change.readme = body if body is not None and LfsPointer.parse(body) is None else b""
+    # sizes and pointers: from the pack's index, else the store (small bodies only: a pointer is small)
+    known = {sha: pack.blobs[sha] for sha in wanted if pack is not None and sha in pack.blobs}
+    stored = small_bodies_and_sizes(conn, [sha for sha in wanted if sha not in known], MAX_POINTER_SIZE)
+    for sha, (size, body) in stored.items():
+        known[sha] = (size, LfsPointer.parse(body) if body is not None else None)
+    to_read: dict[str, str] = {}
+    budget = MAX_SCAN_BYTES
     for sha, path in wanted.items():
-        body = content(sha)
-        if body is not None:
-            change.add(target_of(path, body))
+        size, ptr = known.get(sha, (0, None))
+        if ptr is not None:
+            change.add(ScanTarget(path, lfs_key(ptr.oid), ptr.size, None))
+        elif scans.scanners_for(policy, repo_type, ScanTarget(path, f"git:{sha}", size, b"")):
+            budget -= size
+            if budget < 0:
+                change.truncated = True
+                continue
+            to_read[sha] = path
+        else:
+            change.add(ScanTarget(path, f"git:{sha}", size, None))  # nothing to scan in it: listed only
+    readme = {readme_sha} if readme_changed and readme_sha is not None else set()
+    data = pack_blobs(pack, set(to_read) | readme) if pack is not None else {}
+    for sha in (set(to_read) | readme) - set(data):
+        try:
+            data[sha] = stores.objects.get(conn, sha)[1]
+        except ObjectMissing:
+            continue
+    if readme_sha in readme:
+        body = data.get(readme_sha or "")
+        change.readme = body if body is not None and LfsPointer.parse(body) is None else b""
+    for sha, path in to_read.items():
+        if sha in data:
+            change.add(ScanTarget(path, f"git:{sha}", len(data[sha]), data[sha]))
 
 
 def pack_blobs(pack: ReceivedPack, wanted: set[str]) -> dict[str, bytes]:
@@ -422,8 +441,8 @@ def pack_blobs(pack: ReceivedPack, wanted: set[str]) -> dict[str, bytes]:
 
 # git push ---------------------------------------------------------------------------------------------------------
 
-def push_change(stores: Stores, conn: Connection, trees: PackTrees, pack: ReceivedPack, ref: str, target: str
-                ) -> Change:
+def push_change(stores: Stores, conn: Connection, trees: PackTrees, pack: ReceivedPack, repo: RepoRecord,
+                policy: Policy, ref: str, target: str) -> Change:
     """The change a push brings to `ref`: every pushed commit `target` reaches (each against its first parent, so
     that a file added by one pushed commit and removed by the next is scanned too: it stays downloadable by its
     commit), the README and top-level names of `target`'s tree."""
@@ -444,7 +463,7 @@ def push_change(stores: Stores, conn: Connection, trees: PackTrees, pack: Receiv
     if queue:
         change.truncated = True
     final = _commit_tree(stores, conn, pack, target)
-    tree_change(stores, conn, trees, change, pairs, final, lambda wanted: pack_blobs(pack, wanted))
+    tree_change(stores, conn, trees, change, pairs, final, policy=policy, repo_type=repo.type)
     return change
 
 
@@ -466,7 +485,7 @@ def check_push(stores: Stores, principal: Principal, repo: RepoRecord, pack: Rec
     with stores.db.read() as conn:
         policy = policies.policy_for(stores, conn, repo)
         for ref, target in targets.items():
-            changes[ref] = push_change(stores, conn, trees, pack, ref, target)
+            changes[ref] = push_change(stores, conn, trees, pack, repo, policy, ref, target)
     return {ref: evaluate_change(stores, principal, repo, change, policy=policy) for ref, change in changes.items()}
 
 
@@ -499,10 +518,12 @@ def check_merge(stores: Stores, principal: Principal, repo: RepoRecord, num: int
         except ObjectMissing:
             return None
         change = Change("merge", d.base_ref, False)
-        tree_change(stores, conn, PackTrees(stores, None), change, [(old, new)], new)
+        policy = policies.policy_for(stores, conn, repo)
+        tree_change(stores, conn, PackTrees(stores, None), change, [(old, new)], new, policy=policy,
+                    repo_type=repo.type)
         approved = approvals.change_approved(conn, repo.id, pr_ref, head)
     change.to_pr = approved  # an approved change request lets the approval findings through
-    verdict = evaluate_change(stores, principal, repo, change)
+    verdict = evaluate_change(stores, principal, repo, change, policy=policy)
     check(stores, principal, repo, verdict)
     return verdict, head
 
@@ -542,7 +563,7 @@ class Recheck:
     more: bool  # more repos after this page: ask again with offset + limit
 
 
-def head_change(stores: Stores, conn: Connection, repo: RepoRecord) -> Change | None:
+def head_change(stores: Stores, conn: Connection, repo: RepoRecord, policy: Policy) -> Change | None:
     """The whole head of the default branch as a change (every file, the README), for a recheck."""
     head = repo_store.get_ref(conn, repo.id, DEFAULT_REF)
     if head is None:
@@ -552,7 +573,8 @@ def head_change(stores: Stores, conn: Connection, repo: RepoRecord) -> Change | 
     except ObjectMissing:
         return None
     change = Change("recheck", DEFAULT_REF, False, readme=None)
-    tree_change(stores, conn, PackTrees(stores, None), change, [(None, tree)], tree)
+    tree_change(stores, conn, PackTrees(stores, None), change, [(None, tree)], tree, policy=policy,
+                repo_type=repo.type)
     return change
 
 
@@ -572,7 +594,7 @@ def recheck(stores: Stores, principal: Principal, org_name: str, *, offset: int 
         more = len(page) > limit
         page = page[:limit]
         policy = policies.policy_for(stores, conn, page[0]) if page else None
-        changes = [(r, head_change(stores, conn, r)) for r in page]
+        changes = [(r, head_change(stores, conn, r, policy) if policy is not None else None) for r in page]
     results: list[tuple[RepoRecord, Verdict]] = []
     for repo, change in changes:
         if change is None or policy is None:
