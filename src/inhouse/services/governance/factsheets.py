@@ -490,7 +490,7 @@ def _scans(stores: Stores, conn: Connection, sheet: Factsheet, repo: RepoRecord,
             break
     files = describe(conn, items)
     keys = {f.path: content_key(f.oid, f.lfs.oid if f.lfs else None) for f in files}
-    sheet.add("scans", "files in the revision", total if total <= MAX_FILES * 10 else f"{total}+",
+    sheet.add("scans", "files in the revision", total if total <= MAX_FILES * 10 else f"more than {MAX_FILES * 10}",
               f"tree of {short(sheet.revision)}")
     if total > MAX_FILES:
         sheet.note("scans", f"The first {MAX_FILES} files (by path) are looked up in the scan cache.")
