@@ -37,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
+import phonenumbers
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tldextract
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer import predefined_recognizers as presidio
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from inhouse.scanners.base import ScanOutcome
 
@@ -278,11 +280,10 @@ def found_in(rec: Recognizer, texts: Sequence[str]) -> set[int]:
     touches are analyzed one by one."""
     if len(texts) == 1:
         return {0} if rec.found(texts[0]) else set()
-    starts = []
-    offset = 0
-    for text in texts:
-        starts.append(offset)
-        offset += len(text) + len(SEPARATOR)
+    if (isinstance(rec.analyzer, PhoneRecognizer) and rec.analyzer.SCORE >= MIN_SCORE
+            and rec.analyzer.leniency is not None):
+        return _phones_in(rec, texts)
+    starts = _starts(texts)
     hits: set[int] = set()
     again: set[int] = set()
     for r in rec.analyze(SEPARATOR.join(texts)):
@@ -295,6 +296,44 @@ def found_in(rec: Recognizer, texts: Sequence[str]) -> set[int]:
     for i in again:
         hits.discard(i)
         if rec.found(texts[i]):
+            hits.add(i)
+    return hits
+
+
+def _starts(texts: Sequence[str]) -> list[int]:
+    starts = []
+    offset = 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + len(SEPARATOR)
+    return starts
+
+
+def _phones_in(rec: Recognizer, texts: Sequence[str]) -> set[int]:
+    """presidio's PhoneRecognizer answers every number phonenumbers' matcher finds in any of its regions (each
+    scoring SCORE). Whether a text holds one is the same question asked region by region, and a text found in one
+    region needs no other: each region's matcher runs once over the texts not found yet. A match across a
+    separator leaves the texts it touches to the recognizer itself, one by one."""
+    analyzer = rec.analyzer
+    assert isinstance(analyzer, PhoneRecognizer) and analyzer.leniency is not None
+    leniency = analyzer.leniency
+    hits: set[int] = set()
+    again: set[int] = set()
+    left = list(range(len(texts)))
+    for region in analyzer.supported_regions:
+        if not left:
+            break
+        batch = [texts[i] for i in left]
+        starts = _starts(batch)
+        for m in phonenumbers.PhoneNumberMatcher(SEPARATOR.join(batch), region, leniency=leniency):
+            i = bisect.bisect_right(starts, m.start) - 1
+            if m.end <= starts[i] + len(batch[i]):
+                hits.add(left[i])
+            else:
+                again.update(left[j] for j in range(i, bisect.bisect_right(starts, m.end - 1)))
+        left = [i for i in left if i not in hits and i not in again]
+    for i in again:
+        if i not in hits and rec.found(texts[i]):
             hits.add(i)
     return hits
 
