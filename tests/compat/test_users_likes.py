@@ -389,8 +389,9 @@ def test_downloads_are_counted_as_the_hub_counts_them(any_server: LiveServer, tm
 def test_security_status(world: World) -> None:
     s = world.server
     info = s.api(world.owner_token).model_info(world.public, securityStatus=True)
-    assert info.security_repo_status == {"scansDone": False,
-                                         "filesWithIssues": [{"path": "pytorch_model.bin", "level": "unscanned"}]}
+    # scanned when committed (issue 10): these bytes are no pickle a loader could read safely
+    assert info.security_repo_status == {"scansDone": True, "filesWithIssues": [
+        {"path": "pytorch_model.bin", "level": "unsafe", "rules": ["pickle.unsafe"], "pickleImports": []}]}
     assert s.api(world.owner_token).model_info(world.public).security_repo_status is None  # not asked for
     with pytest.raises(RepositoryNotFoundError):
         s.api(world.outsider_token).model_info(world.private, securityStatus=True)
