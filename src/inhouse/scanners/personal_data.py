@@ -379,10 +379,14 @@ def _without_bytes(value: Any) -> Any:
     return value
 
 
-def _open_text(path: Path, name: str) -> IO[str]:
-    if name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+def _open_binary(path: Path, name: str) -> gzip.GzipFile | io.BufferedReader:
+    return gzip.open(path, "rb") if name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _open_text(path: Path, name: str, newline: str = "") -> IO[str]:
+    """Text as UTF-8 (a BOM dropped, invalid bytes replaced); newline="" for csv, "\n" for JSON Lines (lines end at
+    "\n" only, as _count_lines counts them)."""
+    return io.TextIOWrapper(_open_binary(path, name), encoding="utf-8-sig", errors="replace", newline=newline)
 
 
 def _lines(stream: IO[str], tally: _Tally | None = None) -> Iterator[str]:
@@ -458,22 +462,32 @@ def _unique_names(row: Sequence[str]) -> list[str]:
     return names
 
 
-def _jsonl_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[Row]:
-    """JSON Lines: an object per line (keys are columns); another JSON value is one VALUE_COLUMN value; a line that
-    is not JSON (or was cut at LINE_MAX_CHARS) is scanned as text in UNPARSED_COLUMN."""
-    with _open_text(path, name) as stream:
-        for line in _lines(stream, tally):
-            if not line.strip():
-                continue
-            if tally is None:  # counting
-                yield []
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                yield [(UNPARSED_COLUMN, line.strip())]
-                continue
-            yield _record(value)
+def _count_lines(path: Path, name: str) -> int:
+    """JSON Lines' rows: its lines (a blank one is a row without values), counted in binary, 1 MiB at a time."""
+    n = 0
+    last = b"\n"
+    with _open_binary(path, name) as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def _jsonl_lines(path: Path, name: str, tally: _Tally) -> Iterator[str]:
+    with _open_text(path, name, "\n") as stream:
+        yield from _lines(stream, tally)
+
+
+def _jsonl_row(line: str) -> Row:
+    """A JSON Lines row: an object's keys are columns; another JSON value is one VALUE_COLUMN value; a line that is
+    not JSON (or was cut at LINE_MAX_CHARS) is scanned as text in UNPARSED_COLUMN."""
+    if not line.strip():
+        return []
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return [(UNPARSED_COLUMN, line.strip())]
+    return _record(value)
 
 
 def _record(value: Any) -> Row:
@@ -482,21 +496,23 @@ def _record(value: Any) -> Row:
     return [(VALUE_COLUMN, value)]
 
 
-def _json_document_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[Row]:
-    """A .json file: JSON Lines when its first line is a JSON value of its own and more lines follow; otherwise one
-    document of at most JSON_DOCUMENT_MAX_BYTES: an array of records, or an object whose arrays of objects are the
-    records (columns "key.field"), its other keys one more record."""
-    with _open_text(path, name) as stream:
+def _is_json_lines(path: Path, name: str) -> bool:
+    """A .json file is JSON Lines when its first line is a JSON value of its own and more lines follow."""
+    with _open_text(path, name, "\n") as stream:
         first = stream.readline(LINE_MAX_CHARS)
         second = stream.readline(LINE_MAX_CHARS)
-    if second.strip() and first.strip():
-        try:
-            json.loads(first)
-        except ValueError:
-            pass
-        else:
-            yield from _jsonl_rows(path, name, tally)
-            return
+    if not (first.strip() and second.strip()):
+        return False
+    try:
+        json.loads(first)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_document_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[Row]:
+    """A .json file that is one document of at most JSON_DOCUMENT_MAX_BYTES: an array of records, or an object
+    whose arrays of objects are the records (columns "key.field"), its other keys one more record."""
     with _open_text(path, name) as stream:
         text = stream.read(JSON_DOCUMENT_MAX_BYTES + 1)
     if len(text) > JSON_DOCUMENT_MAX_BYTES:
@@ -637,26 +653,32 @@ def scan(path: Path, name: str, options: dict[str, Any]) -> ScanOutcome:
     not_scanned: dict[str, str] = {}
     if fmt == "parquet":
         total, not_scanned = _parquet(path, tally, chosen)
+    elif fmt == "jsonl" or (fmt == "json" and _is_json_lines(path, name)):
+        total = _count_lines(path, name)  # rows are counted fast, and only the chosen ones parsed
+        _read_rows(_jsonl_lines(path, name, tally), _jsonl_row, chosen(total), tally)
     else:
-        rows: Callable[[Path, str, _Tally | None], Iterator[Row]] = {
-            "csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_document_rows}[fmt]
+        rows = _csv_rows if fmt == "csv" else _json_document_rows
         total = sum(1 for _ in rows(path, name, None))
-        selected = chosen(total)
-        _read_rows(rows(path, name, tally), selected, tally)
+        _read_rows(rows(path, name, tally), _same, chosen(total), tally)
     tally.flush()
     _names_free_of_entities(tally)
     return _outcome(fmt, tally, total, not_scanned)
 
 
-def _read_rows(rows: Iterator[Row], selected: list[int], tally: _Tally) -> None:
+def _same(row: Row) -> Row:
+    return row
+
+
+def _read_rows(items: Iterator[Any], parse: Callable[[Any], Row], selected: list[int], tally: _Tally) -> None:
+    """The rows at the `selected` indices (sorted) of `items`, parsed, into the tally."""
     if not selected:
         return
     want = 0
-    for n, row in enumerate(rows):
+    for n, item in enumerate(items):
         if n != selected[want]:
             continue
         cells = []
-        for column, value in row:
+        for column, value in parse(item):
             if value is None:
                 continue
             if column == UNPARSED_COLUMN:
