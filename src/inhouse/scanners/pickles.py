@@ -32,7 +32,6 @@ import codecs
 import io
 import os
 import pickletools
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -475,7 +474,9 @@ def _scan_zip(f: IO[bytes], report: _Report, member: str | None, budget: _Budget
         return
     try:
         archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except MemoryError:
+        raise
+    except Exception as e:  # BadZipFile, NotImplementedError (a version zipfile does not read), struct errors...
         if not lenient:
             report.flag(None, member, f"not a readable zip archive: {e}")
         return
@@ -494,8 +495,9 @@ def _scan_zip(f: IO[bytes], report: _Report, member: str | None, budget: _Budget
             inner = prefix + info.filename
             try:
                 _scan_member(archive, info, report, inner, budget, depth + 1)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-                    struct.error) as e:  # encrypted, unknown compression, corrupt
+            except MemoryError:
+                raise
+            except Exception as e:  # encrypted, unknown compression, corrupt data, a name that is not UTF-8
                 report.flag(None, inner, f"an archive member the scanner cannot read: {type(e).__name__}: {e}")
 
 
