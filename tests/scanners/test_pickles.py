@@ -15,6 +15,7 @@ import pickle
 import pickletools
 import random
 import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,32 @@ def test_zip_with_too_many_members_is_unsafe(tmp_path: Path, monkeypatch: pytest
     assert "more than" in outcome.findings["unsafe"][0]["reason"]
 
 
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tar_archives(tmp_path: Path) -> None:
+    """torch.load tries a tar first (the format of torch < 0.1.10): such a checkpoint is unsafe whatever it holds
+    (its storages cannot be followed), and what its `pickle` imports is listed; other tars are scanned like zips."""
+    old = _tar(tmp_path / "old.pt", {"sys_info": pickle.dumps({"protocol_version": 1001}, protocol=2),
+                                     "storages": pickle.dumps(0, protocol=2), "tensors": pickle.dumps(0, protocol=2),
+                                     "pickle": pickle.dumps({"hook": RunsPopen()}, protocol=2)})
+    outcome = scan(old)
+    assert outcome.findings["format"] == "tar"
+    assert any("tar format of torch" in u["reason"] for u in outcome.findings["unsafe"])
+    assert {"global": "subprocess.Popen", "member": "pickle"} in [
+        {k: u[k] for k in ("global", "member")} for u in outcome.findings["unsafe"]]
+    clean = _tar(tmp_path / "clean.tar", {"a/model.pkl": pickle.dumps([1, 2], protocol=4), "notes.txt": b"hi"})
+    assert scan(clean).status == "clean"
+    evil = _tar(tmp_path / "evil.tar", {"a/model.pkl": pickle.dumps(RunsSystem(), protocol=4)})
+    assert unsafe_globals(scan(evil)) & SYSTEM
+
+
 def test_numpy_object_arrays(tmp_path: Path) -> None:
     np.save(tmp_path / "obj.npy", np.array([RunsExec(), 1], dtype=object), allow_pickle=True)
     np.save(tmp_path / "plain.npy", np.arange(10, dtype=np.float32))
@@ -438,6 +465,8 @@ def test_mutated_pickles_against_the_stdlib_unpickler(tmp_path: Path) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, a=np.array([RunsSystem()], dtype=object))
     seeds.append(buf.getvalue())
+    seeds.append(_tar(tmp_path / "t.tar", {"pickle": pickle.dumps(RunsSystem(), 2), "x.pkl": b"\x80\x02N."}
+                      ).read_bytes())
     path = tmp_path / "m.pkl"
     compared = 0
     for _ in range(3000):

@@ -19,7 +19,9 @@ Containers, each read as its loader reads it, without reading what no loader unp
 - zip archives (torch's zip checkpoints `archive/data.pkl`, .npz, any zip): the central directory is read and
   only members that are pickles (or zips or .npy files) by name are scanned; zips in zips to depth 3, at most
   10,000 members each;
-- numpy .npy files: the pickle after the header when the dtype holds Python objects.
+- numpy .npy files: the pickle after the header when the dtype holds Python objects;
+- tar archives (torch.load reads the format of torch < 0.1.10 from one): pickle members scanned; such a torch
+  checkpoint is unsafe, since its storages interleave pickles and data the scanner cannot follow.
 Anything else is "not-a-pickle" (clean). Every quantity the file controls is bounded (opcodes, kept string
 lengths, stack and memo sizes, lines of text opcodes, the imports listed); large byte strings are skipped, not
 read into memory, so memory stays flat whatever the file's size."""
@@ -32,6 +34,7 @@ import codecs
 import io
 import os
 import pickletools
+import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -58,6 +61,8 @@ MAX_MEMBER_IN_MEMORY = 16 * 1024 * 1024  # archive members up to this size are r
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 ZIP_MAGIC = b"PK\x03\x04"
 NPY_MAGIC = b"\x93NUMPY"
+TAR_MAGIC, TAR_MAGIC_AT = b"ustar", 257
+TORCH_TAR_MEMBERS = frozenset({"pickle", "storages", "tensors", "sys_info"})
 PROTO = 0x80
 
 # Members of an archive that a loader may unpickle (or that hold further pickles).
@@ -437,13 +442,17 @@ def _has_objects(descr: Any) -> bool:
 
 def _scan_file(f: IO[bytes], size: int, name: str, report: _Report, member: str | None, budget: _Budget, depth: int) -> None:
     """Scans one stream (a file or an archive member) by what it is; `name` is its file name."""
-    head = f.read(8)
+    head = f.read(TAR_MAGIC_AT + len(TAR_MAGIC))
     suffix = PurePosixPath(name).suffix.lower()
     if head[:4] == ZIP_MAGIC or (suffix in (".zip", ".npz", ".pt", ".pth", ".mar") and zipfile.is_zipfile(f)):
         f.seek(0)
         _scan_zip(f, report, member, budget, depth)
         return
     f.seek(0)
+    if head[TAR_MAGIC_AT:TAR_MAGIC_AT + len(TAR_MAGIC)] == TAR_MAGIC:
+        f.seek(0)
+        _scan_tar(f, report, member, budget, depth)
+        return
     if head[:6] == NPY_MAGIC:
         report.formats.append("numpy")
         try:
@@ -499,6 +508,46 @@ def _scan_zip(f: IO[bytes], report: _Report, member: str | None, budget: _Budget
                 raise
             except Exception as e:  # encrypted, unknown compression, corrupt data, a name that is not UTF-8
                 report.flag(None, inner, f"an archive member the scanner cannot read: {type(e).__name__}: {e}")
+
+
+def _scan_tar(f: IO[bytes], report: _Report, member: str | None, budget: _Budget, depth: int) -> None:
+    """A tar archive: torch.load tries one first (the format of torch < 0.1.10: members `sys_info`, `pickle`,
+    `tensors`, `storages`), and unpickles its members. `storages` interleaves pickles with raw data whose length
+    only the pickles tell, so such a checkpoint cannot be vouched for: it is unsafe, and its `pickle` is scanned for
+    what it imports. Other members are scanned as zip members are."""
+    prefix = f"{member}/" if member else ""
+    report.formats.append("tar")
+    if depth > MAX_ZIP_DEPTH:
+        report.flag(None, member, f"an archive nested deeper than {MAX_ZIP_DEPTH} (not scanned)")
+        return
+    try:
+        with tarfile.open(fileobj=f, mode="r:") as archive:
+            infos = []
+            for info in archive:
+                infos.append(info)
+                if len(infos) > MAX_ZIP_MEMBERS:
+                    report.flag(None, member, f"a tar archive with more than {MAX_ZIP_MEMBERS} members (not scanned)")
+                    return
+            names = {i.name for i in infos}
+            if {"storages", "pickle"} <= names:
+                report.flag(None, member, "a torch checkpoint in the tar format of torch < 0.1.10: its storages "
+                                          "cannot be scanned completely; save it again with torch.save or as "
+                                          "safetensors")
+            for info in infos:
+                base = PurePosixPath(info.name)
+                if not info.isfile() or (base.suffix.lower() not in PICKLE_MEMBER_SUFFIXES
+                                         and base.name not in TORCH_TAR_MEMBERS):
+                    continue
+                inner = prefix + info.name
+                extracted = archive.extractfile(info)
+                if extracted is None:
+                    continue
+                with extracted:
+                    _scan_file(extracted, info.size, info.name, report, inner, budget, depth + 1)
+    except MemoryError:
+        raise
+    except Exception as e:  # a corrupt or truncated archive
+        report.flag(None, member, f"a tar archive the scanner cannot read: {type(e).__name__}: {e}")
 
 
 def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, report: _Report, member: str, budget: _Budget,
