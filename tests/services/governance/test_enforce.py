@@ -290,3 +290,24 @@ def test_security_status_levels(stores: Stores) -> None:
     assert issue.pickle_imports is not None and "os.system" in issue.pickle_imports
     never = enforce.security_status(stores, repo, [("old.pt", os.urandom(20).hex(), None)])
     assert not never.scans_done and [(f.path, f.level) for f in never.files] == [("old.pt", "unscanned")]
+
+
+def test_a_push_to_a_pull_request_that_needs_approval_lands_and_opens_its_request(stores: Stores,
+                                                                                  tmp_path: Path) -> None:
+    org = Org(stores, APPROVAL)
+    repo = org.repo()
+    base = org.commit(repo, [AddFile("a.txt", b"a")]).oid
+    pr = org.commit(repo, [AddFile("b.txt", b"b")], create_pr=True)
+    local = Local(tmp_path / "work")
+    local.import_commit(stores, pr.oid)
+    tip = local.commit({"model.bin": EVIL}, "weights")
+    ref = f"refs/pr/{pr.pr_num}"
+    refused = _push(stores, org.writer, repo, [(base, tip, "refs/heads/main")], local.pack(tip, exclude=(base,)))
+    assert refused.refs["refs/heads/main"] == "policy: pickle.unsafe"
+    assert any("git push origin HEAD:refs/pr/<number>" in m for m in refused.messages)
+    report = _push(stores, org.writer, repo, [(pr.oid, tip, ref)], local.pack(tip, exclude=(pr.oid,)))
+    assert report.refs == {ref: "ok"}, report
+    from inhouse.services.governance import approvals
+    with stores.db.read() as conn:
+        requests = [r for r in approvals.list_requests(conn, repo.id, limit=10) if r.kind == "change"]
+    assert [(r.target, r.revision, r.status) for r in requests] == [(ref, tip, "open")]
