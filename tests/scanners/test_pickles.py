@@ -7,9 +7,12 @@ a BERT pytorch_model.bin written by transformers, numpy arrays) that must pass."
 from __future__ import annotations
 
 import builtins
+import bz2
 import collections
+import gzip
 import importlib
 import io
+import lzma
 import os
 import pickle
 import pickletools
@@ -17,6 +20,7 @@ import random
 import subprocess
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +334,26 @@ def test_tar_archives(tmp_path: Path) -> None:
     assert scan(clean).status == "clean"
     evil = _tar(tmp_path / "evil.tar", {"a/model.pkl": pickle.dumps(RunsSystem(), protocol=4)})
     assert unsafe_globals(scan(evil)) & SYSTEM
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress, zlib.compress])
+def test_compressed_pickles(tmp_path: Path, compress: Any) -> None:
+    """pandas' x.pkl.gz, joblib's compressed files: decompressed as read; gzip members one after another are read
+    on, as GzipFile reads them."""
+    evil = write(tmp_path, "df.pkl.gz", compress(pickle.dumps({"a": [1, 2]})) + compress(pickle.dumps(RunsExec())))
+    outcome = scan(evil)
+    assert outcome.findings["pickles"] == 2 and unsafe_globals(outcome) == {"builtins.exec"}
+    assert scan(write(tmp_path, "ok.pkl.gz", compress(pickle.dumps(list(range(10_000)))))).status == "clean"
+    rows = scan(write(tmp_path, "rows.json.gz", compress(b'{"a": 1}\n' * 100)))
+    assert rows.status == "clean" and rows.findings["format"] == "not-a-pickle"
+
+
+def test_compressed_joblib(tmp_path: Path) -> None:
+    import joblib
+
+    joblib.dump({"model": [1, 2, 3], "hook": RunsSystem()}, tmp_path / "model.joblib", compress=3)
+    assert (tmp_path / "model.joblib").read_bytes()[:1] == b"x"  # zlib
+    assert unsafe_globals(scan(tmp_path / "model.joblib")) & SYSTEM
 
 
 def test_numpy_object_arrays(tmp_path: Path) -> None:

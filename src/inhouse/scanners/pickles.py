@@ -30,12 +30,16 @@ from __future__ import annotations
 
 import _compat_pickle
 import ast
+import bz2
 import codecs
+import gzip
 import io
+import lzma
 import os
 import pickletools
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -56,6 +60,7 @@ KEEP_STRING = 1024  # strings longer than this are skipped, not kept (no module 
 MAX_ZIP_DEPTH = 3
 MAX_ZIP_MEMBERS = 10_000
 MAX_NPY_HEADER = 1024 * 1024
+SKIP_CHUNK = 1024 * 1024
 MAX_MEMBER_IN_MEMORY = 16 * 1024 * 1024  # archive members up to this size are read into memory to be scanned
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -65,6 +70,7 @@ TAR_MAGIC, TAR_MAGIC_AT = b"ustar", 257
 TORCH_TAR_MEMBERS = frozenset({"pickle", "storages", "tensors", "sys_info"})
 PROTO = 0x80
 
+PLAIN_PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".dill"})
 # Members of an archive that a loader may unpickle (or that hold further pickles).
 PICKLE_MEMBER_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".bin", ".ckpt", ".npy",
                                     ".npz", ".zip", ".mar"})
@@ -160,9 +166,9 @@ class _Report:
 class _Reader:
     """Opcode arguments from a binary stream with everything bounded: lines, kept strings, skipped bytes."""
 
-    def __init__(self, f: IO[bytes], size: int):
+    def __init__(self, f: IO[bytes], size: int | None):
         self.f = f
-        self.size = size
+        self.size = size  # None: a decompressing stream, whose size is known only at its end
 
     def byte(self) -> int | None:
         b = self.f.read(1)
@@ -176,6 +182,13 @@ class _Reader:
 
     def skip(self, n: int) -> None:
         """Moves past n bytes without keeping them (a large byte string: tensor or array data)."""
+        if self.size is None:
+            while n > 0:
+                got = len(self.f.read(min(n, SKIP_CHUNK)))
+                if not got:
+                    raise _Unparsable("the pickle ends early (inside a string)")
+                n -= got
+            return
         here = self.f.tell()
         if self.size - here < n:
             raise _Unparsable(f"the pickle ends early (a string of {n} bytes, {self.size - here} remain)")
@@ -370,7 +383,7 @@ def _apply_stack_effect(op: pickletools.OpcodeInfo, stack: list[Any]) -> None:
     stack.extend(UNKNOWN for _ in after)
 
 
-def _scan_stream(f: IO[bytes], size: int, report: _Report, member: str | None, budget: _Budget, *,
+def _scan_stream(f: IO[bytes], size: int | None, report: _Report, member: str | None, budget: _Budget, *,
                  strict: bool) -> bool:
     """Scans the pickles of a stream one after another. `strict`: the stream is known to be a pickle (it starts
     with PROTO, or a loader would unpickle it): bytes that do not parse are unsafe. Otherwise (any file that might
@@ -399,7 +412,7 @@ def _scan_stream(f: IO[bytes], size: int, report: _Report, member: str | None, b
             report.formats.append("torch-legacy")
         if legacy and count >= legacy:
             return True
-        if f.tell() >= size:
+        if (f.tell() >= size) if size is not None else not _peek(f):
             return True
         # data after a pickle: read as the next pickle (torch's legacy format, loaders calling load again); data
         # that does not parse and imports nothing is data no loader unpickles
@@ -440,6 +453,80 @@ def _has_objects(descr: Any) -> bool:
     return not isinstance(descr, (int, type(None)))
 
 
+def _peek(f: IO[bytes]) -> bytes:
+    return f.peek(1)[:1] if isinstance(f, io.BufferedReader) else b""
+
+
+def _compression(head: bytes) -> str | None:
+    """The compression a stream starts with (what joblib and pandas write pickles with), None for none."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh":
+        return "bz2"
+    if head[:6] == b"\xfd7zXZ\x00" or head[:3] == b"\x5d\x00\x00":
+        return "lzma"
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"
+    return None
+
+
+class _Decompressing(io.RawIOBase):
+    """A compressed stream decompressed as it is read, at most what each read asks for (never whole); streams
+    written one after another (gzip and bz2 members) are read on as their readers do."""
+
+    def __init__(self, f: IO[bytes], kind: str):
+        self.f = f
+        self.kind = kind
+        self.d = self._decompressor()
+        self.pending = b""  # input for a decompressor that just started
+
+    def _decompressor(self) -> Any:
+        if self.kind == "bz2":
+            return bz2.BZ2Decompressor()
+        if self.kind == "lzma":
+            return lzma.LZMADecompressor()
+        return zlib.decompressobj(31 if self.kind == "gzip" else 15)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        want = len(view)
+        while want:
+            if self.d.eof:
+                rest = self.d.unused_data or self.f.read(SKIP_CHUNK)
+                if not rest:
+                    return 0
+                self.d, self.pending = self._decompressor(), rest
+            if self.kind in ("bz2", "lzma") and not self.d.needs_input:
+                data = b""
+            else:
+                data = getattr(self.d, "unconsumed_tail", b"") or self.pending or self.f.read(SKIP_CHUNK)
+                self.pending = b""
+                if not data:
+                    return 0  # the input ends inside a stream: the pickle reader finds it truncated
+            out = self.d.decompress(data, want)
+            if out:
+                view[:len(out)] = out
+                return len(out)
+        return 0
+
+
+def _scan_compressed(f: IO[bytes], kind: str, name: str, report: _Report, member: str | None, budget: _Budget,
+                     depth: int) -> None:
+    """A compressed pickle (x.pkl.gz, a compressed .joblib): decompressed as it is read, never whole."""
+    stream = io.BufferedReader(_Decompressing(f, kind), SKIP_CHUNK)
+    inner = PurePosixPath(PurePosixPath(name).stem)
+    try:
+        head = stream.peek(2)[:2]
+        strict = head[:1] == bytes([PROTO]) or inner.suffix.lower() in PLAIN_PICKLE_SUFFIXES
+        if _scan_stream(stream, None, report, member, budget, strict=strict):
+            report.formats.append("pickle")
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
+        report.flag(None, member, f"a {kind} stream that does not decompress: {type(e).__name__}: {e}")
+
+
 def _scan_file(f: IO[bytes], size: int, name: str, report: _Report, member: str | None, budget: _Budget, depth: int) -> None:
     """Scans one stream (a file or an archive member) by what it is; `name` is its file name."""
     head = f.read(TAR_MAGIC_AT + len(TAR_MAGIC))
@@ -464,8 +551,13 @@ def _scan_file(f: IO[bytes], size: int, name: str, report: _Report, member: str 
             f.seek(offset)
             _scan_stream(f, size, report, member, budget, strict=True)
         return
+    kind = _compression(head)
+    if kind is not None and (not head or head[0] != PROTO):
+        f.seek(0)
+        _scan_compressed(f, kind, name, report, member, budget, depth)
+        return
     strict = bool(head) and head[0] == PROTO and len(head) > 1 and head[1] <= 5 \
-        or suffix in (".pkl", ".pickle", ".joblib", ".dill")
+        or suffix in PLAIN_PICKLE_SUFFIXES
     if _scan_stream(f, size, report, member, budget, strict=strict):
         report.formats.append("pickle")
     if zipfile.is_zipfile(f):  # a zip with other bytes before it (zipfile opens those): a loader may read either

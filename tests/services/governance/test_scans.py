@@ -77,6 +77,9 @@ def test_scanners_for() -> None:
     assert scans.scanners_for(policy, RepoType.MODEL, t("data/train.csv", "sha256:0", 9, None)) == [Scanner.SECRETS]
     assert scans.scanners_for(policy, RepoType.MODEL, t("a.bin", "git:0", 9, b"x")) == [Scanner.PICKLE,
                                                                                        Scanner.SECRETS]
+    assert scans.scanners_for(DEFAULT_POLICY, RepoType.DATASET, t("df.pkl.gz", "sha256:0", 9, None)) == [
+        Scanner.PICKLE]
+    assert scans.scanners_for(DEFAULT_POLICY, RepoType.DATASET, t("rows.json.gz", "sha256:0", 9, None)) == []
     # a large binary file is not read for secrets; a small one always is (in this process)
     assert scans.scanners_for(policy, RepoType.MODEL, t("a.gguf", "sha256:0", 9, None)) == []
 

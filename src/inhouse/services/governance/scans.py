@@ -70,8 +70,18 @@ class ScanResult:
     error: str | None
 
 
+COMPRESSION_SUFFIXES = frozenset({".gz", ".bz2", ".xz", ".lzma", ".z"})  # x.pkl.gz: pandas and joblib read these
+
+
 def _suffix(path: str) -> str:
     return PurePosixPath(path).suffix.lower()
+
+
+def _is_pickle_name(path: str) -> bool:
+    suffixes = [x.lower() for x in PurePosixPath(path).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in PICKLE_SUFFIXES
 
 
 def scanners_for(policy: Policy, repo_type: RepoType, target: ScanTarget) -> list[Scanner]:
@@ -79,7 +89,7 @@ def scanners_for(policy: Policy, repo_type: RepoType, target: ScanTarget) -> lis
     the policy allows them)."""
     suffix = _suffix(target.path)
     out: list[Scanner] = []
-    if suffix in PICKLE_SUFFIXES:
+    if _is_pickle_name(target.path):
         out.append(Scanner.PICKLE)
     pd = policy.personal_data
     if pd is not None and suffix in TABLE_SUFFIXES and repo_type in pd.repo_types:
