@@ -23,6 +23,7 @@ from inhouse.scanners import load
 from inhouse.vocabulary import Scanner
 
 MAX_ERROR_CHARS = 300
+OUT_OF_MEMORY = "the scanner ran out of memory (scan_max_memory_bytes)"
 
 
 def apply_limits(limits: dict[str, Any]) -> None:
@@ -36,6 +37,14 @@ def apply_limits(limits: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """An error that is the address-space limit in disguise: a library (a shared object) that could not be mapped,
+    an allocation refused by the system."""
+    text = str(e)
+    return isinstance(e, (ImportError, OSError)) and (
+        "failed to map segment" in text or "Cannot allocate memory" in text or getattr(e, "errno", None) == 12)
+
+
 def scan_one(path: Path, name: str, scanner_name: str, options: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     version = ""
@@ -46,8 +55,11 @@ def scan_one(path: Path, name: str, scanner_name: str, options: dict[str, Any]) 
         outcome = module.scan(path, name, options)
         line: dict[str, Any] = {"status": outcome.status, "findings": outcome.findings, "error": None}
     except MemoryError:
-        line = {"status": "error", "findings": {}, "error": "the scanner ran out of memory (scan_max_memory_bytes)"}
+        line = {"status": "error", "findings": {}, "error": OUT_OF_MEMORY}
     except Exception as e:  # any failure is an error result, never a clean one
+        if _out_of_memory(e):
+            return {"scanner": scanner_name, "version": version, "status": "error", "findings": {},
+                    "error": OUT_OF_MEMORY, "duration_s": round(time.monotonic() - started, 6)}
         message = f"{type(e).__name__}: {e}"
         if len(message) > MAX_ERROR_CHARS:
             message = message[:MAX_ERROR_CHARS] + "…"

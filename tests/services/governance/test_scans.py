@@ -13,6 +13,7 @@ import pickle
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,9 +197,13 @@ def _scanner_processes() -> list[int]:
     return found
 
 
-def test_a_process_that_is_killed_is_an_error_that_says_so(stores: Stores) -> None:
+def test_a_process_that_is_killed_is_an_error_that_says_so(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scanner process killed while it scans (as the kernel's OOM killer does): that file's result is an error
-    naming the signal; the file after it is scanned in a new process."""
+    naming the signal; the file after it is scanned in a new process. While it runs: no credential of the server's
+    environment reached it, and it works in a private folder under the data folder."""
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_of_the_server")
+    monkeypatch.setenv("INHOUSE_SECRET_KEY", "server-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
     slow = large(stores, "slow.pkl", b"\x80\x04" + b"N0" * 45_000_000 + b"N.")
     evil = small("evil.pkl", EVIL)
     results: dict[str, dict[Scanner, scans.ScanResult]] = {}
@@ -209,12 +214,17 @@ def test_a_process_that_is_killed_is_an_error_that_says_so(stores: Stores) -> No
     for _ in range(600):  # the process scans the slow file for many seconds: find it and kill it
         pids = _scanner_processes()
         if pids:
+            with open(f"/proc/{pids[0]}/environ", "rb") as f:
+                environ = f.read()
+            cwd = Path(os.readlink(f"/proc/{pids[0]}/cwd"))
             os.kill(pids[0], signal.SIGKILL)
             killed = True
             break
         time.sleep(0.05)
     worker.join()
     assert killed
+    assert b"secret" not in environ and b"PATH=" in environ
+    assert cwd.parent == stores.blobs.tmp.resolve() and cwd.name.startswith("scan-") and not cwd.exists()
     crashed = results[slow.content_key][Scanner.PICKLE]
     assert crashed.status == "error"
     assert crashed.error == ("the scanner crashed (exit -9, SIGKILL: killed, as the kernel does when memory runs "

@@ -49,6 +49,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".ndjson", ".csv", 
 MAX_ROWS_CAP = 100_000  # rows a personal-data scan may sample per file, whatever a policy asks
 MAX_LINE_BYTES = 1024 * 1024  # a longer line from the scanner process breaks the protocol
 NO_PROCESS = "the scanner process could not be started"
+CHILD_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOME", "PYTHONPATH", "VIRTUAL_ENV"})
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ def _scan_in_process(stores: Stores, pairs: list[tuple[ScanTarget, Scanner]], op
         pending = [(fid, s) for fid, names in grouped.items() for s in names]  # the order the process works in
         while pending:
             answered, failure = _run_process(pending, files, options, settings.scan_timeout_s,
-                                             settings.scan_max_memory_bytes)
+                                             settings.scan_max_memory_bytes, folder)
             for (fid, s), line in answered.items():
                 t = files[fid][0]
                 version = versions[s]
@@ -305,7 +306,7 @@ def _crash_message(code: int) -> str:
 
 
 def _run_process(pending: list[tuple[str, Scanner]], files: dict[str, tuple[ScanTarget, str]],
-                 options: dict[Scanner, dict[str, Any]], timeout_s: float, memory_bytes: int
+                 options: dict[Scanner, dict[str, Any]], timeout_s: float, memory_bytes: int, workdir: Path
                  ) -> tuple[dict[tuple[str, Scanner], dict[str, Any]], str]:
     """One run of the scanner process over `pending` (grouped by file, in the order the process works): the lines it answered, and what went wrong for the
     first pair it did not answer (when it did not answer them all)."""
@@ -319,11 +320,14 @@ def _run_process(pending: list[tuple[str, Scanner]], files: dict[str, tuple[Scan
         "limits": {"memory_bytes": memory_bytes, "cpu_s": max(1, math.ceil(timeout_s)) * len(pending) + 1},
     }
     expected = set(pending)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INHOUSE_")}
+    # the process reads hostile bytes: it gets no credentials (tokens, database URLs, cloud keys in the environment),
+    # and -P with a private working folder keeps a folder it did not choose off its import path
+    env = {k: v for k, v in os.environ.items() if k in CHILD_ENV or k.startswith("LC_")}
     answered: dict[tuple[str, Scanner], dict[str, Any]] = {}
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "inhouse.scanners"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "inhouse.scanners"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
+                                cwd=workdir)
     except OSError as e:  # no process (out of processes or memory): nothing scanned, each pair an error
         return answered, f"{NO_PROCESS}: {e}"
     failure = ""
