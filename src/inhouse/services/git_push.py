@@ -356,6 +356,8 @@ class _Checker:
         self.history = _History(stores, conn, {b for b in bases if repo_store.repo_has_commit(conn, repo.id, b)})
         self.visited: set[tuple[str, str]] = set()
         self.parsed: dict[str, frozenset[Entry]] = {}
+        self.current = ""  # the pushed commit being checked
+        self.new_files: dict[str, tuple[str, str]] = {}  # a blob of the pack -> (path, commit): what policy scans
 
     def entries(self, sha: str) -> frozenset[Entry]:
         """A tree's entries as dulwich parses them (name, mode, hex sha, all bytes but the mode): from the pack,
@@ -384,6 +386,7 @@ class _Checker:
     def check_commits(self) -> None:
         """Every commit's parents and tree are in the pack or in this repo; every changed path is valid."""
         for sha, c in self.pack.commits.items():
+            self.current = sha
             for p in c.parents:
                 if not self.is_repo_commit(p):
                     raise PackError(f"commit {sha} names a parent {p} that is neither in the pack nor in this repo "
@@ -424,6 +427,8 @@ class _Checker:
                 self._check_tree(child.decode(), path + "/", subs)
             elif child.decode() not in self.pack.blobs:
                 self._check_known(child.decode(), "blob", path)
+            else:
+                self.new_files.setdefault(child.decode(), (path, self.current))
 
     def _check_known(self, sha: str, kind: str, path: str) -> None:
         """An object the pack leaves out must be one of this repo's history (git leaves out what the refs it was
@@ -525,8 +530,9 @@ def _check_ref(u: RefUpdate, report: _Report) -> bool:
 
 
 def _validate(stores: Stores, repo: RepoRecord, updates: list[RefUpdate], pack: ReceivedPack,
-              report: _Report) -> dict[str, str]:
-    """Checks the whole push; returns ref → the commit it will point at (deletes: ZERO)."""
+              report: _Report) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Checks the whole push; returns ref → the commit it will point at (deletes: ZERO), and the files the pack
+    adds (blob → (path, commit)) for the policy's evaluation."""
     targets: dict[str, str] = {}
     with stores.db.read() as conn:
         checker = _Checker(stores, conn, repo, pack)
@@ -535,7 +541,7 @@ def _validate(stores: Stores, repo: RepoRecord, updates: list[RefUpdate], pack: 
             checker.check_lfs()
         except PackError as e:
             report.refuse_all("rejected by the server's rules", f"The push was refused: {e}")
-            return targets
+            return targets, {}
         for u in updates:  # each already passed _check_ref and _authorize_refs
             current = repo_store.get_ref(conn, repo.id, u.ref)
             if (current or ZERO) != u.old:
@@ -559,7 +565,7 @@ def _validate(stores: Stores, repo: RepoRecord, updates: list[RefUpdate], pack: 
                                   + (" (its history is too long to compare here)." if ff is None else "."))
                     continue
             targets[u.ref] = target
-    return targets
+    return targets, checker.new_files
 
 
 # the write -------------------------------------------------------------------------------------------------------
@@ -575,10 +581,11 @@ def _pull_request_event(stores: Stores, conn: Connection, repo: RepoRecord, p: P
 
 def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[RefUpdate], pack: ReceivedPack,
           report: _Report) -> None:
-    targets = _validate(stores, repo, updates, pack, report)
+    targets, new_files = _validate(stores, repo, updates, pack, report)
     if report.refused:
         return
-    verdicts = enforce.check_push(stores, principal, repo, pack, {r: t for r, t in targets.items() if t != ZERO})
+    verdicts = enforce.check_push(stores, principal, repo, pack, {r: t for r, t in targets.items() if t != ZERO},
+                                  new_files)
     for ref, verdict in verdicts.items():  # the organisation's policy, per ref (scans before the write)
         if verdict.refused:
             reason, lines = enforce.push_refusal(stores, principal, repo, verdict)

@@ -63,7 +63,6 @@ MAX_CHANGED_FILES = 20_000  # changed files one evaluation looks at (a change be
 MAX_BASES = 16  # base models of a card looked up
 MAX_HEADINGS = 500  # Markdown headings of a card read
 MAX_CARD_BYTES = 1 << 20  # a README beyond this is read only up to it
-MAX_PUSH_COMMITS = 10_000  # pushed commits walked for one ref
 MAX_SCAN_BYTES = 256 << 20  # bytes of regular (non-LFS) files one evaluation holds for its scanners
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 
@@ -376,7 +375,6 @@ def tree_change(stores: Stores, conn: Connection, trees: PackTrees, change: Chan
     large file (read from the pack's index or the object store, never its content); a regular file's bytes are read
     (from the received pack, else the object store) only when a scanner of `policy` needs them, at most
     MAX_SCAN_BYTES of them in all (beyond: the change is too large to evaluate)."""
-    pack = trees.pack
     wanted: dict[str, str] = {}  # blob sha -> path
     readme_changed = False
     for old, new in pairs:
@@ -386,6 +384,14 @@ def tree_change(stores: Stores, conn: Connection, trees: PackTrees, change: Chan
             readme_changed = readme_changed or c.path == README
             if c.new is not None:
                 wanted.setdefault(c.new.sha, c.path)
+    add_files(stores, conn, trees, change, wanted, final_tree, readme_changed, policy=policy, repo_type=repo_type)
+
+
+def add_files(stores: Stores, conn: Connection, trees: PackTrees, change: Change, wanted: dict[str, str],
+              final_tree: str | None, readme_changed: bool, *, policy: Policy, repo_type: RepoType) -> None:
+    """Adds the changed files `wanted` (blob sha -> path) to `change` as scan targets (see `tree_change`), the
+    top-level names of `final_tree` and, when `readme_changed`, its README."""
+    pack = trees.pack
     readme_sha = None
     if final_tree is not None:
         root = trees.tree(conn, final_tree)
@@ -442,28 +448,27 @@ def pack_blobs(pack: ReceivedPack, wanted: set[str]) -> dict[str, bytes]:
 # git push ---------------------------------------------------------------------------------------------------------
 
 def push_change(stores: Stores, conn: Connection, trees: PackTrees, pack: ReceivedPack, repo: RepoRecord,
-                policy: Policy, ref: str, target: str) -> Change:
-    """The change a push brings to `ref`: every pushed commit `target` reaches (each against its first parent, so
-    that a file added by one pushed commit and removed by the next is scanned too: it stays downloadable by its
-    commit), the README and top-level names of `target`'s tree."""
+                policy: Policy, ref: str, target: str, new_files: dict[str, tuple[str, str]]) -> Change:
+    """The change a push brings to `ref`: the files new in the pack (`new_files`: blob sha -> (path, the pushed
+    commit that added it), as the push's own checks found them, services/git_push._Checker) that a pushed commit
+    `target` reaches adds, every one of them: a file added by one pushed commit and removed by the next is scanned
+    too (it stays downloadable by its commit); the README and top-level names of `target`'s tree."""
     change = Change("push", ref, ref.startswith("refs/pr/"))
-    pairs: list[tuple[str | None, str]] = []
-    queue, seen = [target], {target}
-    while queue and len(seen) <= MAX_PUSH_COMMITS:
+    reach: set[str] = set()
+    queue = [target]
+    while queue:
         sha = queue.pop()
         c = pack.commits.get(sha)
-        if c is None:
+        if c is None or sha in reach:
             continue  # already in the repo: evaluated when it landed
-        parent = c.parents[0] if c.parents else None
-        pairs.append((_commit_tree(stores, conn, pack, parent) if parent else None, c.tree))
-        for p in c.parents:
-            if p not in seen:
-                seen.add(p)
-                queue.append(p)
-    if queue:
+        reach.add(sha)
+        queue.extend(c.parents)
+    wanted = {blob: path for blob, (path, commit) in new_files.items() if commit in reach}
+    if len(wanted) > MAX_CHANGED_FILES:
         change.truncated = True
-    final = _commit_tree(stores, conn, pack, target)
-    tree_change(stores, conn, trees, change, pairs, final, policy=policy, repo_type=repo.type)
+        wanted = dict(list(wanted.items())[:MAX_CHANGED_FILES])
+    add_files(stores, conn, trees, change, wanted, _commit_tree(stores, conn, pack, target),
+              any(path == README for path in wanted.values()), policy=policy, repo_type=repo.type)
     return change
 
 
@@ -477,15 +482,16 @@ def _commit_tree(stores: Stores, conn: Connection, pack: ReceivedPack, sha: str)
 
 
 def check_push(stores: Stores, principal: Principal, repo: RepoRecord, pack: ReceivedPack,
-               targets: dict[str, str]) -> dict[str, Verdict]:
-    """The verdict for each ref a push moves (`targets`: ref -> new commit; deletes left out), before the push's
-    write transaction. Refusals are not recorded here: the caller reports them per ref (`push_refusal`)."""
+               targets: dict[str, str], new_files: dict[str, tuple[str, str]]) -> dict[str, Verdict]:
+    """The verdict for each ref a push moves (`targets`: ref -> new commit; deletes left out; `new_files`: see
+    `push_change`), before the push's write transaction. Refusals are not recorded here: the caller reports them
+    per ref (`push_refusal`)."""
     trees = PackTrees(stores, pack)
     changes: dict[str, Change] = {}
     with stores.db.read() as conn:
         policy = policies.policy_for(stores, conn, repo)
         for ref, target in targets.items():
-            changes[ref] = push_change(stores, conn, trees, pack, repo, policy, ref, target)
+            changes[ref] = push_change(stores, conn, trees, pack, repo, policy, ref, target, new_files)
     return {ref: evaluate_change(stores, principal, repo, change, policy=policy) for ref, change in changes.items()}
 
 
