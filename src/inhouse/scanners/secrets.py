@@ -2,10 +2,11 @@
 configuration. Reported by kind and line, never the value.
 
 Pure standard library and linear in the input: the server calls `scan_bytes` in-process on small files of a
-commit, the scanner process calls `scan` on large ones (read in blocks, lines of any length bounded). Every rule is
-one alternative of one regular expression over bytes: each starts with a literal (or a keyword), its runs are
-bounded or possessive and a token's left edge is checked with a fixed-width lookbehind, so no input makes the
-engine backtrack more than a constant per byte. Obvious placeholders ("hf_xxxx…", "YOUR_API_KEY", "<token>",
+commit, the scanner process calls `scan` on large ones (read in 1 MiB blocks, lines of any length bounded). Each
+rule (`RULES`) has literal triggers, found with bytes.find (C speed; keywords in a lower-cased copy), and a
+pattern matched only where a trigger is, whose runs are bounded or possessive: no input makes the engine do more
+than a constant amount of work per trigger. A trigger right after a character of the token's own alphabet is part
+of a longer token, not one. Obvious placeholders ("hf_xxxx…", "YOUR_API_KEY", "<token>",
 "${SECRET}", AWS's documented EXAMPLE keys) are not reported.
 
 Findings: {"secrets": [{"type": "GitHub token", "line": 3}, ...], "total": n, "text": True}; at most MAX_FINDINGS
