@@ -485,7 +485,7 @@ def _jsonl_row(line: str) -> Row:
         return []
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return [(UNPARSED_COLUMN, line.strip())]
     return _record(value)
 
