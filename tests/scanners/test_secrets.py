@@ -93,6 +93,8 @@ PLACEHOLDERS = [
     'password = os.environ["DATABASE_PASSWORD"]',
     'password = "user_password_field"',
     'PASSWORD_FIELD = "password_confirmation"',
+    'secret_keys: "Iterable[pysequoia.Tsk]" = (),',
+    'api_key = "load_key_from(settings.path)"',
     "aws_access_key_id = AKIA" + "IOSFODNN7EXAMPLE",  # AWS's documented example
     'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
     "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
