@@ -243,3 +243,10 @@ def test_one_hostile_file_fails_only_itself(stores: Stores) -> None:
     assert timed_out.status == "error" and "timed out after 4 s" in (timed_out.error or "")
     assert out[evil.content_key][Scanner.PICKLE].status == "findings"
     assert out[clean.content_key][Scanner.PICKLE].status == "clean"
+
+
+def test_scan_settings_from_the_environment() -> None:
+    from inhouse.config import Settings
+
+    s = Settings.from_env({"INHOUSE_SCAN_TIMEOUT_S": "2.5", "INHOUSE_SCAN_MAX_MEMORY_BYTES": "1000000000"})
+    assert s.scan_timeout_s == 2.5 and s.scan_max_memory_bytes == 1_000_000_000
