@@ -301,7 +301,7 @@ def test_zips_nested_too_deep_are_unsafe(tmp_path: Path) -> None:
     assert any("nested deeper" in u["reason"] for u in outcome.findings["unsafe"])
 
 
-def test_zip_with_too_many_members_is_unsafe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zip_with_too_many_members_is_unsafe(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "many.zip", "w") as z:
         for i in range(pickles.MAX_ZIP_MEMBERS + 1):
             z.writestr(f"f{i}.txt", b"")
