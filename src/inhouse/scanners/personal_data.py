@@ -408,7 +408,7 @@ def _lines(stream: IO[str], tally: _Tally | None = None) -> Iterator[str]:
         yield line
 
 
-def _csv_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[Row]:
+def _csv_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[tuple[list[str], list[str]] | Row]:
     """A CSV's rows after its header (the delimiter guessed among , ; tab |; tab for .tsv); a row csv cannot parse
     (a field longer than its limit) is one row of UNPARSED_COLUMN with no text."""
     lower = name.lower().removesuffix(".gz")
@@ -436,7 +436,14 @@ def _csv_rows(path: Path, name: str, tally: _Tally | None) -> Iterator[Row]:
             if header is None:
                 header = _unique_names(row)
                 continue
-            yield [(header[i] if i < len(header) else f"column {i + 1}", v) for i, v in enumerate(row)]
+            yield header, row  # named only if chosen (_csv_row)
+
+
+def _csv_row(item: tuple[list[str], list[str]] | Row) -> Row:
+    if not isinstance(item, tuple):
+        return item
+    header, row = item
+    return [(header[i] if i < len(header) else f"column {i + 1}", v) for i, v in enumerate(row)]
 
 
 def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
@@ -666,10 +673,12 @@ def scan(path: Path, name: str, options: dict[str, Any]) -> ScanOutcome:
     elif fmt == "jsonl" or (fmt == "json" and _is_json_lines(path, name)):
         total = _count_lines(path, name)  # rows are counted fast, and only the chosen ones parsed
         _read_rows(_jsonl_lines(path, name, tally), _jsonl_row, chosen(total), tally)
+    elif fmt == "csv":
+        total = sum(1 for _ in _csv_rows(path, name, None))
+        _read_rows(_csv_rows(path, name, tally), _csv_row, chosen(total), tally)
     else:
-        rows = _csv_rows if fmt == "csv" else _json_document_rows
-        total = sum(1 for _ in rows(path, name, None))
-        _read_rows(rows(path, name, tally), _same, chosen(total), tally)
+        total = sum(1 for _ in _json_document_rows(path, name, None))
+        _read_rows(_json_document_rows(path, name, tally), _same, chosen(total), tally)
     tally.flush()
     _names_free_of_entities(tally)
     return _outcome(fmt, tally, total, not_scanned)
