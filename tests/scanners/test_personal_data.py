@@ -146,6 +146,17 @@ def test_parquet_read_by_row_groups(tmp_path: Path) -> None:
     assert out.findings["columns_not_scanned"]["photo"] == "binary data"
 
 
+def test_a_parquet_of_numbers_is_skipped_after_its_first_values(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.parquet"
+    pq.write_table(pa.table({"step": list(range(5000)), "loss": [1 / (i + 1) for i in range(5000)]}), path,
+                   row_group_size=500)
+    f = scan(path, "metrics.parquet", {}).findings
+    assert f["rows_total"] == 5000 and f["rows_scanned"] == 5000 and f["sampled"] is False
+    assert f["columns"] == {}
+    assert f["columns_not_scanned"]["loss"].startswith("floating-point")
+    assert f["columns_not_scanned"]["step"].startswith("numeric or boolean, and none of its first")
+
+
 def test_large_file_is_sampled_with_stated_confidence(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     with path.open("w", newline="") as f:

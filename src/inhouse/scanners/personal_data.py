@@ -19,7 +19,7 @@ How it is fast (bench/pii_scan.py: rows/s against presidio run on every cell wit
 - each recognizer sees only cells that could hold its entity: an e-mail needs "@", the numeric ids a digit.
 - rows are sampled (options.max_rows, default 10,000), uniformly at random across the file, with the
   probability of missing a column stated; a numeric or boolean column whose first 200 values hold no entity is not
-  scanned further (and named).
+  scanned further, and parquet's floating-point, boolean and date/time columns not at all (each named, with why).
 Every size a file chooses is bounded: a physical line (120,000 characters), a value (10,000 characters scanned),
 columns (1,000, the rest scanned together as one), a JSON document (32 MiB)."""
 
@@ -114,10 +114,12 @@ RECOGNIZERS: dict[str, tuple[str, Requirement]] = {
     "DE_TAX_ID": ("DeTaxIdRecognizer", "digit"),
 }
 
-# When options name no entities: identifiers of people (not dates, URLs or company numbers).
+# When options name no entities: identifiers of people (not dates, URLs or company numbers), and not PL_PESEL,
+# whose pattern has no word boundaries: it finds "PESEL numbers" inside any long run of digits (a tenth of the
+# values of a float column).
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "CREDIT_CARD", "US_SSN", "US_ITIN", "UK_NHS", "UK_NINO",
-    "ES_NIF", "ES_NIE", "IT_FISCAL_CODE", "IN_PAN", "IN_AADHAAR", "AU_TFN", "AU_MEDICARE", "PL_PESEL",
+    "ES_NIF", "ES_NIE", "IT_FISCAL_CODE", "IN_PAN", "IN_AADHAAR", "AU_TFN", "AU_MEDICARE",
     "FI_PERSONAL_IDENTITY_CODE", "KR_RRN", "TH_TNIN", "SG_NRIC_FIN",
 )
 
@@ -570,6 +572,8 @@ def _parquet(path: Path, tally: _Tally, chosen: Callable[[int], list[int]]) -> t
         kind = _arrow_kind(f.type)
         if kind == "binary":
             not_scanned[f.name] = "binary data"
+        elif kind == "measure":
+            not_scanned[f.name] = "floating-point, boolean or date/time values (not identifiers)"
         elif kind == "null":
             not_scanned[f.name] = "every value is null"
         else:
@@ -586,7 +590,8 @@ def _parquet(path: Path, tally: _Tally, chosen: Callable[[int], list[int]]) -> t
             row0 += n
             continue
         live = [c for c in columns if tally.columns[c[1]].skipped is None]
-        if not live:
+        if not live:  # every column skipped: the chosen rows left have nothing more to scan
+            tally.rows_scanned += len(selected) - lo
             break
         batch0 = row0
         wanted = [c[0] for c in live] if unique else None
@@ -616,9 +621,10 @@ def _arrow_kind(t: pa.DataType) -> str:
         return "null"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return "binary"
-    if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
-            or pa.types.is_temporal(t)):
-        return "numeric"
+    if pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+        return "measure"  # not scanned: its digits are a quantity, not an identifier
+    if pa.types.is_integer(t) or pa.types.is_decimal(t):
+        return "numeric"  # may hold a phone or an id number: probed, then skipped if nothing is found
     return "text"
 
 
