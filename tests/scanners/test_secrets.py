@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
-import time
 from pathlib import Path
 
 import pytest
@@ -142,21 +142,25 @@ def test_findings_are_capped_and_counted() -> None:
     assert out.findings["secrets"][-1] == {"type": "GitHub token", "line": secrets.MAX_FINDINGS}
 
 
-def test_hostile_inputs_take_time_linear_in_their_size() -> None:
-    """No rule backtracks: inputs built to make a regex engine retry (repeated prefixes, long runs without their
-    end) cost about what ordinary text of the same size costs (a ratio, not a timing: both measured here)."""
+def test_every_pattern_is_bounded() -> None:
+    """Linear time by construction: rules are tried only where a literal trigger is (bytes.find), and no pattern
+    has an unbounded repetition (*, +, {n,}) outside a character class, so the work per trigger is bounded."""
+    for rule in secrets.RULES:
+        source = re.sub(rb"\\.", b"e", rule.pattern.pattern)  # escapes
+        source = re.sub(rb"\[[^\]]*\]", b"c", source)  # character classes
+        assert not re.search(rb"[*]|(?<!\})\+|\{\d+,\}", source), rule.kind
+        assert rule.triggers and all(len(t) >= 2 for t, _ in rule.triggers), rule.kind
+
+
+def test_hostile_inputs_are_not_secrets() -> None:
+    """Inputs built to make a regex engine retry (repeated prefixes, long runs without their end): no finding.
+    (On the development machine each 2 MB input takes about what 2 MB of source code takes, 0.05-0.25 s.)"""
     size = 2_000_000
-    ordinary = (b"def f(x):\n    return x + 1  # the answer\n" * (size // 40))[:size]
-    t0 = time.perf_counter()
-    scan_bytes(ordinary, "a.py")
-    base = time.perf_counter() - t0
     for unit in (b"eyJ", b"-eyJa.", b"AKIA", b"aws_secret=", b"password=\"", b"-----BEGIN A PRIVATE KEY-----\n",
-                 b"ghp_", b"sk-proj-", b"x" * 64 + b"\n"):
+                 b"ghp_", b"sk-proj-", b"x" * 64 + b"\n", b"-----BEGIN A PRIVATE KEY-----" + b" " * 5000):
         hostile = (unit * (size // len(unit) + 1))[:size]
-        t0 = time.perf_counter()
-        scan_bytes(hostile, "h.txt")
-        took = time.perf_counter() - t0
-        assert took < 30 * base + 0.5, (unit, took, base)
+        out = scan_bytes(hostile, "h.txt")
+        assert out.status == "clean", unit
 
 
 def test_streaming_scan_agrees_with_the_in_memory_scan(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ RULES: tuple[Rule, ...] = (
     _rule("Hugging Face token", (b"hf_",), rb"hf_(?P<value>[A-Za-z0-9]{34,40})(?![A-Za-z0-9_])", _ALNUM + b"_"),
     _rule("inhouse access token", (b"ih_",), rb"ih_(?P<value>" + _TOKEN + rb"{43})(?!" + _TOKEN + rb")"),
     _rule("private key", (b"-----BEGIN",),
-          rb"-----BEGIN[ A-Z]{0,20} PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
+          rb"-----BEGIN[ A-Z]{0,20} PRIVATE KEY(?: BLOCK)?-----[ \t]{0,16}\r?\n"
           rb"(?:[A-Za-z\-]{1,40}:[^\n]{0,200}\n){0,6}[ \t\r\n]{0,8}(?P<value>" + _B64 + rb"{40})", b""),
     _rule("JSON Web Token", (b"eyJ",),
           rb"(?P<value>eyJ" + _TOKEN + rb"{10,1000}+\.eyJ" + _TOKEN + rb"{10,8000}+\." + _TOKEN
