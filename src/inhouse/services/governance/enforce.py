@@ -23,7 +23,6 @@ import hashlib
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -32,7 +31,7 @@ from sqlalchemy import Connection
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, can_see, decide_governance
 from inhouse.audit.log import Event
-from inhouse.errors import NotFound, PolicyViolation
+from inhouse.errors import InhouseError, NotFound, PolicyViolation
 from inhouse.names import split_repo_id
 from inhouse.services import cards, merges, repo_access
 from inhouse.services.context import Stores
@@ -55,7 +54,7 @@ from inhouse.storage.git.ingest import ReceivedPack, stored_objects, tree_entrie
 from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing, small_bodies_and_sizes
-from inhouse.vocabulary import SEVERITY, Outcome, RepoType, Scanner, Stage
+from inhouse.vocabulary import Outcome, RepoType, Scanner, Stage
 
 README = "README.md"
 DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
@@ -184,7 +183,7 @@ def _bases(conn: Connection, principal: Principal, card: CardFacts) -> list[Base
         try:
             ns, name = split_repo_id(base_id)
             hit = repo_store.find_repo(conn, RepoType.MODEL, ns, name)
-        except Exception:  # not a repo id this hub could hold: an unknown base
+        except InhouseError:  # not a repo id this hub could hold: an unknown base
             hit = None
         if hit is None or not can_see(principal, hit[0]):
             out.append(BaseFacts(repo_id=base_id, found=False, license=None, card=None))
@@ -231,8 +230,7 @@ def note_refusal(stores: Stores, principal: Principal, repo: RepoRecord, verdict
     (the change itself rolled back or never began)."""
     findings = _findings_json(verdict)
     with stores.db.write() as conn:
-        _add_evaluation(conn, principal, repo, verdict, commit=None, outcome=Outcome.DENY.value
-                        if verdict.outcome is Outcome.DENY else verdict.outcome.value)
+        _add_evaluation(conn, principal, repo, verdict, commit=None, outcome=verdict.outcome.value)
         stores.audit.record(conn, principal, Event(
             "policy.refused", repo, revision=verdict.ref, outcome="denied",
             details={"trigger": verdict.change_trigger, "ref": verdict.ref, "findings": findings,
@@ -283,10 +281,6 @@ def record(stores: Stores, conn: Connection, principal: Principal, repo: RepoRec
         approvals.open_change_request(stores, conn, principal, repo, where, commit,
                                       [f.to_json() for f in verdict.findings if f.outcome is Outcome.APPROVAL],
                                       verdict.policy)
-
-
-def worst(verdicts: Iterable[Verdict]) -> Outcome:
-    return max((v.outcome for v in verdicts), key=lambda o: SEVERITY[o], default=Outcome.ALLOW)
 
 
 # API commits ------------------------------------------------------------------------------------------------------
@@ -416,8 +410,7 @@ def add_files(stores: Stores, conn: Connection, trees: PackTrees, change: Change
                 change.truncated = True
                 continue
             to_read[sha] = path
-        else:
-            change.add(ScanTarget(path, f"git:{sha}", size, None))  # nothing to scan in it: listed only
+        # else: no scanner of this policy looks at it, and no rule at a file that was not scanned
     readme = {readme_sha} if readme_changed and readme_sha is not None else set()
     data = pack_blobs(pack, set(to_read) | readme) if pack is not None else {}
     for sha in (set(to_read) | readme) - set(data):

@@ -225,9 +225,13 @@ def _materialise(stores: Stores, target: ScanTarget, folder: Path, n: int) -> Pa
     if kind != "sha256":
         raise ValueError(f"{target.path}: a file without its bytes must be a large file (sha256:…), not {kind}")
     local = stores.blobs.local_path(oid)
-    if local is not None:
-        return local
     p = folder / f"{n}"
+    if local is not None:
+        try:  # a link, not the store's path: the converter deletes a blob once it is in xorbs, maybe mid-scan
+            os.link(local, p)
+            return p
+        except OSError:
+            pass  # gone meanwhile, or another file system: read it from wherever it lives now
     with p.open("wb") as f:
         for chunk in read_lfs(stores, oid):
             f.write(chunk)
