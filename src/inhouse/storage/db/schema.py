@@ -231,7 +231,8 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
-Index("ix_audit_repo", audit_log.c.repo)
+# a repo's entries, newest first (factsheets read the newest N of one repo without sorting all of them)
+Index("ix_audit_repo_seq", audit_log.c.repo, audit_log.c.seq)
 Index("ix_audit_actor", audit_log.c.actor)
 Index("ix_audit_ts", audit_log.c.ts)
 
