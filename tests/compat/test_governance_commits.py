@@ -3,7 +3,7 @@ git against a live server. The policy is put through the API (PUT /api/orgs/{org
 
 - A pickle that runs os.system on load (protocols 0-5, a hand-written `os system` global, a pickle in a zip in a
   zip) uploaded as model.bin is refused: HfHubHTTPError 403 naming pickle.unsafe, the file and the global; nothing
-  lands. A safetensors file passes.
+  lands, and the uploaded bytes (sent before the commit) are not served by their oid. A safetensors file passes.
 - A secret (an AWS key) in a small file is refused naming its kind and line, never its value.
 - A GPL card in an org that denies gpl-3.0 is refused naming license.denied; a Llama-derived model that drops the
   naming and NOTICE duties is refused naming license.duty.
@@ -18,6 +18,7 @@ git against a live server. The policy is put through the API (PUT /api/orgs/{org
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -158,6 +159,14 @@ def test_a_pickle_that_runs_code_on_load_is_refused(server: LiveServer, strict: 
     assert "pickle.unsafe" in message and "model.bin" in message and global_name in message, message
     assert sorted(strict.api.list_repo_files(repo_id)) == before
     assert strict.api.model_info(repo_id).sha == head
+    if name == "protocol 4":  # the uploaded bytes (a large file, sent before the commit) are not served by oid
+        oid = hashlib.sha256(data).hexdigest()
+        batch = httpx.post(f"{server.url}/{repo_id}.git/info/lfs/objects/batch", timeout=60,
+                           json={"operation": "download", "objects": [{"oid": oid, "size": len(data)}]},
+                           headers={**_auth(strict.token), "Accept": "application/vnd.git-lfs+json",
+                                    "Content-Type": "application/vnd.git-lfs+json"})
+        [obj] = batch.json()["objects"]
+        assert "actions" not in obj and obj["error"]["code"] == 403 and "quarantined" in obj["error"]["message"], obj
     entries = _audit(server, "policy.refused", repo_id)
     assert len(entries) == 1 and entries[0]["outcome"] == "denied"
     details = entries[0]["details"]

@@ -231,10 +231,29 @@ def note_refusal(stores: Stores, principal: Principal, repo: RepoRecord, verdict
     findings = _findings_json(verdict)
     with stores.db.write() as conn:
         _add_evaluation(conn, principal, repo, verdict, commit=None, outcome=verdict.outcome.value)
+        _hold_refused_uploads(stores, conn, principal, repo, verdict)
         stores.audit.record(conn, principal, Event(
             "policy.refused", repo, revision=verdict.ref, outcome="denied",
             details={"trigger": verdict.change_trigger, "ref": verdict.ref, "findings": findings,
                      "policy_version": verdict.policy.version}))
+
+
+def _hold_refused_uploads(stores: Stores, conn: Connection, principal: Principal, repo: RepoRecord,
+                          verdict: Verdict) -> None:
+    """A large file is uploaded to the repo before the commit that names it: when the commit is refused for what
+    that file holds, its bytes stay with the repo (storage GC forgets them later) and could be fetched by their
+    sha256 (LFS batch, Xet). They are held back like a quarantined file (no commit), until an admin releases
+    them."""
+    now = time.time()
+    for f in verdict.findings:
+        key = verdict.keys.get(f.path or "")
+        if f.outcome is not Outcome.DENY or key is None or not key.startswith("sha256:"):
+            continue
+        if quarantine_store.add(conn, repo_id=repo.id, content_key=key, path=f.path or "", commit=None, rule=f.rule,
+                                reason=f"refused upload: {f.message}"[:2000], now=now) is not None:
+            stores.audit.record(conn, principal, Event("policy.quarantine", repo, revision=verdict.ref, path=f.path,
+                                                       details={"path": f.path, "rule": f.rule, "content_key": key,
+                                                                "commit": None}))
 
 
 def refuse(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdict) -> NoReturn:
