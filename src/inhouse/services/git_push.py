@@ -586,6 +586,12 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
         return
     verdicts = enforce.check_push(stores, principal, repo, pack, {r: t for r, t in targets.items() if t != ZERO},
                                   new_files)
+    parents = {sha: c.parents for sha, c in pack.commits.items()}
+    for u in updates:  # a commit held for approval reaches a branch or tag only through its approved merge
+        if not u.is_delete and u.ref in verdicts and not verdicts[u.ref].refused:
+            held = enforce.check_held(stores, principal, repo, u.ref, None if u.is_create else u.old,
+                                      targets[u.ref], trigger="push", commits_in=parents)
+            verdicts[u.ref] = held or verdicts[u.ref]
     for ref, verdict in verdicts.items():  # the organisation's policy, per ref (scans before the write)
         if verdict.refused:
             reason, lines = enforce.push_refusal(stores, principal, repo, verdict)

@@ -311,3 +311,34 @@ def test_a_push_to_a_pull_request_that_needs_approval_lands_and_opens_its_reques
     with stores.db.read() as conn:
         requests = [r for r in approvals.list_requests(conn, repo.id, limit=10) if r.kind == "change"]
     assert [(r.target, r.revision, r.status) for r in requests] == [(ref, tip, "open")]
+
+
+def test_a_commit_held_for_approval_reaches_no_branch_another_way(stores: Stores, tmp_path: Path) -> None:
+    """Not by git push of that commit to main, nor by a branch or tag created from the pull request: only by the
+    merge of its approved pull request; after that, branches from main are fine again."""
+    from inhouse.services import refs
+    from inhouse.services.governance import approvals
+
+    org = Org(stores, APPROVAL)
+    repo = org.repo()
+    base = org.commit(repo, [AddFile("a.txt", b"a")]).oid
+    pr = org.commit(repo, [AddFile("model.bin", EVIL)], create_pr=True)
+    num = pr.pr_num or 0
+    local = Local(tmp_path / "work")
+    local.import_commit(stores, pr.oid)
+    report = _push(stores, org.writer, repo, [(base, pr.oid, "refs/heads/main")], local.pack(pr.oid, exclude=(pr.oid,)))
+    assert report.refs == {"refs/heads/main": "policy: approval.pending"}, report
+    assert any(f"refs/pr/{num}" in m for m in report.messages)
+    tip = local.commit({"c.txt": b"c"}, "on top")  # hidden under a new commit: still held
+    report = _push(stores, org.writer, repo, [(base, tip, "refs/heads/main")], local.pack(tip, exclude=(pr.oid,)))
+    assert report.refs == {"refs/heads/main": "policy: approval.pending"}, report
+    for create in (lambda: refs.create_branch(stores, org.writer, _name(repo), "sneaky", f"refs/pr/{num}"),
+                   lambda: refs.create_tag(stores, org.writer, _name(repo), f"refs/pr/{num}", "v1")):
+        with pytest.raises(PolicyViolation) as e:
+            create()
+        assert "approval.pending" in e.value.message
+    with stores.db.read() as conn:
+        [request] = [r for r in approvals.list_requests(conn, repo.id, limit=10) if r.kind == "change"]
+    approvals.review(stores, org.admin, _name(repo), request.number, decision="approve", reason="checked")
+    discussions.merge(stores, org.admin, _name(repo), num)
+    refs.create_branch(stores, org.writer, _name(repo), "after", "main")  # landed: nothing held any more

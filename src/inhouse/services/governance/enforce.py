@@ -693,3 +693,82 @@ def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str
         if level_i >= 0:
             out.append(FileSecurity(path, _LEVELS[level_i], sorted(set(names)), imports, quarantined))
     return SecurityStatus(done, out)
+
+
+# approval held commits reaching a branch another way ---------------------------------------------------------------
+
+MAX_ANCESTRY = 20_000  # commits walked to tell whether a held commit would reach a branch
+
+
+def check_held(stores: Stores, principal: Principal, repo: RepoRecord, ref: str, old: str | None, new: str,
+               *, trigger: str, commits_in: dict[str, tuple[str, ...]] | None = None) -> Verdict | None:
+    """A commit a policy held for approval (on its pull request) lands on a branch or tag only through the merge of
+    its approved pull request: pointing `ref` at `new` (from `old`) any other way (git push of that commit, a
+    branch or tag created from the pull request) is refused while its change request is not approved. Returns the
+    refusing verdict (not yet recorded), or None. Costs one query on a repo where nothing is held.
+    `commits_in`: parents of commits not stored yet (a received pack's)."""
+    if ref.startswith("refs/pr/"):
+        return None
+    with stores.db.read() as conn:
+        held = [(c, r) for c, r in policy_evaluations.held_for_approval(conn, repo.id)
+                if not approvals.change_approved(conn, repo.id, r, c)]
+        if not held:
+            return None
+        wanted = {c for c, _ in held}
+        # what already landed (a merged pull request) is no longer held: the history of every branch and tag
+        heads = [t for n, t in repo_store.list_refs(conn, repo.id) if n.startswith(("refs/heads/", "refs/tags/"))]
+        stop = _ancestors(stores, conn, [*heads, *([old] if old else [])], commits_in or {})
+        found: set[str] = set()
+        queue, seen = [new], {new}
+        while queue and len(seen) <= MAX_ANCESTRY:
+            sha = queue.pop()
+            if sha in stop:
+                continue
+            if sha in wanted:
+                found.add(sha)
+            parents = (commits_in or {}).get(sha)
+            if parents is None:
+                try:
+                    parents = stores.objects.commit(conn, sha).parents
+                except ObjectMissing:
+                    parents = ()
+            for p in parents:
+                if p not in seen:
+                    seen.add(p)
+                    queue.append(p)
+        policy = policies.policy_for(stores, conn, repo)
+    if not found:
+        return None
+    refs = sorted({r for c, r in held if c in found})
+    finding = Finding(
+        rule="approval.pending", outcome=Outcome.DENY, path=None,
+        message=f"{ref} would include commits held for approval on {', '.join(refs)}: they reach a branch only by "
+                "merging their pull request once its change request is approved (GET .../approvals lists them).",
+        details={"commits": sorted(found)[:20], "pull_requests": refs})
+    return Verdict(trigger, ref, False, policy, [finding], {})
+
+
+def _ancestors(stores: Stores, conn: Connection, starts: list[str], commits_in: dict[str, tuple[str, ...]]
+               ) -> set[str]:
+    out, queue = set(starts), list(starts)
+    while queue and len(out) <= MAX_ANCESTRY:
+        sha = queue.pop()
+        parents = commits_in.get(sha)
+        if parents is None:
+            try:
+                parents = stores.objects.commit(conn, sha).parents
+            except ObjectMissing:
+                parents = ()
+        for p in parents:
+            if p not in out:
+                out.add(p)
+                queue.append(p)
+    return out
+
+
+def refuse_held(stores: Stores, principal: Principal, repo: RepoRecord, ref: str, target: str, *,
+                trigger: str) -> None:
+    """`check_held` for a branch or tag created at `target` through the API; raises PolicyViolation (recorded)."""
+    verdict = check_held(stores, principal, repo, ref, None, target, trigger=trigger)
+    if verdict is not None:
+        refuse(stores, principal, repo, verdict)

@@ -72,3 +72,13 @@ def for_commit(conn: Connection, repo_id: int, sha: str) -> list[EvaluationRecor
     q = (_select().where(policy_evaluations.c.repo_id == repo_id, policy_evaluations.c.commit == sha)
          .order_by(policy_evaluations.c.id).limit(100))
     return [_record(r) for r in conn.execute(q)]
+
+
+def held_for_approval(conn: Connection, repo_id: int, *, limit: int = 1000) -> list[tuple[str, str]]:
+    """(commit, ref) of the repo's commits an evaluation held for approval (on a pull request's ref), newest first:
+    what may reach a branch only through its approved merge."""
+    q = (select(policy_evaluations.c.commit, policy_evaluations.c.ref)
+         .where(policy_evaluations.c.repo_id == repo_id, policy_evaluations.c.outcome == "approval",
+                policy_evaluations.c.commit.is_not(None))
+         .order_by(policy_evaluations.c.id.desc()).limit(limit))
+    return [(str(r[0]), str(r[1] or "")) for r in conn.execute(q)]
