@@ -356,6 +356,14 @@ def test_security_status_lists_an_unsafe_file_of_a_repo_without_a_policy(server:
     [issue] = status["filesWithIssues"]
     assert issue["path"] == "model.bin" and issue["level"] == "unsafe" and "pickle.unsafe" in issue["rules"]
     assert "os.system" in issue["pickleImports"]
+    # tree entries with expand carry each file's status as the client's RepoFile.security reads it
+    [weights] = api.get_paths_info(repo_id, ["model.bin"], expand=True)
+    assert weights.security is not None and weights.security["status"] == "unsafe" and not weights.security.safe
+    scan = weights.security["pickle_import_scan"]
+    assert scan["highestSafetyLevel"] == "dangerous"
+    assert {"module": "os", "name": "system", "safety": "dangerous"} in scan["imports"]
+    listed = {f.path: f for f in api.list_repo_tree(repo_id, expand=True) if hasattr(f, "security")}
+    assert listed["model.bin"].security["status"] == "unsafe" and listed["config.json"].security is None
 
 
 def test_a_policy_change_is_not_retroactive_and_recheck_reports_it(server: LiveServer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
 
@@ -21,7 +21,8 @@ from inhouse.services import downloads, repo_access
 from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
-from inhouse.services.governance import quarantine
+from inhouse.services.governance import enforce, quarantine
+from inhouse.services.governance.enforce import FileSecurity
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import lfs as lfs_store
@@ -234,6 +235,7 @@ class Listing:
     entries: list[FileEntry]
     last: dict[str, CommitView]
     more: bool
+    security: dict[str, FileSecurity] = field(default_factory=dict)  # with `expand`: what the scans said
 
 
 def tree(stores: Stores, principal: Principal, name: RepoName, revision: str, path: str, *, recursive: bool,
@@ -245,7 +247,7 @@ def tree(stores: Stores, principal: Principal, name: RepoName, revision: str, pa
     res, entries = list_tree(stores, repo, revision, path, recursive=recursive)
     chunk = entries[offset : offset + limit]
     last = last_commits(stores, res.commit, [e.path for e in chunk]) if expand and chunk else {}
-    return Listing(chunk, last, offset + limit < len(entries))
+    return Listing(chunk, last, offset + limit < len(entries), _security(stores, repo, chunk) if expand else {})
 
 
 def paths_info(stores: Stores, principal: Principal, name: RepoName, revision: str, paths: list[str], *,
@@ -256,7 +258,12 @@ def paths_info(stores: Stores, principal: Principal, name: RepoName, revision: s
     repo_access.audit_read(stores, principal, repo, "repo.paths_info", revision=revision)
     res, entries = entries_at(stores, repo, revision, paths)
     last = last_commits(stores, res.commit, [e.path for e in entries]) if expand and entries else {}
-    return Listing(entries, last, False)
+    return Listing(entries, last, False, _security(stores, repo, entries) if expand else {})
+
+
+def _security(stores: Stores, repo: RepoRecord, entries: list[FileEntry]) -> dict[str, FileSecurity]:
+    files = [(e.path, e.oid, e.lfs.oid if e.lfs else None) for e in entries if e.type == "file"]
+    return enforce.file_security(stores, repo, files) if files else {}
 
 
 def commits(stores: Stores, principal: Principal, name: RepoName, revision: str, *, offset: int, limit: int

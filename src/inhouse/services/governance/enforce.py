@@ -638,15 +638,16 @@ SCAN_SUFFIXES = scans.PICKLE_SUFFIXES  # files a scan is expected for (pickles a
 _FOUND_LEVEL = {Scanner.PICKLE: "unsafe", Scanner.SECRETS: "unsafe", Scanner.PERSONAL_DATA: "caution"}
 _FOUND_RULE = {Scanner.PICKLE: "pickle.unsafe", Scanner.SECRETS: "secrets.found",
                Scanner.PERSONAL_DATA: "personal_data.found"}
-_LEVELS = ("unscanned", "caution", "unsafe", "error")  # mildest first
+_LEVELS = ("safe", "unscanned", "caution", "unsafe", "error")  # mildest first
 
 
 @dataclass(frozen=True)
 class FileSecurity:
     path: str
-    level: str  # unsafe | caution | error | unscanned
+    level: str  # safe | unscanned | caution | unsafe | error
     rules: list[str]
     pickle_imports: list[str] | None
+    unsafe_globals: list[str]
     quarantined: bool
 
 
@@ -656,21 +657,23 @@ class SecurityStatus:
     files: list[FileSecurity]  # files with issues
 
 
-def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]) -> SecurityStatus:
-    """What the scans said of these files of a revision ((path, git blob id, LFS oid or None)): files with issues
-    (unsafe pickle imports or secrets, personal data, a scanner's error), pickle imports, and whether the repo
-    holds the file back (quarantined); files of pickle formats never scanned are "unscanned"."""
+def file_security(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]
+                  ) -> dict[str, FileSecurity]:
+    """What the scans said of each of these files of a revision ((path, git blob id, LFS oid or None)) that was
+    scanned or should have been (pickle formats): its level, the rules that found something, a pickle's imports
+    and unsafe globals, whether the repo holds it back (quarantined; a quarantine for a scanner's failure is level
+    error)."""
     keys = {path: lfs_key(oid) if oid is not None else f"git:{sha}" for path, sha, oid in files}
     with stores.db.read() as conn:
         found = scan_store.get_scans(conn, list(set(keys.values())))
-        held = quarantine_store.active_keys(conn, repo.id, list(set(keys.values())))
-    out: list[FileSecurity] = []
-    done = True
+        held = {q.content_key: q.rule for q in quarantine_store.list_for_repo(conn, repo.id, active_only=True)
+                if q.content_key in found or q.content_key in set(keys.values())}
+    out: dict[str, FileSecurity] = {}
     for path, key in keys.items():
         latest: dict[str, Any] = {}
         for r in found.get(key, []):  # oldest first: the last row of each scanner is its latest scan
             latest[r.scanner] = r
-        level_i, names, imports = -1, [], None
+        level_i, names, imports, unsafe = 0, [], None, []
         for name, r in latest.items():
             try:
                 scanner = Scanner(name)
@@ -678,21 +681,32 @@ def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str
                 continue
             if scanner is Scanner.PICKLE and isinstance(r.findings.get("imports"), list):
                 imports = [str(i) for i in r.findings["imports"]][:200]
+                unsafe = [str(u.get("global")) for u in r.findings.get("unsafe") or [] if isinstance(u, dict)
+                          and u.get("global")][:200]
             if r.status == "error":
                 level_i = max(level_i, _LEVELS.index("error"))
                 names.append(f"{scanner.value}.scan_error")
             elif r.status == "findings":
                 level_i = max(level_i, _LEVELS.index(_FOUND_LEVEL[scanner]))
                 names.append(_FOUND_RULE[scanner])
-        if not latest and path.lower().endswith(tuple(SCAN_SUFFIXES)):
-            done = False
+        rule = held.get(key)
+        if not latest and rule is None:
+            if not path.lower().endswith(tuple(SCAN_SUFFIXES)):
+                continue  # nothing scanned it, nothing had to
             level_i = _LEVELS.index("unscanned")
-        quarantined = key in held
-        if level_i < 0 and quarantined:
-            level_i = _LEVELS.index("unsafe")
-        if level_i >= 0:
-            out.append(FileSecurity(path, _LEVELS[level_i], sorted(set(names)), imports, quarantined))
-    return SecurityStatus(done, out)
+        if rule is not None:
+            names.append(rule)
+            level_i = max(level_i, _LEVELS.index("error" if rule.endswith(".scan_error") else "unsafe"))
+        out[path] = FileSecurity(path, _LEVELS[level_i], sorted(set(names)), imports, unsafe, rule is not None)
+    return out
+
+
+def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]) -> SecurityStatus:
+    """`securityRepoStatus` of model info: the files of a revision with issues (see `file_security`: anything but
+    safe), and whether every file a scan is expected for was scanned."""
+    statuses = file_security(stores, repo, files)
+    issues = [f for f in statuses.values() if f.level != "safe"]
+    return SecurityStatus(not any(f.level == "unscanned" for f in issues), issues)
 
 
 # approval held commits reaching a branch another way ---------------------------------------------------------------

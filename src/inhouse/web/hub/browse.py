@@ -32,7 +32,8 @@ async def tree(ctx: Ctx) -> Response:
     listing = await ctx.run(file_service.tree, ctx.stores, await ctx.principal(), repo_name(ctx), rev, path,
                             recursive=ctx.query_bool("recursive"), expand=expand, offset=start, limit=page)
     headers = {"Link": next_link(ctx, start + page)} if listing.more else {}
-    return json_response([entry_json(e, listing.last.get(e.path)) for e in listing.entries], headers=headers)
+    return json_response([entry_json(e, listing.last.get(e.path), listing.security.get(e.path))
+                          for e in listing.entries], headers=headers)
 
 
 async def paths_info(ctx: Ctx) -> Response:
@@ -52,7 +53,8 @@ async def paths_info(ctx: Ctx) -> Response:
         raise BadRequest(f"At most {MAX_PATHS} paths per request; split the request.")
     listing = await ctx.run(file_service.paths_info, ctx.stores, await ctx.principal(), repo_name(ctx),
                             ctx.params["rev"], paths, expand=expand)
-    return json_response([entry_json(e, listing.last.get(e.path)) for e in listing.entries])
+    return json_response([entry_json(e, listing.last.get(e.path), listing.security.get(e.path))
+                          for e in listing.entries])
 
 
 async def refs(ctx: Ctx) -> Response:

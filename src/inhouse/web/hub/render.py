@@ -5,12 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from inhouse.services.files import CommitView, FileEntry
+from inhouse.services.governance.enforce import FileSecurity
 from inhouse.services.info import RepoView
 from inhouse.vocabulary import RepoType, Stage
 from inhouse.web.responses import iso
 
 
-def entry_json(e: FileEntry, last_commit: CommitView | None = None) -> dict[str, Any]:
+def file_security_json(f: FileSecurity) -> dict[str, Any]:
+    """`securityFileStatus` of a tree entry, as huggingface_hub's RepoFile.security reads it (status, avScan,
+    pickleImportScan with each import's safety)."""
+    pickle: dict[str, Any] | None = None
+    if f.pickle_imports is not None:
+        unsafe = set(f.unsafe_globals)
+        pickle = {"highestSafetyLevel": "dangerous" if unsafe else "innocuous", "imports": [
+            {"module": g.rpartition(".")[0], "name": g.rpartition(".")[2],
+             "safety": "dangerous" if g in unsafe else "innocuous"} for g in f.pickle_imports]}
+    out: dict[str, Any] = {"status": f.level, "avScan": None, "pickleImportScan": pickle}
+    if f.rules:
+        out["rules"] = f.rules
+    if f.quarantined:
+        out["quarantined"] = True
+    return out
+
+
+def entry_json(e: FileEntry, last_commit: CommitView | None = None, security: FileSecurity | None = None
+               ) -> dict[str, Any]:
     d: dict[str, Any] = {"type": e.type, "oid": e.oid, "size": e.size, "path": e.path}
     if e.lfs is not None:
         d["lfs"] = {"oid": e.lfs.oid, "size": e.lfs.size, "pointerSize": e.pointer_size}
@@ -19,6 +38,8 @@ def entry_json(e: FileEntry, last_commit: CommitView | None = None) -> dict[str,
     if last_commit is not None:
         d["lastCommit"] = {"id": last_commit.oid, "title": last_commit.commit.title,
                            "date": iso(last_commit.commit.committer.when)}
+    if security is not None:
+        d["securityFileStatus"] = file_security_json(security)
     return d
 
 
