@@ -482,7 +482,7 @@ def _json_key(key: Any) -> str:
     return safe if isinstance(safe, str) else str(safe)
 
 
-def _strings(value: Any) -> list[str]:
+def strings_of(value: Any) -> list[str]:
     """A string or the strings of a list; anything else is dropped."""
     if isinstance(value, str):
         return [value] if value.strip() else []
@@ -520,21 +520,21 @@ def card_facts(metadata: dict[str, Any] | None, repo_type: RepoType) -> CardFact
         card_data = {}
         meta = {}
 
-    licenses = _strings(meta.get("license"))
+    licenses = strings_of(meta.get("license"))
     library = meta.get("library_name") if isinstance(meta.get("library_name"), str) else None
     pipeline = meta.get("pipeline_tag") if isinstance(meta.get("pipeline_tag"), str) else None
-    base_models = _dedupe(_strings(meta.get("base_model")))
-    tags = _strings(meta.get("tags"))
-    languages = _strings(meta.get("language"))
+    base_models = _dedupe(strings_of(meta.get("base_model")))
+    tags = strings_of(meta.get("tags"))
+    languages = strings_of(meta.get("language"))
 
     derived: list[str] = []
     if repo_type == RepoType.DATASET:
         for key in ("task_categories", "task_ids", "annotations_creators", "language_creators",
                     "multilinguality", "source_datasets"):  # fmt: skip
-            derived += [f"{key}:{v}" for v in _strings(meta.get(key))]
+            derived += [f"{key}:{v}" for v in strings_of(meta.get(key))]
         derived += [f"language:{v}" for v in languages]
         derived += [f"license:{v}" for v in licenses]
-        derived += [f"size_categories:{v}" for v in _strings(meta.get("size_categories"))]
+        derived += [f"size_categories:{v}" for v in strings_of(meta.get("size_categories"))]
         derived += tags
     elif repo_type == RepoType.SPACE:
         if isinstance(meta.get("sdk"), str):
@@ -548,7 +548,7 @@ def card_facts(metadata: dict[str, Any] | None, repo_type: RepoType) -> CardFact
         if pipeline:
             derived.append(pipeline)
         derived += languages
-        derived += [f"dataset:{v}" for v in _strings(meta.get("datasets"))]
+        derived += [f"dataset:{v}" for v in strings_of(meta.get("datasets"))]
         derived += [f"base_model:{v}" for v in base_models]
         derived += [f"license:{v}" for v in licenses]
 

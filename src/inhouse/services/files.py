@@ -158,21 +158,23 @@ def history(stores: Stores, repo: RepoRecord, revision: str | None) -> tuple[Res
 
     def gen() -> Iterator[CommitView]:
         with stores.db.read() as conn:
-            heap: list[tuple[float, str]] = []
-            seen = {res.commit}
-            c = stores.objects.commit(conn, res.commit)
-            heapq.heappush(heap, (-c.committer.when, res.commit))
-            while heap:
-                _, sha = heapq.heappop(heap)
-                commit = stores.objects.commit(conn, sha)
-                yield CommitView(sha, commit)
-                for parent in commit.parents:
-                    if parent not in seen:
-                        seen.add(parent)
-                        pc = stores.objects.commit(conn, parent)
-                        heapq.heappush(heap, (-pc.committer.when, parent))
+            yield from walk_history(stores, conn, res.commit)
 
     return res, gen()
+
+
+def walk_history(stores: Stores, conn: Connection, head: str) -> Iterator[CommitView]:
+    """The commit `head` and its ancestors, newest first (by committer date), read on `conn`."""
+    heap: list[tuple[float, str]] = [(-stores.objects.commit(conn, head).committer.when, head)]
+    seen = {head}
+    while heap:
+        _, sha = heapq.heappop(heap)
+        commit = stores.objects.commit(conn, sha)
+        yield CommitView(sha, commit)
+        for parent in commit.parents:
+            if parent not in seen:
+                seen.add(parent)
+                heapq.heappush(heap, (-stores.objects.commit(conn, parent).committer.when, parent))
 
 
 def last_commits(stores: Stores, commit: str, paths: list[str], *, max_commits: int | None = None,

@@ -26,7 +26,6 @@ MAX_CARD_BYTES. A section whose facts were cut says so in `sections[name]["note"
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import re
@@ -41,7 +40,7 @@ from sqlalchemy import Connection
 from inhouse.access.identity import Principal
 from inhouse.access.policy import Action, can_see, decide
 from inhouse.errors import InhouseError
-from inhouse.services import downloads, repo_access
+from inhouse.services import cards, downloads, files, repo_access
 from inhouse.services.cards import split_front_matter
 from inhouse.services.context import Stores
 from inhouse.services.evaluations.eval_results import eval_results_of
@@ -145,14 +144,6 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v.strip()]
-    return []
-
-
 # --- the use case ---------------------------------------------------------------------------------------------------
 
 def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, fmt: str) -> Factsheet:
@@ -234,8 +225,8 @@ def _identity(sheet: Factsheet, repo: RepoRecord, commit: Commit, metadata: dict
     keys = [k for k in metadata if k != "model-index"]
     for key in keys[:MAX_METADATA_KEYS]:
         value = metadata[key]
-        sheet.add("identity", f"card {key}", ", ".join(value) if _strings(value) and isinstance(value, list)
-                  and len(_strings(value)) == len(value) else _text(value), card)
+        sheet.add("identity", f"card {key}", ", ".join(value) if cards.strings_of(value) and isinstance(value, list)
+                  and len(cards.strings_of(value)) == len(value) else _text(value), card)
     if len(keys) > MAX_METADATA_KEYS:
         sheet.note("identity", f"The card's first {MAX_METADATA_KEYS} of {len(keys)} metadata keys are listed.")
     if not metadata:
@@ -335,24 +326,9 @@ def _mark_pushed(walked: dict[str, Commit], tip: str, old: Any, up: Upload, foun
         stack.extend(walked[sha].parents)
 
 
-def _history(stores: Stores, conn: Connection, head: str) -> Iterator[CommitView]:
-    """The commit `head` and its ancestors, newest first (by committer date), as services/files.history walks
-    them, on the caller's connection."""
-    heap: list[tuple[float, str]] = [(-stores.objects.commit(conn, head).committer.when, head)]
-    seen = {head}
-    while heap:
-        _, sha = heapq.heappop(heap)
-        commit = stores.objects.commit(conn, sha)
-        yield CommitView(sha, commit)
-        for parent in commit.parents:
-            if parent not in seen:
-                seen.add(parent)
-                heapq.heappush(heap, (-stores.objects.commit(conn, parent).committer.when, parent))
-
-
 def _uploads(stores: Stores, conn: Connection, sheet: Factsheet, repo: RepoRecord, head: str) -> dict[str, Commit]:
     """Lists the history up to `head` (bounded) and who brought each commit; returns the commits walked."""
-    commits = _history(stores, conn, head)
+    commits = files.walk_history(stores, conn, head)
     listed = list(itertools.islice(commits, MAX_COMMITS))
     rest = sum(1 for _ in itertools.islice(commits, MAX_COUNTED))
     walked = {c.oid: c.commit for c in listed}
@@ -385,19 +361,9 @@ def _uploads(stores: Stores, conn: Connection, sheet: Factsheet, repo: RepoRecor
 def _commit_at(stores: Stores, conn: Connection, head: str, when: float) -> str | None:
     """The newest commit reachable from `head` dated (committer date) at or before `when`, within MAX_BASE_WALK
     commits; None when not found within them."""
-    first = stores.objects.commit(conn, head)
-    heap: list[tuple[float, str]] = [(-first.committer.when, head)]
-    seen = {head}
-    for _ in range(MAX_BASE_WALK):
-        if not heap:
-            return None
-        neg, sha = heapq.heappop(heap)
-        if -neg <= when:
-            return sha
-        for parent in stores.objects.commit(conn, sha).parents:
-            if parent not in seen:
-                seen.add(parent)
-                heapq.heappush(heap, (-stores.objects.commit(conn, parent).committer.when, parent))
+    for cv in itertools.islice(files.walk_history(stores, conn, head), MAX_BASE_WALK):
+        if cv.commit.committer.when <= when:
+            return cv.oid
     return None
 
 
@@ -424,8 +390,8 @@ def _resolve_base(stores: Stores, conn: Connection, principal: Principal, repo_t
 def _lineage(stores: Stores, conn: Connection, sheet: Factsheet, principal: Principal, metadata: dict[str, Any],
              when: float) -> None:
     card = f"README.md card of {short(sheet.revision)}"
-    bases = _strings(metadata.get("base_model"))
-    datasets = _strings(metadata.get("datasets"))
+    bases = cards.strings_of(metadata.get("base_model"))
+    datasets = cards.strings_of(metadata.get("datasets"))
     relation = metadata.get("base_model_relation")
     if bases:
         told = isinstance(relation, str) and relation
