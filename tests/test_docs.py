@@ -49,3 +49,14 @@ def test_the_source_is_mypy_strict_clean():
     ignores = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "src").rglob("*.py"))
                for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if "type: ignore" in line]
     assert ignores == [], f"type the code instead of silencing mypy: {ignores}"
+
+
+def test_the_readmes_example_policy_is_a_valid_policy_without_warnings():
+    from inhouse.services.governance.policy_doc import parse
+
+    section = README[README.index("### Governance"):]
+    document = section[section.index("```yaml") + len("```yaml"):]
+    policy = parse(document[:document.index("```")])
+    assert not policy.warnings
+    assert policy.personal_data is not None and policy.secrets is not None and policy.card is not None
+    assert policy.lifecycle.high_risk_approvals == 2
