@@ -232,6 +232,7 @@ class OrgAction(str, Enum):
     LEAVE = "leave"  # remove oneself
     READ_POLICY = "read_policy"  # read the organisation's policy document and its history: members
     EDIT_POLICY = "edit_policy"  # write a new version of it: org admins
+    GOVERN = "govern"  # re-check its repos against the policy, release quarantined files: org admins
 
 
 def _token_covers_org(p: Principal, org: str, permission: Permission | None) -> bool:
@@ -260,13 +261,16 @@ def decide_org(p: Principal, action: OrgAction, org: str, *, role: Role | None) 
         if not _token_covers_org(p, org, None):
             raise Forbidden(f"Your token '{p.token_name}' is not scoped to '{org}': use a read or write token.")
         return
-    if action is OrgAction.EDIT_POLICY:
+    if action in (OrgAction.EDIT_POLICY, OrgAction.GOVERN):
+        what = "change its policy" if action is OrgAction.EDIT_POLICY else \
+            "re-check its repos against its policy or release quarantined files"
         if not (p.is_admin or role is Role.ADMIN):
-            raise Forbidden(f"Only admins of '{org}' can change its policy; ask one of them "
-                            f"(`GET /api/organizations/{org}/members` lists them), or check a draft with "
-                            f"POST /api/orgs/{org}/policy/validate.")
+            raise Forbidden(f"Only admins of '{org}' can {what}; ask one of them "
+                            f"(`GET /api/organizations/{org}/members` lists them)"
+                            + (f", or check a draft with POST /api/orgs/{org}/policy/validate." if
+                               action is OrgAction.EDIT_POLICY else "."))
         if not _token_covers_org(p, org, Permission.MANAGE_ACCESS):
-            raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change policies: use a write token or a "
+            raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot {what}: use a write token or a "
                             f"fine-grained token with {Permission.MANAGE_ACCESS} on org '{org}'.")
         return
     if action is OrgAction.VIEW:
@@ -421,18 +425,3 @@ def decide_use_case(p: Principal, action: UseCaseAction, org: str, *, role: Role
     if not _token_covers_org(p, org, Permission.WRITE):
         raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot change use cases: use a write token or a "
                         f"fine-grained token with {Permission.WRITE} on org '{org}'.")
-
-
-# governance: enforcement of an organisation's policy --------------------------------------------------------------
-
-def decide_governance(p: Principal, org: str, *, role: Role | None, what: str) -> None:
-    """May `p` do `what` (re-check the organisation's repos against its policy, release a quarantined file) in
-    organisation `org`, where they hold `role`? Its admins and site admins, with a token that may write there."""
-    if p.anonymous:
-        raise Unauthorized("Authentication required: pass a token in the Authorization header.")
-    if not (p.is_admin or role is Role.ADMIN):
-        raise Forbidden(f"Only admins of '{org}' can {what}; ask one of them (`GET /api/organizations/{org}/members` "
-                        "lists them).")
-    if not _token_covers_org(p, org, Permission.MANAGE_ACCESS):
-        raise Forbidden(f"Your token '{p.token_name}' ({p.role}) cannot {what}: use a write token or a fine-grained "
-                        f"token with {Permission.MANAGE_ACCESS} on org '{org}'.")

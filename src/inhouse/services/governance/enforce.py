@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, can_see, decide_governance
+from inhouse.access.policy import Action, OrgAction, can_see, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import InhouseError, NotFound, PolicyViolation
 from inhouse.names import split_repo_id
@@ -607,7 +607,7 @@ def recheck(stores: Stores, principal: Principal, org_name: str, *, offset: int 
         if org is None or org.kind != "org":
             raise NotFound(f"No organisation named '{org_name}'.")
         role = org_store.member_role(conn, org.id, principal.user_id) if principal.user_id is not None else None
-        decide_governance(principal, org.name, role=role, what="re-check the organisation's repos")
+        decide_org(principal, OrgAction.GOVERN, org.name, role=role)
         page = repo_store.repos_of_owner(conn, org.id, limit=limit + 1, offset=offset)
         more = len(page) > limit
         page = page[:limit]

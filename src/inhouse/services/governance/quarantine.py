@@ -9,7 +9,7 @@ import time
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, decide_governance
+from inhouse.access.policy import Action, OrgAction, decide_org
 from inhouse.audit.log import Event
 from inhouse.errors import BadRequest, FileQuarantined, NotFound
 from inhouse.services import repo_access
@@ -59,7 +59,7 @@ def authorize_admin(stores: Stores, conn: Connection, principal: Principal, repo
     owner = user_store.user_by_id(conn, repo.owner_id)
     if owner is not None and owner.kind == "org":
         role = org_store.member_role(conn, owner.id, principal.user_id) if principal.user_id is not None else None
-        decide_governance(principal, owner.name, role=role, what="release quarantined files")
+        decide_org(principal, OrgAction.GOVERN, owner.name, role=role)
     else:
         repo_access.authorize_audited(stores, principal, Action.MANAGE, repo)
 
