@@ -341,7 +341,11 @@ def test_git_push_of_a_malicious_pickle_is_refused_with_the_rule(server: LiveSer
     assert entries and entries[0]["details"]["trigger"] == "push"
     # the production tag moves only through an approved promotion
     r = git.run("-C", str(work), "push", "origin", "HEAD~1:refs/tags/production", check=False)
-    assert r.returncode != 0 and "production" in r.stdout + r.stderr
+    assert r.returncode != 0 and "[remote rejected] HEAD~1 -> production" in r.stdout + r.stderr, r.stderr
+    # nor a branch of that name, which would shadow the tag (a revision names a branch first)
+    r = git.run("-C", str(work), "push", "origin", "HEAD~1:refs/heads/production", check=False)
+    assert r.returncode != 0 and "the branch name 'production' is reserved" in r.stdout + r.stderr, r.stderr
+    assert "production" not in {b.name for b in strict.api.list_repo_refs(repo_id).branches}
 
 
 # securityStatus and retroactivity ---------------------------------------------------------------------------------

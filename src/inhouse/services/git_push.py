@@ -516,6 +516,11 @@ def _check_ref(u: RefUpdate, report: _Report) -> bool:
         report.refuse(ref, f"refs/tags/{PRODUCTION_TAG} is protected",
                       f"{ref} is moved only by an approved promotion (POST /api/models/<id>/promotions).")
         return False
+    if ref == f"refs/heads/{PRODUCTION_TAG}" and u.is_create:  # a revision names a branch before a tag
+        report.refuse(ref, f"the branch name '{PRODUCTION_TAG}' is reserved",
+                      f"A branch '{PRODUCTION_TAG}' would shadow the tag an approved promotion moves: name the "
+                      "branch otherwise.")
+        return False
     what = "branch" if ref.startswith("refs/heads/") else "tag"
     try:
         check_ref_name(ref.split("/", 2)[2], what)
