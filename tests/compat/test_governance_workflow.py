@@ -174,6 +174,13 @@ def test_a_model_through_policy_approvals_production_factsheet_and_withdrawal(se
     with pytest.raises(DisabledRepoError):
         hf_hub_download(repo_id, "config.json", endpoint=server.url, token=t_sci, force_download=True)
     assert api.model_info(repo_id).disabled is True
+    # the record outlives the model: its factsheet and governance still answer, naming the replacement only to
+    # those who may see it
+    after = _call("GET", server, base + "/factsheet", t_rev)
+    assert after.status_code == 200, after.text
+    assert {"name": "replacement", "value": successor} in [{"name": f["name"], "value": f["value"]}
+                                                            for f in after.json()["facts"]]
+    assert _call("GET", server, base + "/governance", t_rev).json()["stage"] == "withdrawn"
 
     # every governance step is in the audit log, and the chain verifies
     with server.stores.db.read() as conn:

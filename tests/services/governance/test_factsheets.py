@@ -177,3 +177,23 @@ def test_pdf_text_is_latin1() -> None:
     assert factsheet_pdf.latin1("naïve café") == "naïve café"
     assert factsheet_pdf.latin1("Zürich – ŁódŹ ✓ 模型\n") == "Zürich - ?ódZ ? ?? "  # Ł has no Latin-1 base letter; Ź does
     assert factsheet_pdf.latin1("x" * 1000, 10) == "x" * 10 + "..."
+
+
+def test_a_withdrawn_models_factsheet_names_its_replacement_only_to_those_who_may_see_it(stores: Stores) -> None:
+    from inhouse.storage.db import lifecycle as lifecycle_store
+
+    alice, repo = _setup(stores)
+    hidden = repos.create(stores, alice, repo_type=RepoType.MODEL, namespace=None, name="successor",  # type: ignore[arg-type]
+                          private=True)
+    users.create_user(stores, "bob")
+    bob = authenticate(stores.db, users.create_token(stores, "bob", role=TokenRole.READ)[1])
+    with stores.db.write() as conn:
+        lifecycle_store.set_stage(conn, repo.id, stage="withdrawn", revision=None,  # type: ignore[attr-defined]
+                                  replacement=hidden.repo_id, request_id=None, by=None, now=1.0)
+    name = RepoName(RepoType.MODEL, "alice", "tuned")
+    for reader, named in ((alice, True), (bob, False)):
+        facts = _facts(factsheets.read(stores, reader, name, None, fmt="json"))  # type: ignore[arg-type]
+        assert facts[("lifecycle", "stage")].value.startswith("withdrawn")  # type: ignore[union-attr]
+        assert (("lifecycle", "replacement") in facts) is named
+        if named:
+            assert facts[("lifecycle", "replacement")].value == "alice/successor"

@@ -564,7 +564,7 @@ def governance(stores: Stores, principal: Principal, name: RepoName, *, limit: i
                ) -> GovernanceView:
     """A repo's latest policy evaluations (newest first, at most `limit`), its quarantined files (released ones
     too, marked) and its lifecycle stage, for a caller who may download from it."""
-    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
+    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD, metadata_only=True)  # withdrawn too
     repo_access.audit_read(stores, principal, repo, "repo.governance")
     with stores.db.read() as conn:
         evaluations = policy_evaluations.list_for_repo(conn, repo.id, limit=max(1, min(limit, MAX_EVALUATIONS)))

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, can_see, decide
+from inhouse.access.policy import Action, can_see, decide, visible_replacement
 from inhouse.errors import InhouseError
 from inhouse.services import cards, downloads, files, repo_access
 from inhouse.services.cards import split_front_matter
@@ -148,8 +148,9 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def read(stores: Stores, principal: Principal, name: RepoName, revision: str | None, *, fmt: str) -> Factsheet:
     """The factsheet of a model revision, for a caller who may download from the repo; the read of a private or
-    gated repo is audited as factsheet.read (with the format asked for)."""
-    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD)
+    gated repo is audited as factsheet.read (with the format asked for). A withdrawn model's factsheet is still
+    read (metadata, not its files): the record outlives the model."""
+    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD, metadata_only=True)
     with stores.db.read() as conn:
         res = resolve(conn, repo, revision)
     repo_access.audit_read(stores, principal, repo, "factsheet.read", revision=res.commit, details={"format": fmt})
@@ -180,7 +181,7 @@ def assemble(stores: Stores, principal: Principal, repo: RepoRecord, res: Resolv
         _lineage(stores, conn, sheet, principal, metadata, commit.committer.when)
         _scans(stores, conn, sheet, fresh, commit.tree)
         _policy(conn, sheet, fresh, walked)
-        _lifecycle(conn, sheet, fresh)
+        _lifecycle(conn, sheet, principal, fresh)
         _use_cases(conn, sheet, fresh)
     _evaluations(stores, sheet, fresh, metadata)
     _downloads(stores, sheet, fresh, _sees_readers(principal, fresh))
@@ -552,7 +553,7 @@ def _evaluations(stores: Stores, sheet: Factsheet, repo: RepoRecord, metadata: d
 
 # --- lifecycle, use cases, downloads --------------------------------------------------------------------------------
 
-def _lifecycle(conn: Connection, sheet: Factsheet, repo: RepoRecord) -> None:
+def _lifecycle(conn: Connection, sheet: Factsheet, principal: Principal, repo: RepoRecord) -> None:
     stage = lifecycle_store.get_stage(conn, repo.id)
     if stage is None:
         sheet.add("lifecycle", "stage", "draft (no promotion recorded)", "repo_stages")
@@ -560,8 +561,9 @@ def _lifecycle(conn: Connection, sheet: Factsheet, repo: RepoRecord) -> None:
         src = f"approval request #{stage.request_number}" if stage.request_number is not None else "repo_stages"
         rev = f" for revision {stage.revision}" if stage.revision else ""
         sheet.add("lifecycle", "stage", f"{stage.stage}{rev} since {iso(stage.updated_at)}", src)
-        if stage.replacement:
-            sheet.add("lifecycle", "replacement", stage.replacement, src)
+        replacement = visible_replacement(conn, principal, stage.replacement)  # a private one is not named
+        if replacement:
+            sheet.add("lifecycle", "replacement", replacement, src)
     requests = approval_store.list_requests(conn, repo.id, limit=MAX_REQUESTS)
     for r in requests:
         src = f"approval request #{r.number}"
