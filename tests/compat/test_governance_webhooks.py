@@ -122,7 +122,10 @@ def test_refused_and_quarantined_commits_send_governance_events(srv: LiveServer,
         api.upload_file(path_or_fileobj=pickle.dumps(Evil(), protocol=4), path_in_repo="model.bin", repo_id=repo_id)
     assert err.value.response.status_code == 403 and "pickle.unsafe" in str(err.value)
 
-    [refused] = governance(receiver, 1, repo_id)
+    # the refusal, and the hold on the refused upload's bytes (sent to the repo before the commit named them)
+    first = {e["action"]: e for e in governance(receiver, 2, repo_id)}
+    refused, held = first["refused"], first["quarantined"]
+    assert (held["path"], held["rule"], held.get("commit")) == ("model.bin", "pickle.unsafe", None)
     assert {k: refused[k] for k in ("action", "auditAction", "actor", "trigger", "ref")} == {
         "action": "refused", "auditAction": "policy.refused", "actor": t.carol, "trigger": "commit",
         "ref": "refs/heads/main"}
@@ -132,7 +135,7 @@ def test_refused_and_quarantined_commits_send_governance_events(srv: LiveServer,
 
     t.policy(srv, QUARANTINE_PICKLES)
     info = api.upload_file(path_or_fileobj=pickle.dumps(Evil(), protocol=2), path_in_repo="q.bin", repo_id=repo_id)
-    quarantined = governance(receiver, 2, repo_id)[1]
+    quarantined = governance(receiver, 3, repo_id)[2]
     assert {k: quarantined[k] for k in ("action", "auditAction", "actor", "path", "rule", "commit")} == {
         "action": "quarantined", "auditAction": "policy.quarantine", "actor": t.carol, "path": "q.bin",
         "rule": "pickle.unsafe", "commit": info.oid}
