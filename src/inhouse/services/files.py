@@ -21,8 +21,8 @@ from inhouse.services import downloads, repo_access
 from inhouse.services.byte_ranges import ByteRange
 from inhouse.services.largefiles import xet_content
 from inhouse.services.context import Stores
-from inhouse.services.governance import enforce, quarantine
-from inhouse.services.governance.enforce import FileSecurity
+from inhouse.services.governance import quarantine, security
+from inhouse.services.governance.security import FileSecurity
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import Resolved, resolve
 from inhouse.storage.db import lfs as lfs_store
@@ -265,7 +265,7 @@ def paths_info(stores: Stores, principal: Principal, name: RepoName, revision: s
 
 def _security(stores: Stores, repo: RepoRecord, entries: list[FileEntry]) -> dict[str, FileSecurity]:
     files = [(e.path, e.oid, e.lfs.oid if e.lfs else None) for e in entries if e.type == "file"]
-    return enforce.file_security(stores, repo, files) if files else {}
+    return security.file_security(stores, repo, files) if files else {}
 
 
 def commits(stores: Stores, principal: Principal, name: RepoName, revision: str, *, offset: int, limit: int

@@ -37,7 +37,7 @@ from inhouse.errors import BadRequest, InhouseError
 from inhouse.names import check_path, check_ref_name
 from inhouse.services import commits, repo_access
 from inhouse.services.context import Stores
-from inhouse.services.governance import enforce
+from inhouse.services.governance import enforce, held
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as disc_store
@@ -594,9 +594,9 @@ def _push(stores: Stores, principal: Principal, repo: RepoRecord, updates: list[
     parents = {sha: c.parents for sha, c in pack.commits.items()}
     for u in updates:  # a commit held for approval reaches a branch or tag only through its approved merge
         if not u.is_delete and u.ref in verdicts and not verdicts[u.ref].refused:
-            held = enforce.check_held(stores, principal, repo, u.ref, None if u.is_create else u.old,
+            pending = held.check_held(stores, principal, repo, u.ref, None if u.is_create else u.old,
                                       targets[u.ref], trigger="push", commits_in=parents)
-            verdicts[u.ref] = held or verdicts[u.ref]
+            verdicts[u.ref] = pending or verdicts[u.ref]
     for ref, verdict in verdicts.items():  # the organisation's policy, per ref (scans before the write)
         if verdict.refused:
             reason, lines = enforce.push_refusal(stores, principal, repo, verdict)

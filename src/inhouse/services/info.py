@@ -14,8 +14,8 @@ from inhouse.services import downloads, repo_access, safetensors
 from inhouse.services.context import Stores
 from inhouse.services.evaluations.eval_results import eval_results_of
 from inhouse.services.files import FileEntry, describe
-from inhouse.services.governance import enforce
-from inhouse.services.governance.enforce import SecurityStatus
+from inhouse.services.governance import security as scan_security
+from inhouse.services.governance.security import SecurityStatus
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import resolve
 from inhouse.storage.db.records import RepoRecord
@@ -118,6 +118,6 @@ def read(stores: Stores, principal: Principal, name: RepoName, revision: str | N
     if eval_results and view.sha is not None:
         view = replace(view, eval_results=eval_results_of(stores, repo, view.sha))
     if security and view.files is not None:
-        view = replace(view, security=enforce.security_status(
+        view = replace(view, security=scan_security.security_status(
             stores, repo, [(e.path, e.oid, e.lfs.oid if e.lfs else None) for e in view.files]))
     return view

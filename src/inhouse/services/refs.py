@@ -12,7 +12,7 @@ from inhouse.errors import BadRequest, Conflict, Forbidden, RevisionNotFound
 from inhouse.names import check_ref_name
 from inhouse.services import repo_access
 from inhouse.services.context import Stores
-from inhouse.services.governance import enforce
+from inhouse.services.governance import held
 from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH, resolve
 from inhouse.storage.db import repos as store
@@ -68,7 +68,7 @@ def create_branch(stores: Stores, p: Principal, name: RepoName, branch: str,
     _refuse_production(repo, branch, "branch name")
     with stores.db.read() as conn:  # a commit held for approval does not reach a branch this way (governance)
         start = resolve(conn, repo, starting_point or DEFAULT_BRANCH).commit
-    enforce.refuse_held(stores, p, repo, f"refs/heads/{branch}", start, trigger="branch")
+    held.refuse_held(stores, p, repo, f"refs/heads/{branch}", start, trigger="branch")
     with stores.db.write() as conn:
         ref = f"refs/heads/{branch}"
         if store.get_ref(conn, repo.id, ref) is not None:
@@ -96,7 +96,7 @@ def create_tag(stores: Stores, p: Principal, name: RepoName, revision: str, tag:
     repo = repo_access.load(stores, p, name, Action.WRITE, follow_moves=False)
     with stores.db.read() as conn:  # a commit held for approval does not reach a tag this way (governance)
         start = resolve(conn, repo, revision).commit
-    enforce.refuse_held(stores, p, repo, f"refs/tags/{tag}", start, trigger="tag")
+    held.refuse_held(stores, p, repo, f"refs/tags/{tag}", start, trigger="tag")
     with stores.db.write() as conn:
         target = resolve(conn, repo, revision).commit
         check_ref_name(tag, "tag")

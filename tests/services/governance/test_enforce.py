@@ -18,7 +18,7 @@ from inhouse.errors import FileQuarantined, PolicyViolation
 from inhouse.services import commits, discussions, files, orgs, repos, users
 from inhouse.services.commits import AddFile, DeleteFile
 from inhouse.services.context import Stores
-from inhouse.services.governance import enforce, policies, quarantine
+from inhouse.services.governance import enforce, policies, quarantine, security, views
 from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import policy_evaluations
@@ -261,8 +261,8 @@ def test_recheck_pages_through_the_repos_and_changes_nothing(stores: Stores) -> 
     version = org.put(DENY)
     with stores.db.read() as conn:
         before = conn.execute(select(func.count()).select_from(evaluations_table)).scalar_one()
-    first = enforce.recheck(stores, org.admin, org.name, limit=2)
-    second = enforce.recheck(stores, org.admin, org.name, offset=2, limit=2)
+    first = views.recheck(stores, org.admin, org.name, limit=2)
+    second = views.recheck(stores, org.admin, org.name, offset=2, limit=2)
     assert first.more and not second.more and first.version == version
     results = first.results + second.results
     assert sorted(r.repo_id for r, _ in results) == sorted(r.repo_id for r in held)
@@ -273,7 +273,7 @@ def test_recheck_pages_through_the_repos_and_changes_nothing(stores: Stores) -> 
     for repo in held:
         assert files.download(stores, org.writer, _name(repo), "main", "model.bin").file.content == EVIL
     with pytest.raises(Exception) as e:
-        enforce.recheck(stores, org.writer, org.name)
+        views.recheck(stores, org.writer, org.name)
     assert "admins" in str(e.value)
 
 
@@ -283,12 +283,12 @@ def test_security_status_levels(stores: Stores) -> None:
     org.commit(repo, [AddFile("model.bin", EVIL), AddFile("ok.pkl", SAFE_PICKLE), AddFile("a.txt", b"a")])
     files_at = [(p, enforce.git_key(d).removeprefix("git:"), None)
                 for p, d in (("model.bin", EVIL), ("ok.pkl", SAFE_PICKLE), ("a.txt", b"a"))]
-    status = enforce.security_status(stores, repo, files_at)
+    status = security.security_status(stores, repo, files_at)
     assert status.scans_done
     [issue] = status.files
     assert (issue.path, issue.level, issue.rules) == ("model.bin", "unsafe", ["pickle.unsafe"])
     assert issue.pickle_imports is not None and "os.system" in issue.pickle_imports
-    never = enforce.security_status(stores, repo, [("old.pt", os.urandom(20).hex(), None)])
+    never = security.security_status(stores, repo, [("old.pt", os.urandom(20).hex(), None)])
     assert not never.scans_done and [(f.path, f.level) for f in never.files] == [("old.pt", "unscanned")]
 
 

@@ -15,6 +15,9 @@ out is a `Verdict`:
 
 A change with nothing to scan and no card change costs the policy lookup (cached), the small files' in-process
 secrets scan and, under an organisation's policy, one evaluation row.
+
+Beside it: held.py (a commit held for approval reaching a branch another way), security.py (what the scans said
+of a revision's files, for model info and tree entries), views.py (the governance API's reads and the recheck).
 """
 
 from __future__ import annotations
@@ -29,32 +32,28 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection
 
 from inhouse.access.identity import Principal
-from inhouse.access.policy import Action, OrgAction, can_see, decide_org
+from inhouse.access.policy import can_see
 from inhouse.audit.log import Event
-from inhouse.errors import InhouseError, NotFound, PolicyViolation
+from inhouse.errors import InhouseError, PolicyViolation
 from inhouse.names import split_repo_id
-from inhouse.services import cards, merges, repo_access
+from inhouse.services import cards, merges
 from inhouse.services.context import Stores
 from inhouse.services.governance import approvals, policies, rules, scans
 from inhouse.services.governance.policy_doc import Policy
 from inhouse.services.governance.rules import BaseFacts, CardFacts, ChangeFacts, FileFacts, Finding, ScanResult
 from inhouse.services.governance.scans import ScanTarget
-from inhouse.services.repo_access import RepoName
 from inhouse.services.revisions import DEFAULT_BRANCH
 from inhouse.storage.db import discussions as disc_store
 from inhouse.storage.db import lfs as lfs_store
-from inhouse.storage.db import orgs as org_store
 from inhouse.storage.db import policy_evaluations
 from inhouse.storage.db import quarantine as quarantine_store
 from inhouse.storage.db import repos as repo_store
-from inhouse.storage.db import scans as scan_store
-from inhouse.storage.db import users as user_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.git.ingest import ReceivedPack, stored_objects, tree_entries
 from inhouse.storage.git.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from inhouse.storage.git.objects import TreeEntry
 from inhouse.storage.git.store import ObjectMissing, small_bodies_and_sizes
-from inhouse.vocabulary import Outcome, RepoType, Scanner, Stage
+from inhouse.vocabulary import Outcome, RepoType
 
 README = "README.md"
 DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
@@ -230,7 +229,7 @@ def note_refusal(stores: Stores, principal: Principal, repo: RepoRecord, verdict
     (the change itself rolled back or never began)."""
     findings = _findings_json(verdict)
     with stores.db.write() as conn:
-        _add_evaluation(conn, principal, repo, verdict, commit=None, outcome=verdict.outcome.value)
+        add_evaluation(conn, principal, repo, verdict, commit=None, outcome=verdict.outcome.value)
         _hold_refused_uploads(stores, conn, principal, repo, verdict)
         stores.audit.record(conn, principal, Event(
             "policy.refused", repo, revision=verdict.ref, outcome="denied",
@@ -267,7 +266,7 @@ def check(stores: Stores, principal: Principal, repo: RepoRecord, verdict: Verdi
         refuse(stores, principal, repo, verdict)
 
 
-def _add_evaluation(conn: Connection, principal: Principal, repo: RepoRecord, verdict: Verdict, *,
+def add_evaluation(conn: Connection, principal: Principal, repo: RepoRecord, verdict: Verdict, *,
                     commit: str | None, outcome: str) -> None:
     policy_evaluations.add(
         conn, repo_id=repo.id, policy_org_id=repo.owner_id if verdict.policy.org is not None else None,
@@ -285,7 +284,7 @@ def record(stores: Stores, conn: Connection, principal: Principal, repo: RepoRec
     where = ref or verdict.ref
     if ref is not None and ref != verdict.ref:
         verdict = Verdict(verdict.change_trigger, ref, verdict.to_pr, verdict.policy, verdict.findings, verdict.keys)
-    _add_evaluation(conn, principal, repo, verdict, commit=commit, outcome=verdict.outcome.value)
+    add_evaluation(conn, principal, repo, verdict, commit=commit, outcome=verdict.outcome.value)
     now = time.time()
     for f in verdict.findings:
         if f.outcome is not Outcome.QUARANTINE or f.path is None or f.path not in verdict.keys:
@@ -544,245 +543,3 @@ def check_merge(stores: Stores, principal: Principal, repo: RepoRecord, num: int
     verdict = evaluate_change(stores, principal, repo, change, policy=policy)
     check(stores, principal, repo, verdict)
     return verdict, head
-
-
-# what the governance API shows ----------------------------------------------------------------------------------
-
-MAX_EVALUATIONS = 50  # evaluations a repo's governance view lists
-MAX_RECHECK_REPOS = 50  # repos one recheck evaluates at most (the next page: offset)
-
-
-@dataclass(frozen=True)
-class GovernanceView:
-    repo: RepoRecord
-    stage: str
-    evaluations: list[policy_evaluations.EvaluationRecord]
-    quarantined: list[quarantine_store.QuarantineRecord]
-
-
-def governance(stores: Stores, principal: Principal, name: RepoName, *, limit: int = MAX_EVALUATIONS
-               ) -> GovernanceView:
-    """A repo's latest policy evaluations (newest first, at most `limit`), its quarantined files (released ones
-    too, marked) and its lifecycle stage, for a caller who may download from it."""
-    repo = repo_access.load(stores, principal, name, Action.DOWNLOAD, metadata_only=True)  # withdrawn too
-    repo_access.audit_read(stores, principal, repo, "repo.governance")
-    with stores.db.read() as conn:
-        evaluations = policy_evaluations.list_for_repo(conn, repo.id, limit=max(1, min(limit, MAX_EVALUATIONS)))
-        held = quarantine_store.list_for_repo(conn, repo.id, active_only=False)
-    return GovernanceView(repo, repo.stage or Stage.DRAFT.value, evaluations, held)
-
-
-@dataclass(frozen=True)
-class Recheck:
-    org: str
-    version: int
-    results: list[tuple[RepoRecord, Verdict]]
-    offset: int
-    more: bool  # more repos after this page: ask again with offset + limit
-
-
-def head_change(stores: Stores, conn: Connection, repo: RepoRecord, policy: Policy) -> Change | None:
-    """The whole head of the default branch as a change (every file, the README), for a recheck."""
-    head = repo_store.get_ref(conn, repo.id, DEFAULT_REF)
-    if head is None:
-        return None
-    try:
-        tree = stores.objects.commit(conn, head).tree
-    except ObjectMissing:
-        return None
-    change = Change("recheck", DEFAULT_REF, False, readme=None)
-    tree_change(stores, conn, PackTrees(stores, None), change, [(None, tree)], tree, policy=policy,
-                repo_type=repo.type)
-    return change
-
-
-def recheck(stores: Stores, principal: Principal, org_name: str, *, offset: int = 0,
-            limit: int = MAX_RECHECK_REPOS) -> Recheck:
-    """Evaluates the head of the default branch of a page of the organisation's repos under its current policy
-    (org admins), changing nothing in them: a policy change never applies retroactively; this says what would
-    fail now. Each evaluation is recorded (trigger "recheck"); audited policy.recheck."""
-    limit = max(1, min(limit, MAX_RECHECK_REPOS))
-    with stores.db.read() as conn:
-        org = user_store.user_by_name(conn, org_name) or user_store.user_by_name_ci(conn, org_name)
-        if org is None or org.kind != "org":
-            raise NotFound(f"No organisation named '{org_name}'.")
-        role = org_store.member_role(conn, org.id, principal.user_id) if principal.user_id is not None else None
-        decide_org(principal, OrgAction.GOVERN, org.name, role=role)
-        page = repo_store.repos_of_owner(conn, org.id, limit=limit + 1, offset=offset)
-        more = len(page) > limit
-        page = page[:limit]
-        policy = policies.policy_for(stores, conn, page[0]) if page else None
-        changes = [(r, head_change(stores, conn, r, policy) if policy is not None else None) for r in page]
-    results: list[tuple[RepoRecord, Verdict]] = []
-    for repo, change in changes:
-        if change is None or policy is None:
-            continue
-        results.append((repo, evaluate_change(stores, principal, repo, change, policy=policy)))
-    version = policy.version if policy is not None else 0
-    with stores.db.write() as conn:
-        for repo, verdict in results:
-            _add_evaluation(conn, principal, repo, verdict, commit=repo_store.get_ref(conn, repo.id, DEFAULT_REF),
-                            outcome=verdict.outcome.value)
-        stores.audit.record(conn, principal, Event("policy.recheck", org.name, details={
-            "org": org.name, "version": version, "repos": len(results), "offset": offset}))
-    return Recheck(org.name, version, results, offset, more)
-
-
-EvaluationRecord = policy_evaluations.EvaluationRecord  # for the web layer (it never imports storage)
-QuarantineRecord = quarantine_store.QuarantineRecord
-
-
-# securityStatus of model info -------------------------------------------------------------------------------------
-
-SCAN_SUFFIXES = scans.PICKLE_SUFFIXES  # files a scan is expected for (pickles are scanned under every policy)
-_FOUND_LEVEL = {Scanner.PICKLE: "unsafe", Scanner.SECRETS: "unsafe", Scanner.PERSONAL_DATA: "caution"}
-_FOUND_RULE = {Scanner.PICKLE: "pickle.unsafe", Scanner.SECRETS: "secrets.found",
-               Scanner.PERSONAL_DATA: "personal_data.found"}
-_LEVELS = ("safe", "unscanned", "caution", "unsafe", "error")  # mildest first
-
-
-@dataclass(frozen=True)
-class FileSecurity:
-    path: str
-    level: str  # safe | unscanned | caution | unsafe | error
-    rules: list[str]
-    pickle_imports: list[str] | None
-    unsafe_globals: list[str]
-    quarantined: bool
-
-
-@dataclass(frozen=True)
-class SecurityStatus:
-    scans_done: bool  # every file a scan is expected for was scanned
-    files: list[FileSecurity]  # files with issues
-
-
-def file_security(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]
-                  ) -> dict[str, FileSecurity]:
-    """What the scans said of each of these files of a revision ((path, git blob id, LFS oid or None)) that was
-    scanned or should have been (pickle formats): its level, the rules that found something, a pickle's imports
-    and unsafe globals, whether the repo holds it back (quarantined; a quarantine for a scanner's failure is level
-    error)."""
-    keys = {path: lfs_key(oid) if oid is not None else f"git:{sha}" for path, sha, oid in files}
-    with stores.db.read() as conn:
-        found = scan_store.get_scans(conn, list(set(keys.values())))
-        held = {q.content_key: q.rule for q in quarantine_store.list_for_repo(conn, repo.id, active_only=True)
-                if q.content_key in found or q.content_key in set(keys.values())}
-    out: dict[str, FileSecurity] = {}
-    for path, key in keys.items():
-        latest: dict[str, Any] = {}
-        for r in found.get(key, []):  # oldest first: the last row of each scanner is its latest scan
-            latest[r.scanner] = r
-        level_i, names, imports, unsafe = 0, [], None, []
-        for name, r in latest.items():
-            try:
-                scanner = Scanner(name)
-            except ValueError:
-                continue
-            if scanner is Scanner.PICKLE and isinstance(r.findings.get("imports"), list):
-                imports = [str(i) for i in r.findings["imports"]][:200]
-                unsafe = [str(u.get("global")) for u in r.findings.get("unsafe") or [] if isinstance(u, dict)
-                          and u.get("global")][:200]
-            if r.status == "error":
-                level_i = max(level_i, _LEVELS.index("error"))
-                names.append(f"{scanner.value}.scan_error")
-            elif r.status == "findings":
-                level_i = max(level_i, _LEVELS.index(_FOUND_LEVEL[scanner]))
-                names.append(_FOUND_RULE[scanner])
-        rule = held.get(key)
-        if not latest and rule is None:
-            if not path.lower().endswith(tuple(SCAN_SUFFIXES)):
-                continue  # nothing scanned it, nothing had to
-            level_i = _LEVELS.index("unscanned")
-        if rule is not None:
-            names.append(rule)
-            level_i = max(level_i, _LEVELS.index("error" if rule.endswith(".scan_error") else "unsafe"))
-        out[path] = FileSecurity(path, _LEVELS[level_i], sorted(set(names)), imports, unsafe, rule is not None)
-    return out
-
-
-def security_status(stores: Stores, repo: RepoRecord, files: list[tuple[str, str, str | None]]) -> SecurityStatus:
-    """`securityRepoStatus` of model info: the files of a revision with issues (see `file_security`: anything but
-    safe), and whether every file a scan is expected for was scanned."""
-    statuses = file_security(stores, repo, files)
-    issues = [f for f in statuses.values() if f.level != "safe"]
-    return SecurityStatus(not any(f.level == "unscanned" for f in issues), issues)
-
-
-# approval held commits reaching a branch another way ---------------------------------------------------------------
-
-MAX_ANCESTRY = 20_000  # commits walked to tell whether a held commit would reach a branch
-
-
-def check_held(stores: Stores, principal: Principal, repo: RepoRecord, ref: str, old: str | None, new: str,
-               *, trigger: str, commits_in: dict[str, tuple[str, ...]] | None = None) -> Verdict | None:
-    """A commit a policy held for approval (on its pull request) lands on a branch or tag only through the merge of
-    its approved pull request: pointing `ref` at `new` (from `old`) any other way (git push of that commit, a
-    branch or tag created from the pull request) is refused while its change request is not approved. Returns the
-    refusing verdict (not yet recorded), or None. Costs one query on a repo where nothing is held.
-    `commits_in`: parents of commits not stored yet (a received pack's)."""
-    if ref.startswith("refs/pr/"):
-        return None
-    with stores.db.read() as conn:
-        held = [(c, r) for c, r in policy_evaluations.held_for_approval(conn, repo.id)
-                if not approvals.change_approved(conn, repo.id, r, c)]
-        if not held:
-            return None
-        wanted = {c for c, _ in held}
-        # what already landed (a merged pull request) is no longer held: the history of every branch and tag
-        heads = [t for n, t in repo_store.list_refs(conn, repo.id) if n.startswith(("refs/heads/", "refs/tags/"))]
-        stop = _ancestors(stores, conn, [*heads, *([old] if old else [])], commits_in or {})
-        found: set[str] = set()
-        queue, seen = [new], {new}
-        while queue and len(seen) <= MAX_ANCESTRY:
-            sha = queue.pop()
-            if sha in stop:
-                continue
-            if sha in wanted:
-                found.add(sha)
-            parents = (commits_in or {}).get(sha)
-            if parents is None:
-                try:
-                    parents = stores.objects.commit(conn, sha).parents
-                except ObjectMissing:
-                    parents = ()
-            for p in parents:
-                if p not in seen:
-                    seen.add(p)
-                    queue.append(p)
-        policy = policies.policy_for(stores, conn, repo)
-    if not found:
-        return None
-    refs = sorted({r for c, r in held if c in found})
-    finding = Finding(
-        rule="approval.pending", outcome=Outcome.DENY, path=None,
-        message=f"{ref} would include commits held for approval on {', '.join(refs)}: they reach a branch only by "
-                "merging their pull request once its change request is approved (GET .../approvals lists them).",
-        details={"commits": sorted(found)[:20], "pull_requests": refs})
-    return Verdict(trigger, ref, False, policy, [finding], {})
-
-
-def _ancestors(stores: Stores, conn: Connection, starts: list[str], commits_in: dict[str, tuple[str, ...]]
-               ) -> set[str]:
-    out, queue = set(starts), list(starts)
-    while queue and len(out) <= MAX_ANCESTRY:
-        sha = queue.pop()
-        parents = commits_in.get(sha)
-        if parents is None:
-            try:
-                parents = stores.objects.commit(conn, sha).parents
-            except ObjectMissing:
-                parents = ()
-        for p in parents:
-            if p not in out:
-                out.add(p)
-                queue.append(p)
-    return out
-
-
-def refuse_held(stores: Stores, principal: Principal, repo: RepoRecord, ref: str, target: str, *,
-                trigger: str) -> None:
-    """`check_held` for a branch or tag created at `target` through the API; raises PolicyViolation (recorded)."""
-    verdict = check_held(stores, principal, repo, ref, None, target, trigger=trigger)
-    if verdict is not None:
-        refuse(stores, principal, repo, verdict)

@@ -1,5 +1,5 @@
 """JSON API: what an organisation's policy did to a repo, and the admins' acts on it. Adapters only:
-services/governance/enforce.py and quarantine.py decide and do.
+services/governance/views.py and quarantine.py decide and do.
 
 GET  /api/{models|datasets}/{ns}/{name}/governance[?limit=]   latest policy evaluations (newest first, at most
                                                               50, each with its policy version), quarantined files,
@@ -17,8 +17,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from inhouse.services.governance import enforce, quarantine
-from inhouse.services.governance.enforce import EvaluationRecord, QuarantineRecord
+from inhouse.services.governance import quarantine, views
+from inhouse.services.governance.views import EvaluationRecord, QuarantineRecord
 from inhouse.services.repo_access import RepoName
 from inhouse.web.context import Ctx
 from inhouse.web.params import MAX_ID, parse_int, query_int
@@ -47,9 +47,9 @@ def quarantine_json(q: QuarantineRecord) -> dict[str, Any]:
 
 
 async def get_governance(ctx: Ctx) -> Response:
-    limit = query_int(ctx.request, "limit", default=enforce.MAX_EVALUATIONS, low=1, high=enforce.MAX_EVALUATIONS,
+    limit = query_int(ctx.request, "limit", default=views.MAX_EVALUATIONS, low=1, high=views.MAX_EVALUATIONS,
                       clamp=True)
-    v = await ctx.run(enforce.governance, ctx.stores, await ctx.principal(), _name(ctx), limit=limit)
+    v = await ctx.run(views.governance, ctx.stores, await ctx.principal(), _name(ctx), limit=limit)
     return json_response({"id": v.repo.repo_id, "stage": v.stage,
                           "evaluations": [evaluation_json(e) for e in v.evaluations],
                           "quarantined": [quarantine_json(q) for q in v.quarantined]})
@@ -64,9 +64,9 @@ async def release(ctx: Ctx) -> Response:
 
 async def recheck(ctx: Ctx) -> Response:
     offset = query_int(ctx.request, "offset", default=0, low=0, high=MAX_ID)
-    limit = query_int(ctx.request, "limit", default=enforce.MAX_RECHECK_REPOS, low=1,
-                      high=enforce.MAX_RECHECK_REPOS, clamp=True)
-    r = await ctx.run(enforce.recheck, ctx.stores, await ctx.principal(), ctx.params["org"], offset=offset,
+    limit = query_int(ctx.request, "limit", default=views.MAX_RECHECK_REPOS, low=1,
+                      high=views.MAX_RECHECK_REPOS, clamp=True)
+    r = await ctx.run(views.recheck, ctx.stores, await ctx.principal(), ctx.params["org"], offset=offset,
                       limit=limit)
     out: dict[str, Any] = {
         "org": r.org, "policyVersion": r.version, "offset": r.offset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inhouse.services.files import CommitView, FileEntry
-from inhouse.services.governance.enforce import FileSecurity
+from inhouse.services.governance.security import FileSecurity
 from inhouse.services.info import RepoView
 from inhouse.vocabulary import RepoType, Stage
 from inhouse.web.responses import iso
