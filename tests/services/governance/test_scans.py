@@ -250,3 +250,14 @@ def test_scan_settings_from_the_environment() -> None:
 
     s = Settings.from_env({"INHOUSE_SCAN_TIMEOUT_S": "2.5", "INHOUSE_SCAN_MAX_MEMORY_BYTES": "1000000000"})
     assert s.scan_timeout_s == 2.5 and s.scan_max_memory_bytes == 1_000_000_000
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_a_pickle_is_scanned_whatever_its_name(stores: Stores, protocol: int) -> None:
+    data = pickle.dumps(RunsSystem(), protocol=protocol)
+    for target in (small("weights", data), large(stores, "checkpoints/final", data)):
+        found = scans.run_scans(stores, [target], DEFAULT_POLICY, RepoType.MODEL)[target.content_key]
+        assert found[Scanner.PICKLE].status == "findings", target
+    # a file that does not begin like one, named like nothing pickled, is not
+    plain = small("notes", b"\x80 not a pickle, just bytes")
+    assert scans.run_scans(stores, [plain], DEFAULT_POLICY, RepoType.MODEL) == {}

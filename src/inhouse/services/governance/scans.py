@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
+from inhouse.errors import InhouseError
 from inhouse.scanners import VERSIONS, load
 from inhouse.scanners.base import ScanOutcome
 from inhouse.services.context import Stores
@@ -85,6 +86,24 @@ def _is_pickle_name(path: str) -> bool:
     return bool(suffixes) and suffixes[-1] in PICKLE_SUFFIXES
 
 
+# What a pickle-based file begins with: PROTO 2-5 (pickles, legacy torch checkpoints), a zip's local header (torch
+# checkpoints, .npz), numpy's magic; protocol 0 and 1 pickles have no magic and are found by their names only.
+PICKLE_MAGICS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK\x03\x04", b"\x93NUMPY")
+
+
+def _starts_like_a_pickle(stores: Stores, target: ScanTarget) -> bool:
+    """Does the file begin as a pickle-based format does, whatever its name? Reads its first bytes (a large file's
+    from storage; one that cannot be read is left to its name)."""
+    if target.data is not None:
+        head = target.data[:6]
+    else:
+        try:
+            head = b"".join(read_lfs(stores, target.content_key.removeprefix("sha256:"), 0, 6))
+        except (InhouseError, OSError):  # bytes missing: not this check's to report
+            return False
+    return head.startswith(PICKLE_MAGICS)
+
+
 def scanners_for(policy: Policy, repo_type: RepoType, target: ScanTarget) -> list[Scanner]:
     """The scanners `target` needs under `policy` (pickles are always scanned: their findings are shown even where
     the policy allows them)."""
@@ -136,6 +155,8 @@ def run_scans(stores: Stores, targets: list[ScanTarget], policy: Policy, repo_ty
     wanted: dict[str, tuple[ScanTarget, list[Scanner]]] = {}
     for t in targets:
         names = scanners_for(policy, repo_type, t)
+        if Scanner.PICKLE not in names and _starts_like_a_pickle(stores, t):
+            names = [Scanner.PICKLE, *names]  # a loader reads it whatever its name: torch.load("weights")
         if not names:
             continue
         if t.content_key in wanted:  # the same bytes at two paths: scanned once, by every scanner either needs
