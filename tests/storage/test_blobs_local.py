@@ -139,3 +139,33 @@ def test_xorb_hashes_with_a_trailing_newline_are_refused() -> None:
     assert check_hash_hex("a" * 64) == "a" * 64
     with pytest.raises(ValueError):
         check_hash_hex("a" * 64 + "\n")
+
+
+def test_scan_folders_are_removed_after_use_and_after_a_crash_but_not_while_in_use(store: LocalBlobStore) -> None:
+    import subprocess
+    import sys
+
+    with store.scan_dir() as folder:
+        (folder / "0").write_bytes(b"bytes a scanner reads")
+        assert folder.parent == store.tmp and folder.name.startswith("scan-")
+    assert not folder.exists()
+
+    crashed = store.tmp / "scan-crashed"  # what a server killed mid-scan leaves: its lock held by nobody
+    crashed.mkdir()
+    (crashed / ".lock").touch()
+    (crashed / "0").write_bytes(b"x" * 1000)
+    in_use = store.tmp / "scan-in-use"  # another live process scanning: it holds the lock
+    in_use.mkdir()
+    (in_use / ".lock").touch()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+         "fcntl.lockf(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", str(in_use / ".lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert store.clean_tmp() == 1
+        assert not crashed.exists() and in_use.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.clean_tmp() == 1 and not in_use.exists()

@@ -23,10 +23,8 @@ import selectors
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
@@ -226,13 +224,6 @@ def _scan_bytes_here(target: ScanTarget, scanner: Scanner, version: str) -> Scan
 
 # the scanner process ------------------------------------------------------------------------------------------------
 
-@contextmanager
-def _scan_dir(stores: Stores) -> Iterator[Path]:
-    """A private folder under the data folder's tmp for the files the process reads; removed afterwards."""
-    root = stores.blobs.tmp
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="scan-", dir=root) as d:
-        yield Path(d)
 
 
 def _materialise(stores: Stores, target: ScanTarget, folder: Path, n: int) -> Path:
@@ -265,7 +256,7 @@ def _scan_in_process(stores: Stores, pairs: list[tuple[ScanTarget, Scanner]], op
     was on is an error and the pairs after it run in a new process, so one hostile file fails only itself."""
     out: dict[tuple[str, Scanner], tuple[ScanResult, float]] = {}
     settings = stores.settings
-    with _scan_dir(stores) as folder:
+    with stores.blobs.scan_dir() as folder:
         files: dict[str, tuple[ScanTarget, str]] = {}  # id -> target, path on disk
         pending: list[tuple[str, Scanner]] = []
         for t, s in pairs:

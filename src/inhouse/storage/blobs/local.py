@@ -6,10 +6,13 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from inhouse.errors import IntegrityError
-from inhouse.storage.blobs.staging import StagedFile, remove_stale
+from inhouse.storage.blobs.staging import StagedFile, locked_dir, remove_stale, remove_stale_dirs
+
+SCAN_DIR_PREFIX = "scan-"  # folders of the files a scanner process reads
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -65,7 +68,12 @@ class LocalBlobStore:
     def clean_tmp(self) -> int:
         """Removes uploads a crash left behind; called at start-up. Uploads that another live process is still
         writing (it holds a lock on the temp file) are left alone. Returns how many were removed."""
-        return remove_stale(self.tmp, "upload-*")
+        return remove_stale(self.tmp, "upload-*") + remove_stale_dirs(self.tmp, f"{SCAN_DIR_PREFIX}*")
+
+    def scan_dir(self) -> AbstractContextManager[Path]:
+        """A private folder under tmp/ for the files a scanner process reads (services/governance/scans.py),
+        removed afterwards; one a crash left behind goes at the next start (`clean_tmp`)."""
+        return locked_dir(self.tmp, SCAN_DIR_PREFIX)
 
     def _path(self, oid: str) -> Path:
         check_oid(oid)

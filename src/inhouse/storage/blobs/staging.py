@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -60,6 +63,45 @@ def remove_stale(tmp_dir: Path, pattern: str) -> int:
             continue  # in flight in another process
         else:
             p.unlink(missing_ok=True)
+            n += 1
+        finally:
+            os.close(fd)
+    return n
+
+
+LOCK_NAME = ".lock"
+
+
+@contextmanager
+def locked_dir(tmp_dir: Path, prefix: str) -> Iterator[Path]:
+    """A new folder under `tmp_dir`, locked (its .lock file) while in use and removed afterwards; one a crash left
+    behind is removed at the next start by `remove_stale_dirs` (its lock is free then)."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def remove_stale_dirs(tmp_dir: Path, pattern: str) -> int:
+    """Removes the folders made by `locked_dir` matching `pattern` whose lock no live process holds; returns how
+    many."""
+    n = 0
+    for folder in tmp_dir.glob(pattern):
+        try:
+            fd = os.open(folder / LOCK_NAME, os.O_RDWR)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # being made right now, or not one of ours
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # in use by another process
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
             n += 1
         finally:
             os.close(fd)
