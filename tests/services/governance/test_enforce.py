@@ -23,6 +23,7 @@ from inhouse.services.repo_access import RepoName
 from inhouse.storage.db import audit as audit_store
 from inhouse.storage.db import policy_evaluations
 from inhouse.storage.db import quarantine as quarantine_store
+from inhouse.storage.db import repos as repo_store
 from inhouse.storage.db.records import RepoRecord
 from inhouse.storage.db.schema import policy_evaluations as evaluations_table
 from inhouse.vocabulary import RepoType, Role, TokenRole
@@ -120,7 +121,6 @@ def test_a_denied_commit_writes_nothing_but_its_refusal(stores: Stores) -> None:
     assert "pickle.unsafe" in e.value.message and "model.bin" in e.value.message
     assert [f["rule"] for f in e.value.findings] == ["pickle.unsafe"]
     with stores.db.read() as conn:
-        from inhouse.storage.db import repos as repo_store
         assert repo_store.get_ref(conn, repo.id, "refs/heads/main") == head
     latest = _evaluations(stores, repo)[0]
     assert (latest.outcome, latest.commit, latest.trigger) == ("deny", None, "commit")
@@ -155,10 +155,22 @@ def test_quarantine_holds_the_content_back_under_any_path_until_released(stores:
         held = quarantine_store.list_for_repo(conn, repo.id, active_only=True)
     assert [(q.path, q.rule) for q in held] == [("model.bin", "pickle.unsafe")]
     assert len(_actions(stores, "policy.quarantine", repo)) == 1
+
+    def counted() -> int:  # the repo row's count, which lets downloads from repos holding nothing skip the lookup
+        with stores.db.read() as conn:
+            found = repo_store.repo_by_id(conn, repo.id)
+        assert found is not None
+        return found.quarantined
+
+    assert counted() == 1
     with pytest.raises(Exception) as e:
         quarantine.release(stores, org.writer, _name(repo), held[0].id, "mine")
     assert "admins" in str(e.value)
     quarantine.release(stores, org.admin, _name(repo), held[0].id, "reviewed: a test fixture")
+    assert counted() == 0
+    with pytest.raises(Exception):
+        quarantine.release(stores, org.admin, _name(repo), held[0].id, "twice")  # released once, counted once
+    assert counted() == 0
     assert files.download(stores, org.writer, _name(repo), "main", "copy.pkl").file.content == EVIL
     other = org.repo()  # another repo holding the same content is not affected by this one's quarantine
     org.put("pickles:\n  outcome: allow\n")

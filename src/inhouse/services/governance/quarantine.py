@@ -47,6 +47,8 @@ def check_download(stores: Stores, repo: RepoRecord, path: str, blob_sha: str, l
     """Whether the file's content is held back in this repo; raises FileQuarantined when `content` is asked for.
     Its metadata (a HEAD) is still answered, without the Xet hash: a client then asks for the content itself (the
     Hub's client turns a refused HEAD into a connection error, a refused GET into the 403 it shows)."""
+    if not repo.quarantined:  # the repo's row says it holds nothing back: no lookup
+        return False
     with stores.db.read() as conn:
         q = held_back(conn, repo, content_key(blob_sha, lfs_oid))
     if q is not None and content:

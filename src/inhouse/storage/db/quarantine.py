@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, exists, insert, select, update
+from sqlalchemy import Connection, exists, func, insert, select, update
 
-from inhouse.storage.db.schema import quarantined_files, users
+from inhouse.storage.db.schema import quarantined_files, repos, users
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,12 @@ def add(conn: Connection, *, repo_id: int, content_key: str, path: str, commit: 
     """Holds a content back in the repo; None when it already is (an active row for that content)."""
     if active_key(conn, repo_id, content_key):
         return None
-    return int(conn.execute(insert(quarantined_files).values(
+    qid = int(conn.execute(insert(quarantined_files).values(
         repo_id=repo_id, content_key=content_key, path=path, commit=commit, rule=rule, reason=reason,
         created_at=now).returning(quarantined_files.c.id)).scalar_one())
+    conn.execute(update(repos).where(repos.c.id == repo_id).values(
+        quarantined=func.coalesce(repos.c.quarantined, 0) + 1))
+    return qid
 
 
 def active_key(conn: Connection, repo_id: int, content_key: str) -> bool:
@@ -67,22 +70,6 @@ def active(conn: Connection, repo_id: int, content_key: str) -> QuarantineRecord
                                        quarantined_files.c.content_key == content_key,
                                        quarantined_files.c.released_at.is_(None)).limit(1)).first()
     return _record(row) if row is not None else None
-
-
-def active_keys(conn: Connection, repo_id: int, content_keys: list[str]) -> set[str]:
-    """Which of these contents are held back in the repo."""
-    if not content_keys:
-        return set()
-    q = select(quarantined_files.c.content_key).where(
-        quarantined_files.c.repo_id == repo_id, quarantined_files.c.content_key.in_(set(content_keys)),
-        quarantined_files.c.released_at.is_(None))
-    return {r[0] for r in conn.execute(q)}
-
-
-def repos_with_active(conn: Connection) -> set[int]:
-    """The repos that hold back at least one file (few: the download path asks this once and caches it)."""
-    q = select(quarantined_files.c.repo_id).where(quarantined_files.c.released_at.is_(None)).distinct()
-    return {int(r[0]) for r in conn.execute(q)}
 
 
 def list_for_repo(conn: Connection, repo_id: int, *, active_only: bool, limit: int = 500) -> list[QuarantineRecord]:
@@ -101,6 +88,12 @@ def get(conn: Connection, repo_id: int, quarantine_id: int) -> QuarantineRecord 
 
 def release(conn: Connection, quarantine_id: int, *, by: int | None, reason: str, now: float) -> bool:
     """Releases one held-back file; False when it was already released."""
-    return conn.execute(update(quarantined_files).where(
+    released = conn.execute(update(quarantined_files).where(
         quarantined_files.c.id == quarantine_id, quarantined_files.c.released_at.is_(None)).values(
         released_at=now, released_by=by, release_reason=reason)).rowcount == 1
+    if released:
+        repo_id = select(quarantined_files.c.repo_id).where(quarantined_files.c.id == quarantine_id).scalar_subquery()
+        conn.execute(update(repos).where(repos.c.id == repo_id).values(
+            quarantined=func.max(func.coalesce(repos.c.quarantined, 0) - 1, 0)
+            if conn.dialect.name == "sqlite" else func.greatest(func.coalesce(repos.c.quarantined, 0) - 1, 0)))
+    return released

@@ -57,6 +57,7 @@ class RepoRecord:
     created_by: int | None = None
     recent_downloads: int | None = None  # downloads of the last 30 days, where the query counted them
     stage: str | None = None  # the lifecycle stage (a vocabulary.Stage value); None: draft
+    quarantined: int = 0  # files a policy holds back in the repo
 
     @property
     def repo_id(self) -> str:
@@ -82,5 +83,5 @@ class RepoRecord:
             tags=json.loads(m["tags"] or "[]"), pipeline_tag=m["pipeline_tag"], library_name=m["library_name"],
             license=m["license"], downloads=m["downloads"], likes=m["likes"],
             resource_group_id=m.get("resource_group_id"), created_by=m.get("created_by"),
-            recent_downloads=m.get("recent_downloads"), stage=m.get("stage"),
+            recent_downloads=m.get("recent_downloads"), stage=m.get("stage"), quarantined=m.get("quarantined") or 0,
         )

@@ -77,6 +77,9 @@ repos = Table(
     # governance (issue 10): the lifecycle stage (None: draft), read with the repo so that a withdrawn model's
     # downloads are refused without another query; the details live in repo_stages
     Column("stage", String(16), nullable=True),
+    # how many files a policy holds back in the repo (active quarantined_files rows; None: none): a download from a
+    # repo without any reads no quarantine row
+    Column("quarantined", Integer, nullable=True),
     UniqueConstraint("type", "namespace", "name", name="uq_repo_id"),
 )
 Index("ix_repos_last_modified", repos.c.last_modified)

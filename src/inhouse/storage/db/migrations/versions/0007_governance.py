@@ -1,7 +1,7 @@
 """Governance (issue 10): organisation policies and their versions, file scans kept by content, quarantined
 files, policy evaluations, the lifecycle stage of each model, approval requests and reviews, use cases and the
 models attached to them; the audit log's repo index also orders by sequence. New tables and one nullable column
-(repos.stage): existing rows are untouched.
+(repos.stage, repos.quarantined): existing rows are untouched.
 
 Revision ID: 0007
 Revises: 0006
@@ -31,6 +31,7 @@ def _repo_fk(name: str = "repo_id", *, primary_key: bool = False) -> "sa.Column[
 def upgrade() -> None:
     with op.batch_alter_table("repos") as batch:
         batch.add_column(sa.Column("stage", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("quarantined", sa.Integer, nullable=True))
     # a repo's audit entries newest first: (repo, seq) serves what (repo) did, and the order too
     op.drop_index("ix_audit_repo", table_name="audit_log")
     op.create_index("ix_audit_repo_seq", "audit_log", ["repo", "seq"])
