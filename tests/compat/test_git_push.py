@@ -16,7 +16,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, hf_hub_download
 from sqlalchemy import func, select
 
-from inhouse.storage.db.schema import audit_log, git_objects, refs, repo_commits
+from inhouse.storage.db.schema import audit_log, git_objects, refs, repo_commits, repos
 
 from tests.support.gitcli import Git, repo_url
 from tests.support.live import LiveServer
@@ -187,10 +187,21 @@ def test_a_caller_who_may_not_push_is_refused_before_the_body_is_read(server: Li
     assert status.startswith(b"HTTP/1.1 403"), status
 
 
-def _db_counts(server: LiveServer) -> tuple[int, ...]:
+def _written(server: LiveServer, repo_id: str, pushed: list[str]) -> tuple[int, ...]:
+    """What a push to `repo_id` of the objects `pushed` would have written: those objects, the repo's commits and
+    refs, its audit entries. Counted for this repo only: the shared server's other repos may still be writing
+    theirs (a full CI run once saw another's audit entry land in between)."""
     with server.stores.db.read() as conn:
-        return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()
-                     for t in (git_objects, repo_commits, refs, audit_log))
+        pk = conn.execute(select(repos.c.id).where(repos.c.namespace + "/" + repos.c.name == repo_id)).scalar_one()
+        return (
+            conn.execute(select(func.count()).select_from(git_objects).where(git_objects.c.sha.in_(pushed)))
+            .scalar_one(),
+            conn.execute(select(func.count()).select_from(repo_commits).where(repo_commits.c.repo_id == pk))
+            .scalar_one(),
+            conn.execute(select(func.count()).select_from(refs).where(refs.c.repo_id == pk)).scalar_one(),
+            conn.execute(select(func.count()).select_from(audit_log).where(audit_log.c.repo == repo_id))
+            .scalar_one(),
+        )
 
 
 def test_bad_input_over_http_is_refused_with_nothing_written(server: LiveServer, tmp_path: Path):
@@ -209,7 +220,9 @@ def test_bad_input_over_http_is_refused_with_nothing_written(server: LiveServer,
                           capture_output=True, check=True).stdout
     command = f"{head} {tip} refs/heads/main\0report-status side-band-64k\n".encode()
     line = f"{len(command) + 4:04x}".encode() + command + b"0000"
-    before = _db_counts(server)
+    pushed = [row.split()[0] for row in git.out("rev-list", "--objects", tip, f"^{head}", cwd=work).splitlines()]
+    before = _written(server, repo_id, pushed)
+    assert before[0] == 0 and len(pushed) >= 3  # the commit, its tree, a.txt: none stored yet
     for body in (b"00zzgarbage", line[:-4], b"0030" + command[:20]):
         r = httpx.post(url, content=body, headers=auth)
         assert r.status_code == 400 and "Malformed" in r.text, body
@@ -221,11 +234,12 @@ def test_bad_input_over_http_is_refused_with_nothing_written(server: LiveServer,
     unknown = f"{len(command) + 15:04x}".encode() + unknown[4:]
     r = httpx.post(url, content=unknown + pack, headers=auth)
     assert b"unpack unknown capability frobnicate" in r.content
-    assert _db_counts(server) == before
+    assert _written(server, repo_id, pushed) == before
     assert server.api(token).repo_info(repo_id).sha == head
     # the same request, well formed, lands
     r = httpx.post(url, content=line + pack, headers=auth)
     assert b"ok refs/heads/main" in r.content and server.api(token).repo_info(repo_id).sha == tip
+    assert _written(server, repo_id, pushed)[0] == len(pushed)
 
 
 def test_push_on_postgresql(pg_server: LiveServer, tmp_path: Path):
