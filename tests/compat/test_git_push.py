@@ -222,7 +222,7 @@ def test_bad_input_over_http_is_refused_with_nothing_written(server: LiveServer,
     line = f"{len(command) + 4:04x}".encode() + command + b"0000"
     pushed = [row.split()[0] for row in git.out("rev-list", "--objects", tip, f"^{head}", cwd=work).splitlines()]
     before = _written(server, repo_id, pushed)
-    assert before[0] == 0 and len(pushed) >= 3  # the commit, its tree, a.txt: none stored yet
+    assert len(pushed) >= 3  # the commit, its tree, a.txt (whose bytes another repo may hold already)
     for body in (b"00zzgarbage", line[:-4], b"0030" + command[:20]):
         r = httpx.post(url, content=body, headers=auth)
         assert r.status_code == 400 and "Malformed" in r.text, body
